@@ -1,0 +1,1 @@
+"""Command groups of the `modqueue` command line; `modqueue.cli` assembles them."""

@@ -1,0 +1,137 @@
+"""The TOML configuration (`modqueue.toml`): sources, platforms, jobs and the terminal UI.
+
+`load_config()` reads it and fails with a message naming the file, the key and what is
+wrong. Each feature owns one section model; this module assembles them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from modqueue._exceptions import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "FeedSourceConfig",
+    "FolderSourceConfig",
+    "JobConfig",
+    "ModqueueConfig",
+    "PlatformConfig",
+    "load_config",
+    "parse_duration",
+]
+
+DEFAULT_CONFIG_NAME = "modqueue.toml"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in a duration such as `"30s"`, `"1m"`, `"2h"`, `"1.5d"` or a bare number."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 1m, 2h")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration {value!r} must be positive")
+    return seconds
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Every(_Section):
+    every: float = 60.0
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class FeedSourceConfig(_Every):
+    """`kind = "http"`: a paged JSON feed, `GET url?cursor=C`."""
+
+    kind: Literal["http"]
+    url: str = Field(pattern=r"^https?://")
+    token_env: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    page_limit: int = Field(default=100, ge=1, le=100_000)
+
+
+class FolderSourceConfig(_Every):
+    """`kind = "folder"`: JSONL files dropped into a folder."""
+
+    kind: Literal["folder"]
+    path: Path
+
+
+class PlatformConfig(_Section):
+    """Where a platform (an item's `source`) takes takedown actions."""
+
+    action_url: str = Field(pattern=r"^https?://")
+    secret_env: str
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1, le=1000)
+    concurrency: int = Field(default=16, ge=1, le=1000)
+    rate_per_s: float | None = Field(default=None, gt=0)
+    status_url: str | None = Field(default=None, pattern=r"^https?://")
+
+
+class JobConfig(_Every):
+    """Overrides for a scheduler job: how often it runs, or `enabled = false`."""
+
+    enabled: bool = True
+
+
+class ModqueueConfig(_Section):
+    """The whole `modqueue.toml`."""
+
+    sources: dict[str, FeedSourceConfig | FolderSourceConfig] = Field(default_factory=dict)
+    platforms: dict[str, PlatformConfig] = Field(default_factory=dict)
+    jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    path: Path | None = None
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"] if not str(p).startswith(("FeedSource", "FolderSource"))]
+        key = ".".join(loc) or "(top level)"
+        lines.append(f"{path}: {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | None = None, *, required: bool = False) -> ModqueueConfig:
+    """Read `path` (default: `modqueue.toml` in the working folder, if present).
+
+    Raises `ConfigError` naming the file, the key and the problem.
+    """
+    explicit = path is not None
+    target = path or Path(DEFAULT_CONFIG_NAME)
+    if not target.exists():
+        if explicit or required:
+            raise ConfigError(f"{target}: configuration file not found")
+        return ModqueueConfig()
+    try:
+        data = tomllib.loads(target.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{target}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{target}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return ModqueueConfig.model_validate({**data, "path": target})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(target, exc)) from None

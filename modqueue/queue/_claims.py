@@ -1,0 +1,313 @@
+"""Claiming: one item to one reviewer at a time, under a lease."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, not_, select, update
+from sqlmodel import Session, col
+
+from modqueue._exceptions import ClaimLost, InvalidState, LeaseExpired, NotFound
+from modqueue.queue._audit import AuditRecord, record_event, record_events
+from modqueue.queue._models import Item, ItemPublic
+from modqueue.queue._routing import SENIOR_SUFFIX, is_senior_queue, senior_queue
+from modqueue.queue._types import ItemStatus
+
+__all__ = [
+    "Claim",
+    "claim_item",
+    "claim_next",
+    "escalate",
+    "expire_leases",
+    "lock_claimed_item",
+    "queue_depths",
+    "release",
+    "renew",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An item leased to one reviewer until `lease_expires_at`.
+
+    `breakdown` explains the item's priority part by part; `token` proves the lease.
+    """
+
+    item_id: int
+    reviewer: str
+    token: str
+    queue: str
+    claimed_at: datetime
+    lease_expires_at: datetime
+    priority: float
+    breakdown: dict[str, Any]
+    item: ItemPublic
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the item without reporter data)."""
+        return {
+            "item_id": self.item_id,
+            "reviewer": self.reviewer,
+            "token": self.token,
+            "queue": self.queue,
+            "claimed_at": self.claimed_at.isoformat(),
+            "lease_expires_at": self.lease_expires_at.isoformat(),
+            "priority": self.priority,
+            "breakdown": self.breakdown,
+            "item": self.item.model_dump(mode="json"),
+        }
+
+
+def _claim_from_row(row: Item) -> Claim:
+    assert row.id is not None and row.claimed_by and row.claim_token
+    assert row.claimed_at is not None and row.lease_expires_at is not None
+    return Claim(
+        item_id=row.id,
+        reviewer=row.claimed_by,
+        token=row.claim_token,
+        queue=row.queue,
+        claimed_at=row.claimed_at,
+        lease_expires_at=row.lease_expires_at,
+        priority=row.priority,
+        breakdown=row.priority_breakdown,
+        item=ItemPublic.model_validate(row, from_attributes=True),
+    )
+
+
+def _queue_filter(queues: Sequence[str] | None) -> Any:
+    if queues:
+        return col(Item.queue).in_(list(queues))
+    return not_(col(Item.queue).like(f"%{SENIOR_SUFFIX}"))
+
+
+def claim_next(
+    session: Session,
+    *,
+    reviewer: str,
+    queues: Sequence[str] | None,
+    lease_seconds: int,
+    now: datetime,
+) -> Claim | None:
+    """Lease the highest-priority pending item of `queues` to `reviewer`.
+
+    `queues=None` means every queue but the senior ones. On PostgreSQL the candidate row
+    is locked with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on or
+    share a row; on SQLite the transaction is `BEGIN IMMEDIATE`.
+    """
+    candidate = (
+        select(col(Item.id))
+        .where(col(Item.status) == ItemStatus.PENDING, _queue_filter(queues))
+        .order_by(col(Item.priority).desc(), col(Item.id))
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    token = secrets.token_hex(16)
+    row = session.scalars(
+        update(Item)
+        .where(col(Item.id) == candidate.scalar_subquery(), col(Item.status) == ItemStatus.PENDING)
+        .values(
+            status=ItemStatus.CLAIMED,
+            claimed_by=reviewer,
+            claim_token=token,
+            claimed_at=now,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
+        .returning(Item)
+    ).one_or_none()
+    if row is None:
+        return None
+    record_event(
+        session,
+        actor=reviewer,
+        event="claimed",
+        at=now,
+        item_id=row.id,
+        before={"status": "pending"},
+        after={"status": "claimed", "lease_expires_at": row.lease_expires_at.isoformat()}
+        if row.lease_expires_at
+        else None,
+    )
+    return _claim_from_row(row)
+
+
+def claim_item(
+    session: Session, *, item_id: int, reviewer: str, lease_seconds: int, now: datetime
+) -> Claim:
+    """Lease one given item to `reviewer` (for scripts and bots deciding a known item).
+
+    An item already claimed by the same reviewer returns that claim; one claimed by
+    someone else under a live lease is refused with `ClaimLost`.
+    """
+    row = session.scalars(
+        select(Item).where(col(Item.id) == item_id).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"item {item_id} does not exist")
+    live = row.lease_expires_at is not None and row.lease_expires_at > now
+    if row.status == ItemStatus.CLAIMED and live:
+        if row.claimed_by == reviewer:
+            return _claim_from_row(row)
+        raise ClaimLost(
+            f"item {item_id} is claimed by another reviewer until "
+            f"{row.lease_expires_at.isoformat() if row.lease_expires_at else '?'}"
+        )
+    if row.status == ItemStatus.DECIDED:
+        raise InvalidState(f"item {item_id} is already decided ({row.final_label})")
+    before = {"status": row.status, "claimed_by": row.claimed_by}
+    row.status = ItemStatus.CLAIMED
+    row.claimed_by = reviewer
+    row.claim_token = secrets.token_hex(16)
+    row.claimed_at = now
+    row.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    row.updated_at = now
+    session.flush()
+    record_event(
+        session,
+        actor=reviewer,
+        event="claimed",
+        at=now,
+        item_id=item_id,
+        before=before,
+        after={"status": "claimed"},
+    )
+    return _claim_from_row(row)
+
+
+def lock_claimed_item(session: Session, *, claim: Claim, now: datetime) -> Item:
+    """The claimed item, row-locked, if `claim` still holds; else `LeaseExpired`/`ClaimLost`."""
+    row = session.scalars(
+        select(Item).where(col(Item.id) == claim.item_id).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"item {claim.item_id} does not exist")
+    if row.claim_token != claim.token or row.status != ItemStatus.CLAIMED:
+        if row.status == ItemStatus.PENDING and claim.lease_expires_at <= now:
+            raise LeaseExpired(
+                f"the lease on item {claim.item_id} expired at "
+                f"{claim.lease_expires_at.isoformat()}; the item went back to the queue"
+            )
+        holder = "decided" if row.status == ItemStatus.DECIDED else f"now {row.status}"
+        raise ClaimLost(f"item {claim.item_id} is no longer claimed by {claim.reviewer} ({holder})")
+    if row.lease_expires_at is not None and row.lease_expires_at <= now:
+        raise LeaseExpired(
+            f"the lease on item {claim.item_id} expired at {row.lease_expires_at.isoformat()}"
+        )
+    return row
+
+
+def _clear_claim(row: Item, now: datetime) -> None:
+    row.claimed_by = None
+    row.claim_token = None
+    row.claimed_at = None
+    row.lease_expires_at = None
+    row.updated_at = now
+
+
+def renew(session: Session, *, claim: Claim, lease_seconds: int, now: datetime) -> Claim:
+    """Extend a live claim's lease by `lease_seconds` from now."""
+    row = lock_claimed_item(session, claim=claim, now=now)
+    row.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    row.updated_at = now
+    session.flush()
+    record_event(
+        session,
+        actor=claim.reviewer,
+        event="renewed",
+        at=now,
+        item_id=claim.item_id,
+        after={"lease_expires_at": row.lease_expires_at.isoformat()},
+    )
+    return _claim_from_row(row)
+
+
+def release(session: Session, *, claim: Claim, now: datetime, note: str = "") -> None:
+    """Give a claimed item back to its queue (a skip)."""
+    row = lock_claimed_item(session, claim=claim, now=now)
+    row.status = ItemStatus.PENDING
+    _clear_claim(row, now)
+    session.flush()
+    record_event(
+        session,
+        actor=claim.reviewer,
+        event="released",
+        at=now,
+        item_id=claim.item_id,
+        before={"status": "claimed"},
+        after={"status": "pending"},
+        detail={"note": note} if note else None,
+    )
+
+
+def escalate(session: Session, *, claim: Claim, note: str, now: datetime) -> str:
+    """Move a claimed item to its policy's senior queue; returns that queue."""
+    if not note.strip():
+        raise InvalidState("an escalation needs a note saying why")
+    row = lock_claimed_item(session, claim=claim, now=now)
+    if is_senior_queue(row.queue):
+        raise InvalidState(f"item {claim.item_id} is already in the senior queue {row.queue}")
+    target = senior_queue(row.policy or row.queue)
+    before = {"queue": row.queue, "status": "claimed"}
+    row.queue = target
+    row.status = ItemStatus.PENDING
+    row.escalated = True
+    _clear_claim(row, now)
+    session.flush()
+    record_event(
+        session,
+        actor=claim.reviewer,
+        event="escalated",
+        at=now,
+        item_id=claim.item_id,
+        before=before,
+        after={"queue": target, "status": "pending"},
+        detail={"note": note},
+    )
+    return target
+
+
+def expire_leases(session: Session, *, now: datetime, actor: str = "system") -> int:
+    """Return every claim whose lease ran out to pending; the number returned."""
+    rows = session.execute(
+        update(Item)
+        .where(
+            col(Item.status) == ItemStatus.CLAIMED,
+            col(Item.lease_expires_at) <= now,
+        )
+        .values(
+            status=ItemStatus.PENDING,
+            claimed_by=None,
+            claim_token=None,
+            claimed_at=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        .returning(col(Item.id), col(Item.claimed_by))
+    ).all()
+    record_events(
+        session,
+        [
+            AuditRecord(
+                actor, "lease_expired", now, item_id, {"status": "claimed"}, {"status": "pending"}
+            )
+            for item_id, _ in rows
+        ],
+    )
+    return len(rows)
+
+
+def queue_depths(session: Session) -> dict[str, dict[str, int]]:
+    """Per queue, the count of items in each status."""
+    out: dict[str, dict[str, int]] = {}
+    for queue, status, count in session.execute(
+        select(col(Item.queue), col(Item.status), func.count()).group_by(
+            col(Item.queue), col(Item.status)
+        )
+    ):
+        out.setdefault(queue, {s.value: 0 for s in ItemStatus})[status] = count
+    return out

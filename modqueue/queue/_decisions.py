@@ -1,0 +1,208 @@
+"""Decisions: the label, its audit event and its outbound action, in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from modqueue._exceptions import InvalidState, NotFound, PermissionDenied
+from modqueue.guidelines import Action, GuidelineSet
+from modqueue.queue._audit import record_event
+from modqueue.queue._claims import Claim, _claim_from_row, lock_claimed_item
+from modqueue.queue._models import Decision, DecisionPublic, Item, OutboundAction
+from modqueue.queue._routing import TRIAGE, is_senior_queue, policy_of_queue, senior_queue
+from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
+
+__all__ = ["decide", "new_outbound_action", "undo_decision"]
+
+
+def new_outbound_action(
+    *,
+    item: Item,
+    decision: Decision,
+    action: str,
+    reason: str,
+    now: datetime,
+    reverses_id: int | None = None,
+) -> OutboundAction:
+    """An outbox row for `action` on `item`, with a fresh, stable idempotency key."""
+    assert item.id is not None
+    return OutboundAction(
+        item_id=item.id,
+        decision_id=decision.id,
+        action=action,
+        source=item.source,
+        external_id=item.external_id,
+        policy=item.policy or TRIAGE,
+        label=decision.label,
+        reason=reason,
+        idempotency_key=uuid.uuid4().hex,
+        status=ActionStatus.PENDING,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+        reverses_id=reverses_id,
+    )
+
+
+def decide(
+    session: Session,
+    *,
+    claim: Claim,
+    label: str,
+    note: str,
+    guidelines: GuidelineSet,
+    now: datetime,
+    origin: str = "api",
+) -> DecisionPublic:
+    """Decide a claimed item with one of its guideline's labels.
+
+    Writes the decision (with guideline version and seconds spent), its audit event and,
+    when the label's action is not `none`, a pending outbound action, all in the caller's
+    transaction. A label whose action is `escalate` records the decision and moves the
+    item to its policy's senior queue instead.
+    """
+    row = lock_claimed_item(session, claim=claim, now=now)
+    policy = row.policy or policy_of_queue(row.queue)
+    guideline = guidelines.get(policy)
+    chosen = guideline.label(label)
+    senior = is_senior_queue(row.queue)
+    decision = Decision(
+        item_id=claim.item_id,
+        reviewer=claim.reviewer,
+        label=chosen.id,
+        action=chosen.action.value,
+        note=note,
+        guideline_id=guideline.id,
+        guideline_version=guideline.version,
+        seconds_spent=round(max((now - claim.claimed_at).total_seconds(), 0.0), 3),
+        decided_at=now,
+        origin=origin,
+        kind="senior" if senior else "primary",
+    )
+    session.add(decision)
+    before = {"status": row.status, "queue": row.queue}
+    if chosen.action == Action.ESCALATE:
+        if senior:
+            raise InvalidState(
+                f"label {chosen.id!r} escalates, but item {claim.item_id} is already in the "
+                f"senior queue; choose a final label"
+            )
+        row.queue = senior_queue(policy)
+        row.status = ItemStatus.PENDING
+        row.escalated = True
+    else:
+        row.status = ItemStatus.DECIDED
+        row.decided_at = now
+        row.final_label = chosen.id
+    row.claimed_by = None
+    row.claim_token = None
+    row.claimed_at = None
+    row.lease_expires_at = None
+    row.updated_at = now
+    session.flush()
+    action_id = None
+    if chosen.action not in (Action.NONE, Action.ESCALATE):
+        outbound = new_outbound_action(
+            item=row, decision=decision, action=chosen.action.value, reason=chosen.title, now=now
+        )
+        session.add(outbound)
+        session.flush()
+        action_id = outbound.id
+    record_event(
+        session,
+        actor=claim.reviewer,
+        event="decided" if chosen.action != Action.ESCALATE else "escalated",
+        at=now,
+        item_id=claim.item_id,
+        before=before,
+        after={"status": row.status, "queue": row.queue, "label": chosen.id},
+        detail={
+            "decision_id": decision.id,
+            "guideline_version": guideline.version,
+            "action": chosen.action.value,
+            "outbound_action_id": action_id,
+        },
+    )
+    return DecisionPublic.model_validate(decision, from_attributes=True)
+
+
+def undo_decision(
+    session: Session,
+    *,
+    decision_id: int,
+    reviewer: str,
+    grace_seconds: float,
+    lease_seconds: int,
+    now: datetime,
+) -> Claim:
+    """Undo a reviewer's own decision within the grace period, before its action is sent.
+
+    The decision is marked undone, its pending action cancelled, and the item claimed
+    again by the same reviewer so it can be decided anew.
+    """
+    decision = session.scalars(
+        select(Decision).where(col(Decision.id) == decision_id).with_for_update()
+    ).one_or_none()
+    if decision is None:
+        raise NotFound(f"decision {decision_id} does not exist")
+    if decision.reviewer != reviewer:
+        raise PermissionDenied(f"decision {decision_id} was made by another reviewer")
+    if decision.status != DecisionStatus.ACTIVE:
+        raise InvalidState(f"decision {decision_id} is already {decision.status}")
+    if (now - decision.decided_at).total_seconds() > grace_seconds:
+        raise InvalidState(
+            f"decision {decision_id} is older than the {grace_seconds:g}-second undo window"
+        )
+    actions = list(
+        session.scalars(
+            select(OutboundAction)
+            .where(col(OutboundAction.decision_id) == decision_id)
+            .with_for_update()
+        )
+    )
+    if any(a.status != ActionStatus.PENDING or a.attempts > 0 for a in actions):
+        raise InvalidState(
+            f"decision {decision_id}'s action was already sent to the platform; "
+            "ask a senior to reverse it on appeal"
+        )
+    item = session.scalars(
+        select(Item).where(col(Item.id) == decision.item_id).with_for_update()
+    ).one()
+    if decision.action == Action.ESCALATE.value:
+        if item.status != ItemStatus.PENDING or not is_senior_queue(item.queue):
+            raise InvalidState(f"item {item.id} was already picked up from the senior queue")
+    elif item.status != ItemStatus.DECIDED:
+        raise InvalidState(f"item {item.id} is {item.status}, not decided")
+    for action in actions:
+        action.status = ActionStatus.CANCELLED
+        action.updated_at = now
+        action.last_error = "cancelled: decision undone"
+    decision.status = DecisionStatus.UNDONE
+    before = {"status": item.status, "queue": item.queue, "label": item.final_label}
+    if decision.action == Action.ESCALATE.value:
+        item.queue = policy_of_queue(item.queue)
+        item.escalated = False
+    item.status = ItemStatus.CLAIMED
+    item.final_label = None
+    item.decided_at = None
+    item.claimed_by = reviewer
+    item.claim_token = uuid.uuid4().hex
+    item.claimed_at = now
+    item.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    item.updated_at = now
+    session.flush()
+    record_event(
+        session,
+        actor=reviewer,
+        event="undone",
+        at=now,
+        item_id=item.id,
+        before=before,
+        after={"status": "claimed", "queue": item.queue},
+        detail={"decision_id": decision_id, "cancelled_actions": [a.id for a in actions]},
+    )
+    return _claim_from_row(item)

@@ -1,0 +1,261 @@
+"""Bulk, idempotent ingest: new items are inserted, known ones merged."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
+
+from modqueue.guidelines import GuidelineSet
+from modqueue.queue._audit import AuditRecord, record_events
+from modqueue.queue._items import ItemIn
+from modqueue.queue._models import Item
+from modqueue.queue._routing import TRIAGE, deadline_for, rescore
+from modqueue.queue._types import ItemStatus
+
+__all__ = ["IngestReport", "Rejection", "ingest_batch"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An input that was not accepted: its position (0-based, or a line number) and why."""
+
+    position: int
+    reason: str
+    external_id: str | None = None
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What an ingest did: counts of new and merged items, and every rejection."""
+
+    new: int = 0
+    merged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        """Items stored, new or merged."""
+        return self.new + self.merged
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "new": self.new,
+            "merged": self.merged,
+            "rejected": [
+                {"position": r.position, "reason": r.reason, "external_id": r.external_id}
+                for r in self.rejected
+            ],
+        }
+
+
+def _merge_signals(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    best: dict[str, float] = {}
+    for s in [*old, *new]:
+        name, score = str(s["name"]), float(s["score"])
+        best[name] = max(score, best.get(name, 0.0))
+    return [{"name": n, "score": sc} for n, sc in sorted(best.items())]
+
+
+def _combine(first: ItemIn, later: ItemIn) -> ItemIn:
+    """Two sightings of one item in the same batch, merged like a re-ingest."""
+    merged = first.model_copy(
+        update={
+            "signals": _merge_signals(
+                [s.model_dump() for s in first.signals], [s.model_dump() for s in later.signals]
+            ),
+            "report_count": max(first.report_count, later.report_count),
+            "views": max(first.views, later.views),
+            "text": first.text or later.text,
+            "url": first.url or later.url,
+            "media": first.media or later.media,
+            "author": first.author or later.author,
+            "policy": first.policy or later.policy,
+            "reporter": first.reporter or later.reporter,
+        }
+    )
+    return ItemIn.model_validate(merged.model_dump())
+
+
+def _new_row(item: ItemIn, guidelines: GuidelineSet, now: datetime) -> dict[str, Any]:
+    signals = [s.model_dump() for s in item.signals]
+    policy = item.policy or guidelines.route(item.text, [(s.name, s.score) for s in item.signals])
+    deadline = deadline_for(guidelines, policy, item.flagged_at, now)
+    priority, breakdown = rescore(
+        guidelines,
+        policy=policy,
+        signals=signals,
+        report_count=item.report_count,
+        views=item.views,
+        deadline_at=deadline,
+        now=now,
+    )
+    return {
+        "source": item.source,
+        "external_id": item.external_id,
+        "text": item.text,
+        "url": item.url,
+        "media": [m.model_dump() for m in item.media],
+        "author_id": item.author.id if item.author else None,
+        "author_handle": item.author.handle if item.author else None,
+        "policy": policy,
+        "signals": signals,
+        "report_count": item.report_count,
+        "views": item.views,
+        "flagged_at": item.flagged_at,
+        "queue": policy or TRIAGE,
+        "status": ItemStatus.PENDING.value,
+        "priority": priority,
+        "priority_breakdown": breakdown,
+        "reporter": item.reporter.model_dump(exclude_none=True) if item.reporter else None,
+        "ingested_at": now,
+        "updated_at": now,
+        "deadline_at": deadline,
+        "deadline_state": "ok",
+        "escalated": False,
+    }
+
+
+def _merge_into(
+    row: Item, item: ItemIn, guidelines: GuidelineSet, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Merge a re-ingested item into its stored row; returns (before, after) of what changed."""
+    changes: dict[str, Any] = {
+        "signals": _merge_signals(row.signals, [s.model_dump() for s in item.signals]),
+        "report_count": max(row.report_count, item.report_count),
+        "views": max(row.views, item.views),
+    }
+    if not row.text and item.text:
+        changes["text"] = item.text
+    if not row.url and item.url:
+        changes["url"] = item.url
+    if not row.media and item.media:
+        changes["media"] = [m.model_dump() for m in item.media]
+    if row.reporter is None and item.reporter is not None:
+        changes["reporter"] = item.reporter.model_dump(exclude_none=True)
+    if row.policy is None and item.policy and row.status == ItemStatus.PENDING:
+        changes["policy"] = item.policy
+        changes["queue"] = item.policy
+        changes["deadline_at"] = deadline_for(guidelines, item.policy, row.flagged_at, now)
+    changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
+    before = {k: getattr(row, k) for k in changed if k not in ("text", "reporter")}
+    if changed and row.status == ItemStatus.PENDING:
+        priority, breakdown = rescore(
+            guidelines,
+            policy=changed.get("policy", row.policy),
+            signals=changed.get("signals", row.signals),
+            report_count=changed.get("report_count", row.report_count),
+            views=changed.get("views", row.views),
+            deadline_at=changed.get("deadline_at", row.deadline_at),
+            now=now,
+        )
+        before["priority"] = row.priority
+        changed["priority"] = priority
+        changed["priority_breakdown"] = breakdown
+    for key, value in changed.items():
+        setattr(row, key, value)
+    if changed:
+        row.updated_at = now
+    after = {
+        k: v for k, v in changed.items() if k not in ("text", "reporter", "priority_breakdown")
+    }
+    return _jsonable(before), _jsonable(after)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def _insert_statement(engine: Engine | Any) -> Any:
+    dialect = engine.dialect.name
+    factory = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        factory(Item)
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        .returning(col(Item.id), col(Item.source), col(Item.external_id))
+    )
+
+
+def ingest_batch(
+    session: Session,
+    *,
+    items: Sequence[ItemIn],
+    guidelines: GuidelineSet,
+    now: datetime,
+    actor: str = "ingest",
+) -> tuple[int, int]:
+    """Store a batch of validated items in the caller's transaction: `(new, merged)`.
+
+    Items already stored (same source and external_id) are merged: signals keep their
+    strongest score, report counts and views their highest value, missing content is
+    filled; a pending item is re-scored. No item is ever stored twice, even when
+    several processes ingest the same items at once.
+    """
+    by_key: dict[tuple[str, str], ItemIn] = {}
+    for item in items:
+        key = (item.source, item.external_id)
+        by_key[key] = _combine(by_key[key], item) if key in by_key else item
+    if not by_key:
+        return 0, 0
+    keys = sorted(by_key)
+    audit: list[AuditRecord] = []
+
+    def merge_existing(wanted: list[tuple[str, str]]) -> int:
+        if not wanted:
+            return 0
+        rows = session.scalars(
+            select(Item)
+            .where(tuple_(Item.source, Item.external_id).in_(wanted))
+            .order_by(Item.id)  # type: ignore[arg-type]
+            .with_for_update()
+        )
+        count = 0
+        for row in rows:
+            before, after = _merge_into(row, by_key[(row.source, row.external_id)], guidelines, now)
+            count += 1
+            if after:
+                audit.append(AuditRecord(actor, "merged", now, row.id, before, after))
+        return count
+
+    existing = {
+        (s, e)
+        for s, e in session.execute(
+            select(col(Item.source), col(Item.external_id)).where(
+                tuple_(Item.source, Item.external_id).in_(keys)
+            )
+        )
+    }
+    merged = merge_existing(sorted(existing))
+    fresh = [k for k in keys if k not in existing]
+    new = 0
+    if fresh:
+        bind = session.get_bind()
+        inserted = session.execute(
+            _insert_statement(bind), [_new_row(by_key[k], guidelines, now) for k in fresh]
+        ).all()
+        inserted_keys = set()
+        for item_id, source, external_id in inserted:
+            inserted_keys.add((source, external_id))
+            audit.append(
+                AuditRecord(
+                    actor,
+                    "ingested",
+                    now,
+                    item_id,
+                    None,
+                    {"source": source, "external_id": external_id},
+                )
+            )
+        new = len(inserted_keys)
+        # Another process stored some of these between our read and our insert.
+        merged += merge_existing([k for k in fresh if k not in inserted_keys])
+    session.flush()
+    record_events(session, audit)
+    return new, merged

@@ -1,0 +1,192 @@
+"""The ingest format: validation of one item, and reading JSON Lines with line numbers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+
+__all__ = [
+    "MAX_TEXT_BYTES",
+    "ItemIn",
+    "ParsedLine",
+    "item_json_schema",
+    "read_jsonl",
+    "validation_reason",
+]
+
+MAX_TEXT_BYTES = 8 * 1024 * 1024
+"""Longest accepted `text`, in UTF-8 bytes (8 MiB)."""
+
+Slug = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+ShortStr = Annotated[str, Field(min_length=1, max_length=500)]
+Url = Annotated[str, Field(min_length=1, max_length=4000, pattern=r"^https?://\S+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+class MediaIn(_Strict):
+    """A media attachment: what kind it is and where it lives."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=40)]
+    url: Url
+
+
+class AuthorIn(_Strict):
+    """The account that posted the content."""
+
+    id: ShortStr | None = None
+    handle: ShortStr | None = None
+
+
+class SignalIn(_Strict):
+    """A detector's verdict: a classifier, a hash match, a keyword list."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    score: Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class ReporterIn(_Strict):
+    """Who reported it: personal data, shown to senior roles only, never exported."""
+
+    model_config = ConfigDict(extra="allow")
+    id: ShortStr | None = None
+    contact: ShortStr | None = None
+
+
+class ItemIn(_Strict):
+    """One flagged item in the ingest format (one JSON object per line).
+
+    `source` and `external_id` are required, with at least one of `text`, `url` and
+    `media`; `(source, external_id)` is the item's identity. Unknown keys are ignored.
+    """
+
+    source: Slug
+    external_id: ShortStr
+    text: str | None = None
+    url: Url | None = None
+    media: list[MediaIn] = Field(default_factory=list, max_length=100)
+    author: AuthorIn | None = None
+    policy: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    signals: list[SignalIn] = Field(default_factory=list, max_length=100)
+    report_count: Annotated[StrictInt, Field(ge=0)] = 0
+    views: Annotated[StrictInt, Field(ge=0)] = 0
+    reporter: ReporterIn | None = None
+    flagged_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _check_content(self) -> ItemIn:
+        if not (self.text or self.url or self.media):
+            raise ValueError("needs at least one of text, url or media")
+        if (
+            self.text is not None
+            and len(self.text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES
+        ):
+            size = len(self.text.encode("utf-8", "surrogatepass"))
+            raise ValueError(f"text is {size:,} bytes, over the {MAX_TEXT_BYTES:,}-byte limit")
+        return self
+
+
+def _find_bad_chars(value: Any, path: str = "") -> str | None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{path or 'value'} contains a NUL character (\\u0000)"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path or 'value'} contains an unpaired surrogate (invalid UTF-16 escape)"
+        return None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found = _find_bad_chars(key, path) or _find_bad_chars(
+                inner, f"{path}.{key}" if path else str(key)
+            )
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found = _find_bad_chars(inner, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def validation_reason(raw: Any) -> tuple[ItemIn | None, str | None]:
+    """Validate one decoded JSON value as an item: `(item, None)` or `(None, reason)`."""
+    if not isinstance(raw, dict):
+        return None, f"expected a JSON object, got {type(raw).__name__}"
+    bad = _find_bad_chars(raw)
+    if bad:
+        return None, bad
+    try:
+        return ItemIn.model_validate(raw), None
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            parts.append(f"{where}: {msg}" if where else msg)
+        return None, "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedLine:
+    """One non-blank line of a JSON Lines input: its decoded value or why it failed."""
+
+    line: int
+    value: Any = None
+    error: str | None = None
+
+
+def read_jsonl(stream: IO[bytes] | Iterable[bytes]) -> Iterator[ParsedLine]:
+    """Read JSON Lines from a binary stream, one `ParsedLine` per non-blank line.
+
+    A UTF-8 byte-order mark on the first line is dropped. Invalid UTF-8 and malformed
+    JSON become errors naming the line; reading goes on with the next line.
+    """
+    for number, raw in enumerate(stream, start=1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if not raw.strip():
+            continue
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield ParsedLine(number, error=f"invalid UTF-8 at byte {exc.start + 1}")
+            continue
+        try:
+            value = json.loads(decoded)
+        except json.JSONDecodeError as exc:
+            yield ParsedLine(number, error=f"malformed JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except RecursionError:
+            yield ParsedLine(number, error="malformed JSON: nested too deeply")
+            continue
+        yield ParsedLine(number, value=value)
+
+
+def item_json_schema() -> dict[str, Any]:
+    """The JSON Schema of one ingest line."""
+    schema = ItemIn.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "modqueue item"
+    schema["description"] = (
+        "One flagged item per line (JSON Lines). Required: source, external_id and at least "
+        "one of text, url, media. (source, external_id) is the item's identity: ingesting it "
+        "again merges signals and counts. Unknown keys are ignored."
+    )
+    schema["anyOf"] = [{"required": ["text"]}, {"required": ["url"]}, {"required": ["media"]}]
+    return schema

@@ -1,0 +1,205 @@
+"""The queue's tables, as SQLModel model families (`XBase`, `X(table=True)`, `XPublic`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
+
+__all__ = [
+    "AuditEvent",
+    "Decision",
+    "DecisionPublic",
+    "Item",
+    "ItemBase",
+    "ItemPublic",
+    "OutboundAction",
+    "OutboundActionPublic",
+    "SyncCursor",
+]
+
+PENDING_ONLY = text("status = 'pending'")
+
+
+class ItemBase(SQLModel):
+    """What a source says about a flagged piece of content."""
+
+    source: str = Field(max_length=200)
+    external_id: str = Field(max_length=500)
+    text: str | None = None
+    url: str | None = Field(default=None, max_length=4000)
+    media: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    author_id: str | None = Field(default=None, max_length=500)
+    author_handle: str | None = Field(default=None, max_length=500)
+    policy: str | None = Field(default=None, max_length=100)
+    signals: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    report_count: int = 0
+    views: int = 0
+    flagged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Item(ItemBase, table=True):
+    """One queue entry; `(source, external_id)` is its identity."""
+
+    __tablename__ = "item"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_item_source_external_id"),
+        Index(
+            "ix_item_pending_by_queue",
+            "queue",
+            text("priority DESC"),
+            "id",
+            postgresql_where=PENDING_ONLY,
+            sqlite_where=PENDING_ONLY,
+        ),
+        Index(
+            "ix_item_pending_by_priority",
+            text("priority DESC"),
+            "id",
+            postgresql_where=PENDING_ONLY,
+            sqlite_where=PENDING_ONLY,
+        ),
+        Index("ix_item_status_lease", "status", "lease_expires_at"),
+        Index("ix_item_queue_status", "queue", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    queue: str = Field(max_length=200)
+    status: str = Field(default=ItemStatus.PENDING, max_length=20)
+    priority: float = 0.0
+    priority_breakdown: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    reporter: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    ingested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    deadline_at: datetime = Field(sa_type=UTCDateTime)
+    deadline_state: str = Field(default="ok", max_length=20)
+    escalated: bool = False
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claim_token: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    final_label: str | None = Field(default=None, max_length=100)
+
+
+class ItemPublic(ItemBase):
+    """An item as reviewers see it: everything but the reporter's personal data."""
+
+    id: int
+    queue: str
+    status: str
+    priority: float
+    priority_breakdown: dict[str, Any]
+    ingested_at: datetime
+    deadline_at: datetime
+    deadline_state: str
+    escalated: bool
+    final_label: str | None
+
+
+class DecisionBase(SQLModel):
+    """A reviewer's label for an item, made against one version of a guideline."""
+
+    item_id: int = Field(foreign_key="item.id", index=True)
+    reviewer: str = Field(max_length=200)
+    label: str = Field(max_length=100)
+    action: str = Field(max_length=40)
+    note: str = ""
+    guideline_id: str = Field(max_length=100)
+    guideline_version: str = Field(max_length=80)
+    seconds_spent: float = 0.0
+    decided_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    origin: str = Field(default="api", max_length=40)
+    kind: str = Field(default="primary", max_length=40)
+    status: str = Field(default=DecisionStatus.ACTIVE, max_length=20)
+    external_ref: str | None = Field(default=None, max_length=200)
+
+
+class Decision(DecisionBase, table=True):
+    """Stored decision; several per item are kept (second reviews, seniors, appeals)."""
+
+    __tablename__ = "decision"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class DecisionPublic(DecisionBase):
+    """A decision as returned by the API."""
+
+    id: int
+
+
+class OutboundActionBase(SQLModel):
+    """A takedown (or reversal) to send to the item's platform."""
+
+    item_id: int = Field(foreign_key="item.id", index=True)
+    decision_id: int | None = Field(default=None, foreign_key="decision.id")
+    action: str = Field(max_length=40)
+    source: str = Field(max_length=200)
+    external_id: str = Field(max_length=500)
+    policy: str = Field(max_length=100)
+    label: str = Field(max_length=100)
+    reason: str = ""
+    idempotency_key: str = Field(max_length=64, unique=True)
+    status: str = Field(default=ActionStatus.PENDING, max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_error: str | None = None
+    reply: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    reference: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reverses_id: int | None = Field(default=None, foreign_key="outbound_action.id")
+
+
+class OutboundAction(OutboundActionBase, table=True):
+    """The outbox row, written in the same transaction as its decision."""
+
+    __tablename__ = "outbound_action"
+    __table_args__ = (
+        Index(
+            "ix_outbound_action_due",
+            "next_attempt_at",
+            "id",
+            postgresql_where=PENDING_ONLY,
+            sqlite_where=PENDING_ONLY,
+        ),
+        Index("ix_outbound_action_status", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class OutboundActionPublic(OutboundActionBase):
+    """An outbound action as listed by the CLI and API."""
+
+    id: int
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only record of a state change: who, what, when, before and after."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_item", "item_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor: str = Field(max_length=200)
+    event: str = Field(max_length=60)
+    item_id: int | None = None
+    before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    detail: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
+
+
+class SyncCursor(SQLModel, table=True):
+    """A named position in an external stream (a feed's cursor, Label Studio's last pull)."""
+
+    __tablename__ = "sync_cursor"
+    name: str = Field(primary_key=True, max_length=200)
+    value: str
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,73 @@
+"""Priority: how urgently an item needs a human, and the breakdown that explains it.
+
+The score is a sum of five parts, each bounded, so that no single signal dominates:
+
+| part     | weight | grows with                                       |
+| -------- | ------ | ------------------------------------------------ |
+| severity | 30     | the policy's severity (1-5)                       |
+| signal   | 20     | the strongest detector score (0-1)                |
+| reports  | 10     | report count, logarithmically (1,000 reports = full) |
+| reach    | 20     | views, logarithmically (10 million views = full)  |
+| deadline | 20     | the share of the SLA already used; full once past |
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+__all__ = ["WEIGHTS", "score_item"]
+
+WEIGHTS = {"severity": 30.0, "signal": 20.0, "reports": 10.0, "reach": 20.0, "deadline": 20.0}
+
+
+def _clamp(value: float) -> float:
+    return max(0.0, min(1.0, value))
+
+
+def score_item(
+    *,
+    severity: int,
+    signals: Sequence[dict[str, Any]],
+    report_count: int,
+    views: int,
+    deadline_at: datetime,
+    sla_hours: float,
+    now: datetime,
+) -> tuple[float, dict[str, Any]]:
+    """Return `(priority, breakdown)` for an item at time `now`.
+
+    The breakdown names every part's input, its share (0-1) and its points.
+    """
+    strongest = max((float(s.get("score", 0.0)) for s in signals), default=0.0)
+    strongest_name = next(
+        (str(s.get("name")) for s in signals if float(s.get("score", 0.0)) == strongest), None
+    )
+    sla_seconds = max(sla_hours * 3600.0, 1.0)
+    seconds_left = (deadline_at - now).total_seconds()
+    shares = {
+        "severity": _clamp((severity - 1) / 4),
+        "signal": _clamp(strongest),
+        "reports": _clamp(math.log10(1 + max(report_count, 0)) / 3),
+        "reach": _clamp(math.log10(1 + max(views, 0)) / 7),
+        "deadline": _clamp(1 - seconds_left / sla_seconds),
+    }
+    inputs: dict[str, Any] = {
+        "severity": severity,
+        "signal": {"name": strongest_name, "score": strongest},
+        "reports": report_count,
+        "reach": views,
+        "deadline": {"seconds_left": round(seconds_left), "sla_hours": sla_hours},
+    }
+    parts = {
+        name: {
+            "input": inputs[name],
+            "share": round(shares[name], 4),
+            "points": round(shares[name] * WEIGHTS[name], 3),
+        }
+        for name in WEIGHTS
+    }
+    total = round(sum(p["points"] for p in parts.values()), 3)
+    return total, {"total": total, "parts": parts, "scored_at": now.isoformat()}

@@ -1,0 +1,281 @@
+"""`ReviewQueue`: the public face of the queue, one transaction per call."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, col
+
+from modqueue._exceptions import NotFound
+from modqueue.guidelines import GuidelineSet, load_guidelines
+from modqueue.queue import _claims, _decisions
+from modqueue.queue._claims import Claim
+from modqueue.queue._db import make_engine, migrate
+from modqueue.queue._ingest import IngestReport, Rejection, ingest_batch
+from modqueue.queue._items import ItemIn, validation_reason
+from modqueue.queue._models import DecisionPublic, Item, ItemPublic
+from modqueue.queue._stats import queue_stats
+from modqueue.queue._types import utcnow
+from modqueue.settings import Settings, load_settings
+
+__all__ = ["ReviewQueue"]
+
+T = TypeVar("T")
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+DEFAULT_UNDO_GRACE_SECONDS = 30.0
+
+
+def _is_retryable(exc: OperationalError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+class ReviewQueue:
+    """The review queue on one database.
+
+    ```python
+    from modqueue import ReviewQueue
+
+    q = ReviewQueue("sqlite:///modqueue.db")
+    q.enqueue([{"source": "platform-reports", "external_id": "post-1", "text": "..."}])
+    claim = q.claim_next("alice")
+    if claim:
+        q.decide(claim, "no-violation")
+    ```
+
+    The schema is created or upgraded on first use. Every method runs in its own
+    transaction; deadlocks and SQLite lock time-outs are retried a few times.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        guidelines: GuidelineSet | Path | None = None,
+        settings: Settings | None = None,
+        lease_seconds: int | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        auto_migrate: bool = True,
+    ) -> None:
+        self.settings = settings or load_settings(database_url=database_url)
+        if database_url is not None and settings is not None:
+            self.settings = settings.model_copy(update={"database_url": database_url})
+        self.database_url = self.settings.database_url
+        self.engine = make_engine(
+            self.database_url, busy_timeout_ms=self.settings.sqlite_busy_timeout_ms
+        )
+        if isinstance(guidelines, GuidelineSet):
+            self.guidelines = guidelines
+        else:
+            self.guidelines = load_guidelines(guidelines or self.settings.guidelines)
+        self.lease_seconds = lease_seconds or self.settings.lease_seconds
+        self.clock = clock
+        if auto_migrate:
+            migrate(self.engine)
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def run(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
+        """Run `work(session)` in one transaction, retrying deadlocks and lock time-outs."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session() as session:
+                    return work(session)
+            except OperationalError as exc:
+                if attempt == attempts or not _is_retryable(exc):
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> ReviewQueue:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- ingest -----------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        items: Iterable[Any],
+        *,
+        strict: bool = False,
+        actor: str = "ingest",
+        batch_size: int = 1000,
+        positions: Sequence[int] | None = None,
+    ) -> IngestReport:
+        """Add flagged items (dicts in the ingest format); bulk and idempotent.
+
+        Returns counts of new and merged items and every rejection with its reason;
+        `position` is the item's index in `items`, or `positions[index]` when given (the
+        CLI passes line numbers). Valid items are stored in batches of `batch_size`, each
+        committed as it goes, so a bad item never loses good ones. With `strict=True`
+        nothing is stored unless every item is valid.
+        """
+        report = IngestReport()
+        batch: list[ItemIn] = []
+
+        def flush() -> None:
+            if not batch:
+                return
+            chunk = list(batch)
+            batch.clear()
+            new, merged = self.run(
+                lambda s: ingest_batch(
+                    s, items=chunk, guidelines=self.guidelines, now=self.clock(), actor=actor
+                )
+            )
+            report.new += new
+            report.merged += merged
+
+        validated: list[ItemIn] = []
+        for index, raw in enumerate(items):
+            position = positions[index] if positions is not None else index
+            item, reason = validation_reason(raw)
+            if item is not None and item.policy and item.policy not in self.guidelines:
+                reason = (
+                    f"policy: unknown policy {item.policy!r} "
+                    f"(known: {', '.join(self.guidelines.ids)})"
+                )
+                item = None
+            if item is None:
+                ext = raw.get("external_id") if isinstance(raw, dict) else None
+                report.rejected.append(
+                    Rejection(position, reason or "invalid", ext if isinstance(ext, str) else None)
+                )
+                continue
+            if strict:
+                validated.append(item)
+                continue
+            batch.append(item)
+            if len(batch) >= batch_size:
+                flush()
+        if strict:
+            if report.rejected:
+                return report
+            batch.extend(validated)
+        flush()
+        return report
+
+    # -- claiming ---------------------------------------------------------------------
+
+    def claim_next(self, reviewer: str, queues: list[str] | None = None) -> Claim | None:
+        """Lease the highest-priority pending item of `queues` (default: every queue but
+        the senior ones) to `reviewer`, or return None when there is none."""
+        return self.run(
+            lambda s: _claims.claim_next(
+                s,
+                reviewer=reviewer,
+                queues=queues,
+                lease_seconds=self.lease_seconds,
+                now=self.clock(),
+            )
+        )
+
+    def claim(self, item_id: int, reviewer: str) -> Claim:
+        """Lease a given item to `reviewer` (or return the claim they already hold)."""
+        return self.run(
+            lambda s: _claims.claim_item(
+                s,
+                item_id=item_id,
+                reviewer=reviewer,
+                lease_seconds=self.lease_seconds,
+                now=self.clock(),
+            )
+        )
+
+    def renew(self, claim: Claim) -> Claim:
+        """Extend a live claim's lease."""
+        return self.run(
+            lambda s: _claims.renew(
+                s, claim=claim, lease_seconds=self.lease_seconds, now=self.clock()
+            )
+        )
+
+    def release(self, claim: Claim, note: str = "") -> None:
+        """Skip: give the item back to its queue."""
+        self.run(lambda s: _claims.release(s, claim=claim, note=note, now=self.clock()))
+
+    def escalate(self, claim: Claim, note: str) -> str:
+        """Move the item to its policy's senior queue; returns that queue's name."""
+        return self.run(lambda s: _claims.escalate(s, claim=claim, note=note, now=self.clock()))
+
+    def expire_leases(self) -> int:
+        """Return expired claims to pending; the number returned."""
+        return self.run(lambda s: _claims.expire_leases(s, now=self.clock()))
+
+    # -- deciding ---------------------------------------------------------------------
+
+    def decide(
+        self, claim: Claim, label: str, note: str = "", *, origin: str = "api"
+    ) -> DecisionPublic:
+        """Decide a claimed item: decision, audit event and outbound action, atomically.
+
+        Raises `LeaseExpired` or `ClaimLost` when the claim no longer holds, and
+        `UnknownLabel` for a label the item's guideline does not define.
+        """
+        return self.run(
+            lambda s: _decisions.decide(
+                s,
+                claim=claim,
+                label=label,
+                note=note,
+                guidelines=self.guidelines,
+                now=self.clock(),
+                origin=origin,
+            )
+        )
+
+    def undo(
+        self, decision_id: int, reviewer: str, *, grace_seconds: float = DEFAULT_UNDO_GRACE_SECONDS
+    ) -> Claim:
+        """Undo `reviewer`'s own recent decision before its action is sent; the item is
+        claimed again by them."""
+        return self.run(
+            lambda s: _decisions.undo_decision(
+                s,
+                decision_id=decision_id,
+                reviewer=reviewer,
+                grace_seconds=grace_seconds,
+                lease_seconds=self.lease_seconds,
+                now=self.clock(),
+            )
+        )
+
+    # -- reading ----------------------------------------------------------------------
+
+    def get_item(self, item_id: int) -> ItemPublic:
+        """One item, without reporter data."""
+
+        def work(s: Session) -> ItemPublic:
+            row = s.scalars(select(Item).where(col(Item.id) == item_id)).one_or_none()
+            if row is None:
+                raise NotFound(f"item {item_id} does not exist")
+            return ItemPublic.model_validate(row, from_attributes=True)
+
+        return self.run(work)
+
+    def stats(self) -> dict[str, Any]:
+        """Queue health: pending, claimed, decided, escalated, past_deadline, by_queue,
+        actions."""
+        return self.run(lambda s: queue_stats(s, now=self.clock()))

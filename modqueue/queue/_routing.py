@@ -1,0 +1,80 @@
+"""Which queue an item belongs in, and the policy numbers behind its priority."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from modqueue.guidelines import GuidelineSet
+from modqueue.queue._priority import score_item
+
+__all__ = [
+    "SENIOR_SUFFIX",
+    "TRIAGE",
+    "deadline_for",
+    "is_senior_queue",
+    "policy_numbers",
+    "policy_of_queue",
+    "rescore",
+    "senior_queue",
+]
+
+TRIAGE = "triage"
+SENIOR_SUFFIX = ":senior"
+DEFAULT_SEVERITY = 2
+DEFAULT_SLA_HOURS = 24.0
+
+
+def senior_queue(policy: str) -> str:
+    """The senior queue of `policy` (escalations, disagreements, appeals)."""
+    return f"{policy}{SENIOR_SUFFIX}"
+
+
+def is_senior_queue(queue: str) -> bool:
+    """True for a senior queue."""
+    return queue.endswith(SENIOR_SUFFIX)
+
+
+def policy_of_queue(queue: str) -> str:
+    """The policy a queue belongs to (`triage` for the triage queue)."""
+    return queue.removesuffix(SENIOR_SUFFIX)
+
+
+def policy_numbers(guidelines: GuidelineSet, policy: str | None) -> tuple[int, float]:
+    """`(severity, sla_hours)` of a policy; triage's when `policy` is None."""
+    key = policy or TRIAGE
+    if key in guidelines:
+        g = guidelines.get(key)
+        return g.severity, g.sla_hours
+    return DEFAULT_SEVERITY, DEFAULT_SLA_HOURS
+
+
+def deadline_for(
+    guidelines: GuidelineSet, policy: str | None, flagged_at: datetime | None, now: datetime
+) -> datetime:
+    """When a decision is due: flag time (or now) plus the policy's SLA."""
+    _, sla = policy_numbers(guidelines, policy)
+    return (flagged_at or now) + timedelta(hours=sla)
+
+
+def rescore(
+    guidelines: GuidelineSet,
+    *,
+    policy: str | None,
+    signals: list[dict[str, Any]],
+    report_count: int,
+    views: int,
+    deadline_at: datetime,
+    now: datetime,
+) -> tuple[float, dict[str, Any]]:
+    """Priority and breakdown of an item under its policy at time `now`."""
+    severity, sla = policy_numbers(guidelines, policy)
+    return score_item(
+        severity=severity,
+        signals=signals,
+        report_count=report_count,
+        views=views,
+        deadline_at=deadline_at,
+        sla_hours=sla,
+        now=now,
+    )

@@ -1,0 +1,15 @@
+"""Every table modqueue stores, imported in one place so the metadata is complete.
+
+Alembic's environment and the schema test import this module. A new table lives in the
+module of the feature it belongs to and is imported here.
+"""
+
+from modqueue.queue._models import (
+    AuditEvent,
+    Decision,
+    Item,
+    OutboundAction,
+    SyncCursor,
+)
+
+__all__ = ["AuditEvent", "Decision", "Item", "OutboundAction", "SyncCursor"]

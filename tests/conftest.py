@@ -1,0 +1,128 @@
+"""Fixtures shared by the whole suite: a fresh database on each backend, items, a clock.
+
+Every test that takes `database_url` runs twice: on SQLite (a file in tmp_path) and on
+PostgreSQL (a fresh database cloned from a migrated template). `scripts/test` starts
+PostgreSQL and sets `MODQUEUE_TEST_PG_URL`; `MODQUEUE_TEST_BACKENDS=sqlite` limits a
+local run to SQLite.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from modqueue.queue import ReviewQueue, make_engine, migrate
+
+BACKENDS = [
+    b.strip() for b in os.environ.get("MODQUEUE_TEST_BACKENDS", "sqlite,postgresql").split(",")
+]
+_counter = itertools.count()
+
+
+def _pg_conninfo(url: str) -> tuple[str, str]:
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    return admin.render_as_string(hide_password=False), parsed.database or "modqueue_test"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """Name of a migrated template database that per-test databases are cloned from."""
+    url = os.environ.get("MODQUEUE_TEST_PG_URL")
+    if not url:
+        raise RuntimeError(
+            "MODQUEUE_TEST_PG_URL is not set: run the suite through scripts/test, which starts "
+            "PostgreSQL (or set MODQUEUE_TEST_BACKENDS=sqlite for a SQLite-only run)"
+        )
+    conninfo, base = _pg_conninfo(url)
+    template = f"{base}_tmpl"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{template}"')
+    engine = make_engine(str(make_url(url).set(database=template).render_as_string(False)))
+    migrate(engine)
+    engine.dispose()
+    yield template
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+
+
+def fresh_pg_database(template: str) -> tuple[str, str]:
+    """Clone the template into a new database: `(url, name)`."""
+    url = os.environ["MODQUEUE_TEST_PG_URL"]
+    conninfo, base = _pg_conninfo(url)
+    name = f"{base}_{os.getpid()}_{next(_counter)}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return make_url(url).set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_pg_database(name: str) -> None:
+    conninfo, _ = _pg_conninfo(os.environ["MODQUEUE_TEST_PG_URL"])
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A fresh, migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/modqueue.db"
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url
+        return
+    template = request.getfixturevalue("pg_template")
+    url, name = fresh_pg_database(template)
+    yield url
+    drop_pg_database(name)
+
+
+class Clock:
+    """A controllable clock for deadlines and leases."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def review_queue(database_url: str, clock: Clock) -> Iterator[ReviewQueue]:
+    q = ReviewQueue(database_url, clock=clock)
+    yield q
+    q.close()
+
+
+def make_item(n: int = 1, **overrides: Any) -> dict[str, Any]:
+    """A valid item in the ingest format."""
+    item: dict[str, Any] = {
+        "source": "platform-reports",
+        "external_id": f"post-{n}",
+        "text": f"synthetic flagged post number {n}",
+        "policy": "people-smuggling",
+        "signals": [{"name": "smuggling-clf-v2", "score": 0.5}],
+        "report_count": 1,
+        "views": 100,
+        "flagged_at": "2026-11-24T08:00:00Z",
+    }
+    item.update(overrides)
+    return item
