@@ -79,15 +79,27 @@ class FolderSourceConfig(_Every):
 
 
 class PlatformConfig(_Section):
-    """Where a platform (an item's `source`) takes takedown actions."""
+    """Where a platform (an item's `source`) takes takedown actions.
+
+    `secret_env` names the environment variable holding the signing secret (the secret
+    itself never appears in the file). `status_url` may contain `{reference}`.
+    `lease_s` is how long a claimed action stays reserved to one dispatcher (default:
+    computed from the batch, `timeout_s`, `concurrency` and `rate_per_s`);
+    `backoff_base_s`/`backoff_max_s` shape the retry delays; `status_poll_s` is how often
+    a `pending` outcome is asked about again.
+    """
 
     action_url: str = Field(pattern=r"^https?://")
-    secret_env: str
+    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     timeout_s: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=8, ge=1, le=1000)
     concurrency: int = Field(default=16, ge=1, le=1000)
     rate_per_s: float | None = Field(default=None, gt=0)
     status_url: str | None = Field(default=None, pattern=r"^https?://")
+    lease_s: float | None = Field(default=None, gt=0)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+    status_poll_s: float = Field(default=600.0, gt=0)
 
 
 class JobConfig(_Every):

@@ -41,10 +41,32 @@ def _expire_leases(ctx: JobContext) -> int:
     return ctx.queue.expire_leases()
 
 
+def _dispatch_actions(ctx: JobContext) -> dict[str, Any]:
+    from modqueue.integrations.actions import dispatch_due
+
+    report = dispatch_due(ctx.queue, ctx.config.platforms)
+    if report.busy:
+        ctx.log.info("actions: %s", report.summary())
+    return report.to_dict()
+
+
+def _poll_action_status(ctx: JobContext) -> dict[str, Any]:
+    from modqueue.integrations.actions import poll_statuses
+
+    report = poll_statuses(ctx.queue, ctx.config.platforms)
+    if report.busy:
+        ctx.log.info("action-status: %s", report.summary())
+    return report.to_dict()
+
+
 def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     """Every job `modqueue serve` runs under `config`, with intervals applied."""
     jobs = [
         JobSpec("leases", 30.0, _expire_leases, "return abandoned claims to the queue"),
+        JobSpec("actions", 5.0, _dispatch_actions, "deliver due takedown actions to platforms"),
+        JobSpec(
+            "action-status", 60.0, _poll_action_status, "follow up actions whose outcome is pending"
+        ),
     ]
     out = []
     for job in jobs:

@@ -17,6 +17,7 @@ from modqueue.queue._models import (
     OutboundActionPublic,
     SyncCursor,
 )
+from modqueue.queue._reversal import reverse_decision
 from modqueue.queue._review_queue import ReviewQueue
 from modqueue.queue._routing import TRIAGE, is_senior_queue, senior_queue
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus, utcnow
@@ -45,6 +46,7 @@ __all__ = [
     "make_engine",
     "migrate",
     "read_jsonl",
+    "reverse_decision",
     "schema_is_current",
     "senior_queue",
     "utcnow",
