@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from modqueue.config import PlatformConfig
 from modqueue.queue import OutboundAction, ReviewQueue
@@ -28,11 +31,12 @@ def decide_items(
         claim = queue.claim_next("rev-1")
         assert claim is not None
         decision = queue.decide(claim, TAKEDOWN_LABEL, note or "private reviewer note")
-        action_id = queue.run(
-            lambda s, d=decision.id: (
-                s.query(OutboundAction).filter(OutboundAction.decision_id == d).one().id
-            )
-        )
+        stmt = select(col(OutboundAction.id)).where(col(OutboundAction.decision_id) == decision.id)
+
+        def find(s: Session, q: Any = stmt) -> int:
+            return int(s.execute(q).scalar_one())
+
+        action_id = queue.run(find)
         out[claim.item.external_id] = action_id
     return out
 

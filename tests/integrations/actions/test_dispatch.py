@@ -39,7 +39,7 @@ EXPECTED = {
 
 
 def _rows(queue: ReviewQueue) -> dict[int, OutboundAction]:
-    return queue.run(lambda s: {r.id: r for r in s.scalars(select(OutboundAction))})
+    return queue.run(lambda s: {r.id or 0: r for r in s.scalars(select(OutboundAction))})
 
 
 def _drain(
@@ -215,7 +215,7 @@ def test_wrong_or_missing_secret_fails_that_platform_only(
         "action cannot be signed, nothing was sent"
     )
     assert report.done == 1 and report.failed == 1 and report.retried == 1
-    assert sorted(i for i, _ in report.errors) == sorted([beta.id, gamma.id])
+    assert sorted(i for i, _ in report.errors) == sorted([beta.id or 0, gamma.id or 0])
     assert "not-the-secret-beta-expects" not in caplog.text
     assert SECRETS["alpha"] not in caplog.text
 
