@@ -68,6 +68,7 @@ class PlatformState:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -186,6 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default 5 drops concurrent connects (1 s SYN retries)
     state: PlatformState
 
     def handle_error(self, request: Any, client_address: Any) -> None:
