@@ -211,6 +211,14 @@ async def _poll(
     return classify_poll(response, platform=action.source)
 
 
+async def _guarded(attempt: Awaitable[Outcome]) -> Outcome:
+    """One action's unexpected error stays that action's: retried later, never the batch's."""
+    try:
+        return await attempt
+    except Exception as exc:
+        return Outcome(OutcomeKind.RETRY, error=f"unexpected error: {type(exc).__name__}: {exc}")
+
+
 async def _passes(
     queue: ReviewQueue,
     platforms: Mapping[str, PlatformConfig],
@@ -242,7 +250,7 @@ async def _passes(
             report.claimed += len(claimed)
             outcomes = await asyncio.gather(
                 *(
-                    send(http, a, platforms[a.source], secrets[a.source], gates[a.source])
+                    _guarded(send(http, a, platforms[a.source], secrets[a.source], gates[a.source]))
                     for a in claimed
                 )
             )
