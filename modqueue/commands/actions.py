@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,12 +19,25 @@ from modqueue.commands._common import (
     open_config,
     open_queue,
 )
+from modqueue.guidelines import GuidelineSet
 from modqueue.integrations.actions import (
     DispatchReport,
     list_actions,
     retry_actions,
     run_dispatcher,
 )
+from modqueue.queue import ReviewQueue
+from modqueue.settings import load_settings
+
+
+def _open_outbox(db: str | None) -> ReviewQueue:
+    """The queue's database without its guidelines: delivering never decides, and parsing
+    the policy documents would cost each dispatcher start a third of a second."""
+    settings = load_settings(database_url=db)
+    return ReviewQueue(
+        settings=settings, guidelines=GuidelineSet([], directory=settings.guidelines or Path())
+    )
+
 
 app = typer.Typer(
     help="Takedown actions: deliver the outbox to platforms, list it, retry failures.",
@@ -86,7 +100,7 @@ def dispatch(
                 line += f"; follow-up: {polled.summary()}"
             typer.echo(line)
 
-    with open_queue(db) as queue:
+    with _open_outbox(db) as queue:
         run_dispatcher(
             queue,
             cfg.platforms,

@@ -92,7 +92,11 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if state.delay_s:
             time.sleep(state.delay_s)
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client died mid-request (kill -9): nothing arrived
+            self.close_connection = True
+            return
         platform, rest = self._platform()
         key = self.headers.get("Idempotency-Key", "")
         secret = state.secrets.get(platform)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,31 +23,87 @@ from tests.integrations.actions.platform_server import PlatformServer, platform_
 ACTIONS = 100
 KILLS = 10
 
+# Each dispatcher is a real process running `modqueue actions dispatch` (the CLI's own
+# main()), forked from a server process that imported modqueue once: eleven restarts
+# then cost eleven forks instead of eleven interpreter start-ups. Commands on stdin:
+# `go LOGFILE` forks a dispatcher and prints its pid; `wait PID` prints its wait status.
+FORK_SERVER = r"""
+import os, sys
+import psycopg, sqlite3  # noqa: F401  (warm the database drivers too)
+import modqueue.cli
 
-def _start(database_url: str, config: Path, tmp_path: Path, n: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ALPHA_SECRET": SECRETS["alpha"]}
-    log = (tmp_path / f"dispatch-{n}.log").open("wb")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modqueue.cli",
-            "actions",
-            "dispatch",
-            "--db",
-            database_url,
-            "--config",
-            str(config),
-            "--batch-size",
-            "4",
-            "--idle",
-            "0.1",
-        ],
-        env=env,
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+args = sys.argv[1:]
+for line in sys.stdin:
+    cmd, _, arg = line.strip().partition(" ")
+    if cmd == "go":
+        pid = os.fork()
+        if pid == 0:
+            fd = os.open(arg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            sys.argv = ["modqueue", *args]
+            code = 0
+            try:
+                modqueue.cli.main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        print(pid, flush=True)
+    elif cmd == "wait":
+        print(os.waitpid(int(arg), 0)[1], flush=True)
+"""
+
+
+class ForkServer:
+    """Starts dispatchers on demand; kills and reaps them."""
+
+    def __init__(self, database_url: str, config: Path, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                FORK_SERVER,
+                "actions",
+                "dispatch",
+                "--db",
+                database_url,
+                "--config",
+                str(config),
+                "--batch-size",
+                "4",
+                "--idle",
+                "0.1",
+            ],
+            env={**os.environ, "ALPHA_SECRET": SECRETS["alpha"]},
+            cwd=tmp_path,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def _ask(self, line: str) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
+    def log(self, n: int) -> Path:
+        return self.tmp_path / f"dispatch-{n}.log"
+
+    def start(self, n: int) -> int:
+        return self._ask(f"go {self.log(n)}")
+
+    def stop(self, pid: int, sig: signal.Signals) -> int:
+        os.kill(pid, sig)
+        return self._ask(f"wait {pid}")
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
 
 
 def _sent(server: PlatformServer) -> int:
@@ -53,8 +111,11 @@ def _sent(server: PlatformServer) -> int:
         return sum(server.state.requests.values())
 
 
-def _wait_for(predicate: object, timeout: float) -> bool:
-    assert callable(predicate)
+def _sent_more(server: PlatformServer, before: int) -> bool:
+    return _sent(server) > before
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -87,35 +148,37 @@ backoff_max_s = 0.5
 """,
             encoding="utf-8",
         )
-        for n in range(KILLS):
-            before = _sent(server)
-            proc = _start(database_url, config, tmp_path, n)
-            try:
-                started = _wait_for(lambda b=before: _sent(server) > b, timeout=30)
-                assert started, (tmp_path / f"dispatch-{n}.log").read_text()
-                time.sleep(rng.uniform(0.0, 0.12))
-            finally:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(timeout=10)
-            assert proc.returncode == -signal.SIGKILL
-
-        final = _start(database_url, config, tmp_path, KILLS)
+        forks = ForkServer(database_url, config, tmp_path)
         try:
-            with ReviewQueue(database_url) as queue:
+            for n in range(KILLS):
+                before = _sent(server)
+                pid = forks.start(n)
+                try:
+                    started = _wait_for(partial(_sent_more, server, before), timeout=30)
+                    assert started, forks.log(n).read_text()
+                    time.sleep(rng.uniform(0.0, 0.12))
+                finally:
+                    status = forks.stop(pid, signal.SIGKILL)
+                assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
 
-                def settled() -> bool:
-                    statuses = queue.run(
-                        lambda s: set(s.scalars(select(OutboundAction.status)))  # type: ignore[call-overload]
-                    )
-                    return bool(statuses == {"done"})
+            pid = forks.start(KILLS)
+            try:
+                with ReviewQueue(database_url) as queue:
 
-                assert _wait_for(settled, timeout=60), (
-                    tmp_path / f"dispatch-{KILLS}.log"
-                ).read_text()
+                    def settled() -> bool:
+                        statuses = queue.run(
+                            lambda s: set(s.scalars(select(OutboundAction.status)))  # type: ignore[call-overload]
+                        )
+                        return bool(statuses == {"done"})
+
+                    assert _wait_for(settled, timeout=60), forks.log(KILLS).read_text()
+            finally:
+                status = forks.stop(pid, signal.SIGTERM)  # finishes its batch, exits 0
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, forks.log(
+                KILLS
+            ).read_text()
         finally:
-            final.send_signal(signal.SIGTERM)
-            final.wait(timeout=20)
-        assert final.returncode == 0, (tmp_path / f"dispatch-{KILLS}.log").read_text()
+            forks.close()
 
         with ReviewQueue(database_url) as queue:
             rows = queue.run(lambda s: list(s.scalars(select(OutboundAction))))
