@@ -11,8 +11,10 @@ from typer.testing import CliRunner
 
 from modqueue import InvalidState, NotFound
 from modqueue.cli import app
+from modqueue.config import JobConfig, ModqueueConfig
 from modqueue.integrations.actions import dispatch_due, retry_actions, reverse_decision
 from modqueue.queue import AuditEvent, OutboundAction, ReviewQueue
+from modqueue.scheduler import JobContext, default_jobs
 from tests.conftest import Clock
 from tests.integrations.actions.conftest import SECRETS, decide_items, platform_config
 from tests.integrations.actions.platform_server import PlatformServer
@@ -229,3 +231,27 @@ def test_cli_dispatch_list_retry(
     out = runner.invoke(app, ["actions", "dispatch", "--once", "--db", database_url])
     assert out.exit_code == 1
     assert "no [platforms.NAME] table" in out.output
+
+
+def test_scheduler_jobs_deliver_and_follow_up(
+    review_queue: ReviewQueue,
+    clock: Clock,
+    server: PlatformServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = decide_items(review_queue, ["pending-done-1"])
+    config = ModqueueConfig(platforms={"alpha": platform_config(server, "alpha")})
+    monkeypatch.setenv("ALPHA_SECRET", SECRETS["alpha"])
+    jobs = {job.name: job for job in default_jobs(config)}
+    ctx = JobContext(queue=review_queue, config=config)
+
+    delivered = jobs["actions"].run(ctx)
+    assert (delivered["claimed"], delivered["follow_up"]) == (1, 1)
+    assert _row(review_queue, ids["pending-done-1"]).status == "sent"
+    for _ in range(2):  # the platform says pending once more, then done
+        clock.advance(hours=1)
+        jobs["action-status"].run(ctx)
+    assert _row(review_queue, ids["pending-done-1"]).status == "done"
+
+    disabled = ModqueueConfig(jobs={"actions": JobConfig(enabled=False)})
+    assert "actions" not in {job.name for job in default_jobs(disabled)}
