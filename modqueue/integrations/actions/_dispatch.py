@@ -238,14 +238,23 @@ async def _passes(
     own = client is None
     http = client or _client(platforms)
     send: Callable[..., Awaitable[Outcome]] = _poll if poll else _send
+    claimer = claim_follow_ups if poll else claim_due
+    recorder = record_polls if poll else record_outcomes
+
+    def claim() -> list[ClaimedAction]:
+        if max_batches is not None and report.batches >= max_batches:
+            return []
+        return queue.run(partial(claimer, platforms=platforms, now=queue.clock(), limit=batch_size))
+
+    def record(results: list[tuple[ClaimedAction, Outcome]]) -> RecordSummary:
+        return queue.run(partial(recorder, results=results, platforms=platforms, now=queue.clock()))
+
+    # Pipelined: batch N's outcomes are written (in a worker thread) while batch N+1 is
+    # on the wire. Batch N+1 is claimed first; N's rows are leased, so it cannot overlap.
+    recording: asyncio.Task[RecordSummary] | None = None
     try:
-        while max_batches is None or report.batches < max_batches:
-            claimer = claim_follow_ups if poll else claim_due
-            claimed = queue.run(
-                partial(claimer, platforms=platforms, now=queue.clock(), limit=batch_size)
-            )
-            if not claimed:
-                break
+        claimed = claim()
+        while claimed:
             report.batches += 1
             report.claimed += len(claimed)
             outcomes = await asyncio.gather(
@@ -260,13 +269,17 @@ async def _passes(
                     log.warning("action %s: %s", action.id, outcome.error)
                     if len(report.errors) < 100:
                         report.errors.append((action.id, outcome.error))
-            recorder = record_polls if poll else record_outcomes
-            report.add(
-                queue.run(
-                    partial(recorder, results=results, platforms=platforms, now=queue.clock())
-                )
-            )
+            if recording is not None:
+                report.add(await recording)
+                recording = None
+            claimed = claim()
+            recording = asyncio.create_task(asyncio.to_thread(record, results))
+        if recording is not None:
+            report.add(await recording)
+            recording = None
     finally:
+        if recording is not None:  # an error above: still write what was delivered
+            report.add(await recording)
         if own:
             await http.aclose()
     if not poll:
