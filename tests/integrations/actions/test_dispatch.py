@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
@@ -270,3 +271,27 @@ def test_list_actions_filters_by_status(review_queue: ReviewQueue, server: Platf
     assert [a.id for a in everything] == sorted(a.id for a in everything)
     with pytest.raises(InvalidState, match="unknown action status 'lost'"):
         review_queue.run(lambda s: list_actions(s, status="lost"))
+
+
+def test_two_dispatchers_never_send_the_same_action(
+    database_url: str, server: PlatformServer
+) -> None:
+    with ReviewQueue(database_url) as setup:
+        ids = decide_items(setup, [f"done-{n}" for n in range(40)])
+    server.state.delay_s = 0.01
+    cfg = platform_config(server, "alpha", concurrency=2)
+    env = {"ALPHA_SECRET": SECRETS["alpha"]}
+    queues = [ReviewQueue(database_url) for _ in range(2)]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            reports = list(
+                pool.map(lambda q: dispatch_due(q, {"alpha": cfg}, env=env, batch_size=5), queues)
+            )
+        rows = _rows(queues[0])
+    finally:
+        for q in queues:
+            q.close()
+    assert sum(r.done for r in reports) == 40
+    assert {rows[i].status for i in ids.values()} == {"done"}
+    # each action was claimed by one dispatcher only: one request per key
+    assert sorted(server.state.requests.values()) == [1] * 40
