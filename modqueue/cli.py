@@ -7,7 +7,7 @@ import sys
 import typer
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import core, guidelines
+from modqueue.commands import core, guidelines, serve
 
 app = typer.Typer(
     name="modqueue",
@@ -24,6 +24,8 @@ app.command("claim")(core.claim)
 app.command("decide")(core.decide)
 app.command("demo")(core.demo)
 app.add_typer(guidelines.app, name="guidelines")
+app.command("serve")(serve.serve)
+app.add_typer(serve.config_app, name="config")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modqueue._exceptions import ConfigError
+from modqueue.queue.deadlines import DeadlinesConfig
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -69,6 +70,8 @@ class FeedSourceConfig(_Every):
     timeout_s: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=100)
     page_limit: int = Field(default=100, ge=1, le=100_000)
+    backoff_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
 
 
 class FolderSourceConfig(_Every):
@@ -76,6 +79,7 @@ class FolderSourceConfig(_Every):
 
     kind: Literal["folder"]
     path: Path
+    settle_s: float = Field(default=1.0, ge=0)
 
 
 class PlatformConfig(_Section):
@@ -102,6 +106,7 @@ class ModqueueConfig(_Section):
     sources: dict[str, FeedSourceConfig | FolderSourceConfig] = Field(default_factory=dict)
     platforms: dict[str, PlatformConfig] = Field(default_factory=dict)
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    deadlines: DeadlinesConfig = Field(default_factory=DeadlinesConfig)
     path: Path | None = None
 
 
