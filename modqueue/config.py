@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -103,7 +103,9 @@ class JobConfig(_Every):
 class ModqueueConfig(_Section):
     """The whole `modqueue.toml`."""
 
-    sources: dict[str, FeedSourceConfig | FolderSourceConfig] = Field(default_factory=dict)
+    sources: dict[
+        str, Annotated[FeedSourceConfig | FolderSourceConfig, Field(discriminator="kind")]
+    ] = Field(default_factory=dict)
     platforms: dict[str, PlatformConfig] = Field(default_factory=dict)
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
     deadlines: DeadlinesConfig = Field(default_factory=DeadlinesConfig)
@@ -114,6 +116,8 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"] if not str(p).startswith(("FeedSource", "FolderSource"))]
+        if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("http", "folder"):
+            del loc[2]  # the `kind` tag of the discriminated union
         key = ".".join(loc) or "(top level)"
         lines.append(f"{path}: {key}: {err['msg']}")
     return "\n".join(lines)

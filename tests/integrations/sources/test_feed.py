@@ -145,7 +145,7 @@ def test_concurrent_pulls_commit_each_page_once(
     assert page_totals(review_queue) == (230, 0)
     with review_queue.session() as s:
         pages = s.scalar(
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "feed_page")
+            select(func.count()).select_from(AuditEvent).where(col(AuditEvent.event) == "feed_page")
         )
     assert pages == 23
 
@@ -226,7 +226,7 @@ def test_token_is_sent_and_never_logged_or_shown(
             wrong.pull(review_queue)
         assert len(srv.requests) == before + 1  # a 401 is not retried
 
-        with pytest.raises(FeedUnavailable, match="FEED_TOKEN .* is not set"):
+        with pytest.raises(FeedUnavailable, match=r"FEED_TOKEN .* is not set"):
             FeedSource("feed3", cfg, environ={}).pull(review_queue)
 
     add_secret(token)
@@ -238,7 +238,7 @@ def test_token_is_sent_and_never_logged_or_shown(
 def test_invalid_items_are_rejected_and_the_page_still_advances(
     review_queue: ReviewQueue,
 ) -> None:
-    items = [*feed_items(0, 3), {"external_id": "no-content"}, "not an object"]
+    items: list[Any] = [*feed_items(0, 3), {"external_id": "no-content"}, "not an object"]
     with FeedServer(items, page_size=10) as srv:
         report = FeedSource("feed", feed_config(srv.url)).pull(review_queue)
     assert report.new == 3
