@@ -119,7 +119,10 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
         if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("http", "folder"):
             del loc[2]  # the `kind` tag of the discriminated union
         key = ".".join(loc) or "(top level)"
-        lines.append(f"{path}: {key}: {err['msg']}")
+        msg = err["msg"]
+        if err["type"] == "union_tag_not_found":
+            msg = 'kind is missing: set kind = "http" or kind = "folder"'
+        lines.append(f"{path}: {key}: {msg}")
     return "\n".join(lines)
 
 
