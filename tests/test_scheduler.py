@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Clock, make_item
 from sqlalchemy import select
 from sqlmodel import col
 from typer.testing import CliRunner
@@ -24,6 +23,7 @@ from modqueue.config import ModqueueConfig, load_config
 from modqueue.queue import TRIAGE, AuditEvent, Item, ReviewQueue, senior_queue
 from modqueue.queue.locks import try_exclusive
 from modqueue.scheduler import JobContext, JobSpec, Scheduler, default_jobs, run_job, run_once
+from tests.conftest import Clock, make_item
 
 
 def write(path: Path, text: str) -> Path:

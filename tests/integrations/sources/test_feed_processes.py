@@ -120,19 +120,19 @@ def test_two_serve_processes_pull_one_feed_without_duplicates(
 def test_kill_9_mid_page_then_restart_loses_and_duplicates_nothing(
     database_url: str, tmp_path: Path
 ) -> None:
-    with FeedServer(feed_items(0, 3000), page_size=1000) as srv:
-        config = write_config(tmp_path, srv.url, 1000)
+    with FeedServer(feed_items(0, 900), page_size=300) as srv:
+        config = write_config(tmp_path, srv.url, 300)
         reached, release, sent = threading.Event(), threading.Event(), threading.Event()
         state = {"hold": True, "watch_sent": False}
 
         def on_request(offset: int) -> None:
-            if offset == 1000 and state["hold"]:
+            if offset == 300 and state["hold"]:
                 state["hold"] = False
                 reached.set()
                 release.wait(WAIT_S)
 
         def on_sent(offset: int) -> None:
-            if offset == 1000 and state["watch_sent"]:
+            if offset == 300 and state["watch_sent"]:
                 state["watch_sent"] = False
                 sent.set()
 
@@ -147,18 +147,22 @@ def test_kill_9_mid_page_then_restart_loses_and_duplicates_nothing(
             procs[-1].send_signal(signal.SIGKILL)
             procs[-1].wait(timeout=30)
             release.set()
-            assert count_items(queue) == 1000
+            assert count_items(queue) == 300
             # 2. Killed right after page 2 was sent: while decoding or storing it.
             state["watch_sent"] = True
             procs.append(spawn(config, database_url, log))
             assert sent.wait(WAIT_S), "serve never fetched the second page again"
             procs[-1].send_signal(signal.SIGKILL)
             procs[-1].wait(timeout=30)
-            # 3. A clean run finishes the feed.
-            procs.append(spawn(config, database_url, log, "--once"))
-            assert procs[-1].wait(timeout=WAIT_S) == 0
-            assert sorted(item_ids(queue)) == sorted(f"f-{n}" for n in range(3000))
-            assert page_totals(queue) == (3000, 0)
+            # 3. Clean runs finish the feed (a run may find the dead process's job lock not
+            # yet released by the server, and skip that round).
+            for _ in range(5):
+                procs.append(spawn(config, database_url, log, "--once"))
+                assert procs[-1].wait(timeout=WAIT_S) == 0
+                if count_items(queue) == 900:
+                    break
+            assert sorted(item_ids(queue)) == sorted(f"f-{n}" for n in range(900))
+            assert page_totals(queue) == (900, 0)
         finally:
             release.set()
             for proc in procs:
