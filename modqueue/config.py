@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modqueue._exceptions import ConfigError
-from modqueue.queue.deadlines import DeadlinesConfig
+from modqueue.sla import DeadlinesConfig
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",

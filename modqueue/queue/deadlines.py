@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, false, not_, or_, select, true
 from sqlmodel import Session, col
 
@@ -38,28 +37,13 @@ from modqueue.queue._routing import (
     senior_queue,
 )
 from modqueue.queue._types import ItemStatus
+from modqueue.sla import DeadlinesConfig
 
 __all__ = ["DeadlineReport", "DeadlinesConfig", "sweep_deadlines"]
 
 NEAR = "near"
 BREACHED = "breached"
 OK = "ok"
-
-
-class DeadlinesConfig(BaseModel):
-    """`[deadlines]` in `modqueue.toml`: when an item is near its deadline, and what a
-    breach does."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    near: float = Field(default=0.25, gt=0, lt=1)
-    """Share of the SLA left at which an item is marked `near` (0.25: the last quarter)."""
-    boost: float = Field(default=25.0, ge=0, le=1000)
-    """Priority points added to an item once its deadline has passed."""
-    escalate: bool = True
-    """Move breached pending items to their policy's senior queue."""
-    batch_size: int = Field(default=500, ge=1, le=100_000)
-    """Items changed per transaction."""
 
 
 @dataclass(slots=True)
