@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import core, guidelines
+from modqueue.commands import core, guidelines, serve
 
 
 class _ModqueueGroup(TyperGroup):
@@ -39,6 +39,8 @@ app.command("claim")(core.claim)
 app.command("decide")(core.decide)
 app.command("demo")(core.demo)
 app.add_typer(guidelines.app, name="guidelines")
+app.command("serve")(serve.serve)
+app.add_typer(serve.config_app, name="config")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Integrations: sources of flagged items, Label Studio, platform actions, exports."""
