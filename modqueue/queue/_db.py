@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,57 @@ __all__ = [
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 PG_MIGRATION_LOCK = 7_244_310_001  # pg_advisory_xact_lock key for `migrate`
+
+
+class _FairConnection(sqlite3.Connection):
+    """A SQLite connection that queues for the write lock instead of polling for it.
+
+    SQLite's busy handler sleeps and retries, which is unfair under contention (one
+    writer can starve). Each transaction first takes an exclusive `flock` on a lock file
+    beside the database, which the kernel grants in turn, then `BEGIN IMMEDIATE`; the
+    lock is released once the transaction has committed or rolled back.
+    """
+
+    lock_paths: dict[str, str] = {}
+
+    def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        path = self.lock_paths.get(str(Path(str(database)).expanduser().resolve()))
+        self._lock_fd: int | None = (
+            os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if path is not None else None
+        )
+        self._locked = False
+
+    def acquire_write_lock(self) -> None:
+        if self._lock_fd is not None and not self._locked:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._locked = True
+
+    def _release(self) -> None:
+        if self._lock_fd is not None and self._locked:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self._locked = False
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -53,8 +107,11 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = 30_000, **kwargs: A
         if memory:
             kwargs.setdefault("poolclass", StaticPool)
         else:
-            path = url.removeprefix("sqlite:///")
-            Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(url.removeprefix("sqlite:///")).expanduser().resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connect_args["factory"] = _FairConnection
+            connect_args["uri"] = False
+            _FairConnection.lock_paths[str(path)] = f"{path}.writelock"
         engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -70,6 +127,9 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = 30_000, **kwargs: A
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
+            dbapi_conn = conn.connection.dbapi_connection
+            if isinstance(dbapi_conn, _FairConnection):
+                dbapi_conn.acquire_write_lock()
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine

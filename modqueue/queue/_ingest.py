@@ -66,22 +66,13 @@ def _merge_signals(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list
 
 def _combine(first: ItemIn, later: ItemIn) -> ItemIn:
     """Two sightings of one item in the same batch, merged like a re-ingest."""
-    merged = first.model_copy(
-        update={
-            "signals": _merge_signals(
-                [s.model_dump() for s in first.signals], [s.model_dump() for s in later.signals]
-            ),
-            "report_count": max(first.report_count, later.report_count),
-            "views": max(first.views, later.views),
-            "text": first.text or later.text,
-            "url": first.url or later.url,
-            "media": first.media or later.media,
-            "author": first.author or later.author,
-            "policy": first.policy or later.policy,
-            "reporter": first.reporter or later.reporter,
-        }
-    )
-    return ItemIn.model_validate(merged.model_dump())
+    data, extra = first.model_dump(), later.model_dump()
+    data["signals"] = _merge_signals(data["signals"], extra["signals"])
+    data["report_count"] = max(data["report_count"], extra["report_count"])
+    data["views"] = max(data["views"], extra["views"])
+    for key in ("text", "url", "media", "author", "policy", "reporter"):
+        data[key] = data[key] or extra[key]
+    return ItemIn.model_validate(data)
 
 
 def _new_row(item: ItemIn, guidelines: GuidelineSet, now: datetime) -> dict[str, Any]:

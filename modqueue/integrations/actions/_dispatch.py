@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -228,6 +229,7 @@ async def _passes(
     max_batches: int | None,
     env: Mapping[str, str] | None,
     client: httpx.AsyncClient | None,
+    stop: threading.Event | None = None,
 ) -> DispatchReport:
     environ: Mapping[str, str] = os.environ if env is None else env
     report = DispatchReport()
@@ -243,6 +245,8 @@ async def _passes(
 
     def claim() -> list[ClaimedAction]:
         if max_batches is not None and report.batches >= max_batches:
+            return []
+        if stop is not None and stop.is_set():
             return []
         return queue.run(partial(claimer, platforms=platforms, now=queue.clock(), limit=batch_size))
 
@@ -297,12 +301,14 @@ async def adispatch_due(
     max_batches: int | None = None,
     env: Mapping[str, str] | None = None,
     client: httpx.AsyncClient | None = None,
+    stop: threading.Event | None = None,
 ) -> DispatchReport:
     """Deliver every due pending action of the configured `platforms`, batch by batch.
 
     Each batch is claimed in one transaction, sent concurrently (at most `concurrency`
     requests in flight per platform, spaced by `rate_per_s` when set) and its outcomes
-    recorded in one transaction. Stops when nothing is due or after `max_batches`.
+    recorded in one transaction. Stops when nothing is due, after `max_batches`, or
+    once `stop` is set (between batches).
     Secrets are read from `env` (default `os.environ`) by each platform's `secret_env`.
     """
     return await _passes(
@@ -313,6 +319,7 @@ async def adispatch_due(
         max_batches=max_batches,
         env=env,
         client=client,
+        stop=stop,
     )
 
 
@@ -323,10 +330,13 @@ def dispatch_due(
     batch_size: int = DEFAULT_BATCH,
     max_batches: int | None = None,
     env: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> DispatchReport:
     """Synchronous `adispatch_due` (runs its own event loop)."""
     return asyncio.run(
-        adispatch_due(queue, platforms, batch_size=batch_size, max_batches=max_batches, env=env)
+        adispatch_due(
+            queue, platforms, batch_size=batch_size, max_batches=max_batches, env=env, stop=stop
+        )
     )
 
 
@@ -338,6 +348,7 @@ async def apoll_statuses(
     max_batches: int | None = None,
     env: Mapping[str, str] | None = None,
     client: httpx.AsyncClient | None = None,
+    stop: threading.Event | None = None,
 ) -> DispatchReport:
     """Ask each platform's `status_url` about sent actions whose outcome is pending.
 
@@ -354,6 +365,7 @@ async def apoll_statuses(
         max_batches=max_batches,
         env=env,
         client=client,
+        stop=stop,
     )
 
 
@@ -364,10 +376,13 @@ def poll_statuses(
     batch_size: int = DEFAULT_BATCH,
     max_batches: int | None = None,
     env: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> DispatchReport:
     """Synchronous `apoll_statuses` (runs its own event loop)."""
     return asyncio.run(
-        apoll_statuses(queue, platforms, batch_size=batch_size, max_batches=max_batches, env=env)
+        apoll_statuses(
+            queue, platforms, batch_size=batch_size, max_batches=max_batches, env=env, stop=stop
+        )
     )
 
 

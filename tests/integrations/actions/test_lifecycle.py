@@ -253,5 +253,10 @@ def test_scheduler_jobs_deliver_and_follow_up(
         jobs["action-status"].run(ctx)
     assert _row(review_queue, ids["pending-done-1"]).status == "done"
 
-    disabled = ModqueueConfig(jobs={"actions": JobConfig(enabled=False)})
+    disabled = ModqueueConfig(
+        platforms=config.platforms, jobs={"actions": JobConfig(enabled=False)}
+    )
+    assert {job.name for job in default_jobs(disabled)} >= {"action-status"}
     assert "actions" not in {job.name for job in default_jobs(disabled)}
+    no_platforms = {job.name for job in default_jobs(ModqueueConfig())}
+    assert not no_platforms & {"actions", "action-status"}

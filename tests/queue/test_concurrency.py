@@ -1,0 +1,53 @@
+"""Many processes claiming and deciding at once: each item decided exactly once."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from modqueue.queue import Decision, Item, ReviewQueue
+from tests.conftest import make_item
+
+PROCESSES = 16
+ITEMS = 20_000
+
+
+def _worker(url: str, reviewer: str, results: mp.Queue) -> None:  # type: ignore[type-arg]
+    decided = 0
+    with ReviewQueue(url, auto_migrate=False) as q:
+        while True:
+            claim = q.claim_next(reviewer)
+            if claim is None:
+                break
+            q.decide(claim, "no-violation")
+            decided += 1
+    results.put((reviewer, decided))
+
+
+def test_sixteen_processes_decide_each_item_exactly_once(database_url: str) -> None:
+    with ReviewQueue(database_url) as q:
+        report = q.enqueue(make_item(n) for n in range(ITEMS))
+        assert report.new == ITEMS
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(database_url, f"r{i}", results)) for i in range(PROCESSES)
+    ]
+    for p in procs:
+        p.start()
+    counts = dict(results.get(timeout=1800) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert sum(counts.values()) == ITEMS
+    with ReviewQueue(database_url, auto_migrate=False) as q, q.session() as s:
+        per_item = s.exec(
+            select(col(Decision.item_id), func.count())
+            .group_by(col(Decision.item_id))
+            .having(func.count() > 1)
+        ).all()
+        assert per_item == []
+        assert s.exec(select(func.count()).select_from(Decision)).one() == ITEMS
+        assert s.exec(select(func.count()).where(col(Item.status) != "decided")).one() == 0
