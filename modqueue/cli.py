@@ -7,7 +7,7 @@ import sys
 import typer
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import core, guidelines
+from modqueue.commands import audit, core, guidelines, reviewers
 
 app = typer.Typer(
     name="modqueue",
@@ -24,6 +24,8 @@ app.command("claim")(core.claim)
 app.command("decide")(core.decide)
 app.command("demo")(core.demo)
 app.add_typer(guidelines.app, name="guidelines")
+app.add_typer(reviewers.app, name="reviewers")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

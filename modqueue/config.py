@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modqueue._exceptions import ConfigError
+from modqueue.queue._auth_config import AuthConfig
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -102,6 +103,7 @@ class ModqueueConfig(_Section):
     sources: dict[str, FeedSourceConfig | FolderSourceConfig] = Field(default_factory=dict)
     platforms: dict[str, PlatformConfig] = Field(default_factory=dict)
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     path: Path | None = None
 
 
