@@ -15,12 +15,13 @@ transaction is open, hence "after", not "beside".
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, exists, select
+from sqlalchemy import Connection, Engine, event, exists, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
@@ -34,6 +35,7 @@ from modqueue.queue._types import utcnow
 __all__ = [
     "OPEN_MODE_WARNING",
     "Permission",
+    "Principal",
     "access_summary",
     "authorize",
     "claimable_queues",
@@ -100,6 +102,31 @@ _WHAT = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The parts of a reviewer record that authorization looks at."""
+
+    name: str
+    role: str
+    policies: Sequence[str]
+    disabled: bool
+
+
+def _lookup(session: Session, name: str) -> tuple[Principal | None, bool]:
+    """`(the reviewer called name or None, open mode?)` in one query: the named row and
+    the first reviewer's row."""
+    first = select(func.min(col(Reviewer.id))).scalar_subquery()
+    rows = session.execute(
+        select(
+            col(Reviewer.name), col(Reviewer.role), col(Reviewer.policies), col(Reviewer.disabled)
+        ).where(or_(col(Reviewer.name) == name, col(Reviewer.id) == first))
+    ).all()
+    for row in rows:
+        if row[0] == name:
+            return Principal(row[0], row[1], list(row[2] or []), bool(row[3])), False
+    return None, not rows
+
+
 def is_open_mode(session: Session) -> bool:
     """True while no reviewer is registered (everything is allowed)."""
     return not session.scalar(select(exists().where(col(Reviewer.id).is_not(None))))
@@ -110,7 +137,7 @@ def find_reviewer(session: Session, name: str) -> Reviewer | None:
     return session.scalars(select(Reviewer).where(col(Reviewer.name) == name)).one_or_none()
 
 
-def policy_granted(reviewer: Reviewer, policy: str) -> bool:
+def policy_granted(reviewer: Reviewer | Principal, policy: str) -> bool:
     """True when `reviewer` may work `policy` (`*` grants every policy)."""
     return ALL_POLICIES in reviewer.policies or policy in reviewer.policies
 
@@ -196,18 +223,19 @@ def authorize(
     queue: str | None = None,
     item_id: int | None = None,
     now: datetime | None = None,
-) -> Reviewer | None:
+) -> Principal | None:
     """Allow `reviewer` to do `permission` (on `policy`, or on an item in `queue`).
 
-    Returns the reviewer's record, or None in open mode. Raises `PermissionDenied` with a
-    message saying what is missing, and audits the refusal in its own transaction. Queue
+    Returns what authorization knows of the reviewer, or None in open mode. Raises
+    `PermissionDenied` with a message saying what is missing, and audits the refusal in
+    its own transaction. Queue
     work (`claim`, `decide`, `escalate`, `release`, `undo`) needs the policy granted and,
     in a senior queue, the `senior` role or above; the other permissions need a role:
     `lead` to see reporter data, per-reviewer figures or the audit log, `admin` to
     manage reviewers.
     """
-    record = find_reviewer(session, reviewer)
-    if record is None and is_open_mode(session):
+    record, open_mode = _lookup(session, reviewer)
+    if open_mode:
         return None
     if queue is not None and policy is None:
         policy = policy_of_queue(queue)
@@ -247,7 +275,7 @@ def authorize(
     return record
 
 
-def claimable_queues(reviewer: Reviewer | None) -> list[str] | None:
+def claimable_queues(reviewer: Principal | None) -> list[str] | None:
     """The queues `claim_next` may take from by default: None for every non-senior
     queue, else the reviewer's granted policies (triage included when granted)."""
     if reviewer is None or ALL_POLICIES in reviewer.policies:

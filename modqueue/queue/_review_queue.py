@@ -225,9 +225,18 @@ class ReviewQueue:
         return chosen
 
     def _authorize_item(
-        self, s: Session, reviewer: str, permission: Permission, item_id: int, now: datetime
+        self,
+        s: Session,
+        reviewer: str,
+        permission: Permission,
+        item_id: int,
+        now: datetime,
+        queue: str | None = None,
     ) -> None:
-        queue = s.scalar(select(col(Item.queue)).where(col(Item.id) == item_id))
+        # A claim's queue is the item's for as long as the claim holds (moving the item
+        # ends the claim), so work on a claim skips the lookup.
+        if queue is None:
+            queue = s.scalar(select(col(Item.queue)).where(col(Item.id) == item_id))
         if queue is None:
             raise NotFound(f"item {item_id} does not exist")
         authorize(
@@ -255,7 +264,9 @@ class ReviewQueue:
 
         def work(s: Session) -> Claim:
             now = self.clock()
-            self._authorize_item(s, claim.reviewer, Permission.RELEASE, claim.item_id, now)
+            self._authorize_item(
+                s, claim.reviewer, Permission.RELEASE, claim.item_id, now, claim.queue
+            )
             return _claims.renew(s, claim=claim, lease_seconds=self.lease_seconds, now=now)
 
         return self.run(work)
@@ -265,7 +276,9 @@ class ReviewQueue:
 
         def work(s: Session) -> None:
             now = self.clock()
-            self._authorize_item(s, claim.reviewer, Permission.RELEASE, claim.item_id, now)
+            self._authorize_item(
+                s, claim.reviewer, Permission.RELEASE, claim.item_id, now, claim.queue
+            )
             _claims.release(s, claim=claim, note=note, now=now)
 
         self.run(work)
@@ -275,7 +288,9 @@ class ReviewQueue:
 
         def work(s: Session) -> str:
             now = self.clock()
-            self._authorize_item(s, claim.reviewer, Permission.ESCALATE, claim.item_id, now)
+            self._authorize_item(
+                s, claim.reviewer, Permission.ESCALATE, claim.item_id, now, claim.queue
+            )
             return _claims.escalate(s, claim=claim, note=note, now=now)
 
         return self.run(work)
@@ -299,7 +314,9 @@ class ReviewQueue:
 
         def work(s: Session) -> DecisionPublic:
             now = self.clock()
-            self._authorize_item(s, claim.reviewer, Permission.DECIDE, claim.item_id, now)
+            self._authorize_item(
+                s, claim.reviewer, Permission.DECIDE, claim.item_id, now, claim.queue
+            )
             return _decisions.decide(
                 s,
                 claim=claim,
