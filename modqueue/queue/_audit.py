@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
-from sqlmodel import Session, col
+from sqlalchemy import Table, insert, select, text
+from sqlmodel import Session
 
 from modqueue.queue._models import AuditEvent
 
@@ -33,6 +33,14 @@ __all__ = [
 
 GENESIS_HASH = "0" * 64  # `prev_hash` of the first event
 PG_AUDIT_CHAIN_LOCK = 7_244_310_008  # pg_advisory_xact_lock key serialising appends
+
+AUDIT: Table = AuditEvent.metadata.tables["audit_event"]
+_INSERT_AUDIT = insert(AUDIT)
+_HEAD = select(AUDIT.c.id, AUDIT.c.hash).order_by(AUDIT.c.id.desc()).limit(1)
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_NEXTVAL = text(
+    "SELECT nextval(pg_get_serial_sequence('audit_event', 'id')) FROM generate_series(1, :n)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,36 +114,26 @@ def event_hash(row: AuditEvent, prev_hash: str) -> str:
 
 def _chain_head(session: Session) -> tuple[int, str]:
     """`(id, hash)` of the last event, after taking the append lock."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_AUDIT_CHAIN_LOCK})
-    last = session.execute(
-        select(col(AuditEvent.id), col(AuditEvent.hash))
-        .order_by(col(AuditEvent.id).desc())
-        .limit(1)
-    ).one_or_none()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK, {"k": PG_AUDIT_CHAIN_LOCK})
+    last = conn.execute(_HEAD).one_or_none()
     if last is None:
         return 0, GENESIS_HASH
     return int(last[0]), last[1] or GENESIS_HASH
 
 
 def _next_ids(session: Session, last_id: int, count: int) -> list[int]:
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
         # Under the lock, sequence values come out in chain order; rolled-back
         # transactions leave gaps, which the chain does not care about.
-        rows = session.execute(
-            text(
-                "SELECT nextval(pg_get_serial_sequence('audit_event', 'id')) "
-                "FROM generate_series(1, :n)"
-            ),
-            {"n": count},
-        ).scalars()
+        rows = conn.execute(_NEXTVAL, {"n": count}).scalars()
         ids = sorted(int(v) for v in rows)
         if ids[0] > last_id:
             return ids
         # The sequence was reset behind the chain's back: move it past the chain.
-        session.execute(
+        conn.execute(
             text("SELECT setval(pg_get_serial_sequence('audit_event', 'id'), :v)"),
             {"v": last_id + count},
         )
@@ -178,7 +176,7 @@ def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
             }
         )
         prev = digest
-    session.execute(insert(AuditEvent), rows)
+    session.connection().execute(_INSERT_AUDIT, rows)
 
 
 def record_event(
