@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, exists, func, or_, select
+from sqlalchemy import Connection, Engine, Table, bindparam, event, exists, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
@@ -112,15 +112,21 @@ class Principal:
     disabled: bool
 
 
+_REVIEWER: Table = Reviewer.metadata.tables["reviewer"]
+# The named reviewer's row and the first reviewer's row: none at all means open mode.
+_LOOKUP = select(
+    _REVIEWER.c.name, _REVIEWER.c.role, _REVIEWER.c.policies, _REVIEWER.c.disabled
+).where(
+    or_(
+        _REVIEWER.c.name == bindparam("name"),
+        _REVIEWER.c.id == select(func.min(_REVIEWER.c.id)).scalar_subquery(),
+    )
+)
+
+
 def _lookup(session: Session, name: str) -> tuple[Principal | None, bool]:
-    """`(the reviewer called name or None, open mode?)` in one query: the named row and
-    the first reviewer's row."""
-    first = select(func.min(col(Reviewer.id))).scalar_subquery()
-    rows = session.execute(
-        select(
-            col(Reviewer.name), col(Reviewer.role), col(Reviewer.policies), col(Reviewer.disabled)
-        ).where(or_(col(Reviewer.name) == name, col(Reviewer.id) == first))
-    ).all()
+    """`(the reviewer called name or None, open mode?)` in one prebuilt query."""
+    rows = session.connection().execute(_LOOKUP, {"name": name}).all()
     for row in rows:
         if row[0] == name:
             return Principal(row[0], row[1], list(row[2] or []), bool(row[3])), False
