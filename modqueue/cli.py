@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import actions, core, guidelines, serve
+from modqueue.commands import actions, audit, core, guidelines, reviewers, serve
 
 
 class _ModqueueGroup(TyperGroup):
@@ -42,6 +42,8 @@ app.add_typer(guidelines.app, name="guidelines")
 app.command("serve")(serve.serve)
 app.add_typer(serve.config_app, name="config")
 app.add_typer(actions.app, name="actions")
+app.add_typer(reviewers.app, name="reviewers")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

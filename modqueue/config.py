@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modqueue._exceptions import ConfigError
+from modqueue.queue._auth_config import AuthConfig
 from modqueue.sla import DeadlinesConfig
 
 __all__ = [
@@ -121,6 +122,7 @@ class ModqueueConfig(_Section):
     platforms: dict[str, PlatformConfig] = Field(default_factory=dict)
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
     deadlines: DeadlinesConfig = Field(default_factory=DeadlinesConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     path: Path | None = None
 
 
