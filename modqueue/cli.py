@@ -7,7 +7,7 @@ import sys
 import typer
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import core, guidelines
+from modqueue.commands import core, guidelines, quality
 
 app = typer.Typer(
     name="modqueue",
@@ -24,6 +24,11 @@ app.command("claim")(core.claim)
 app.command("decide")(core.decide)
 app.command("demo")(core.demo)
 app.add_typer(guidelines.app, name="guidelines")
+app.command("quality")(quality.quality)
+app.command("appeal")(quality.appeal)
+app.command("appeals")(quality.appeals)
+app.command("export")(quality.export)
+app.add_typer(quality.gold_app, name="gold")
 
 
 def main() -> None:

@@ -12,12 +12,14 @@ from typing import IO, Annotated, Any
 import typer
 
 from modqueue.commands._common import (
+    ConfigOption,
     DbOption,
     GuidelinesOption,
     JsonOption,
     ReviewerOption,
     echo_json,
     fail,
+    open_config,
     open_queue,
 )
 from modqueue.queue import IngestReport, Rejection, ReviewQueue, item_json_schema, read_jsonl
@@ -186,10 +188,13 @@ def decide(
     label: Annotated[str, typer.Option("--label", help="Label id from the guideline.")],
     note: Annotated[str, typer.Option("--note", help="Private note (never sent out).")] = "",
     db: DbOption = None,
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Decide an item (claiming it first if it is pending)."""
+    quality = open_config(config).quality
     with open_queue(db) as queue:
+        queue.quality = quality
         got = queue.claim(item_id, reviewer)
         decision = queue.decide(got, label, note, origin="cli")
     if as_json:

@@ -8,14 +8,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, not_, select, update
+from sqlalchemy import exists, func, not_, select, update
 from sqlmodel import Session, col
 
-from modqueue._exceptions import ClaimLost, InvalidState, LeaseExpired, NotFound
+from modqueue._exceptions import (
+    ClaimLost,
+    InvalidState,
+    LeaseExpired,
+    NotFound,
+    PermissionDenied,
+)
 from modqueue.queue._audit import AuditRecord, record_event, record_events
-from modqueue.queue._models import Item, ItemPublic
-from modqueue.queue._routing import SENIOR_SUFFIX, is_senior_queue, senior_queue
-from modqueue.queue._types import ItemStatus
+from modqueue.queue._models import Decision, Item, ItemPublic
+from modqueue.queue._routing import (
+    SENIOR_SUFFIX,
+    is_senior_queue,
+    policy_of_queue,
+    senior_queue,
+)
+from modqueue.queue._types import DecisionStatus, ItemStatus
 
 __all__ = [
     "Claim",
@@ -78,6 +89,16 @@ def _claim_from_row(row: Item) -> Claim:
     )
 
 
+def _decided_by(reviewer: str) -> Any:
+    """Items on which `reviewer` already has a standing decision: a second review, a
+    disagreement or an appeal must go to someone else."""
+    return exists().where(
+        col(Decision.item_id) == col(Item.id),
+        col(Decision.reviewer) == reviewer,
+        col(Decision.status) == DecisionStatus.ACTIVE,
+    )
+
+
 def _queue_filter(queues: Sequence[str] | None) -> Any:
     if queues:
         return col(Item.queue).in_(list(queues))
@@ -100,7 +121,11 @@ def claim_next(
     """
     candidate = (
         select(col(Item.id))
-        .where(col(Item.status) == ItemStatus.PENDING, _queue_filter(queues))
+        .where(
+            col(Item.status) == ItemStatus.PENDING,
+            _queue_filter(queues),
+            not_(_decided_by(reviewer)),
+        )
         .order_by(col(Item.priority).desc(), col(Item.id))
         .limit(1)
     )
@@ -159,6 +184,11 @@ def claim_item(
         )
     if row.status == ItemStatus.DECIDED:
         raise InvalidState(f"item {item_id} is already decided ({row.final_label})")
+    if session.scalar(select(_decided_by(reviewer)).where(col(Item.id) == item_id)):
+        raise PermissionDenied(
+            f"item {item_id} in {row.queue} needs a reviewer other than {reviewer}, "
+            "who already decided it"
+        )
     before = {"status": row.status, "claimed_by": row.claimed_by}
     row.status = ItemStatus.CLAIMED
     row.claimed_by = reviewer
@@ -251,7 +281,7 @@ def escalate(session: Session, *, claim: Claim, note: str, now: datetime) -> str
     row = lock_claimed_item(session, claim=claim, now=now)
     if is_senior_queue(row.queue):
         raise InvalidState(f"item {claim.item_id} is already in the senior queue {row.queue}")
-    target = senior_queue(row.policy or row.queue)
+    target = senior_queue(row.policy or policy_of_queue(row.queue))
     before = {"queue": row.queue, "status": "claimed"}
     row.queue = target
     row.status = ItemStatus.PENDING

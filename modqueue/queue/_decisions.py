@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -13,7 +14,15 @@ from modqueue.guidelines import Action, GuidelineSet
 from modqueue.queue._audit import record_event
 from modqueue.queue._claims import Claim, _claim_from_row, lock_claimed_item
 from modqueue.queue._models import Decision, DecisionPublic, Item, OutboundAction
-from modqueue.queue._routing import TRIAGE, is_senior_queue, policy_of_queue, senior_queue
+from modqueue.queue._quality_config import QualityConfig
+from modqueue.queue._quality_flow import decision_kind, settle
+from modqueue.queue._routing import (
+    TRIAGE,
+    is_second_review_queue,
+    is_senior_queue,
+    policy_of_queue,
+    senior_queue,
+)
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
 
 __all__ = ["decide", "new_outbound_action", "undo_decision"]
@@ -57,13 +66,16 @@ def decide(
     guidelines: GuidelineSet,
     now: datetime,
     origin: str = "api",
+    quality: QualityConfig | None = None,
 ) -> DecisionPublic:
     """Decide a claimed item with one of its guideline's labels.
 
     Writes the decision (with guideline version and seconds spent), its audit event and,
     when the label's action is not `none`, a pending outbound action, all in the caller's
     transaction. A label whose action is `escalate` records the decision and moves the
-    item to its policy's senior queue instead.
+    item to its policy's senior queue instead. `quality` decides which primary decisions
+    go to a blind second review first (see `modqueue.queue._quality_flow`); the action
+    is only queued once the item's label is final.
     """
     row = lock_claimed_item(session, claim=claim, now=now)
     policy = row.policy or policy_of_queue(row.queue)
@@ -81,10 +93,11 @@ def decide(
         seconds_spent=round(max((now - claim.claimed_at).total_seconds(), 0.0), 3),
         decided_at=now,
         origin=origin,
-        kind="senior" if senior else "primary",
+        kind=decision_kind(session, row),
     )
     session.add(decision)
     before = {"status": row.status, "queue": row.queue}
+    settlement = None
     if chosen.action == Action.ESCALATE:
         if senior:
             raise InvalidState(
@@ -95,23 +108,43 @@ def decide(
         row.status = ItemStatus.PENDING
         row.escalated = True
     else:
-        row.status = ItemStatus.DECIDED
-        row.decided_at = now
-        row.final_label = chosen.id
+        session.flush()
+        settlement = settle(
+            session,
+            item=row,
+            decision=decision,
+            label=chosen,
+            policy=policy,
+            quality=quality or QualityConfig(),
+            now=now,
+        )
     row.claimed_by = None
     row.claim_token = None
     row.claimed_at = None
     row.lease_expires_at = None
     row.updated_at = now
     session.flush()
-    action_id = None
-    if chosen.action not in (Action.NONE, Action.ESCALATE):
+    action_ids = []
+    for planned in settlement.actions if settlement else []:
         outbound = new_outbound_action(
-            item=row, decision=decision, action=chosen.action.value, reason=chosen.title, now=now
+            item=row,
+            decision=decision,
+            action=planned.action,
+            reason=planned.reason,
+            now=now,
+            reverses_id=planned.reverses_id,
         )
         session.add(outbound)
         session.flush()
-        action_id = outbound.id
+        action_ids.append(outbound.id)
+    detail: dict[str, Any] = {
+        "decision_id": decision.id,
+        "guideline_version": guideline.version,
+        "action": chosen.action.value,
+        "outbound_action_id": action_ids[0] if action_ids else None,
+    }
+    if settlement is not None:
+        detail.update(settlement.detail, route=settlement.route, outbound_action_ids=action_ids)
     record_event(
         session,
         actor=claim.reviewer,
@@ -119,13 +152,8 @@ def decide(
         at=now,
         item_id=claim.item_id,
         before=before,
-        after={"status": row.status, "queue": row.queue, "label": chosen.id},
-        detail={
-            "decision_id": decision.id,
-            "guideline_version": guideline.version,
-            "action": chosen.action.value,
-            "outbound_action_id": action_id,
-        },
+        after={"status": row.status, "queue": row.queue, "label": row.final_label or chosen.id},
+        detail=detail,
     )
     return DecisionPublic.model_validate(decision, from_attributes=True)
 
@@ -175,6 +203,8 @@ def undo_decision(
     if decision.action == Action.ESCALATE.value:
         if item.status != ItemStatus.PENDING or not is_senior_queue(item.queue):
             raise InvalidState(f"item {item.id} was already picked up from the senior queue")
+    elif is_second_review_queue(item.queue) and item.status == ItemStatus.PENDING:
+        item.queue = policy_of_queue(item.queue)
     elif item.status != ItemStatus.DECIDED:
         raise InvalidState(f"item {item.id} is {item.status}, not decided")
     for action in actions:

@@ -11,5 +11,15 @@ from modqueue.queue._models import (
     OutboundAction,
     SyncCursor,
 )
+from modqueue.queue._quality_models import Appeal, ExportSecret, GoldItem
 
-__all__ = ["AuditEvent", "Decision", "Item", "OutboundAction", "SyncCursor"]
+__all__ = [
+    "Appeal",
+    "AuditEvent",
+    "Decision",
+    "ExportSecret",
+    "GoldItem",
+    "Item",
+    "OutboundAction",
+    "SyncCursor",
+]
