@@ -65,6 +65,73 @@ class CardStats:
         }
 
 
+_STRINGS = (
+    "id",
+    "source",
+    "text",
+    "url",
+    "author",
+    "policy",
+    "label",
+    "action",
+    "guideline_id",
+    "guideline_version",
+    "decided_at",
+    "appeal",
+    "split",
+)
+_ANNOTATION = (
+    ("annotator", "string"),
+    ("label", "string"),
+    ("source", "string"),
+    ("seconds", "float64"),
+    ("second_review", "bool"),
+    ("kind", "string"),
+    ("decided_at", "string"),
+)
+
+
+def _features_yaml(fmt: str) -> list[str]:
+    """`dataset_info.features` in Hugging Face's YAML form: exact column types, so
+    `datasets.load_dataset(out_dir)` never has to guess them from the first rows."""
+    stamp = "timestamp[us, tz=UTC]" if fmt == "parquet" else "string"
+    types = {name: "string" for name in _STRINGS}
+    types["decided_at"] = stamp
+    lines = ["dataset_info:", "  features:"]
+    for name in (
+        "id",
+        "source",
+        "text",
+        "url",
+        "media",
+        "author",
+        "policy",
+        "label",
+        "action",
+        "annotations",
+        "agreement",
+        "guideline_id",
+        "guideline_version",
+        "decided_at",
+        "appeal",
+        "split",
+    ):
+        lines.append(f"  - name: {name}")
+        if name == "media":
+            lines += ["    list:", "    - name: kind", "      dtype: string"]
+            lines += ["    - name: url", "      dtype: string"]
+        elif name == "annotations":
+            lines.append("    list:")
+            for field_name, dtype in _ANNOTATION:
+                dtype = stamp if field_name == "decided_at" else dtype
+                lines += [f"    - name: {field_name}", f"      dtype: {dtype}"]
+        elif name == "agreement":
+            lines.append("    dtype: float64")
+        else:
+            lines.append(f"    dtype: {types[name]}")
+    return lines
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -77,7 +144,7 @@ def render_card(
     present = [s for s in SPLITS if stats.by_split.get(s, 0)]
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
     lines += [f"  - split: {s}\n    path: {s}.{ext}" for s in present]
-    lines += ["---", "", "# modqueue moderation decisions", ""]
+    lines += [*_features_yaml(fmt), "---", "", "# modqueue moderation decisions", ""]
     lines += [
         f"Exported {exported_at.isoformat()} by `modqueue export` ({fmt}). "
         "One record per decided item; every reviewer's label is in `annotations`.",

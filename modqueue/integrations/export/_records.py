@@ -1,5 +1,9 @@
 """One export record per decided item, streamed from one ordered query.
 
+Absent strings are written as `""` and a missing appeal as `"none"`, so every column's
+type can be inferred from any record (the `datasets` JSON loader infers the schema from
+the first rows it reads); `agreement` is null when an item has fewer than two labels.
+
 The query joins each decided item (one whose `final_label` is set) with its decisions
 and its latest closed appeal, ordered by item and decision, and is read in batches
 (`yield_per`; a server-side cursor on PostgreSQL). Rows are grouped by item as they
@@ -122,10 +126,10 @@ def _record(rows: list[Any], names: Pseudonymiser) -> dict[str, Any]:
     return {
         "id": f"{first.source}:{first.external_id}",
         "source": first.source,
-        "text": mask_pii(first.text) if first.text else first.text,
-        "url": first.url,
+        "text": mask_pii(first.text) if first.text else "",
+        "url": first.url or "",
         "media": [{"kind": m.get("kind"), "url": m.get("url")} for m in first.media or []],
-        "author": names.author(first.source, first.author_id),
+        "author": names.author(first.source, first.author_id) or "",
         "policy": first.policy or TRIAGE,
         "label": first.final_label,
         "action": final.action,
@@ -134,7 +138,7 @@ def _record(rows: list[Any], names: Pseudonymiser) -> dict[str, Any]:
         "guideline_id": final.guideline_id,
         "guideline_version": final.guideline_version,
         "decided_at": first.item_decided_at,
-        "appeal": first.appeal,
+        "appeal": first.appeal or "none",
         "split": split_for(
             text=first.text,
             url=first.url,

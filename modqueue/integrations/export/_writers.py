@@ -51,10 +51,19 @@ class _PartialFiles:
 
 
 class JsonlWriter(_PartialFiles):
-    """One JSON object per line, UTF-8, datetimes as ISO 8601."""
+    """One JSON object per line, UTF-8, datetimes as ISO 8601.
 
-    def __init__(self, out: Path) -> None:
+    JSON readers that infer a schema from the first rows (pyarrow, `datasets`) need a
+    non-empty `media` list and a non-null `agreement` early in the file: records are
+    held back (at most `hold` per split) until both have been seen, then written with
+    those first. Order within a split carries no meaning.
+    """
+
+    def __init__(self, out: Path, *, hold: int = 5000) -> None:
         super().__init__(out, "jsonl")
+        self._hold = hold
+        self._held: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+        self._seen: dict[str, set[str]] = {s: set() for s in SPLITS}
         self._streams: dict[str, IO[str]] = {
             s: p.open("w", encoding="utf-8", newline="\n") for s, p in self.partial.items()
         }
@@ -62,18 +71,41 @@ class JsonlWriter(_PartialFiles):
             ensure_ascii=False, separators=(",", ":"), default=_json_default
         ).encode
 
-    def write(self, split: str, record: dict[str, Any]) -> None:
-        """Append `record` to `split`."""
+    def _emit(self, split: str, record: dict[str, Any]) -> None:
         stream = self._streams[split]
         stream.write(self._encode(record))
         stream.write("\n")
+
+    def _release(self, split: str) -> None:
+        held = self._held[split]
+        held.sort(key=lambda r: not (r["media"] or r["agreement"] is not None))
+        for record in held:
+            self._emit(split, record)
+        held.clear()
+        self._seen[split] = {"media", "agreement"}
+
+    def write(self, split: str, record: dict[str, Any]) -> None:
+        """Append `record` to `split`."""
+        seen = self._seen[split]
+        if len(seen) == 2:
+            self._emit(split, record)
+            return
+        self._held[split].append(record)
+        if record["media"]:
+            seen.add("media")
+        if record["agreement"] is not None:
+            seen.add("agreement")
+        if len(seen) == 2 or len(self._held[split]) >= self._hold:
+            self._release(split)
 
     def _close(self) -> None:
         for stream in self._streams.values():
             stream.close()
 
     def commit(self) -> None:
-        """Close the files and move them into place."""
+        """Write what is held back, close the files and move them into place."""
+        for split in SPLITS:
+            self._release(split)
         self._close()
         self._rename()
 
