@@ -28,20 +28,32 @@ KEY_ENV = "MODQUEUE_EXPORT_KEY"
 KEY_NAME = "export-hmac-key"
 MIN_KEY_CHARS = 16
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
 PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{6,}\d(?!\w)")
 
 
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def _digits(text: str) -> int:
+    return len(text) - len(text.translate(_NO_DIGITS))
+
+
 def _phone(match: re.Match[str]) -> str:
-    digits = sum(ch.isdigit() for ch in match.group(0))
-    return "[PHONE]" if 9 <= digits <= 15 else match.group(0)
+    return "[PHONE]" if 9 <= _digits(match.group(0)) <= 15 else match.group(0)
 
 
 def mask_pii(text: str) -> str:
     """`text` with email addresses replaced by `[EMAIL]` and phone numbers (9 to 15
     digits, optionally `+`/`00`-prefixed, with spaces, dots, dashes or brackets) by
     `[PHONE]`."""
-    return PHONE.sub(_phone, EMAIL.sub("[EMAIL]", text))
+    if "@" in text:
+        text = EMAIL.sub("[EMAIL]", text)
+    if _digits(text) >= 9:
+        text = PHONE.sub(_phone, text)
+    return text
 
 
 def export_key(engine: Engine) -> bytes:
@@ -67,11 +79,13 @@ def export_key(engine: Engine) -> bytes:
 class Pseudonymiser:
     """Keyed pseudonyms: `annotator("alice") -> "annotator-3f2a..."`."""
 
-    __slots__ = ("_annotators", "_key")
+    __slots__ = ("_annotators", "_authors", "_key")
+    AUTHOR_CACHE = 50_000
 
     def __init__(self, key: bytes) -> None:
         self._key = key
         self._annotators: dict[str, str] = {}
+        self._authors: dict[tuple[str, str], str] = {}
 
     def __repr__(self) -> str:
         return "Pseudonymiser(key=<hidden>)"
@@ -90,5 +104,10 @@ class Pseudonymiser:
         """The pseudonymous id of an author account on `source` (None stays None)."""
         if author_id is None:
             return None
-        digest = self._digest("author", source + "\0" + author_id)
-        return f"author-{digest}"
+        found = self._authors.get((source, author_id))
+        if found is None:
+            if len(self._authors) >= self.AUTHOR_CACHE:
+                self._authors.clear()  # bounded memory; recomputing is only slower
+            digest = self._digest("author", source + "\0" + author_id)
+            found = self._authors[(source, author_id)] = f"author-{digest}"
+        return found

@@ -101,52 +101,63 @@ def _query(policy: str | None, since: datetime | None) -> Any:
     return query
 
 
-def _record(rows: list[Any], names: Pseudonymiser) -> dict[str, Any]:
-    first = rows[0]
+_ESCALATE = Action.ESCALATE.value
+_SECOND = DecisionKind.SECOND_REVIEW
+_ACTIVE = DecisionStatus.ACTIVE.value
+
+
+def _record(rows: list[Any], names: Pseudonymiser) -> tuple[dict[str, Any], dict[str, str]]:
+    """The record of one item from its joined rows (columns in `_query` order), and its
+    `{annotator: label}`."""
+    (_, source, external_id, raw_text, url, media, author_id, policy, final_label) = rows[0][:9]
+    decided_at, appeal = rows[0][9], rows[0][20]
     annotations = []
     labels: dict[str, str] = {}
-    final = None
+    final = rows[-1]
     for r in rows:
+        annotator = names.annotator(r[10])
         annotations.append(
             {
-                "annotator": names.annotator(r.reviewer),
-                "label": r.label,
-                "source": r.origin,
-                "seconds": float(r.seconds_spent),
-                "second_review": r.kind == DecisionKind.SECOND_REVIEW,
-                "kind": r.kind,
-                "decided_at": r.decision_decided_at,
+                "annotator": annotator,
+                "label": r[11],
+                "source": r[13],
+                "seconds": float(r[14]),
+                "second_review": r[15] == _SECOND,
+                "kind": r[15],
+                "decided_at": r[19],
             }
         )
-        if r.action != Action.ESCALATE.value:
-            labels[r.reviewer] = r.label
-            if r.label == first.final_label and r.status == DecisionStatus.ACTIVE:
+        if r[12] != _ESCALATE:
+            labels[annotator] = r[11]
+            if r[11] == final_label and r[16] == _ACTIVE:
                 final = r
-    final = final or rows[-1]
-    return {
-        "id": f"{first.source}:{first.external_id}",
-        "source": first.source,
-        "text": mask_pii(first.text) if first.text else "",
-        "url": first.url or "",
-        "media": [{"kind": m.get("kind"), "url": m.get("url")} for m in first.media or []],
-        "author": names.author(first.source, first.author_id) or "",
-        "policy": first.policy or TRIAGE,
-        "label": first.final_label,
-        "action": final.action,
+    text = mask_pii(raw_text) if raw_text else ""
+    record = {
+        "id": f"{source}:{external_id}",
+        "source": source,
+        "text": text,
+        "url": url or "",
+        "media": [{"kind": m.get("kind"), "url": m.get("url")} for m in media or ()],
+        "author": names.author(source, author_id) or "",
+        "policy": policy or TRIAGE,
+        "label": final_label,
+        "action": final[12],
         "annotations": annotations,
-        "agreement": item_agreement(list(labels.values())),
-        "guideline_id": final.guideline_id,
-        "guideline_version": final.guideline_version,
-        "decided_at": first.item_decided_at,
-        "appeal": first.appeal or "none",
+        "agreement": item_agreement(list(labels.values())) if len(labels) > 1 else None,
+        "guideline_id": final[17],
+        "guideline_version": final[18],
+        "decided_at": decided_at,
+        "appeal": appeal or "none",
         "split": split_for(
-            text=first.text,
-            url=first.url,
-            media=first.media,
-            source=first.source,
-            external_id=first.external_id,
+            text=text,
+            url=url,
+            media=media,
+            source=source,
+            external_id=external_id,
+            masked=True,
         ),
     }
+    return record, labels
 
 
 def iter_records(
@@ -157,19 +168,18 @@ def iter_records(
     since: datetime | None = None,
     batch: int = 2000,
 ) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
-    """Export records of decided items, with each item's `{annotator: label}` (for
-    agreement statistics), in item order."""
+    """Export records of decided items, each with its `{annotator: label}` (escalations
+    left out, for agreement statistics), in item order."""
     query = _query(policy, since)
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
     group: list[Any] = []
+    current = None
     for row in result:
-        if group and row.id != group[0].id:
-            yield _record(group, names), _labels(group, names)
+        if row[0] != current:
+            if group:
+                yield _record(group, names)
             group = []
+            current = row[0]
         group.append(row)
     if group:
-        yield _record(group, names), _labels(group, names)
-
-
-def _labels(rows: list[Any], names: Pseudonymiser) -> dict[str, str]:
-    return {names.annotator(r.reviewer): r.label for r in rows if r.action != Action.ESCALATE.value}
+        yield _record(group, names)

@@ -3,7 +3,7 @@
 An item's split depends only on its own content, so it never changes as more data
 arrives. The content key is a MinHash: the text is normalised (lower case, emails,
 phone numbers, URLs, digits and punctuation dropped, a few stop words removed), cut
-into word bigrams, and the bigram with the smallest keyed BLAKE2b hash becomes the key.
+into word bigrams, and the bigram with the smallest CRC-32 becomes the key.
 Texts that differ only in case, punctuation, numbers, links or contact details get the
 same key; two texts share a key with probability equal to the Jaccard similarity of
 their bigram sets (a one-word edit of a 20-word post: about 0.8). The key's SHA-256
@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import zlib
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
@@ -28,7 +29,7 @@ SPLITS = ("train", "validation", "test")
 TRAIN_SHARE = 0.8
 VALIDATION_SHARE = 0.1
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_NON_WORD = re.compile(r"[^\w]+|[\d_]+")
+_LETTERS = re.compile(r"[^\W\d_]+")
 _STOP = frozenset(
     [
         "a",
@@ -71,18 +72,22 @@ _STOP = frozenset(
 _SCALE = float(2**64)
 
 
-def normalise_text(text: str) -> list[str]:
-    """The words of `text` that identify it, in order (see the module docstring)."""
+def normalise_text(text: str, *, masked: bool = False) -> list[str]:
+    """The words of `text` that identify it, in order (see the module docstring);
+    `masked=True` when `mask_pii` was already applied."""
+    if not masked:
+        text = mask_pii(text)
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = _URL.sub(" ", mask_pii(text)).replace("[EMAIL]", " ").replace("[PHONE]", " ")
-    return [w for w in _NON_WORD.sub(" ", text).split() if w not in _STOP]
+    if "http" in text or "www." in text:
+        text = _URL.sub(" ", text)
+    text = text.replace("[email]", " ").replace("[phone]", " ")
+    return [w for w in _LETTERS.findall(text) if w not in _STOP]
 
 
 def _min_hash(shingles: Sequence[str]) -> str:
-    return min(
-        hashlib.blake2b(s.encode(), digest_size=8, key=b"modqueue-split").hexdigest()
-        for s in shingles
-    )
+    # CRC-32 only ranks the shingles (fast, the same on every machine); the split itself
+    # comes from SHA-256 of the chosen shingle.
+    return min(shingles, key=lambda s: (zlib.crc32(s.encode()), s))
 
 
 def content_key(
@@ -92,9 +97,11 @@ def content_key(
     media: list[dict[str, Any]] | None,
     source: str,
     external_id: str,
+    masked: bool = False,
 ) -> str:
-    """The near-duplicate key of an item's content."""
-    words = normalise_text(text) if text else []
+    """The near-duplicate key of an item's content (`masked`: `text` is already
+    `mask_pii`-ed)."""
+    words = normalise_text(text, masked=masked) if text else []
     if words:
         shingles = [f"{a} {b}" for a, b in pairwise(words)] or words
         return f"text:{_min_hash(shingles)}"
@@ -124,8 +131,11 @@ def split_for(
     media: list[dict[str, Any]] | None,
     source: str,
     external_id: str,
+    masked: bool = False,
 ) -> str:
     """The split of an item (train, validation or test)."""
     return split_of_key(
-        content_key(text=text, url=url, media=media, source=source, external_id=external_id)
+        content_key(
+            text=text, url=url, media=media, source=source, external_id=external_id, masked=masked
+        )
     )
