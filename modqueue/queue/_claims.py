@@ -22,8 +22,10 @@ from modqueue.queue._audit import AuditRecord, record_event, record_events
 from modqueue.queue._models import Decision, Item, ItemPublic
 from modqueue.queue._routing import (
     SENIOR_SUFFIX,
+    is_second_review_queue,
     is_senior_queue,
     policy_of_queue,
+    second_review_queue,
     senior_queue,
 )
 from modqueue.queue._types import DecisionStatus, ItemStatus
@@ -101,7 +103,13 @@ def _decided_by(reviewer: str) -> Any:
 
 def _queue_filter(queues: Sequence[str] | None) -> Any:
     if queues:
-        return col(Item.queue).in_(list(queues))
+        # A policy's queue includes its blind second reviews.
+        wanted = set(queues) | {
+            second_review_queue(q)
+            for q in queues
+            if not is_senior_queue(q) and not is_second_review_queue(q)
+        }
+        return col(Item.queue).in_(sorted(wanted))
     return not_(col(Item.queue).like(f"%{SENIOR_SUFFIX}"))
 
 
@@ -115,7 +123,8 @@ def claim_next(
 ) -> Claim | None:
     """Lease the highest-priority pending item of `queues` to `reviewer`.
 
-    `queues=None` means every queue but the senior ones. On PostgreSQL the candidate row
+    `queues=None` means every queue but the senior ones; a policy's queue includes its
+    second-review queue (`<policy>:second`). On PostgreSQL the candidate row
     is locked with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on or
     share a row; on SQLite the transaction is `BEGIN IMMEDIATE`.
     """
