@@ -94,13 +94,13 @@ def open_appeal_for(session: Session, item_id: int, *, lock: bool = False) -> Ap
     return session.scalars(query).one_or_none()
 
 
-def decision_kind(session: Session, item: Item) -> str:
-    """The kind of decision a reviewer makes on `item` in its current queue."""
-    if is_second_review_queue(item.queue):
+def decision_kind(session: Session, *, queue: str, item_id: int) -> str:
+    """The kind of decision a reviewer makes on item `item_id` in `queue` (one query,
+    for senior queues only)."""
+    if is_second_review_queue(queue):
         return DecisionKind.SECOND_REVIEW
-    if is_senior_queue(item.queue):
-        assert item.id is not None
-        if open_appeal_for(session, item.id) is not None:
+    if is_senior_queue(queue):
+        if open_appeal_for(session, item_id) is not None:
             return DecisionKind.APPEAL
         return DecisionKind.SENIOR
     return DecisionKind.PRIMARY
