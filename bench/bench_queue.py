@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from modqueue.quality import QualityConfig
 from modqueue.queue import ReviewQueue, make_engine, migrate
 from modqueue.settings import normalise_database_url
 
@@ -57,7 +58,8 @@ def reset(url: str) -> None:
 
 def _modqueue_worker(url: str, reviewer: str, out: Any) -> None:
     done = 0
-    with ReviewQueue(url, auto_migrate=False) as q:
+    # Like for like with the raw-SQL loop: no blind second reviews.
+    with ReviewQueue(url, auto_migrate=False, quality=QualityConfig(second_review_share=0.0)) as q:
         while (claim := q.claim_next(reviewer)) is not None:
             q.decide(claim, LABEL)
             done += 1

@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import actions, audit, core, guidelines, reviewers, serve
+from modqueue.commands import actions, audit, core, guidelines, quality, reviewers, serve
 
 
 class _ModqueueGroup(TyperGroup):
@@ -44,6 +44,11 @@ app.add_typer(serve.config_app, name="config")
 app.add_typer(actions.app, name="actions")
 app.add_typer(reviewers.app, name="reviewers")
 app.add_typer(audit.app, name="audit")
+app.command("quality")(quality.quality)
+app.command("appeal")(quality.appeal)
+app.command("appeals")(quality.appeals)
+app.command("export")(quality.export)
+app.add_typer(quality.gold_app, name="gold")
 
 
 def main() -> None:

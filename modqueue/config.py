@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modqueue._exceptions import ConfigError
 from modqueue.queue._auth_config import AuthConfig
+from modqueue.queue._quality_config import QualityConfig
 from modqueue.sla import DeadlinesConfig
 
 __all__ = [
@@ -123,6 +124,7 @@ class ModqueueConfig(_Section):
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
     deadlines: DeadlinesConfig = Field(default_factory=DeadlinesConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     path: Path | None = None
 
 

@@ -19,6 +19,7 @@ from modqueue.commands._common import (
     ReviewerOption,
     echo_json,
     fail,
+    open_config,
     open_queue,
 )
 from modqueue.commands._identity import TokenOption, acting_reviewer
@@ -215,8 +216,10 @@ def decide(
     as_json: JsonOption = False,
 ) -> None:
     """Decide an item (claiming it first if it is pending)."""
+    quality = open_config(config).quality
     with open_queue(db) as queue:
         reviewer = acting_reviewer(queue, reviewer, token, config)
+        queue.quality = quality
         got = queue.claim(item_id, reviewer)
         decision = queue.decide(got, label, note, origin="cli")
     if as_json:

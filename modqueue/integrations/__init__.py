@@ -1,1 +1,2 @@
-"""Integrations: sources of flagged items, Label Studio, platform actions, exports."""
+"""Integrations: sources, Label Studio, platform actions and exports, each in its own
+subpackage on top of the domain (`modqueue.queue`)."""

@@ -9,16 +9,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, not_, select, update
+from sqlalchemy import Table, bindparam, exists, func, not_, select, update
 from sqlmodel import Session, col
 
-from modqueue._exceptions import ClaimLost, InvalidState, LeaseExpired, NotFound
+from modqueue._exceptions import (
+    ClaimLost,
+    InvalidState,
+    LeaseExpired,
+    NotFound,
+    PermissionDenied,
+)
 from modqueue.queue._audit import AuditRecord, record_event, record_events
-from modqueue.queue._models import Item, ItemPublic
-from modqueue.queue._routing import SENIOR_SUFFIX, is_senior_queue, senior_queue
-from modqueue.queue._types import ItemStatus
+from modqueue.queue._models import Decision, Item, ItemPublic
+from modqueue.queue._routing import (
+    SENIOR_SUFFIX,
+    is_second_review_queue,
+    is_senior_queue,
+    policy_of_queue,
+    second_review_queue,
+    senior_queue,
+)
+from modqueue.queue._types import DecisionStatus, ItemStatus
 
 ITEM: Table = Item.metadata.tables["item"]
+DECISION: Table = Decision.metadata.tables["decision"]
 
 __all__ = [
     "Claim",
@@ -82,6 +96,26 @@ def _claim_from_row(row: Item) -> Claim:
     )
 
 
+def _decided_by(reviewer: Any) -> Any:
+    """Items on which `reviewer` already has a standing decision: a second review, a
+    disagreement or an appeal must go to someone else."""
+    return exists().where(
+        DECISION.c.item_id == ITEM.c.id,
+        DECISION.c.reviewer == reviewer,
+        DECISION.c.status == DecisionStatus.ACTIVE.value,
+    )
+
+
+def _with_second_reviews(queues: Sequence[str]) -> list[str]:
+    """`queues` plus the second-review queue of each policy queue among them."""
+    wanted = set(queues) | {
+        second_review_queue(q)
+        for q in queues
+        if not is_senior_queue(q) and not is_second_review_queue(q)
+    }
+    return sorted(wanted)
+
+
 @functools.cache
 def _claim_statement(dialect: str, by_queue: bool) -> Any:
     """The claim UPDATE, built once per dialect and queue filter (it is the hottest path)."""
@@ -92,7 +126,11 @@ def _claim_statement(dialect: str, by_queue: bool) -> Any:
     )
     candidate = (
         select(ITEM.c.id)
-        .where(ITEM.c.status == ItemStatus.PENDING.value, queue_filter)
+        .where(
+            ITEM.c.status == ItemStatus.PENDING.value,
+            queue_filter,
+            not_(_decided_by(bindparam("reviewer"))),
+        )
         .order_by(ITEM.c.priority.desc(), ITEM.c.id)
         .limit(1)
     )
@@ -126,7 +164,9 @@ def claim_next(
 ) -> Claim | None:
     """Lease the highest-priority pending item of `queues` to `reviewer`.
 
-    `queues=None` means every queue but the senior ones. On PostgreSQL the candidate row
+    `queues=None` means every queue but the senior ones; a policy's queue includes its
+    second-review queue (`<policy>:second`). Items the reviewer already decided (a
+    second review, a disagreement, an appeal) are skipped. On PostgreSQL the candidate row
     is locked with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on or
     share a row; on SQLite the transaction is `BEGIN IMMEDIATE`.
     """
@@ -139,7 +179,7 @@ def claim_next(
         "expires": now + timedelta(seconds=lease_seconds),
     }
     if queues:
-        params["queues"] = list(queues)
+        params["queues"] = _with_second_reviews(queues)
     else:
         params["senior_pattern"] = f"%{SENIOR_SUFFIX}"
     row = (
@@ -195,6 +235,11 @@ def claim_item(
         )
     if row.status == ItemStatus.DECIDED:
         raise InvalidState(f"item {item_id} is already decided ({row.final_label})")
+    if session.scalar(select(_decided_by(reviewer)).where(ITEM.c.id == item_id)):
+        raise PermissionDenied(
+            f"item {item_id} in {row.queue} needs a reviewer other than {reviewer}, "
+            "who already decided it"
+        )
     before = {"status": row.status, "claimed_by": row.claimed_by}
     row.status = ItemStatus.CLAIMED
     row.claimed_by = reviewer
@@ -305,7 +350,7 @@ def escalate(session: Session, *, claim: Claim, note: str, now: datetime) -> str
     row = lock_claimed_item(session, claim=claim, now=now)
     if is_senior_queue(row.queue):
         raise InvalidState(f"item {claim.item_id} is already in the senior queue {row.queue}")
-    target = senior_queue(row.policy or row.queue)
+    target = senior_queue(row.policy or policy_of_queue(row.queue))
     before = {"queue": row.queue, "status": "claimed"}
     row.queue = target
     row.status = ItemStatus.PENDING

@@ -14,7 +14,21 @@ from modqueue.guidelines import Action, GuidelineSet
 from modqueue.queue._audit import record_event
 from modqueue.queue._claims import ITEM, Claim, _claim_from_row, verify_claim
 from modqueue.queue._models import Decision, DecisionPublic, Item, OutboundAction
-from modqueue.queue._routing import TRIAGE, is_senior_queue, policy_of_queue, senior_queue
+from modqueue.queue._quality_config import QualityConfig
+from modqueue.queue._quality_flow import (
+    DecisionKind,
+    PlannedAction,
+    decision_kind,
+    sampled_for_second_review,
+    settle,
+)
+from modqueue.queue._routing import (
+    TRIAGE,
+    is_second_review_queue,
+    is_senior_queue,
+    policy_of_queue,
+    senior_queue,
+)
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
 
 __all__ = ["decide", "new_outbound_action", "undo_decision"]
@@ -100,13 +114,17 @@ def decide(
     guidelines: GuidelineSet,
     now: datetime,
     origin: str = "api",
+    quality: QualityConfig | None = None,
 ) -> DecisionPublic:
     """Decide a claimed item with one of its guideline's labels.
 
     Writes the decision (with guideline version and seconds spent), its audit event and,
     when the label's action is not `none`, a pending outbound action, all in the caller's
     transaction. A label whose action is `escalate` records the decision and moves the
-    item to its policy's senior queue instead.
+    item to its policy's senior queue instead. `quality` decides which primary decisions
+    go to a blind second review first; second reviews, disagreements and appeals are
+    settled by `modqueue.queue._quality_flow.settle`. The action is only queued once the
+    item's label is final.
     """
     conn = session.connection()
     row = conn.execute(_LOCK_ITEM, {"b_item_id": claim.item_id}).mappings().one_or_none()
@@ -123,6 +141,7 @@ def decide(
     guideline = guidelines.get(policy)
     chosen = guideline.label(label)
     senior = is_senior_queue(row["queue"])
+    kind = decision_kind(session, queue=row["queue"], item_id=claim.item_id)
     if chosen.action == Action.ESCALATE and senior:
         raise InvalidState(
             f"label {chosen.id!r} escalates, but item {claim.item_id} is already in the "
@@ -139,40 +158,73 @@ def decide(
         "seconds_spent": round(max((now - claim.claimed_at).total_seconds(), 0.0), 3),
         "decided_at": now,
         "origin": origin,
-        "kind": "senior" if senior else "primary",
+        "kind": kind,
         "status": DecisionStatus.ACTIVE.value,
         "external_ref": None,
     }
     decision_id = conn.execute(_INSERT_DECISION, values).scalar_one()
+    planned: list[PlannedAction] = []
+    route: dict[str, Any] = {}
+    fast = kind == DecisionKind.PRIMARY and not sampled_for_second_review(
+        row["source"], row["external_id"], (quality or QualityConfig()).share_for(policy)
+    )
     if chosen.action == Action.ESCALATE:
         after = {"status": ItemStatus.PENDING.value, "queue": senior_queue(policy)}
         conn.execute(
             _ESCALATE_ITEM, {"b_item_id": claim.item_id, "b_queue": after["queue"], "b_now": now}
         )
-    else:
+    elif fast:
         after = {"status": ItemStatus.DECIDED.value, "queue": row["queue"]}
         conn.execute(_DECIDE_ITEM, {"b_item_id": claim.item_id, "b_label": chosen.id, "b_now": now})
-    action_id = None
-    if chosen.action not in (Action.NONE, Action.ESCALATE):
-        action_id = conn.execute(
-            _INSERT_ACTION,
-            {
-                "item_id": claim.item_id,
-                "decision_id": decision_id,
-                "action": chosen.action.value,
-                "source": row["source"],
-                "external_id": row["external_id"],
-                "policy": row["policy"] or TRIAGE,
-                "label": chosen.id,
-                "reason": chosen.title,
-                "idempotency_key": uuid.uuid4().hex,
-                "status": ActionStatus.PENDING.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "updated_at": now,
-            },
-        ).scalar_one()
+        if chosen.action != Action.NONE:
+            planned.append(PlannedAction(chosen.action.value, chosen.title))
+    else:
+        # Second review, disagreement, senior or appeal: the rarer paths, on the ORM.
+        item = session.get_one(Item, claim.item_id)
+        decision = session.get_one(Decision, decision_id)
+        settlement = settle(
+            session,
+            item=item,
+            decision=decision,
+            label=chosen,
+            policy=policy,
+            quality=quality or QualityConfig(),
+            now=now,
+        )
+        item.claimed_by = item.claim_token = None
+        item.claimed_at = item.lease_expires_at = None
+        item.updated_at = now
+        session.flush()
+        after = {"status": item.status, "queue": item.queue}
+        planned = settlement.actions
+        route = {**settlement.detail, "route": settlement.route}
+    action_ids: list[int] = []
+    for action in planned:
+        action_ids.append(
+            conn.execute(
+                _INSERT_ACTION,
+                {
+                    "item_id": claim.item_id,
+                    "decision_id": decision_id,
+                    "action": action.action,
+                    "source": row["source"],
+                    "external_id": row["external_id"],
+                    "policy": row["policy"] or TRIAGE,
+                    "label": chosen.id,
+                    "reason": action.reason,
+                    "idempotency_key": uuid.uuid4().hex,
+                    "status": ActionStatus.PENDING.value,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                    "reverses_id": action.reverses_id,
+                },
+            ).scalar_one()
+        )
+    action_id = action_ids[0] if action_ids else None
+    if route:
+        route["outbound_action_ids"] = action_ids
     record_event(
         session,
         actor=claim.reviewer,
@@ -186,6 +238,7 @@ def decide(
             "guideline_version": guideline.version,
             "action": chosen.action.value,
             "outbound_action_id": action_id,
+            **route,
         },
     )
     return DecisionPublic.model_validate({**values, "id": decision_id})
@@ -236,6 +289,8 @@ def undo_decision(
     if decision.action == Action.ESCALATE.value:
         if item.status != ItemStatus.PENDING or not is_senior_queue(item.queue):
             raise InvalidState(f"item {item.id} was already picked up from the senior queue")
+    elif is_second_review_queue(item.queue) and item.status == ItemStatus.PENDING:
+        item.queue = policy_of_queue(item.queue)
     elif item.status != ItemStatus.DECIDED:
         raise InvalidState(f"item {item.id} is {item.status}, not decided")
     for action in actions:

@@ -24,6 +24,7 @@ from modqueue.queue._db import make_engine, migrate
 from modqueue.queue._ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items import ItemIn, validation_reason
 from modqueue.queue._models import Decision, DecisionPublic, Item, ItemPublic
+from modqueue.queue._quality_config import QualityConfig
 from modqueue.queue._reviewers import authenticate, authenticate_os_user
 from modqueue.queue._stats import queue_stats
 from modqueue.queue._types import utcnow
@@ -57,7 +58,8 @@ class ReviewQueue:
     ```
 
     The schema is created or upgraded on first use. Every method runs in its own
-    transaction; deadlocks and SQLite lock time-outs are retried a few times.
+    transaction; deadlocks and SQLite lock time-outs are retried a few times. `quality`
+    sets the share of decisions that get a blind second review (default 10%).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class ReviewQueue:
         lease_seconds: int | None = None,
         clock: Callable[[], datetime] = utcnow,
         auto_migrate: bool = True,
+        quality: QualityConfig | None = None,
     ) -> None:
         self.settings = settings or load_settings(database_url=database_url)
         if database_url is not None and settings is not None:
@@ -83,6 +86,7 @@ class ReviewQueue:
             self.guidelines = load_guidelines(guidelines or self.settings.guidelines)
         self.lease_seconds = lease_seconds or self.settings.lease_seconds
         self.clock = clock
+        self.quality = quality or QualityConfig()
         if auto_migrate:
             migrate(self.engine)
 
@@ -325,6 +329,7 @@ class ReviewQueue:
                 guidelines=self.guidelines,
                 now=now,
                 origin=origin,
+                quality=self.quality,
             )
 
         return self.run(work)

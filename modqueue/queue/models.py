@@ -12,10 +12,14 @@ from modqueue.queue._models import (
     OutboundAction,
     SyncCursor,
 )
+from modqueue.queue._quality_models import Appeal, ExportSecret, GoldItem
 
 __all__ = [
+    "Appeal",
     "AuditEvent",
     "Decision",
+    "ExportSecret",
+    "GoldItem",
     "Item",
     "OutboundAction",
     "Reviewer",
