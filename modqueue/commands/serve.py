@@ -55,7 +55,9 @@ def serve(
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Log one JSON object per line.")
     ] = False,
-    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning.")] = "info",
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
     workers: Annotated[int, typer.Option("--workers", min=1, help="Jobs run at once.")] = 4,
 ) -> None:
     """Run the scheduler: sources, leases, deadlines and every other job, each on its
