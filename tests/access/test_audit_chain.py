@@ -159,4 +159,8 @@ def test_concurrent_writers_keep_one_unbroken_chain(review_queue: ReviewQueue) -
         t.join(timeout=120)
     assert errors == []
     report = _verify(q)
-    assert report.ok and report.checked == 40 * 3  # ingested, claimed, decided
+    with q.session() as s:
+        stored = s.execute(text("SELECT count(*) FROM audit_event")).scalar_one()
+    # ingested, claimed, decided for each item, plus the second reviews [quality] draws
+    assert stored >= 40 * 3
+    assert report.ok and report.checked == stored
