@@ -7,7 +7,7 @@ import sys
 import typer
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import core, guidelines
+from modqueue.commands import core, guidelines, labelstudio
 
 app = typer.Typer(
     name="modqueue",
@@ -24,6 +24,7 @@ app.command("claim")(core.claim)
 app.command("decide")(core.decide)
 app.command("demo")(core.demo)
 app.add_typer(guidelines.app, name="guidelines")
+app.add_typer(labelstudio.app, name="labelstudio")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ Alembic's environment and the schema test import this module. A new table lives 
 module of the feature it belongs to and is imported here.
 """
 
+from modqueue.integrations.labelstudio._models import LabelStudioProject, LabelStudioTask
 from modqueue.queue._models import (
     AuditEvent,
     Decision,
@@ -12,4 +13,12 @@ from modqueue.queue._models import (
     SyncCursor,
 )
 
-__all__ = ["AuditEvent", "Decision", "Item", "OutboundAction", "SyncCursor"]
+__all__ = [
+    "AuditEvent",
+    "Decision",
+    "Item",
+    "LabelStudioProject",
+    "LabelStudioTask",
+    "OutboundAction",
+    "SyncCursor",
+]

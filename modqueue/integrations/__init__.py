@@ -1,0 +1,1 @@
+"""Integrations with the outside world: sources, Label Studio, platform actions, exports."""
