@@ -91,31 +91,37 @@ def instructions_html(guideline: Guideline) -> str:
         f"{html.escape(guideline.version)}</i></p>"
     ]
     paragraph: list[str] = []
-    in_list = False
+    open_list: str | None = None
 
     def flush_paragraph() -> None:
         if paragraph:
             parts.append(f"<p>{_inline(' '.join(paragraph))}</p>")
             paragraph.clear()
 
+    def close_list() -> None:
+        nonlocal open_list
+        if open_list:
+            parts.append(f"</{open_list}>")
+            open_list = None
+
     for raw in guideline.body.splitlines():
         line = raw.rstrip()
         stripped = line.lstrip()
         heading = re.match(r"^(#{1,6})\s+(.*)$", stripped)
-        bullet = re.match(r"^[-*]\s+(.*)$", stripped)
+        bullet = re.match(r"^(?:([-*])|\d+[.)])\s+(.*)$", stripped)
         if bullet and not line.startswith("    "):
             flush_paragraph()
-            if not in_list:
-                parts.append("<ul>")
-                in_list = True
-            parts.append(f"<li>{_inline(bullet.group(1))}</li>")
+            tag = "ul" if bullet.group(1) else "ol"
+            if open_list != tag:
+                close_list()
+                parts.append(f"<{tag}>")
+                open_list = tag
+            parts.append(f"<li>{_inline(bullet.group(2))}</li>")
             continue
-        if in_list and stripped and line.startswith(" ") and parts[-1].endswith("</li>"):
+        if open_list and stripped and line.startswith(" ") and parts[-1].endswith("</li>"):
             parts[-1] = parts[-1][: -len("</li>")] + " " + _inline(stripped) + "</li>"
             continue
-        if in_list:
-            parts.append("</ul>")
-            in_list = False
+        close_list()
         if heading:
             flush_paragraph()
             level = min(len(heading.group(1)) + 1, 6)
@@ -124,8 +130,7 @@ def instructions_html(guideline: Guideline) -> str:
             flush_paragraph()
         else:
             paragraph.append(stripped)
-    if in_list:
-        parts.append("</ul>")
+    close_list()
     flush_paragraph()
     return "\n".join(parts)
 
