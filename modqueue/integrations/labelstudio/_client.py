@@ -198,15 +198,23 @@ class LabelStudioClient:
         while True:
 
             def fetch(page: int = page) -> Any:
-                return self.sdk.tasks.list(
-                    project=project_id,
-                    query=query_text,
-                    fields=fields,
-                    page=page,
-                    page_size=page_size,
-                )
+                try:
+                    return self.sdk.tasks.list(
+                        project=project_id,
+                        query=query_text,
+                        fields=fields,
+                        page=page,
+                        page_size=page_size,
+                    )
+                except Exception as exc:
+                    # Past the last page (a total that is a multiple of page_size).
+                    if page > 1 and getattr(exc, "status_code", None) == 404:
+                        return None
+                    raise
 
             body = self.call(f"listing tasks of project {project_id} (page {page})", fetch)
+            if body is None:
+                return
             items = list(getattr(body, "items", None) or [])
             if not items:
                 return
