@@ -14,11 +14,12 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlmodel import Session, col
 
 from modqueue._exceptions import ConfigError, IntegrationError
@@ -188,18 +189,20 @@ def _lease_batch(
         )
     )
     leased.sort(key=lambda item: (-item.priority, item.id or 0))
-    session.add_all(
+    session.execute(
+        insert(LabelStudioTask),
         [
-            LabelStudioTask(
-                item_id=item.id or 0,
-                project_id=project_id,
-                batch=batch,
-                state=TaskState.IMPORTING,
-                pushed_at=now,
-                updated_at=now,
-            )
+            {
+                "item_id": item.id,
+                "project_id": project_id,
+                "batch": batch,
+                "state": TaskState.IMPORTING.value,
+                "task_id": None,
+                "pushed_at": now,
+                "updated_at": now,
+            }
             for item in leased
-        ]
+        ],
     )
     record_events(
         session,
@@ -224,17 +227,17 @@ def _record_task_ids(
 ) -> None:
     def work(session: Session) -> None:
         now = queue.clock()
-        rows = session.scalars(
-            select(LabelStudioTask).where(
-                col(LabelStudioTask.batch) == batch,
-                col(LabelStudioTask.item_id).in_(list(mapping)),
+        table = LabelStudioTask.__table__  # type: ignore[attr-defined]
+        session.execute(
+            update(table)
+            .where(
+                table.c.item_id == bindparam("b_item"),
+                table.c.batch == batch,
+                table.c.state == TaskState.IMPORTING.value,
             )
-        ).all()
-        for row in rows:
-            if row.state == TaskState.IMPORTING:
-                row.task_id = mapping[row.item_id]
-                row.state = TaskState.OPEN
-                row.updated_at = now
+            .values(task_id=bindparam("b_task"), state=TaskState.OPEN.value, updated_at=now),
+            [{"b_item": item_id, "b_task": task_id} for item_id, task_id in mapping.items()],
+        )
         if reconciled:
             record_events(
                 session,
@@ -243,12 +246,12 @@ def _record_task_ids(
                         LS_REVIEWER,
                         "labelstudio_reconciled",
                         now,
-                        row.item_id,
+                        item_id,
                         None,
-                        {"task_id": row.task_id},
+                        {"task_id": task_id},
                         {"labelstudio_batch": batch},
                     )
-                    for row in rows
+                    for item_id, task_id in mapping.items()
                 ],
             )
 
@@ -352,6 +355,12 @@ def _reconcile_importing(queue: ReviewQueue, client: LabelStudioClient) -> tuple
     return total, resent
 
 
+def _count(report: PushReport, policy: str, sent: int) -> None:
+    report.pushed += sent
+    report.batches += 1
+    report.by_policy[policy] = report.by_policy.get(policy, 0) + sent
+
+
 def push(
     queue: ReviewQueue,
     client: LabelStudioClient,
@@ -393,38 +402,46 @@ def push(
                 queue, client, policy=guideline.id, prefix=config.project_prefix
             ).project_id
         )
-        while budget is None or budget > 0:
-            size = config.batch_size if budget is None else min(config.batch_size, budget)
-            batch = secrets.token_hex(12)
+        # One import in flight while the next batch is leased and built: Label Studio's
+        # import is the bottleneck, so the database work hides behind it.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ls-import") as pool:
+            in_flight: Future[int] | None = None
+            while budget is None or budget > 0:
+                size = config.batch_size if budget is None else min(config.batch_size, budget)
+                batch = secrets.token_hex(12)
 
-            def lease(
-                session: Session,
-                size: int = size,
-                batch: str = batch,
-                pid: int = project_id,
-                name: str = name,
-                guideline: Guideline = guideline,
-            ) -> list[dict[str, Any]]:
-                items = _lease_batch(
-                    session,
-                    queue_name=name,
-                    project_id=pid,
-                    share=config.share,
-                    size=size,
-                    lease_seconds=config.lease,
-                    now=queue.clock(),
-                    batch=batch,
+                def lease(
+                    session: Session,
+                    size: int = size,
+                    batch: str = batch,
+                    pid: int = project_id,
+                    name: str = name,
+                    guideline: Guideline = guideline,
+                ) -> list[dict[str, Any]]:
+                    items = _lease_batch(
+                        session,
+                        queue_name=name,
+                        project_id=pid,
+                        share=config.share,
+                        size=size,
+                        lease_seconds=config.lease,
+                        now=queue.clock(),
+                        batch=batch,
+                    )
+                    return [task_for_item(item, guideline, batch) for item in items]
+
+                tasks = queue.run(lease)
+                if in_flight is not None:
+                    _count(report, guideline.id, in_flight.result())
+                    in_flight = None
+                if not tasks:
+                    break
+                in_flight = pool.submit(
+                    _send_batch, queue, client, project_id=project_id, batch=batch, tasks=tasks
                 )
-                return [task_for_item(item, guideline, batch) for item in items]
-
-            tasks = queue.run(lease)
-            if not tasks:
-                break
-            sent = _send_batch(queue, client, project_id=project_id, batch=batch, tasks=tasks)
-            report.pushed += sent
-            report.batches += 1
-            report.by_policy[guideline.id] = report.by_policy.get(guideline.id, 0) + sent
-            if budget is not None:
-                budget -= len(tasks)
-            log.info("Label Studio: pushed batch %s (%d tasks) to %s", batch, sent, guideline.id)
+                log.info("Label Studio: sending batch %s (%d tasks) to %s", batch, len(tasks), name)
+                if budget is not None:
+                    budget -= len(tasks)
+            if in_flight is not None:
+                _count(report, guideline.id, in_flight.result())
     return report
