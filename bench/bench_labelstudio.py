@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=2_000)
     parser.add_argument("--db", default=None, help="database URL (default: a temp SQLite file)")
+    parser.add_argument("--only", choices=["push", "pull"], default=None, help="one half only")
     args = parser.parse_args()
     n, batch = args.items, args.batch
     tmp = Path(tempfile.mkdtemp(prefix="bench-ls-"))
@@ -111,8 +112,10 @@ def main() -> None:
     results: dict[str, Any] = {"items": n, "batch": batch, "db": db.split(":")[0]}
 
     with LabelStudioServer() as server:
-        bench_push(server, db, n, batch, results)
-        bench_pull(server, args.db or f"sqlite:///{tmp}/pull.db", n, batch, results)
+        if args.only != "pull":
+            bench_push(server, db, n, batch, results)
+        if args.only != "push":
+            bench_pull(server, args.db or f"sqlite:///{tmp}/pull.db", n, batch, results)
     print(json.dumps(results, indent=2))
 
 

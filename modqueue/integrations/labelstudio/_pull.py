@@ -18,6 +18,8 @@ path as the terminal UI: guideline version, audit event, outbound action):
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -442,6 +444,18 @@ def _process_task(
             )
 
 
+def _prefetched(pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    """`pages`, with the next one fetched from Label Studio while this one is applied."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ls-pull") as pool:
+        ahead = pool.submit(next, pages, None)
+        while True:
+            page = ahead.result()
+            if page is None:
+                return
+            ahead = pool.submit(next, pages, None)
+            yield page
+
+
 def _pull_project(
     queue: ReviewQueue,
     client: LabelStudioClient,
@@ -464,13 +478,14 @@ def _pull_project(
             }
         ]
     users: dict[int, str] = {}
-    for page in client.iter_tasks(
+    pages = client.iter_tasks(
         project.project_id,
         filters=filters,
         ordering="tasks:updated_at",
         fields="all",
         page_size=page_size,
-    ):
+    )
+    for page in _prefetched(pages):
         wanted = {
             int(a["completed_by"])
             for task in page
