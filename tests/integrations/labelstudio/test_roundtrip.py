@@ -437,3 +437,27 @@ def test_a_wrong_key_is_a_clear_error_without_the_key(
         setup_project(review_queue, client, policy="hate", prefix=ls_config.project_prefix)
     assert "HTTP 401" in str(failed.value)
     assert "wrong-key-123456" not in str(failed.value)
+
+
+def test_an_annotation_with_an_unknown_label_is_reported_not_applied(
+    review_queue: ReviewQueue,
+    ls_server: LabelStudioServer,
+    ls_client: LabelStudioClient,
+    ls_config: LabelStudioConfig,
+    annotators: dict[str, str],
+) -> None:
+    rows = _pushed(review_queue, ls_client, ls_config, 1)
+    annotation_id = annotate(ls_server, annotators[ANNOTATOR], rows[1].task_id or 0, "retired")
+
+    report = pull(review_queue, ls_client)
+    assert report.decided == 0
+    (problem,) = report.rejected
+    assert f"annotation {annotation_id}" in problem and "'retired'" in problem
+    assert _decisions(review_queue, 1) == []
+    assert review_queue.get_item(1).status == ItemStatus.CLAIMED  # still Label Studio's
+    rejected = review_queue.run(
+        lambda s: s.scalars(
+            select(AuditEvent).where(col(AuditEvent.event) == "labelstudio_annotation_rejected")
+        ).all()
+    )
+    assert [e.item_id for e in rejected] == [1]
