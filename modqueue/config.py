@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modqueue._exceptions import ConfigError
 from modqueue.integrations.labelstudio._config import LabelStudioConfig
+from modqueue.sla import DeadlinesConfig
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -70,6 +71,8 @@ class FeedSourceConfig(_Every):
     timeout_s: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=100)
     page_limit: int = Field(default=100, ge=1, le=100_000)
+    backoff_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
 
 
 class FolderSourceConfig(_Every):
@@ -77,6 +80,7 @@ class FolderSourceConfig(_Every):
 
     kind: Literal["folder"]
     path: Path
+    settle_s: float = Field(default=1.0, ge=0)
 
 
 class PlatformConfig(_Section):
@@ -100,10 +104,13 @@ class JobConfig(_Every):
 class ModqueueConfig(_Section):
     """The whole `modqueue.toml`."""
 
-    sources: dict[str, FeedSourceConfig | FolderSourceConfig] = Field(default_factory=dict)
+    sources: dict[
+        str, Annotated[FeedSourceConfig | FolderSourceConfig, Field(discriminator="kind")]
+    ] = Field(default_factory=dict)
     platforms: dict[str, PlatformConfig] = Field(default_factory=dict)
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
     labelstudio: LabelStudioConfig | None = None
+    deadlines: DeadlinesConfig = Field(default_factory=DeadlinesConfig)
     path: Path | None = None
 
 
@@ -111,8 +118,13 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"] if not str(p).startswith(("FeedSource", "FolderSource"))]
+        if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("http", "folder"):
+            del loc[2]  # the `kind` tag of the discriminated union
         key = ".".join(loc) or "(top level)"
-        lines.append(f"{path}: {key}: {err['msg']}")
+        msg = err["msg"]
+        if err["type"] == "union_tag_not_found":
+            msg = 'kind is missing: set kind = "http" or kind = "folder"'
+        lines.append(f"{path}: {key}: {msg}")
     return "\n".join(lines)
 
 

@@ -1,1 +1,1 @@
-"""Integrations with the outside world: sources, Label Studio, platform actions, exports."""
+"""Integrations: sources of flagged items, Label Studio, platform actions, exports."""

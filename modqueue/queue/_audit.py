@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlmodel import Session
 
 from modqueue.queue._models import AuditEvent
 
 __all__ = ["AuditRecord", "record_event", "record_events"]
+
+AUDIT: Table = AuditEvent.metadata.tables["audit_event"]
+_INSERT_AUDIT = insert(AUDIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +35,8 @@ def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
     """Append `records` to the audit trail inside the caller's transaction."""
     if not records:
         return
-    session.execute(
-        insert(AuditEvent),
+    session.connection().execute(
+        _INSERT_AUDIT,
         [
             {
                 "at": r.at,

@@ -4,19 +4,62 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel import Session, col
 
 from modqueue._exceptions import InvalidState, NotFound, PermissionDenied
 from modqueue.guidelines import Action, GuidelineSet
 from modqueue.queue._audit import record_event
-from modqueue.queue._claims import Claim, _claim_from_row, lock_claimed_item
+from modqueue.queue._claims import ITEM, Claim, _claim_from_row, verify_claim
 from modqueue.queue._models import Decision, DecisionPublic, Item, OutboundAction
 from modqueue.queue._routing import TRIAGE, is_senior_queue, policy_of_queue, senior_queue
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
 
 __all__ = ["decide", "new_outbound_action", "undo_decision"]
+
+DECISION: Table = Decision.metadata.tables["decision"]
+ACTION: Table = OutboundAction.metadata.tables["outbound_action"]
+
+# Built once: `decide` is on the hot path and statement construction costs more than SQLite.
+_LOCK_ITEM = (
+    select(
+        ITEM.c.status,
+        ITEM.c.claim_token,
+        ITEM.c.lease_expires_at,
+        ITEM.c.policy,
+        ITEM.c.queue,
+        ITEM.c.source,
+        ITEM.c.external_id,
+    )
+    .where(ITEM.c.id == bindparam("b_item_id"))
+    .with_for_update()
+)
+_INSERT_DECISION = insert(DECISION).returning(DECISION.c.id)
+_INSERT_ACTION = insert(ACTION).returning(ACTION.c.id)
+_CLEARED: dict[str, Any] = {
+    "claimed_by": None,
+    "claim_token": None,
+    "claimed_at": None,
+    "lease_expires_at": None,
+    "updated_at": bindparam("b_now"),
+}
+_DECIDE_ITEM = (
+    update(ITEM)
+    .where(ITEM.c.id == bindparam("b_item_id"))
+    .values(
+        status=ItemStatus.DECIDED.value,
+        decided_at=bindparam("b_now"),
+        final_label=bindparam("b_label"),
+        **_CLEARED,
+    )
+)
+_ESCALATE_ITEM = (
+    update(ITEM)
+    .where(ITEM.c.id == bindparam("b_item_id"))
+    .values(status=ItemStatus.PENDING.value, queue=bindparam("b_queue"), escalated=True, **_CLEARED)
+)
 
 
 def new_outbound_action(
@@ -65,69 +108,87 @@ def decide(
     transaction. A label whose action is `escalate` records the decision and moves the
     item to its policy's senior queue instead.
     """
-    row = lock_claimed_item(session, claim=claim, now=now)
-    policy = row.policy or policy_of_queue(row.queue)
+    conn = session.connection()
+    row = conn.execute(_LOCK_ITEM, {"b_item_id": claim.item_id}).mappings().one_or_none()
+    if row is None:
+        raise NotFound(f"item {claim.item_id} does not exist")
+    verify_claim(
+        claim=claim,
+        status=row["status"],
+        token=row["claim_token"],
+        lease_expires_at=row["lease_expires_at"],
+        now=now,
+    )
+    policy = row["policy"] or policy_of_queue(row["queue"])
     guideline = guidelines.get(policy)
     chosen = guideline.label(label)
-    senior = is_senior_queue(row.queue)
-    decision = Decision(
-        item_id=claim.item_id,
-        reviewer=claim.reviewer,
-        label=chosen.id,
-        action=chosen.action.value,
-        note=note,
-        guideline_id=guideline.id,
-        guideline_version=guideline.version,
-        seconds_spent=round(max((now - claim.claimed_at).total_seconds(), 0.0), 3),
-        decided_at=now,
-        origin=origin,
-        kind="senior" if senior else "primary",
-    )
-    session.add(decision)
-    before = {"status": row.status, "queue": row.queue}
+    senior = is_senior_queue(row["queue"])
+    if chosen.action == Action.ESCALATE and senior:
+        raise InvalidState(
+            f"label {chosen.id!r} escalates, but item {claim.item_id} is already in the "
+            f"senior queue; choose a final label"
+        )
+    values = {
+        "item_id": claim.item_id,
+        "reviewer": claim.reviewer,
+        "label": chosen.id,
+        "action": chosen.action.value,
+        "note": note,
+        "guideline_id": guideline.id,
+        "guideline_version": guideline.version,
+        "seconds_spent": round(max((now - claim.claimed_at).total_seconds(), 0.0), 3),
+        "decided_at": now,
+        "origin": origin,
+        "kind": "senior" if senior else "primary",
+        "status": DecisionStatus.ACTIVE.value,
+        "external_ref": None,
+    }
+    decision_id = conn.execute(_INSERT_DECISION, values).scalar_one()
     if chosen.action == Action.ESCALATE:
-        if senior:
-            raise InvalidState(
-                f"label {chosen.id!r} escalates, but item {claim.item_id} is already in the "
-                f"senior queue; choose a final label"
-            )
-        row.queue = senior_queue(policy)
-        row.status = ItemStatus.PENDING
-        row.escalated = True
+        after = {"status": ItemStatus.PENDING.value, "queue": senior_queue(policy)}
+        conn.execute(
+            _ESCALATE_ITEM, {"b_item_id": claim.item_id, "b_queue": after["queue"], "b_now": now}
+        )
     else:
-        row.status = ItemStatus.DECIDED
-        row.decided_at = now
-        row.final_label = chosen.id
-    row.claimed_by = None
-    row.claim_token = None
-    row.claimed_at = None
-    row.lease_expires_at = None
-    row.updated_at = now
-    session.flush()
+        after = {"status": ItemStatus.DECIDED.value, "queue": row["queue"]}
+        conn.execute(_DECIDE_ITEM, {"b_item_id": claim.item_id, "b_label": chosen.id, "b_now": now})
     action_id = None
     if chosen.action not in (Action.NONE, Action.ESCALATE):
-        outbound = new_outbound_action(
-            item=row, decision=decision, action=chosen.action.value, reason=chosen.title, now=now
-        )
-        session.add(outbound)
-        session.flush()
-        action_id = outbound.id
+        action_id = conn.execute(
+            _INSERT_ACTION,
+            {
+                "item_id": claim.item_id,
+                "decision_id": decision_id,
+                "action": chosen.action.value,
+                "source": row["source"],
+                "external_id": row["external_id"],
+                "policy": row["policy"] or TRIAGE,
+                "label": chosen.id,
+                "reason": chosen.title,
+                "idempotency_key": uuid.uuid4().hex,
+                "status": ActionStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).scalar_one()
     record_event(
         session,
         actor=claim.reviewer,
         event="decided" if chosen.action != Action.ESCALATE else "escalated",
         at=now,
         item_id=claim.item_id,
-        before=before,
-        after={"status": row.status, "queue": row.queue, "label": chosen.id},
+        before={"status": row["status"], "queue": row["queue"]},
+        after={**after, "label": chosen.id},
         detail={
-            "decision_id": decision.id,
+            "decision_id": decision_id,
             "guideline_version": guideline.version,
             "action": chosen.action.value,
             "outbound_action_id": action_id,
         },
     )
-    return DecisionPublic.model_validate(decision, from_attributes=True)
+    return DecisionPublic.model_validate({**values, "id": decision_id})
 
 
 def undo_decision(

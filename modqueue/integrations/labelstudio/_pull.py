@@ -407,15 +407,18 @@ def _process_task(
                 ):
                     _lease_again(session, item, now)
                 if _held(item):
+                    claim = _claim_as(item, verdict, now)
+                    session.flush()  # decide() reads the item row with its own statement
                     made = decide(
                         session,
-                        claim=_claim_as(item, verdict, now),
+                        claim=claim,
                         label=verdict.label,
                         note=verdict.note,
                         guidelines=queue.guidelines,
                         now=now,
                         origin=ORIGIN,
                     )
+                    session.refresh(item)  # decide() updated the row behind the ORM
                     stored = session.get(Decision, made.id)
                     assert stored is not None
                     stored.external_ref = verdict.annotation_id
