@@ -9,7 +9,16 @@ import typer
 from typer.core import TyperGroup
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import actions, audit, core, guidelines, quality, reviewers, serve
+from modqueue.commands import (
+    actions,
+    audit,
+    core,
+    guidelines,
+    labelstudio,
+    quality,
+    reviewers,
+    serve,
+)
 
 
 class _ModqueueGroup(TyperGroup):
@@ -49,6 +58,7 @@ app.command("appeal")(quality.appeal)
 app.command("appeals")(quality.appeals)
 app.command("export")(quality.export)
 app.add_typer(quality.gold_app, name="gold")
+app.add_typer(labelstudio.app, name="labelstudio")
 
 
 def main() -> None:

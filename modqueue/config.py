@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modqueue._exceptions import ConfigError
+from modqueue.integrations.labelstudio._config import LabelStudioConfig
 from modqueue.queue._auth_config import AuthConfig
 from modqueue.queue._quality_config import QualityConfig
 from modqueue.sla import DeadlinesConfig
@@ -122,6 +123,7 @@ class ModqueueConfig(_Section):
     ] = Field(default_factory=dict)
     platforms: dict[str, PlatformConfig] = Field(default_factory=dict)
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    labelstudio: LabelStudioConfig | None = None
     deadlines: DeadlinesConfig = Field(default_factory=DeadlinesConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)

@@ -139,6 +139,28 @@ def _source_jobs(config: ModqueueConfig) -> list[JobSpec]:
     ]
 
 
+def _labelstudio_push(ctx: JobContext) -> Any:
+    from modqueue.integrations.labelstudio import (
+        LabelStudioClient,
+        LabelStudioConnection,
+        push,
+    )
+
+    section = ctx.config.labelstudio
+    assert section is not None
+    client = LabelStudioClient(LabelStudioConnection.from_env(section))
+    return push(ctx.queue, client, section).to_dict()
+
+
+def _labelstudio_pull(ctx: JobContext) -> Any:
+    from modqueue.integrations.labelstudio import LabelStudioClient, LabelStudioConnection, pull
+
+    section = ctx.config.labelstudio
+    assert section is not None
+    client = LabelStudioClient(LabelStudioConnection.from_env(section))
+    return pull(ctx.queue, client).to_dict()
+
+
 def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     """Every job `modqueue serve` runs under `config`, with intervals applied."""
     jobs = [
@@ -147,6 +169,21 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
         *_action_jobs(config),
         *_source_jobs(config),
     ]
+    if config.labelstudio is not None and config.labelstudio.queues:
+        jobs += [
+            JobSpec(
+                "labelstudio-push",
+                config.labelstudio.push_every,
+                _labelstudio_push,
+                "send a share of the routed queues to Label Studio",
+            ),
+            JobSpec(
+                "labelstudio-pull",
+                config.labelstudio.pull_every,
+                _labelstudio_pull,
+                "turn new Label Studio annotations into decisions",
+            ),
+        ]
     out = []
     for job in jobs:
         override = config.jobs.get(job.name)

@@ -4,6 +4,7 @@ Alembic's environment and the schema test import this module. A new table lives 
 module of the feature it belongs to and is imported here.
 """
 
+from modqueue.integrations.labelstudio._models import LabelStudioProject, LabelStudioTask
 from modqueue.queue._access_models import Reviewer, ReviewerPseudonym
 from modqueue.queue._models import (
     AuditEvent,
@@ -21,6 +22,8 @@ __all__ = [
     "ExportSecret",
     "GoldItem",
     "Item",
+    "LabelStudioProject",
+    "LabelStudioTask",
     "OutboundAction",
     "Reviewer",
     "ReviewerPseudonym",
