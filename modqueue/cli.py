@@ -7,7 +7,7 @@ import sys
 import typer
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import core, guidelines
+from modqueue.commands import core, guidelines, review
 
 app = typer.Typer(
     name="modqueue",
@@ -23,6 +23,7 @@ app.command("stats")(core.stats)
 app.command("claim")(core.claim)
 app.command("decide")(core.decide)
 app.command("demo")(core.demo)
+app.command("review")(review.review)
 app.add_typer(guidelines.app, name="guidelines")
 
 

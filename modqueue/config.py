@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modqueue._exceptions import ConfigError
+from modqueue.tui._config import TuiConfig
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -102,6 +103,7 @@ class ModqueueConfig(_Section):
     sources: dict[str, FeedSourceConfig | FolderSourceConfig] = Field(default_factory=dict)
     platforms: dict[str, PlatformConfig] = Field(default_factory=dict)
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    tui: TuiConfig = Field(default_factory=TuiConfig)
     path: Path | None = None
 
 

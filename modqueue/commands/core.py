@@ -18,6 +18,7 @@ from modqueue.commands._common import (
     ReviewerOption,
     echo_json,
     fail,
+    open_config,
     open_queue,
 )
 from modqueue.queue import IngestReport, Rejection, ReviewQueue, item_json_schema, read_jsonl
@@ -232,6 +233,8 @@ def demo(
             typer.echo("terminal UI not available; showing the queue instead", err=True)
             _print_stats(queue.stats())
             return
-        tui.run_review_app(queue=queue, reviewer=reviewer, queues=None)
+        tui.run_review_app(
+            queue=queue, reviewer=reviewer, queues=None, config=open_config(None).tui
+        )
     finally:
         queue.close()

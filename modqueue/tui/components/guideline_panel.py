@@ -1,0 +1,46 @@
+"""The guideline beside the item: its labels with their keys, and the policy text."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Collapsible, Markdown, Static
+
+from modqueue.guidelines import Guideline
+
+__all__ = ["GuidelinePanel"]
+
+
+class GuidelinePanel(VerticalScroll):
+    """Labels and their hotkeys on top, the guideline's markdown below (collapsible)."""
+
+    guideline_id: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="guideline-labels")
+        with Collapsible(title="Guideline", collapsed=False, id="guideline-body"):
+            yield Markdown(id="guideline-markdown")
+
+    def show_guideline(self, guideline: Guideline, keys: dict[int, str]) -> None:
+        """Show `guideline`; `keys` maps a label's hotkey digit to the key that picks it."""
+        labels = Text()
+        labels.append(f"{guideline.title}\n", style="bold")
+        if guideline.graphic:
+            labels.append("graphic policy: item text hidden until revealed\n", style="italic")
+        for label in guideline.labels:
+            labels.append(f" {keys.get(label.hotkey, str(label.hotkey))} ", style="reverse")
+            labels.append(f" {label.title}")
+            labels.append(f"  [{label.action.value}]\n", style="dim")
+        labels.rstrip()
+        self.query_one("#guideline-labels", Static).update(labels)
+        if guideline.id != self.guideline_id:
+            self.guideline_id = guideline.id
+            collapsible = self.query_one("#guideline-body", Collapsible)
+            collapsible.title = f"Guideline: {guideline.id} ({guideline.version})"
+            self.query_one("#guideline-markdown", Markdown).update(guideline.body)
+
+    def toggle_body(self) -> None:
+        """Collapse or expand the guideline text."""
+        collapsible = self.query_one("#guideline-body", Collapsible)
+        collapsible.collapsed = not collapsible.collapsed
