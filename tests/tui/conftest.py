@@ -68,9 +68,13 @@ def make_app(queue: ReviewQueue, config: TuiConfig, **kwargs: Any) -> ReviewApp:
 
 async def settle(app: ReviewApp, pilot: Any) -> None:
     """Wait until every worker finished and its messages were handled."""
-    for _ in range(5):
+    for _ in range(10):
         await app.workers.wait_for_complete()
         await pilot.pause()
+        if not any(w.is_running for w in app.workers):
+            await pilot.pause()
+            if not any(w.is_running for w in app.workers):
+                return
 
 
 def statuses(queue: ReviewQueue) -> dict[int, tuple[str, str | None]]:

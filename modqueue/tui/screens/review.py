@@ -229,9 +229,11 @@ class ReviewScreen(Screen[None]):
         self.query_one(ExposureMeter).count(items=self.items_seen, minutes=max(minutes, 0.0))
 
     def _top_up(self) -> None:
+        """Claim up to one item ahead of the one on screen (not when the queue was found
+        empty: the timer looks again)."""
         held = len(self.upcoming) + (self.current is not None)
         wanted = 1 + AHEAD - held
-        if wanted > 0 and not self.claiming and not self.quitting:
+        if wanted > 0 and not self.claiming and not self.quitting and not self.exhausted:
             self.claiming = True
             self._start(lambda: self._claim(wanted))
 
@@ -368,6 +370,8 @@ class ReviewScreen(Screen[None]):
 
     @on(Released)
     def _released(self, message: Released) -> None:
+        if message.then == "switch" or (message.then == "skip" and self.current is None):
+            self.exhausted = False  # what was given back can be claimed again
         if message.then == "quit":
             self._finish()
 
@@ -414,7 +418,7 @@ class ReviewScreen(Screen[None]):
         due = [c for c in held if (c.lease_expires_at - now).total_seconds() < half]
         if due:
             self._start(lambda: self._renew(due))
-        elif self.current is None and self.exhausted and not self.claiming:
+        elif self.exhausted and not self.claiming:
             self.exhausted = False
             self._top_up()
 
