@@ -56,6 +56,7 @@ class TuiConfig(BaseModel):
     undo_grace: float = Field(default=30.0, gt=0, le=3600)
     dashboard_refresh: float = Field(default=5.0, gt=0)
     max_text_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+    claim_ahead: int = Field(default=1, ge=0, le=5)
 
     @field_validator("break_after_minutes", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ class GuidelinePanel(VerticalScroll):
     """Labels and their hotkeys on top, the guideline's markdown below (collapsible)."""
 
     guideline_id: str | None = None
+    _shown: tuple[str, str, dict[int, str]] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="guideline-labels")
@@ -24,6 +25,9 @@ class GuidelinePanel(VerticalScroll):
 
     def show_guideline(self, guideline: Guideline, keys: dict[int, str]) -> None:
         """Show `guideline`; `keys` maps a label's hotkey digit to the key that picks it."""
+        if (guideline.id, guideline.version, keys) == self._shown:
+            return
+        self._shown = (guideline.id, guideline.version, dict(keys))
         labels = Text()
         labels.append(f"{guideline.title}\n", style="bold")
         if guideline.graphic:

@@ -30,9 +30,6 @@ from modqueue.tui.screens.note import NoteScreen
 
 __all__ = ["ReviewScreen"]
 
-AHEAD = 1
-"""Claims held beyond the one on screen."""
-
 
 def _error(exc: Exception) -> str:
     from modqueue._exceptions import ModqueueError
@@ -172,9 +169,14 @@ class ReviewScreen(Screen[None]):
             return self.queue.guidelines.get(policy)
         return None
 
-    def _start(self, run: Callable[[], object]) -> None:
+    def _start(self, run: Callable[[], object], *, after_paint: bool = False) -> None:
+        """Count a worker in flight and start it; `after_paint` defers the start until the
+        screen shows the next item, so the database thread never delays that paint."""
         self.inflight += 1
-        run()
+        if after_paint:
+            self.call_after_refresh(run)
+        else:
+            run()
 
     def _show(self) -> None:
         card = self.query_one(ItemCard)
@@ -229,10 +231,10 @@ class ReviewScreen(Screen[None]):
         self.query_one(ExposureMeter).count(items=self.items_seen, minutes=max(minutes, 0.0))
 
     def _top_up(self) -> None:
-        """Claim up to one item ahead of the one on screen (not when the queue was found
+        """Claim up to `claim_ahead` items ahead of the one on screen (not when the queue was found
         empty: the timer looks again)."""
         held = len(self.upcoming) + (self.current is not None)
-        wanted = 1 + AHEAD - held
+        wanted = 1 + self.config.claim_ahead - held
         if wanted > 0 and not self.claiming and not self.quitting and not self.exhausted:
             self.claiming = True
             self._start(lambda: self._claim(wanted))
@@ -449,7 +451,7 @@ class ReviewScreen(Screen[None]):
         self.deciding += 1
         note = self.note
         self._advance()
-        self._start(lambda: self._decide(claim, label.id, note))
+        self._start(lambda: self._decide(claim, label.id, note), after_paint=True)
 
     def action_escalate(self) -> None:
         """Ask why, then move the item to its policy's senior queue."""
@@ -469,7 +471,7 @@ class ReviewScreen(Screen[None]):
             self.deciding += 1
             self.last_decision = None
             self._advance()
-            self._start(lambda: self._escalate(claim, note))
+            self._start(lambda: self._escalate(claim, note), after_paint=True)
 
         self.app.push_screen(NoteScreen(f"Why escalate item {claim.item_id}?"), escalate)
 
@@ -482,7 +484,7 @@ class ReviewScreen(Screen[None]):
         note = self.note
         self._advance()
         self.claiming = True  # the skip worker claims the replacement before giving back
-        self._start(lambda: self._release([claim], note, "skip"))
+        self._start(lambda: self._release([claim], note, "skip"), after_paint=True)
 
     def action_note(self) -> None:
         """Write a private note that goes with this item's decision or skip."""
