@@ -34,8 +34,8 @@ class QueueHealthTable(DataTable[Text | str]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
+        self.add_column("queue", key="queue", width=24)
         for label, key in (
-            ("queue", "queue"),
             ("depth", "depth"),
             ("claimed", "claimed"),
             ("decided/h", "rate"),

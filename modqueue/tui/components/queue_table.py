@@ -30,7 +30,7 @@ class QueueTable(DataTable[Text | str]):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_column("queue", key="queue")
+        self.add_column("queue", key="queue", width=32)
         self.add_column("depth", key="depth")
         self.add_column("claimed", key="claimed")
         self.add_column("oldest", key="oldest")

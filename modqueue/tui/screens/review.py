@@ -133,6 +133,7 @@ class ReviewScreen(Screen[None]):
         self.claiming = False
         self.exhausted = False
         self.quitting = False
+        self.finishing = False
         self.items_seen = 0
         self.started_at: datetime = queue.clock()
         self.status = Text("")
@@ -387,6 +388,9 @@ class ReviewScreen(Screen[None]):
     def _settled(self, message: Settled) -> None:
         self.inflight -= 1
         if self.quitting and self.inflight == 0:
+            if self.finishing:
+                return
+            self.finishing = True
             held = ([self.current] if self.current else []) + self.upcoming
             self.current = None
             self.upcoming = []
