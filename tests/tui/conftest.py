@@ -92,7 +92,7 @@ def decisions(queue: ReviewQueue) -> list[tuple[int, str, str, str]]:
                 col(Decision.item_id), col(Decision.label), col(Decision.status), col(Decision.note)
             ).order_by(col(Decision.id))
         ).all()
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 def events(queue: ReviewQueue, name: str) -> list[tuple[int | None, Any]]:
