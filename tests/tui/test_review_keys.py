@@ -292,3 +292,31 @@ async def test_a_lost_claim_is_a_notification_not_a_crash(
         assert statuses(seeded_queue)[1] == ("claimed", "bob")
         assert taken.reviewer == "bob"
         assert app.is_running
+
+
+async def test_a_database_error_brings_the_item_back(
+    seeded_queue: ReviewQueue, tui_config: TuiConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(seeded_queue, tui_config)
+    real_decide = seeded_queue.decide
+    calls = []
+
+    def flaky_decide(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("connection reset")
+        return real_decide(*args, **kwargs)
+
+    monkeypatch.setattr(seeded_queue, "decide", flaky_decide)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = record_notifications(app, monkeypatch)
+        await settle(app, pilot)
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert ("error", "item 1 not decided: RuntimeError: connection reset") in notes
+        assert shown(app) == 1  # back on screen, still claimed
+        assert statuses(seeded_queue)[1] == ("claimed", "alice")
+        assert decisions(seeded_queue) == []
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert decisions(seeded_queue) == [(1, "no-violation", "active", "")]

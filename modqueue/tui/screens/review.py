@@ -20,9 +20,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from modqueue._exceptions import ModqueueError
 from modqueue.guidelines import Guideline
 from modqueue.queue import Claim, DecisionPublic, ReviewQueue, record_reveal
-from modqueue.queue._routing import policy_of_queue
 from modqueue.tui._config import TuiConfig
 from modqueue.tui._keys import binding, display_key
 from modqueue.tui.components import ExposureMeter, GuidelinePanel, ItemCard
@@ -32,8 +32,6 @@ __all__ = ["ReviewScreen"]
 
 
 def _error(exc: Exception) -> str:
-    from modqueue._exceptions import ModqueueError
-
     return str(exc) if isinstance(exc, ModqueueError) else f"{type(exc).__name__}: {exc}"
 
 
@@ -101,6 +99,7 @@ class ReviewScreen(Screen[None]):
 
         error: str
         decision: bool = False
+        retry: Claim | None = None
 
     @dataclass
     class Settled(Message):
@@ -165,7 +164,7 @@ class ReviewScreen(Screen[None]):
         return dict(self.config.keys)
 
     def _guideline(self, claim: Claim) -> Guideline | None:
-        policy = claim.item.policy or policy_of_queue(claim.queue)
+        policy = claim.item.policy or claim.queue.split(":", 1)[0]
         if policy in self.queue.guidelines:
             return self.queue.guidelines.get(policy)
         return None
@@ -264,8 +263,12 @@ class ReviewScreen(Screen[None]):
             decision = self.queue.decide(claim, label, note, origin="tui")
             self.post_message(self.Decided(decision))
         except Exception as exc:
+            # A database hiccup leaves the claim valid: bring the item back to decide again.
+            retry = None if isinstance(exc, ModqueueError) else claim
             self.post_message(
-                self.Failed(f"item {claim.item_id} not decided: {_error(exc)}", decision=True)
+                self.Failed(
+                    f"item {claim.item_id} not decided: {_error(exc)}", decision=True, retry=retry
+                )
             )
         finally:
             self.post_message(self.Settled())
@@ -382,6 +385,13 @@ class ReviewScreen(Screen[None]):
     def _failed(self, message: Failed) -> None:
         if message.decision:
             self.deciding -= 1
+        if message.retry is not None and not self.quitting:
+            if self.current is not None:
+                self.upcoming.insert(0, self.current)
+            self.current = message.retry
+            self.note = ""
+            self.revealed = False
+            self._show()
         self.notify(message.error, severity="error", markup=False, timeout=8)
 
     @on(Settled)
