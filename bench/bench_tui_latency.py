@@ -8,8 +8,8 @@ SQLite runs. For each backend the database is filled with `--pending` pending it
 (through `ReviewQueue.enqueue`), then the real `ReviewApp` runs headless (Textual's
 pilot, 120x40) and a reviewer presses the first label key `--decisions` times:
 
-* `paced`: after each key the bench waits until the database work is done (a reviewer
-  reads each item for seconds, so the claim ahead is always ready) before the next key;
+* `paced`: after each key the bench waits until the database work is done and the claim
+  ahead is in memory (a reviewer reads each item for seconds) before the next key;
 * `burst`: keys as fast as the app takes them (the worst case: the reviewer outruns the
   database and sometimes waits for a claim).
 
@@ -40,6 +40,7 @@ from modqueue.queue import Item, ReviewQueue, make_engine, migrate
 from modqueue.tui import TuiConfig
 from modqueue.tui.app import ReviewApp
 from modqueue.tui.components import ItemCard
+from modqueue.tui.screens import ReviewScreen
 
 REVIEWER = "bench-reviewer"
 
@@ -100,7 +101,9 @@ async def tui_run(url: str, decisions: int, *, paced: bool, ahead: int = 1) -> l
         async with app.run_test(size=(120, 40)) as pilot:
             await app.workers.wait_for_complete()
             await pilot.pause()
-            card = app.screen.query_one(ItemCard)
+            screen = app.screen
+            assert isinstance(screen, ReviewScreen)
+            card = screen.query_one(ItemCard)
             for _ in range(decisions):
                 before = card.shown_item_id
                 painted = asyncio.Event()
@@ -111,9 +114,12 @@ async def tui_run(url: str, decisions: int, *, paced: bool, ahead: int = 1) -> l
                 app.call_after_refresh(painted.set)
                 await painted.wait()
                 latencies.append(time.perf_counter() - started)
-                if paced:
-                    await app.workers.wait_for_complete()
-                    await pilot.pause()
+                if paced:  # the reviewer reads until the claim ahead is in memory
+                    for _ in range(10_000):
+                        await app.workers.wait_for_complete()
+                        await pilot.pause()
+                        if screen.inflight == 0 and len(screen.upcoming) >= ahead:
+                            break
             await app.workers.wait_for_complete()
             await pilot.press("q")
             await app.workers.wait_for_complete()

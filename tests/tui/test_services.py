@@ -87,3 +87,30 @@ def test_tui_config_from_toml(tmp_path: Path) -> None:
     path.write_text('[tui]\nundo_grace = "soon"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"tui\.undo_grace: .*invalid duration"):
         load_config(path)
+
+
+def test_review_command_refuses_a_bad_config_before_opening_the_ui(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from modqueue.cli import app
+
+    bad = tmp_path / "modqueue.toml"
+    bad.write_text('[tui.keys]\nexplode = "x"\n', encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "review",
+            "--reviewer",
+            "alice",
+            "--db",
+            f"sqlite:///{tmp_path}/x.db",
+            "--config",
+            str(bad),
+        ],
+    )
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError)
+    assert "unknown binding id 'explode'" in str(result.exception)
+    assert not (tmp_path / "x.db").exists()
+    help_text = CliRunner().invoke(app, ["review", "--help"]).output
+    assert "--lead" in help_text and "--queue" in help_text

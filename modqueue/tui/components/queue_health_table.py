@@ -26,6 +26,7 @@ def sparkline(values: Sequence[int]) -> str:
 
 
 _OUTCOMES = ("pending", "sent", "done", "declined", "failed")
+_SHORT = {"pending": "pend", "sent": "sent", "done": "done", "declined": "decl", "failed": "fail"}
 
 
 class QueueHealthTable(DataTable[Text | str]):
@@ -39,11 +40,14 @@ class QueueHealthTable(DataTable[Text | str]):
             ("depth", "depth"),
             ("claimed", "claimed"),
             ("decided/h", "rate"),
-            ("last 12h", "spark"),
+        ):
+            self.add_column(label, key=key)
+        self.add_column("last 12h", key="spark", width=12)
+        for label, key in (
             ("median", "median"),
-            ("breaches", "breaches"),
+            ("late", "breaches"),
             ("escal.", "escalations"),
-            *((name, f"action-{name}") for name in _OUTCOMES),
+            *((_SHORT[name], f"action-{name}") for name in _OUTCOMES),
         ):
             self.add_column(label, key=key)
 
