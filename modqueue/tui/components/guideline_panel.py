@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets import Collapsible, ContentSwitcher, Markdown, Static
 
 from modqueue.guidelines import Guideline
 
@@ -18,10 +18,14 @@ class GuidelinePanel(VerticalScroll):
     guideline_id: str | None = None
     _shown: tuple[str, str, dict[int, str]] | None = None
 
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id)
+        self._documents: dict[tuple[str, str], str] = {}
+
     def compose(self) -> ComposeResult:
         yield Static(id="guideline-labels")
         with Collapsible(title="Guideline", collapsed=False, id="guideline-body"):
-            yield Markdown(id="guideline-markdown")
+            yield ContentSwitcher(id="guideline-docs")
 
     def show_guideline(self, guideline: Guideline, keys: dict[int, str]) -> None:
         """Show `guideline`; `keys` maps a label's hotkey digit to the key that picks it."""
@@ -42,7 +46,14 @@ class GuidelinePanel(VerticalScroll):
             self.guideline_id = guideline.id
             collapsible = self.query_one("#guideline-body", Collapsible)
             collapsible.title = f"Guideline: {guideline.id} ({guideline.version})"
-            self.query_one("#guideline-markdown", Markdown).update(guideline.body)
+            switcher = self.query_one("#guideline-docs", ContentSwitcher)
+            key = (guideline.id, guideline.version)
+            if key not in self._documents:  # rendered once, then switched to
+                self._documents[key] = f"guideline-doc-{len(self._documents)}"
+                switcher.mount(
+                    Markdown(guideline.body, id=self._documents[key], classes="guideline-markdown")
+                )
+            switcher.current = self._documents[key]
 
     def toggle_body(self) -> None:
         """Collapse or expand the guideline text."""
