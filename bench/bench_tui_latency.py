@@ -61,24 +61,27 @@ def _item(n: int) -> dict[str, Any]:
     }
 
 
-def prepare(url: str, pending: int) -> None:
-    """Empty the database, then enqueue `pending` items."""
+def prepare(url: str, pending: int, *, fresh: bool) -> None:
+    """Top the database up to `pending` pending bench items (emptied first with `fresh`)."""
     engine = make_engine(url)
     migrate(engine)
-    with engine.begin() as conn:
-        for table in ("audit_event", "outbound_action", "decision", "sync_cursor", "item"):
-            conn.execute(text(f"DELETE FROM {table}"))
+    if fresh:
+        with engine.begin() as conn:
+            for table in ("audit_event", "outbound_action", "decision", "sync_cursor", "item"):
+                conn.execute(text(f"DELETE FROM {table}"))
     engine.dispose()
     started = time.perf_counter()
     with ReviewQueue(url, auto_migrate=False) as queue:
+        with queue.session() as s:
+            have = s.scalar(select(func.count()).where(col(Item.status) == "pending")) or 0
+            total = s.scalar(select(func.count()).where(col(Item.source) == "bench")) or 0
         chunk = 5000
-        for start in range(0, pending, chunk):
-            queue.enqueue(
-                (_item(n) for n in range(start, min(start + chunk, pending))), batch_size=chunk
-            )
+        for start in range(total, total + max(pending - have, 0), chunk):
+            stop = min(start + chunk, total + pending - have)
+            queue.enqueue((_item(n) for n in range(start, stop)), batch_size=chunk)
         with queue.session() as s:
             count = s.scalar(select(func.count()).where(col(Item.status) == "pending"))
-    print(f"  filled {count:,} pending items in {time.perf_counter() - started:.1f}s")
+    print(f"  {count:,} pending items ready in {time.perf_counter() - started:.1f}s")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -143,17 +146,19 @@ def baseline_run(url: str, decisions: int) -> list[float]:
     return latencies
 
 
-def bench(url: str, label: str, pending: int, decisions: int) -> dict[str, dict[str, float]]:
+def bench(
+    url: str, label: str, pending: int, decisions: int, *, fresh: bool
+) -> dict[str, dict[str, float]]:
     """Every measurement on one backend."""
     print(f"{label}:")
-    prepare(url, pending)
+    prepare(url, pending, fresh=fresh)
     results = {
         "db only: decide+claim_next": summary(baseline_run(url, decisions)),
         "baseline: tui, no claim-ahead": summary(
             asyncio.run(tui_run(url, decisions, paced=True, ahead=0))
         ),
-        "tui paced": summary(asyncio.run(tui_run(url, decisions, paced=True))),
-        "tui burst": summary(asyncio.run(tui_run(url, decisions, paced=False))),
+        "tui paced (claim-ahead)": summary(asyncio.run(tui_run(url, decisions, paced=True))),
+        "tui burst (claim-ahead)": summary(asyncio.run(tui_run(url, decisions, paced=False))),
     }
     base = results["baseline: tui, no claim-ahead"]
     for name, r in results.items():
@@ -171,11 +176,12 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("MODQUEUE_TEST_PG_URL"))
     parser.add_argument("--pending", type=int, default=100_000)
     parser.add_argument("--decisions", type=int, default=200)
+    parser.add_argument("--fresh", action="store_true", help="empty the databases first")
     args = parser.parse_args()
     print(f"{args.decisions} decisions, {args.pending:,} pending items, {os.cpu_count()} CPUs")
-    bench(args.db, "SQLite", args.pending, args.decisions)
+    bench(args.db, "SQLite", args.pending, args.decisions, fresh=args.fresh)
     if args.pg:
-        bench(args.pg, "PostgreSQL", args.pending, args.decisions)
+        bench(args.pg, "PostgreSQL", args.pending, args.decisions, fresh=args.fresh)
     else:
         print("PostgreSQL skipped: pass --pg URL or set MODQUEUE_TEST_PG_URL")
 
