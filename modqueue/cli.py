@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import core, guidelines, review
+from modqueue.commands import actions, audit, core, guidelines, quality, review, reviewers, serve
+
+
+class _ModqueueGroup(TyperGroup):
+    """Turns modqueue's own errors into `error: ...` on stderr and exit status 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModqueueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
+    cls=_ModqueueGroup,
     name="modqueue",
     help="modqueue: the review desk of a trust-and-safety team.",
     no_args_is_help=True,
@@ -25,6 +40,16 @@ app.command("decide")(core.decide)
 app.command("demo")(core.demo)
 app.command("review")(review.review)
 app.add_typer(guidelines.app, name="guidelines")
+app.command("serve")(serve.serve)
+app.add_typer(serve.config_app, name="config")
+app.add_typer(actions.app, name="actions")
+app.add_typer(reviewers.app, name="reviewers")
+app.add_typer(audit.app, name="audit")
+app.command("quality")(quality.quality)
+app.command("appeal")(quality.appeal)
+app.command("appeals")(quality.appeals)
+app.command("export")(quality.export)
+app.add_typer(quality.gold_app, name="gold")
 
 
 def main() -> None:

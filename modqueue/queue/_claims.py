@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, not_, select, update
+from sqlalchemy import Table, bindparam, exists, func, not_, select, update
 from sqlmodel import Session, col
 
-from modqueue._exceptions import ClaimLost, InvalidState, LeaseExpired, NotFound
+from modqueue._exceptions import (
+    ClaimLost,
+    InvalidState,
+    LeaseExpired,
+    NotFound,
+    PermissionDenied,
+)
 from modqueue.queue._audit import AuditRecord, record_event, record_events
-from modqueue.queue._models import Item, ItemPublic
-from modqueue.queue._routing import SENIOR_SUFFIX, is_senior_queue, senior_queue
-from modqueue.queue._types import ItemStatus
+from modqueue.queue._models import Decision, Item, ItemPublic
+from modqueue.queue._routing import (
+    SENIOR_SUFFIX,
+    is_second_review_queue,
+    is_senior_queue,
+    policy_of_queue,
+    second_review_queue,
+    senior_queue,
+)
+from modqueue.queue._types import DecisionStatus, ItemStatus
+
+ITEM: Table = Item.metadata.tables["item"]
+DECISION: Table = Decision.metadata.tables["decision"]
 
 __all__ = [
     "Claim",
@@ -27,6 +44,7 @@ __all__ = [
     "queue_depths",
     "release",
     "renew",
+    "verify_claim",
 ]
 
 
@@ -78,10 +96,62 @@ def _claim_from_row(row: Item) -> Claim:
     )
 
 
-def _queue_filter(queues: Sequence[str] | None) -> Any:
-    if queues:
-        return col(Item.queue).in_(list(queues))
-    return not_(col(Item.queue).like(f"%{SENIOR_SUFFIX}"))
+def _decided_by(reviewer: Any) -> Any:
+    """Items on which `reviewer` already has a standing decision: a second review, a
+    disagreement or an appeal must go to someone else."""
+    return exists().where(
+        DECISION.c.item_id == ITEM.c.id,
+        DECISION.c.reviewer == reviewer,
+        DECISION.c.status == DecisionStatus.ACTIVE.value,
+    )
+
+
+def _with_second_reviews(queues: Sequence[str]) -> list[str]:
+    """`queues` plus the second-review queue of each policy queue among them."""
+    wanted = set(queues) | {
+        second_review_queue(q)
+        for q in queues
+        if not is_senior_queue(q) and not is_second_review_queue(q)
+    }
+    return sorted(wanted)
+
+
+@functools.cache
+def _claim_statement(dialect: str, by_queue: bool) -> Any:
+    """The claim UPDATE, built once per dialect and queue filter (it is the hottest path)."""
+    queue_filter = (
+        ITEM.c.queue.in_(bindparam("queues", expanding=True))
+        if by_queue
+        else not_(ITEM.c.queue.like(bindparam("senior_pattern")))
+    )
+    candidate = (
+        select(ITEM.c.id)
+        .where(
+            ITEM.c.status == ItemStatus.PENDING.value,
+            queue_filter,
+            not_(_decided_by(bindparam("reviewer"))),
+        )
+        .order_by(ITEM.c.priority.desc(), ITEM.c.id)
+        .limit(1)
+    )
+    if dialect == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    return (
+        update(ITEM)
+        .where(
+            ITEM.c.id == candidate.scalar_subquery(),
+            ITEM.c.status == ItemStatus.PENDING.value,
+        )
+        .values(
+            status=ItemStatus.CLAIMED.value,
+            claimed_by=bindparam("reviewer"),
+            claim_token=bindparam("token"),
+            claimed_at=bindparam("now"),
+            lease_expires_at=bindparam("expires"),
+            updated_at=bindparam("now"),
+        )
+        .returning(*ITEM.c)
+    )
 
 
 def claim_next(
@@ -94,32 +164,30 @@ def claim_next(
 ) -> Claim | None:
     """Lease the highest-priority pending item of `queues` to `reviewer`.
 
-    `queues=None` means every queue but the senior ones. On PostgreSQL the candidate row
+    `queues=None` means every queue but the senior ones; a policy's queue includes its
+    second-review queue (`<policy>:second`). Items the reviewer already decided (a
+    second review, a disagreement, an appeal) are skipped. On PostgreSQL the candidate row
     is locked with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on or
     share a row; on SQLite the transaction is `BEGIN IMMEDIATE`.
     """
-    candidate = (
-        select(col(Item.id))
-        .where(col(Item.status) == ItemStatus.PENDING, _queue_filter(queues))
-        .order_by(col(Item.priority).desc(), col(Item.id))
-        .limit(1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        candidate = candidate.with_for_update(skip_locked=True)
+    dialect = session.get_bind().dialect.name
     token = secrets.token_hex(16)
-    row = session.scalars(
-        update(Item)
-        .where(col(Item.id) == candidate.scalar_subquery(), col(Item.status) == ItemStatus.PENDING)
-        .values(
-            status=ItemStatus.CLAIMED,
-            claimed_by=reviewer,
-            claim_token=token,
-            claimed_at=now,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            updated_at=now,
-        )
-        .returning(Item)
-    ).one_or_none()
+    params: dict[str, Any] = {
+        "reviewer": reviewer,
+        "token": token,
+        "now": now,
+        "expires": now + timedelta(seconds=lease_seconds),
+    }
+    if queues:
+        params["queues"] = _with_second_reviews(queues)
+    else:
+        params["senior_pattern"] = f"%{SENIOR_SUFFIX}"
+    row = (
+        session.connection()
+        .execute(_claim_statement(dialect, bool(queues)), params)
+        .mappings()
+        .one_or_none()
+    )
     if row is None:
         return None
     record_event(
@@ -127,13 +195,21 @@ def claim_next(
         actor=reviewer,
         event="claimed",
         at=now,
-        item_id=row.id,
+        item_id=row["id"],
         before={"status": "pending"},
-        after={"status": "claimed", "lease_expires_at": row.lease_expires_at.isoformat()}
-        if row.lease_expires_at
-        else None,
+        after={"status": "claimed", "lease_expires_at": row["lease_expires_at"].isoformat()},
     )
-    return _claim_from_row(row)
+    return Claim(
+        item_id=row["id"],
+        reviewer=reviewer,
+        token=token,
+        queue=row["queue"],
+        claimed_at=row["claimed_at"],
+        lease_expires_at=row["lease_expires_at"],
+        priority=row["priority"],
+        breakdown=row["priority_breakdown"],
+        item=ItemPublic.model_validate(dict(row)),
+    )
 
 
 def claim_item(
@@ -159,6 +235,11 @@ def claim_item(
         )
     if row.status == ItemStatus.DECIDED:
         raise InvalidState(f"item {item_id} is already decided ({row.final_label})")
+    if session.scalar(select(_decided_by(reviewer)).where(ITEM.c.id == item_id)):
+        raise PermissionDenied(
+            f"item {item_id} in {row.queue} needs a reviewer other than {reviewer}, "
+            "who already decided it"
+        )
     before = {"status": row.status, "claimed_by": row.claimed_by}
     row.status = ItemStatus.CLAIMED
     row.claimed_by = reviewer
@@ -179,6 +260,29 @@ def claim_item(
     return _claim_from_row(row)
 
 
+def verify_claim(
+    *,
+    claim: Claim,
+    status: str,
+    token: str | None,
+    lease_expires_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Raise `LeaseExpired` or `ClaimLost` unless the stored state shows `claim` holding."""
+    if token != claim.token or status != ItemStatus.CLAIMED:
+        if status == ItemStatus.PENDING and claim.lease_expires_at <= now:
+            raise LeaseExpired(
+                f"the lease on item {claim.item_id} expired at "
+                f"{claim.lease_expires_at.isoformat()}; the item went back to the queue"
+            )
+        holder = "decided" if status == ItemStatus.DECIDED else f"now {status}"
+        raise ClaimLost(f"item {claim.item_id} is no longer claimed by {claim.reviewer} ({holder})")
+    if lease_expires_at is not None and lease_expires_at <= now:
+        raise LeaseExpired(
+            f"the lease on item {claim.item_id} expired at {lease_expires_at.isoformat()}"
+        )
+
+
 def lock_claimed_item(session: Session, *, claim: Claim, now: datetime) -> Item:
     """The claimed item, row-locked, if `claim` still holds; else `LeaseExpired`/`ClaimLost`."""
     row = session.scalars(
@@ -186,18 +290,13 @@ def lock_claimed_item(session: Session, *, claim: Claim, now: datetime) -> Item:
     ).one_or_none()
     if row is None:
         raise NotFound(f"item {claim.item_id} does not exist")
-    if row.claim_token != claim.token or row.status != ItemStatus.CLAIMED:
-        if row.status == ItemStatus.PENDING and claim.lease_expires_at <= now:
-            raise LeaseExpired(
-                f"the lease on item {claim.item_id} expired at "
-                f"{claim.lease_expires_at.isoformat()}; the item went back to the queue"
-            )
-        holder = "decided" if row.status == ItemStatus.DECIDED else f"now {row.status}"
-        raise ClaimLost(f"item {claim.item_id} is no longer claimed by {claim.reviewer} ({holder})")
-    if row.lease_expires_at is not None and row.lease_expires_at <= now:
-        raise LeaseExpired(
-            f"the lease on item {claim.item_id} expired at {row.lease_expires_at.isoformat()}"
-        )
+    verify_claim(
+        claim=claim,
+        status=row.status,
+        token=row.claim_token,
+        lease_expires_at=row.lease_expires_at,
+        now=now,
+    )
     return row
 
 
@@ -251,7 +350,7 @@ def escalate(session: Session, *, claim: Claim, note: str, now: datetime) -> str
     row = lock_claimed_item(session, claim=claim, now=now)
     if is_senior_queue(row.queue):
         raise InvalidState(f"item {claim.item_id} is already in the senior queue {row.queue}")
-    target = senior_queue(row.policy or row.queue)
+    target = senior_queue(row.policy or policy_of_queue(row.queue))
     before = {"queue": row.queue, "status": "claimed"}
     row.queue = target
     row.status = ItemStatus.PENDING

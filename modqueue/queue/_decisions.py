@@ -4,19 +4,76 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel import Session, col
 
 from modqueue._exceptions import InvalidState, NotFound, PermissionDenied
 from modqueue.guidelines import Action, GuidelineSet
 from modqueue.queue._audit import record_event
-from modqueue.queue._claims import Claim, _claim_from_row, lock_claimed_item
+from modqueue.queue._claims import ITEM, Claim, _claim_from_row, verify_claim
 from modqueue.queue._models import Decision, DecisionPublic, Item, OutboundAction
-from modqueue.queue._routing import TRIAGE, is_senior_queue, policy_of_queue, senior_queue
+from modqueue.queue._quality_config import QualityConfig
+from modqueue.queue._quality_flow import (
+    DecisionKind,
+    PlannedAction,
+    decision_kind,
+    sampled_for_second_review,
+    settle,
+)
+from modqueue.queue._routing import (
+    TRIAGE,
+    is_second_review_queue,
+    is_senior_queue,
+    policy_of_queue,
+    senior_queue,
+)
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
 
 __all__ = ["decide", "new_outbound_action", "undo_decision"]
+
+DECISION: Table = Decision.metadata.tables["decision"]
+ACTION: Table = OutboundAction.metadata.tables["outbound_action"]
+
+# Built once: `decide` is on the hot path and statement construction costs more than SQLite.
+_LOCK_ITEM = (
+    select(
+        ITEM.c.status,
+        ITEM.c.claim_token,
+        ITEM.c.lease_expires_at,
+        ITEM.c.policy,
+        ITEM.c.queue,
+        ITEM.c.source,
+        ITEM.c.external_id,
+    )
+    .where(ITEM.c.id == bindparam("b_item_id"))
+    .with_for_update()
+)
+_INSERT_DECISION = insert(DECISION).returning(DECISION.c.id)
+_INSERT_ACTION = insert(ACTION).returning(ACTION.c.id)
+_CLEARED: dict[str, Any] = {
+    "claimed_by": None,
+    "claim_token": None,
+    "claimed_at": None,
+    "lease_expires_at": None,
+    "updated_at": bindparam("b_now"),
+}
+_DECIDE_ITEM = (
+    update(ITEM)
+    .where(ITEM.c.id == bindparam("b_item_id"))
+    .values(
+        status=ItemStatus.DECIDED.value,
+        decided_at=bindparam("b_now"),
+        final_label=bindparam("b_label"),
+        **_CLEARED,
+    )
+)
+_ESCALATE_ITEM = (
+    update(ITEM)
+    .where(ITEM.c.id == bindparam("b_item_id"))
+    .values(status=ItemStatus.PENDING.value, queue=bindparam("b_queue"), escalated=True, **_CLEARED)
+)
 
 
 def new_outbound_action(
@@ -57,77 +114,134 @@ def decide(
     guidelines: GuidelineSet,
     now: datetime,
     origin: str = "api",
+    quality: QualityConfig | None = None,
 ) -> DecisionPublic:
     """Decide a claimed item with one of its guideline's labels.
 
     Writes the decision (with guideline version and seconds spent), its audit event and,
     when the label's action is not `none`, a pending outbound action, all in the caller's
     transaction. A label whose action is `escalate` records the decision and moves the
-    item to its policy's senior queue instead.
+    item to its policy's senior queue instead. `quality` decides which primary decisions
+    go to a blind second review first; second reviews, disagreements and appeals are
+    settled by `modqueue.queue._quality_flow.settle`. The action is only queued once the
+    item's label is final.
     """
-    row = lock_claimed_item(session, claim=claim, now=now)
-    policy = row.policy or policy_of_queue(row.queue)
+    conn = session.connection()
+    row = conn.execute(_LOCK_ITEM, {"b_item_id": claim.item_id}).mappings().one_or_none()
+    if row is None:
+        raise NotFound(f"item {claim.item_id} does not exist")
+    verify_claim(
+        claim=claim,
+        status=row["status"],
+        token=row["claim_token"],
+        lease_expires_at=row["lease_expires_at"],
+        now=now,
+    )
+    policy = row["policy"] or policy_of_queue(row["queue"])
     guideline = guidelines.get(policy)
     chosen = guideline.label(label)
-    senior = is_senior_queue(row.queue)
-    decision = Decision(
-        item_id=claim.item_id,
-        reviewer=claim.reviewer,
-        label=chosen.id,
-        action=chosen.action.value,
-        note=note,
-        guideline_id=guideline.id,
-        guideline_version=guideline.version,
-        seconds_spent=round(max((now - claim.claimed_at).total_seconds(), 0.0), 3),
-        decided_at=now,
-        origin=origin,
-        kind="senior" if senior else "primary",
-    )
-    session.add(decision)
-    before = {"status": row.status, "queue": row.queue}
-    if chosen.action == Action.ESCALATE:
-        if senior:
-            raise InvalidState(
-                f"label {chosen.id!r} escalates, but item {claim.item_id} is already in the "
-                f"senior queue; choose a final label"
-            )
-        row.queue = senior_queue(policy)
-        row.status = ItemStatus.PENDING
-        row.escalated = True
-    else:
-        row.status = ItemStatus.DECIDED
-        row.decided_at = now
-        row.final_label = chosen.id
-    row.claimed_by = None
-    row.claim_token = None
-    row.claimed_at = None
-    row.lease_expires_at = None
-    row.updated_at = now
-    session.flush()
-    action_id = None
-    if chosen.action not in (Action.NONE, Action.ESCALATE):
-        outbound = new_outbound_action(
-            item=row, decision=decision, action=chosen.action.value, reason=chosen.title, now=now
+    senior = is_senior_queue(row["queue"])
+    kind = decision_kind(session, queue=row["queue"], item_id=claim.item_id)
+    if chosen.action == Action.ESCALATE and senior:
+        raise InvalidState(
+            f"label {chosen.id!r} escalates, but item {claim.item_id} is already in the "
+            f"senior queue; choose a final label"
         )
-        session.add(outbound)
+    values = {
+        "item_id": claim.item_id,
+        "reviewer": claim.reviewer,
+        "label": chosen.id,
+        "action": chosen.action.value,
+        "note": note,
+        "guideline_id": guideline.id,
+        "guideline_version": guideline.version,
+        "seconds_spent": round(max((now - claim.claimed_at).total_seconds(), 0.0), 3),
+        "decided_at": now,
+        "origin": origin,
+        "kind": kind,
+        "status": DecisionStatus.ACTIVE.value,
+        "external_ref": None,
+    }
+    decision_id = conn.execute(_INSERT_DECISION, values).scalar_one()
+    planned: list[PlannedAction] = []
+    route: dict[str, Any] = {}
+    fast = kind == DecisionKind.PRIMARY and not sampled_for_second_review(
+        row["source"], row["external_id"], (quality or QualityConfig()).share_for(policy)
+    )
+    if chosen.action == Action.ESCALATE:
+        after = {"status": ItemStatus.PENDING.value, "queue": senior_queue(policy)}
+        conn.execute(
+            _ESCALATE_ITEM, {"b_item_id": claim.item_id, "b_queue": after["queue"], "b_now": now}
+        )
+    elif fast:
+        after = {"status": ItemStatus.DECIDED.value, "queue": row["queue"]}
+        conn.execute(_DECIDE_ITEM, {"b_item_id": claim.item_id, "b_label": chosen.id, "b_now": now})
+        if chosen.action != Action.NONE:
+            planned.append(PlannedAction(chosen.action.value, chosen.title))
+    else:
+        # Second review, disagreement, senior or appeal: the rarer paths, on the ORM.
+        item = session.get_one(Item, claim.item_id)
+        decision = session.get_one(Decision, decision_id)
+        settlement = settle(
+            session,
+            item=item,
+            decision=decision,
+            label=chosen,
+            policy=policy,
+            quality=quality or QualityConfig(),
+            now=now,
+        )
+        item.claimed_by = item.claim_token = None
+        item.claimed_at = item.lease_expires_at = None
+        item.updated_at = now
         session.flush()
-        action_id = outbound.id
+        after = {"status": item.status, "queue": item.queue}
+        planned = settlement.actions
+        route = {**settlement.detail, "route": settlement.route}
+    action_ids: list[int] = []
+    for action in planned:
+        action_ids.append(
+            conn.execute(
+                _INSERT_ACTION,
+                {
+                    "item_id": claim.item_id,
+                    "decision_id": decision_id,
+                    "action": action.action,
+                    "source": row["source"],
+                    "external_id": row["external_id"],
+                    "policy": row["policy"] or TRIAGE,
+                    "label": chosen.id,
+                    "reason": action.reason,
+                    "idempotency_key": uuid.uuid4().hex,
+                    "status": ActionStatus.PENDING.value,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                    "reverses_id": action.reverses_id,
+                },
+            ).scalar_one()
+        )
+    action_id = action_ids[0] if action_ids else None
+    if route:
+        route["outbound_action_ids"] = action_ids
     record_event(
         session,
         actor=claim.reviewer,
         event="decided" if chosen.action != Action.ESCALATE else "escalated",
         at=now,
         item_id=claim.item_id,
-        before=before,
-        after={"status": row.status, "queue": row.queue, "label": chosen.id},
+        before={"status": row["status"], "queue": row["queue"]},
+        after={**after, "label": chosen.id},
         detail={
-            "decision_id": decision.id,
+            "decision_id": decision_id,
             "guideline_version": guideline.version,
             "action": chosen.action.value,
             "outbound_action_id": action_id,
+            **route,
         },
     )
-    return DecisionPublic.model_validate(decision, from_attributes=True)
+    return DecisionPublic.model_validate({**values, "id": decision_id})
 
 
 def undo_decision(
@@ -175,6 +289,8 @@ def undo_decision(
     if decision.action == Action.ESCALATE.value:
         if item.status != ItemStatus.PENDING or not is_senior_queue(item.queue):
             raise InvalidState(f"item {item.id} was already picked up from the senior queue")
+    elif is_second_review_queue(item.queue) and item.status == ItemStatus.PENDING:
+        item.queue = policy_of_queue(item.queue)
     elif item.status != ItemStatus.DECIDED:
         raise InvalidState(f"item {item.id} is {item.status}, not decided")
     for action in actions:

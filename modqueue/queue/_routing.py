@@ -9,18 +9,22 @@ from modqueue.guidelines import GuidelineSet
 from modqueue.queue._priority import score_item
 
 __all__ = [
+    "SECOND_REVIEW_SUFFIX",
     "SENIOR_SUFFIX",
     "TRIAGE",
     "deadline_for",
+    "is_second_review_queue",
     "is_senior_queue",
     "policy_numbers",
     "policy_of_queue",
     "rescore",
+    "second_review_queue",
     "senior_queue",
 ]
 
 TRIAGE = "triage"
 SENIOR_SUFFIX = ":senior"
+SECOND_REVIEW_SUFFIX = ":second"
 DEFAULT_SEVERITY = 2
 DEFAULT_SLA_HOURS = 24.0
 
@@ -35,9 +39,19 @@ def is_senior_queue(queue: str) -> bool:
     return queue.endswith(SENIOR_SUFFIX)
 
 
+def second_review_queue(policy: str) -> str:
+    """The blind second-review queue of `policy`."""
+    return f"{policy}{SECOND_REVIEW_SUFFIX}"
+
+
+def is_second_review_queue(queue: str) -> bool:
+    """True for a second-review queue."""
+    return queue.endswith(SECOND_REVIEW_SUFFIX)
+
+
 def policy_of_queue(queue: str) -> str:
     """The policy a queue belongs to (`triage` for the triage queue)."""
-    return queue.removesuffix(SENIOR_SUFFIX)
+    return queue.removesuffix(SENIOR_SUFFIX).removesuffix(SECOND_REVIEW_SUFFIX)
 
 
 def policy_numbers(guidelines: GuidelineSet, policy: str | None) -> tuple[int, float]:

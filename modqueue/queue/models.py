@@ -4,6 +4,7 @@ Alembic's environment and the schema test import this module. A new table lives 
 module of the feature it belongs to and is imported here.
 """
 
+from modqueue.queue._access_models import Reviewer, ReviewerPseudonym
 from modqueue.queue._models import (
     AuditEvent,
     Decision,
@@ -11,5 +12,17 @@ from modqueue.queue._models import (
     OutboundAction,
     SyncCursor,
 )
+from modqueue.queue._quality_models import Appeal, ExportSecret, GoldItem
 
-__all__ = ["AuditEvent", "Decision", "Item", "OutboundAction", "SyncCursor"]
+__all__ = [
+    "Appeal",
+    "AuditEvent",
+    "Decision",
+    "ExportSecret",
+    "GoldItem",
+    "Item",
+    "OutboundAction",
+    "Reviewer",
+    "ReviewerPseudonym",
+    "SyncCursor",
+]

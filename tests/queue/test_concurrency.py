@@ -7,6 +7,7 @@ import multiprocessing as mp
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from modqueue.quality import QualityConfig
 from modqueue.queue import Decision, Item, ReviewQueue
 from tests.conftest import make_item
 
@@ -16,7 +17,9 @@ ITEMS = 20_000
 
 def _worker(url: str, reviewer: str, results: mp.Queue) -> None:  # type: ignore[type-arg]
     decided = 0
-    with ReviewQueue(url, auto_migrate=False) as q:
+    # Second reviews off: this test is about each item being decided exactly once.
+    no_sampling = QualityConfig(second_review_share=0.0)
+    with ReviewQueue(url, auto_migrate=False, quality=no_sampling) as q:
         while True:
             claim = q.claim_next(reviewer)
             if claim is None:
@@ -37,7 +40,7 @@ def test_sixteen_processes_decide_each_item_exactly_once(database_url: str) -> N
     ]
     for p in procs:
         p.start()
-    counts = dict(results.get(timeout=600) for _ in procs)
+    counts = dict(results.get(timeout=1800) for _ in procs)
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0

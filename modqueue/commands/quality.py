@@ -1,0 +1,277 @@
+"""Quality commands: quality, appeal, appeals, gold, export."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import select
+from sqlmodel import col
+
+from modqueue._exceptions import ConfigError, ModqueueError
+from modqueue.commands._common import DbOption, JsonOption, echo_json, fail, open_queue
+from modqueue.config import parse_duration
+from modqueue.integrations.export import FORMATS, export_dataset
+from modqueue.quality import (
+    add_gold,
+    list_appeals,
+    list_gold,
+    open_appeal,
+    quality_report,
+    remove_gold,
+)
+from modqueue.queue import Item, read_jsonl
+
+gold_app = typer.Typer(help="Gold items: known answers mixed into the queues unannounced.")
+ByOption = Annotated[str, typer.Option("--by", help="Who is doing this (for the audit trail).")]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def quality(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Agreement (Krippendorff's alpha, pairwise) per policy and reviewer pair, second
+    reviews, gold accuracy per reviewer and appeals."""
+    with open_queue(db) as queue:
+        report = queue.run(quality_report)
+    if as_json:
+        echo_json(report)
+        return
+    a = report["agreement"]
+    typer.echo(
+        f"agreement: alpha {_fmt(a['alpha'])} · pairwise {_fmt(a['pairwise'])} "
+        f"over {a['units']} items with 2+ labels"
+    )
+    typer.echo(f"{'policy':<24}{'items':>7}{'alpha':>9}{'pairwise':>10}")
+    for policy, p in report["policies"].items():
+        typer.echo(f"{policy:<24}{p['units']:>7}{_fmt(p['alpha']):>9}{_fmt(p['pairwise']):>10}")
+    if report["pairs"]:
+        typer.echo(f"{'reviewer pair':<40}{'items':>7}{'alpha':>9}{'pairwise':>10}")
+    for pair in report["pairs"]:
+        name = " & ".join(pair["reviewers"])
+        typer.echo(
+            f"{name:<40}{pair['units']:>7}{_fmt(pair['alpha']):>9}{_fmt(pair['pairwise']):>10}"
+        )
+    s = report["second_review"]
+    typer.echo(
+        f"second reviews: {s['waiting']} waiting · {s['agreed']} agreed · "
+        f"{s['disagreed']} disagreed"
+    )
+    for reviewer, g in report["gold"].items():
+        typer.echo(f"gold {reviewer}: {g['correct']}/{g['answered']} ({g['accuracy']:.1%})")
+    ap = report["appeals"]
+    typer.echo(
+        f"appeals: {ap['open']} open · {ap['upheld']} upheld · {ap['overturned']} overturned"
+    )
+
+
+def appeal(
+    item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
+    note: Annotated[str, typer.Option("--note", help="Why the decision is appealed.")],
+    by: ByOption = "appeals",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Reopen a decided item in its senior queue for a senior other than the one who
+    decided it."""
+    with open_queue(db) as queue:
+        opened = queue.run(
+            lambda s: open_appeal(s, item_id=item_id, note=note, actor=by, now=queue.clock())
+        )
+        target = queue.get_item(item_id).queue
+    if as_json:
+        echo_json(opened.model_dump(mode="json"))
+    else:
+        typer.echo(f"appeal {opened.id}: item {item_id} ({opened.appealed_label}) is in {target}")
+
+
+def appeals(
+    status: Annotated[
+        str | None, typer.Option("--status", help="open, upheld or overturned.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List appeals, newest first."""
+    with open_queue(db) as queue:
+        rows = queue.run(lambda s: list_appeals(s, status=status))
+    if as_json:
+        echo_json([r.model_dump(mode="json") for r in rows])
+        return
+    for r in rows:
+        typer.echo(f"appeal {r.id}: item {r.item_id} {r.appealed_label} -> {r.status}")
+
+
+@gold_app.command("add")
+def gold_add(
+    item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
+    label: Annotated[str, typer.Option("--label", help="The known correct label.")],
+    note: Annotated[str, typer.Option("--note", help="Why this is the answer.")] = "",
+    by: ByOption = "lead",
+    db: DbOption = None,
+) -> None:
+    """Mark an item as gold with its known label."""
+    with open_queue(db) as queue:
+        gold = queue.run(
+            lambda s: add_gold(
+                s,
+                item_id=item_id,
+                label=label,
+                actor=by,
+                guidelines=queue.guidelines,
+                now=queue.clock(),
+                note=note,
+            )
+        )
+    typer.echo(f"item {gold.item_id} is gold: {gold.label}")
+
+
+@gold_app.command("remove")
+def gold_remove(
+    item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
+    by: ByOption = "lead",
+    db: DbOption = None,
+) -> None:
+    """Unmark a gold item."""
+    with open_queue(db) as queue:
+        queue.run(lambda s: remove_gold(s, item_id=item_id, actor=by, now=queue.clock()))
+    typer.echo(f"item {item_id} is no longer gold")
+
+
+@gold_app.command("list")
+def gold_list(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """List gold items and their labels."""
+    with open_queue(db) as queue:
+        rows = queue.run(list_gold)
+    if as_json:
+        echo_json([r.model_dump(mode="json") for r in rows])
+        return
+    for r in rows:
+        typer.echo(f"item {r.item_id}: {r.label}")
+
+
+@gold_app.command("ingest")
+def gold_ingest(
+    file: Annotated[Path, typer.Argument(help="JSON Lines: ingest items with a gold_label.")],
+    by: ByOption = "lead",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest items in the ingest format, each with a `gold_label` key, and mark them
+    gold: they enter their queues like any other item. Bad lines are printed as
+    `line N: reason` (exit 2); good ones are kept."""
+    if not file.is_file():
+        raise fail(f"{file}: no such file")
+    problems: list[tuple[int, str]] = []
+    marked = 0
+    with open_queue(db) as queue, file.open("rb") as stream:
+        for parsed in read_jsonl(stream):
+            if parsed.error is not None:
+                problems.append((parsed.line, parsed.error))
+                continue
+            value: Any = parsed.value
+            label = value.get("gold_label") if isinstance(value, dict) else None
+            if not isinstance(label, str) or not label:
+                problems.append((parsed.line, "gold_label: missing or not a string"))
+                continue
+            report = queue.enqueue([value], actor=by, positions=[parsed.line])
+            if report.rejected:
+                problems.extend((r.position, r.reason) for r in report.rejected)
+                continue
+
+            def mark(s: Any, v: dict[str, Any] = value, lab: str = label) -> None:
+                item_id = s.scalar(
+                    select(col(Item.id)).where(
+                        col(Item.source) == v["source"], col(Item.external_id) == v["external_id"]
+                    )
+                )
+                add_gold(
+                    s,
+                    item_id=item_id,
+                    label=lab,
+                    actor=by,
+                    guidelines=queue.guidelines,
+                    now=queue.clock(),
+                )
+
+            try:
+                queue.run(mark)
+            except ModqueueError as exc:
+                problems.append((parsed.line, f"gold_label: {exc}"))
+                continue
+            marked += 1
+    for line, reason in problems:
+        typer.echo(f"line {line}: {reason}", err=True)
+    if as_json:
+        echo_json({"gold": marked, "rejected": [{"line": n, "reason": r} for n, r in problems]})
+    else:
+        typer.echo(f"{marked} gold items; {len(problems)} rejected")
+    if problems:
+        raise typer.Exit(2)
+
+
+def parse_since(value: str, now: datetime) -> datetime:
+    """`--since`: an ISO 8601 date or time (UTC when no zone is given) or a duration
+    back from now (`7d`, `12h`)."""
+    text = value.strip()
+    try:
+        return now - _duration(text)
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--since: {value!r} is neither an ISO 8601 time (2026-11-24T08:00:00Z) "
+            "nor a duration (7d, 12h)"
+        ) from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _duration(text: str) -> timedelta:
+    if not text or not text[-1].isalpha():
+        raise ValueError(text)
+    return timedelta(seconds=parse_duration(text))
+
+
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the dataset into.")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet.")] = "jsonl",
+    policy: Annotated[str | None, typer.Option("--policy", help="Only this policy.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only items changed after this time (ISO 8601, or 7d)."),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        typer.Option("--cursor", help="Named cursor: export what changed since its last run."),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write decided items as train/validation/test splits plus a dataset card."""
+    if fmt not in FORMATS:
+        raise fail(f"--format: unknown format {fmt!r} (use {' or '.join(FORMATS)})")
+    with open_queue(db) as queue:
+        now = queue.clock()
+        if policy is not None and policy not in queue.guidelines:
+            raise fail(
+                f"--policy: unknown policy {policy!r} (known: {', '.join(queue.guidelines.ids)})"
+            )
+        window = parse_since(since, now) if since else None
+        report = export_dataset(
+            queue.engine, out=out, now=now, fmt=fmt, policy=policy, since=window, cursor=cursor
+        )
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    splits = report.stats["splits"]
+    typer.echo(
+        f"{report.records} records to {out} ({fmt}): "
+        + ", ".join(f"{k} {v}" for k, v in splits.items())
+    )
+    typer.echo(json.dumps(report.stats["agreement"]))

@@ -1,0 +1,110 @@
+"""`modqueue quality`: agreement per policy and per reviewer pair, second reviews, gold
+accuracy and appeals, read from the stored decisions."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from itertools import combinations
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from modqueue.guidelines import Action
+from modqueue.quality._agreement import Agreement
+from modqueue.quality._gold import gold_accuracy
+from modqueue.queue._models import Decision, Item
+from modqueue.queue._quality_flow import DecisionKind
+from modqueue.queue._quality_models import Appeal
+from modqueue.queue._routing import SECOND_REVIEW_SUFFIX, TRIAGE
+from modqueue.queue._types import DecisionStatus, ItemStatus
+
+__all__ = ["item_labels", "quality_report"]
+
+
+def item_labels(session: Session, *, batch: int = 5000) -> Iterator[tuple[str, dict[str, str]]]:
+    """Per item with any label, `(policy, {reviewer: label})`, streamed in item order.
+
+    A reviewer's latest standing (not undone) label counts; escalations are not labels.
+    """
+    rows = session.execute(
+        select(col(Decision.item_id), col(Item.policy), col(Decision.reviewer), col(Decision.label))
+        .join(Item, col(Item.id) == col(Decision.item_id))
+        .where(
+            col(Decision.status) != DecisionStatus.UNDONE,
+            col(Decision.action) != Action.ESCALATE.value,
+        )
+        .order_by(col(Decision.item_id), col(Decision.id))
+        .execution_options(yield_per=batch)
+    )
+    current: int | None = None
+    policy = TRIAGE
+    labels: dict[str, str] = {}
+    for item_id, item_policy, reviewer, label in rows:
+        if item_id != current:
+            if current is not None:
+                yield policy, labels
+            current, policy, labels = item_id, item_policy or TRIAGE, {}
+        labels[reviewer] = label
+    if current is not None:
+        yield policy, labels
+
+
+def _second_reviews(session: Session) -> dict[str, int]:
+    kinds = session.execute(
+        select(col(Decision.item_id), col(Decision.kind), col(Decision.label))
+        .where(
+            col(Decision.status) != DecisionStatus.UNDONE,
+            col(Decision.action) != Action.ESCALATE.value,
+            col(Decision.kind).in_([DecisionKind.PRIMARY, DecisionKind.SECOND_REVIEW]),
+        )
+        .order_by(col(Decision.item_id), col(Decision.id))
+    )
+    primary: dict[int, str] = {}
+    agreed = disagreed = 0
+    for item_id, kind, label in kinds:
+        if kind == DecisionKind.PRIMARY:
+            primary[item_id] = label
+        elif item_id in primary:
+            if primary.pop(item_id) == label:
+                agreed += 1
+            else:
+                disagreed += 1
+    waiting = session.scalar(
+        select(func.count()).where(
+            col(Item.queue).like(f"%{SECOND_REVIEW_SUFFIX}"),
+            col(Item.status) != ItemStatus.DECIDED,
+        )
+    )
+    return {"waiting": int(waiting or 0), "agreed": agreed, "disagreed": disagreed}
+
+
+def quality_report(session: Session) -> dict[str, Any]:
+    """Agreement (alpha and pairwise) overall, per policy and per reviewer pair; second
+    reviews waiting, agreed and disagreed; gold accuracy per reviewer; appeals by outcome.
+    """
+    overall = Agreement()
+    by_policy: dict[str, Agreement] = defaultdict(Agreement)
+    by_pair: dict[tuple[str, str], Agreement] = defaultdict(Agreement)
+    for policy, labels in item_labels(session):
+        values = list(labels.values())
+        overall.add(values)
+        by_policy[policy].add(values)
+        for a, b in combinations(sorted(labels), 2):
+            by_pair[(a, b)].add([labels[a], labels[b]])
+    appeals: Counter[str] = Counter()
+    for status, count in session.execute(
+        select(col(Appeal.status), func.count()).group_by(col(Appeal.status))
+    ).all():
+        appeals[status] += count
+    return {
+        "agreement": overall.to_dict(),
+        "policies": {p: acc.to_dict() for p, acc in sorted(by_policy.items())},
+        "pairs": [
+            {"reviewers": [a, b], **acc.to_dict()} for (a, b), acc in sorted(by_pair.items())
+        ],
+        "second_review": _second_reviews(session),
+        "gold": gold_accuracy(session),
+        "appeals": {s: int(appeals.get(s, 0)) for s in ("open", "upheld", "overturned")},
+    }

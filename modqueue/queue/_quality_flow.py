@@ -1,0 +1,239 @@
+"""Where a decision leads: final, a blind second review, the senior queue, or an appeal's
+outcome.
+
+`decide()` records every reviewer's label as a `Decision` and asks `settle()` what happens
+to the item next. Only a decision that makes the item's label final queues an outbound
+action, so a sampled item is not acted on until its second review agrees (or a senior
+decides). An overturned appeal queues the reverse of the earlier action.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from modqueue.guidelines import REVERSAL_OF, Action, Label
+from modqueue.queue._models import Decision, Item, OutboundAction
+from modqueue.queue._quality_config import QualityConfig
+from modqueue.queue._quality_models import Appeal, AppealStatus
+from modqueue.queue._routing import (
+    is_second_review_queue,
+    is_senior_queue,
+    second_review_queue,
+    senior_queue,
+)
+from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
+
+__all__ = [
+    "DecisionKind",
+    "PlannedAction",
+    "Settlement",
+    "decision_kind",
+    "open_appeal_for",
+    "sampled_for_second_review",
+    "settle",
+]
+
+TAKEDOWNS = frozenset(a.value for a in REVERSAL_OF)
+_SCALE = float(2**64)
+
+
+class DecisionKind:
+    """The `kind` of a stored decision."""
+
+    PRIMARY = "primary"
+    SECOND_REVIEW = "second_review"
+    SENIOR = "senior"
+    APPEAL = "appeal"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAction:
+    """An outbound action the caller queues: `action`, why, and what it reverses."""
+
+    action: str
+    reason: str
+    reverses_id: int | None = None
+
+
+@dataclass(slots=True)
+class Settlement:
+    """What a decision did to its item: the route taken, actions to queue, audit detail."""
+
+    route: str
+    actions: list[PlannedAction] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def sampled_for_second_review(source: str, external_id: str, share: float) -> bool:
+    """Whether the item `(source, external_id)` falls in a `share` sample.
+
+    Deterministic: the first 64 bits of SHA-256 of the identity, as a fraction of 2^64,
+    compared with `share`. The same item is always in or out, on every machine.
+    """
+    if share <= 0.0:
+        return False
+    if share >= 1.0:
+        return True
+    digest = hashlib.sha256(f"second-review\0{source}\0{external_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / _SCALE < share
+
+
+def open_appeal_for(session: Session, item_id: int, *, lock: bool = False) -> Appeal | None:
+    """The item's open appeal, if any."""
+    query = select(Appeal).where(
+        col(Appeal.item_id) == item_id, col(Appeal.status) == AppealStatus.OPEN
+    )
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def decision_kind(session: Session, *, queue: str, item_id: int) -> str:
+    """The kind of decision a reviewer makes on item `item_id` in `queue` (one query,
+    for senior queues only)."""
+    if is_second_review_queue(queue):
+        return DecisionKind.SECOND_REVIEW
+    if is_senior_queue(queue):
+        if open_appeal_for(session, item_id) is not None:
+            return DecisionKind.APPEAL
+        return DecisionKind.SENIOR
+    return DecisionKind.PRIMARY
+
+
+def _finalise(item: Item, label: Label, now: datetime) -> list[PlannedAction]:
+    item.status = ItemStatus.DECIDED
+    item.decided_at = now
+    item.final_label = label.id
+    if label.action in (Action.NONE, Action.ESCALATE):
+        return []
+    return [PlannedAction(label.action.value, label.title)]
+
+
+def _primary_label(session: Session, item_id: int) -> Decision | None:
+    return session.scalars(
+        select(Decision)
+        .where(
+            col(Decision.item_id) == item_id,
+            col(Decision.kind) == DecisionKind.PRIMARY,
+            col(Decision.status) == DecisionStatus.ACTIVE,
+            col(Decision.action) != Action.ESCALATE.value,
+        )
+        .order_by(col(Decision.id).desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def _settle_appeal(
+    session: Session, *, item: Item, decision: Decision, label: Label, appeal: Appeal, now: datetime
+) -> Settlement:
+    assert item.id is not None
+    appeal.decided_by = decision.reviewer
+    appeal.outcome_decision_id = decision.id
+    appeal.closed_at = now
+    item.status = ItemStatus.DECIDED
+    item.decided_at = now
+    if label.id == appeal.appealed_label:
+        appeal.status = AppealStatus.UPHELD
+        item.final_label = label.id
+        return Settlement("appeal_upheld", [], {"appeal_id": appeal.id, "outcome": "upheld"})
+    appeal.status = AppealStatus.OVERTURNED
+    item.final_label = label.id
+    old = session.get(Decision, appeal.appealed_decision_id)
+    if old is not None and old.status == DecisionStatus.ACTIVE:
+        old.status = DecisionStatus.SUPERSEDED
+    planned: list[PlannedAction] = []
+    cancelled: list[int] = []
+    in_force = list(
+        session.scalars(
+            select(OutboundAction)
+            .where(
+                col(OutboundAction.item_id) == item.id,
+                col(OutboundAction.reverses_id).is_(None),
+                col(OutboundAction.action).in_(sorted(TAKEDOWNS)),
+                col(OutboundAction.status).not_in(
+                    [ActionStatus.CANCELLED, ActionStatus.DECLINED, ActionStatus.FAILED]
+                ),
+            )
+            .order_by(col(OutboundAction.id))
+            .with_for_update()
+        )
+    )
+    reversed_ids = set(
+        session.scalars(
+            select(col(OutboundAction.reverses_id)).where(
+                col(OutboundAction.item_id) == item.id,
+                col(OutboundAction.reverses_id).is_not(None),
+            )
+        )
+    )
+    keep_same = False
+    for action in in_force:
+        if action.id in reversed_ids:
+            continue
+        if action.action == label.action.value:
+            keep_same = True
+            continue
+        if action.status == ActionStatus.PENDING and action.attempts == 0:
+            action.status = ActionStatus.CANCELLED
+            action.updated_at = now
+            action.last_error = f"cancelled: appeal {appeal.id} overturned the decision"
+            assert action.id is not None
+            cancelled.append(action.id)
+            continue
+        reverse = REVERSAL_OF[Action(action.action)]
+        planned.append(
+            PlannedAction(reverse, f"appeal overturned: {label.title}", reverses_id=action.id)
+        )
+    if not keep_same and label.action not in (Action.NONE, Action.ESCALATE):
+        planned.append(PlannedAction(label.action.value, label.title))
+    return Settlement(
+        "appeal_overturned",
+        planned,
+        {"appeal_id": appeal.id, "outcome": "overturned", "cancelled_actions": cancelled},
+    )
+
+
+def settle(
+    session: Session,
+    *,
+    item: Item,
+    decision: Decision,
+    label: Label,
+    policy: str,
+    quality: QualityConfig,
+    now: datetime,
+) -> Settlement:
+    """Move `item` on after `decision` (a non-escalating label); the caller queues the
+    returned actions and clears the claim."""
+    assert item.id is not None
+    if decision.kind == DecisionKind.SECOND_REVIEW:
+        primary = _primary_label(session, item.id)
+        if primary is None or primary.label == label.id:
+            return Settlement(
+                "second_review_agreed",
+                _finalise(item, label, now),
+                {"primary_decision_id": primary.id if primary else None},
+            )
+        item.queue = senior_queue(policy)
+        item.status = ItemStatus.PENDING
+        item.escalated = True
+        return Settlement("second_review_disagreed", [], {"primary_decision_id": primary.id})
+    if decision.kind == DecisionKind.APPEAL:
+        appeal = open_appeal_for(session, item.id, lock=True)
+        assert appeal is not None
+        return _settle_appeal(
+            session, item=item, decision=decision, label=label, appeal=appeal, now=now
+        )
+    if decision.kind == DecisionKind.PRIMARY and sampled_for_second_review(
+        item.source, item.external_id, quality.share_for(policy)
+    ):
+        item.queue = second_review_queue(policy)
+        item.status = ItemStatus.PENDING
+        return Settlement("second_review", [], {"second_review_queue": item.queue})
+    return Settlement("final", _finalise(item, label, now))
