@@ -16,6 +16,7 @@ from modqueue.commands import (
     guidelines,
     labelstudio,
     quality,
+    review,
     reviewers,
     serve,
 )
@@ -47,6 +48,7 @@ app.command("stats")(core.stats)
 app.command("claim")(core.claim)
 app.command("decide")(core.decide)
 app.command("demo")(core.demo)
+app.command("review")(review.review)
 app.add_typer(guidelines.app, name="guidelines")
 app.command("serve")(serve.serve)
 app.add_typer(serve.config_app, name="config")

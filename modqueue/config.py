@@ -18,6 +18,7 @@ from modqueue.integrations.labelstudio._config import LabelStudioConfig
 from modqueue.queue._auth_config import AuthConfig
 from modqueue.queue._quality_config import QualityConfig
 from modqueue.sla import DeadlinesConfig
+from modqueue.tui._config import TuiConfig
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -127,6 +128,7 @@ class ModqueueConfig(_Section):
     deadlines: DeadlinesConfig = Field(default_factory=DeadlinesConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    tui: TuiConfig = Field(default_factory=TuiConfig)
     path: Path | None = None
 
 

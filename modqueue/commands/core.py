@@ -262,6 +262,8 @@ def demo(
             typer.echo("terminal UI not available; showing the queue instead", err=True)
             _print_stats(queue.stats())
             return
-        tui.run_review_app(queue=queue, reviewer=reviewer, queues=None)
+        tui.run_review_app(
+            queue=queue, reviewer=reviewer, queues=None, config=open_config(None).tui
+        )
     finally:
         queue.close()

@@ -7,6 +7,7 @@ from modqueue.queue._access import OPEN_MODE_WARNING, Permission, authorize, is_
 from modqueue.queue._access_models import Reviewer, ReviewerPublic, Role
 from modqueue.queue._audit_log import ChainReport, audit_history, event_dict, verify_chain
 from modqueue.queue._claims import Claim
+from modqueue.queue._dashboard import DashboardMetrics, QueueHealth, dashboard_metrics
 from modqueue.queue._db import make_engine, migrate, schema_is_current
 from modqueue.queue._ingest import IngestReport, Rejection
 from modqueue.queue._items import MAX_TEXT_BYTES, ItemIn, item_json_schema, read_jsonl
@@ -22,6 +23,7 @@ from modqueue.queue._models import (
 )
 from modqueue.queue._pseudonyms import pseudonym_for, pseudonyms_for, reviewer_for_pseudonym
 from modqueue.queue._reversal import reverse_decision
+from modqueue.queue._review_desk import QueueSummary, record_reveal, reviewer_queues
 from modqueue.queue._review_queue import ReviewQueue
 from modqueue.queue._reviewers import (
     NewToken,
@@ -42,6 +44,7 @@ __all__ = [
     "AuditEvent",
     "ChainReport",
     "Claim",
+    "DashboardMetrics",
     "Decision",
     "DecisionPublic",
     "DecisionStatus",
@@ -54,6 +57,8 @@ __all__ = [
     "OutboundAction",
     "OutboundActionPublic",
     "Permission",
+    "QueueHealth",
+    "QueueSummary",
     "Rejection",
     "ReviewQueue",
     "Reviewer",
@@ -63,6 +68,7 @@ __all__ = [
     "add_reviewer",
     "audit_history",
     "authorize",
+    "dashboard_metrics",
     "disable_reviewer",
     "event_dict",
     "grant_reviewer",
@@ -75,9 +81,11 @@ __all__ = [
     "pseudonym_for",
     "pseudonyms_for",
     "read_jsonl",
+    "record_reveal",
     "reset_token",
     "reverse_decision",
     "reviewer_for_pseudonym",
+    "reviewer_queues",
     "schema_is_current",
     "senior_queue",
     "utcnow",

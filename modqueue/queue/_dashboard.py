@@ -1,0 +1,155 @@
+"""The lead's dashboard in numbers: per queue depth, throughput, handling time, deadline
+breaches, escalations and what the platforms did with the actions."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from modqueue.queue._models import AuditEvent, Decision, Item, OutboundAction
+from modqueue.queue._routing import senior_queue
+from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
+
+__all__ = ["DashboardMetrics", "QueueHealth", "dashboard_metrics"]
+
+
+@dataclass(slots=True)
+class QueueHealth:
+    """One queue's health over the dashboard's window.
+
+    `decided_series` holds decisions per hour, oldest hour first; `decided_last_hour` is
+    its last value. `deadline_breaches` counts items waiting past their deadline now plus
+    decisions in the window made after the deadline. `actions` counts outbound actions of
+    the queue's policy per status (all time).
+    """
+
+    queue: str
+    depth: int = 0
+    claimed: int = 0
+    decided_last_hour: int = 0
+    decided_series: list[int] = field(default_factory=list)
+    median_handling_seconds: float | None = None
+    deadline_breaches: int = 0
+    escalations: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DashboardMetrics:
+    """Every queue's health at `generated_at`, and the totals across queues."""
+
+    generated_at: datetime
+    window_hours: int
+    queues: list[QueueHealth]
+    decided_series: list[int]
+    actions: dict[str, int]
+
+
+def _aware(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite aggregates bypass the column type
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _queue_of_decision(guideline_id: str, kind: str) -> str:
+    return guideline_id if kind == "primary" else senior_queue(guideline_id)
+
+
+def dashboard_metrics(
+    session: Session, *, now: datetime, window_hours: int = 12
+) -> DashboardMetrics:
+    """Per-queue health for the lead dashboard, over the last `window_hours` hours.
+
+    Reads only: depths and deadline breaches from items, throughput and median handling
+    time from active decisions in the window, escalations from the audit trail, action
+    outcomes from the outbox.
+    """
+    since = now - timedelta(hours=window_hours)
+    health: dict[str, QueueHealth] = {}
+
+    def get(queue: str) -> QueueHealth:
+        if queue not in health:
+            health[queue] = QueueHealth(
+                queue=queue,
+                decided_series=[0] * window_hours,
+                actions={s.value: 0 for s in ActionStatus},
+            )
+        return health[queue]
+
+    for queue, status, count in session.execute(
+        select(col(Item.queue), col(Item.status), func.count())
+        .where(col(Item.status).in_([ItemStatus.PENDING, ItemStatus.CLAIMED]))
+        .group_by(col(Item.queue), col(Item.status))
+    ):
+        entry = get(queue)
+        if status == ItemStatus.PENDING:
+            entry.depth = count
+        else:
+            entry.claimed = count
+    for queue, count in session.execute(
+        select(col(Item.queue), func.count())
+        .where(
+            col(Item.status).in_([ItemStatus.PENDING, ItemStatus.CLAIMED]),
+            col(Item.deadline_at) < now,
+        )
+        .group_by(col(Item.queue))
+    ):
+        get(queue).deadline_breaches += count
+
+    handling: dict[str, list[float]] = {}
+    total_series = [0] * window_hours
+    for guideline_id, kind, decided_at, seconds, deadline_at in session.execute(
+        select(
+            col(Decision.guideline_id),
+            col(Decision.kind),
+            col(Decision.decided_at),
+            col(Decision.seconds_spent),
+            col(Item.deadline_at),
+        )
+        .join(Item, col(Item.id) == col(Decision.item_id))
+        .where(col(Decision.decided_at) > since, col(Decision.status) != DecisionStatus.UNDONE)
+    ):
+        queue = _queue_of_decision(guideline_id, kind)
+        entry = get(queue)
+        decided = _aware(decided_at)
+        hour = min(int((now - decided).total_seconds() // 3600), window_hours - 1)
+        slot = window_hours - 1 - max(hour, 0)
+        entry.decided_series[slot] += 1
+        total_series[slot] += 1
+        handling.setdefault(queue, []).append(float(seconds))
+        if decided > _aware(deadline_at):
+            entry.deadline_breaches += 1
+    for queue, values in handling.items():
+        health[queue].median_handling_seconds = round(statistics.median(values), 1)
+
+    for (before,) in session.execute(
+        select(col(AuditEvent.before)).where(
+            col(AuditEvent.event) == "escalated", col(AuditEvent.at) > since
+        )
+    ):
+        source = (before or {}).get("queue")
+        if isinstance(source, str):
+            get(source).escalations += 1
+
+    totals = {s.value: 0 for s in ActionStatus}
+    for policy, status, count in session.execute(
+        select(col(OutboundAction.policy), col(OutboundAction.status), func.count()).group_by(
+            col(OutboundAction.policy), col(OutboundAction.status)
+        )
+    ):
+        get(policy).actions[status] = count
+        totals[status] = totals.get(status, 0) + count
+
+    for entry in health.values():
+        entry.decided_last_hour = entry.decided_series[-1] if entry.decided_series else 0
+    return DashboardMetrics(
+        generated_at=now,
+        window_hours=window_hours,
+        queues=[health[name] for name in sorted(health)],
+        decided_series=total_series,
+        actions=totals,
+    )

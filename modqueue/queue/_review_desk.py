@@ -1,0 +1,71 @@
+"""What a reviewer's desk needs besides claiming and deciding: the queues they may work
+and a record of what they chose to look at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from modqueue.queue._audit import record_event
+from modqueue.queue._claims import Claim
+from modqueue.queue._routing import is_senior_queue
+from modqueue.queue._stats import queue_stats
+
+__all__ = ["QueueSummary", "record_reveal", "reviewer_queues"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSummary:
+    """One queue as the queue picker shows it."""
+
+    name: str
+    depth: int
+    claimed: int
+    oldest_pending_seconds: int | None
+    past_deadline: int
+    senior: bool
+
+
+def reviewer_queues(
+    session: Session, *, now: datetime, include_senior: bool = False
+) -> list[QueueSummary]:
+    """The queues a reviewer may work, deepest deadline trouble first.
+
+    Senior queues are listed only with `include_senior=True` (leads and senior reviewers).
+    Queues with nothing pending or claimed are left out.
+    """
+    stats = queue_stats(session, now=now)
+    out = []
+    for name, q in stats["by_queue"].items():
+        senior = is_senior_queue(name)
+        if senior and not include_senior:
+            continue
+        if not q["pending"] and not q["claimed"]:
+            continue
+        out.append(
+            QueueSummary(
+                name=name,
+                depth=int(q["pending"]),
+                claimed=int(q["claimed"]),
+                oldest_pending_seconds=q["oldest_pending_seconds"],
+                past_deadline=int(q["past_deadline"]),
+                senior=senior,
+            )
+        )
+    out.sort(key=lambda s: (-s.past_deadline, -s.depth, s.name))
+    return out
+
+
+def record_reveal(session: Session, *, claim: Claim, now: datetime, what: str) -> None:
+    """Audit that `claim.reviewer` revealed hidden content (`what`: e.g. "graphic text,
+    media") of the claimed item: exposure is part of the record."""
+    record_event(
+        session,
+        actor=claim.reviewer,
+        event="revealed",
+        at=now,
+        item_id=claim.item_id,
+        detail={"what": what},
+    )

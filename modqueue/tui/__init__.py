@@ -1,0 +1,36 @@
+"""The reviewer's terminal UI (Textual): review, queues, lead dashboard.
+
+Importing this package loads neither Textual nor Rich (the configuration loader imports
+`TuiConfig` from it); `run_review_app` imports the app when called.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from modqueue.tui._config import BINDING_IDS, TuiConfig
+
+if TYPE_CHECKING:
+    from modqueue.queue import ReviewQueue
+
+__all__ = ["BINDING_IDS", "TuiConfig", "run_review_app"]
+
+
+def run_review_app(
+    *,
+    queue: ReviewQueue,
+    reviewer: str,
+    queues: list[str] | None = None,
+    mode: Literal["review", "pick", "lead"] = "review",
+    config: TuiConfig | None = None,
+) -> None:
+    """Run the reviewer's UI on `queue` until the reviewer quits.
+
+    `mode="review"` opens the review screen on `queues` (default: every non-senior
+    queue), `"pick"` starts on the queue picker, `"lead"` on the lead dashboard.
+    """
+    from modqueue.tui.app import ReviewApp
+
+    ReviewApp(
+        queue=queue, reviewer=reviewer, queues=queues, mode=mode, config=config or TuiConfig()
+    ).run()

@@ -1,0 +1,118 @@
+"""The lead dashboard: every queue's health, refreshed live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Sparkline, Static
+
+from modqueue.queue import DashboardMetrics, ReviewQueue, dashboard_metrics
+from modqueue.tui._keys import binding
+from modqueue.tui.components import QueueHealthTable
+
+__all__ = ["DashboardScreen"]
+
+
+class DashboardScreen(Screen[None]):
+    """Per queue depth, decided/hour, median handling time, breaches, escalations and action
+    outcomes; a timer starts a worker that reads fresh numbers every `refresh_seconds`."""
+
+    BINDINGS = [
+        binding("queues", "pick_queue"),
+        binding("help", "app.help"),
+        binding("quit", "app.quit"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        """Fresh metrics, read in a worker."""
+
+        metrics: DashboardMetrics
+
+    @dataclass
+    class Failed(Message):
+        """Reading the metrics failed."""
+
+        error: str
+
+    def __init__(self, *, queue: ReviewQueue, refresh_seconds: float) -> None:
+        super().__init__()
+        self.queue = queue
+        self.refresh_seconds = refresh_seconds
+        self.metrics: DashboardMetrics | None = None
+        self._loading = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="dashboard"):
+            yield Static("", id="dashboard-summary")
+            with Horizontal(id="dashboard-charts"):
+                with Vertical(classes="chart"):
+                    yield Static("decided per hour, last 12 hours", classes="chart-title")
+                    yield Sparkline([0], id="decided-sparkline")
+                with Vertical(classes="chart"):
+                    yield Static(
+                        "action outcomes (pending sent done declined failed)", classes="chart-title"
+                    )
+                    yield Sparkline([0], id="actions-sparkline")
+            yield QueueHealthTable(id="queue-health")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "lead dashboard"
+        self.refresh_metrics()
+        self.set_interval(self.refresh_seconds, self.refresh_metrics)
+
+    def refresh_metrics(self) -> None:
+        """Start a read unless one is running."""
+        if not self._loading:
+            self._loading = True
+            self._load()
+
+    @work(thread=True, group="db")
+    def _load(self) -> None:
+        try:
+            metrics = self.queue.run(lambda s: dashboard_metrics(s, now=self.queue.clock()))
+        except Exception as exc:  # shown, never raised: the dashboard stays up
+            self.post_message(self.Failed(f"could not read the metrics: {exc}"))
+            return
+        self.post_message(self.Loaded(metrics))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self._loading = False
+        metrics = message.metrics
+        self.metrics = metrics
+        depth = sum(q.depth for q in metrics.queues)
+        breaches = sum(q.deadline_breaches for q in metrics.queues)
+        summary = Text()
+        summary.append(f"{len(metrics.queues)} queues · {depth} pending · ", style="bold")
+        summary.append(f"{breaches} deadline breaches", style="bold red" if breaches else "bold")
+        summary.append(
+            f" · {sum(metrics.decided_series)} decided in {metrics.window_hours}h · "
+            f"as of {metrics.generated_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        self.query_one("#dashboard-summary", Static).update(summary)
+        self.query_one("#decided-sparkline", Sparkline).data = list(metrics.decided_series)
+        outcomes = [
+            metrics.actions.get(k, 0) for k in ("pending", "sent", "done", "declined", "failed")
+        ]
+        self.query_one("#actions-sparkline", Sparkline).data = outcomes
+        self.query_one(QueueHealthTable).show_metrics(metrics)
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self._loading = False
+        self.notify(message.error, severity="error", markup=False)
+
+    def action_pick_queue(self) -> None:
+        """Review a queue (senior ones included) from here."""
+        opener = getattr(self.app, "open_queue_picker", None)
+        if callable(opener):
+            opener(include_senior=True)
