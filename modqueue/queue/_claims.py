@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, exists, func, not_, select, update
+from sqlalchemy import Table, bindparam, exists, func, literal_column, not_, select, update
 from sqlmodel import Session, col
 
 from modqueue._exceptions import (
@@ -127,7 +127,9 @@ def _claim_statement(dialect: str, by_queue: bool) -> Any:
     candidate = (
         select(ITEM.c.id)
         .where(
-            ITEM.c.status == ItemStatus.PENDING.value,
+            # A literal, not a bound parameter: only then can the planners use the
+            # partial indexes on pending rows (SQLite never does with a parameter).
+            ITEM.c.status == literal_column("'pending'"),
             queue_filter,
             not_(_decided_by(bindparam("reviewer"))),
         )
