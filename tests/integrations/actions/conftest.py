@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 
 from modqueue.config import PlatformConfig
 from modqueue.queue import OutboundAction, ReviewQueue
+from modqueue.queue._quality_config import QualityConfig
 from tests.conftest import make_item
 from tests.integrations.actions.platform_server import PlatformServer, platform_server
 
@@ -23,6 +24,8 @@ def decide_items(
     queue: ReviewQueue, external_ids: list[str], *, source: str = "alpha", note: str = ""
 ) -> dict[str, int]:
     """Enqueue and decide one item per external id; `{external_id: action id}`."""
+    # These tests are about delivery: every decision is final at once (no second review).
+    queue.quality = QualityConfig(second_review_share=0.0)
     items = [make_item(i, source=source, external_id=ext) for i, ext in enumerate(external_ids)]
     report = queue.enqueue(items)
     assert report.rejected == []
