@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from modqueue.config import PlatformConfig
+from modqueue.quality import QualityConfig
 from modqueue.queue import OutboundAction, ReviewQueue
-from modqueue.queue._quality_config import QualityConfig
 from tests.conftest import make_item
 from tests.integrations.actions.platform_server import PlatformServer, platform_server
 
@@ -24,7 +24,8 @@ def decide_items(
     queue: ReviewQueue, external_ids: list[str], *, source: str = "alpha", note: str = ""
 ) -> dict[str, int]:
     """Enqueue and decide one item per external id; `{external_id: action id}`."""
-    # These tests are about delivery: every decision is final at once (no second review).
+    # Every decision here is final: none is sampled for a blind second review (which would
+    # hold its action until the review settles).
     queue.quality = QualityConfig(second_review_share=0.0)
     items = [make_item(i, source=source, external_id=ext) for i, ext in enumerate(external_ids)]
     report = queue.enqueue(items)
