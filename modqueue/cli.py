@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from modqueue._exceptions import ModqueueError
-from modqueue.commands import core, guidelines, quality
+from modqueue.commands import actions, audit, core, guidelines, quality, reviewers, serve
 
 
 class _ModqueueGroup(TyperGroup):
@@ -39,6 +39,11 @@ app.command("claim")(core.claim)
 app.command("decide")(core.decide)
 app.command("demo")(core.demo)
 app.add_typer(guidelines.app, name="guidelines")
+app.command("serve")(serve.serve)
+app.add_typer(serve.config_app, name="config")
+app.add_typer(actions.app, name="actions")
+app.add_typer(reviewers.app, name="reviewers")
+app.add_typer(audit.app, name="audit")
 app.command("quality")(quality.quality)
 app.command("appeal")(quality.appeal)
 app.command("appeals")(quality.appeals)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modqueue._exceptions import ConfigError
+from modqueue.queue._auth_config import AuthConfig
 from modqueue.queue._quality_config import QualityConfig
+from modqueue.sla import DeadlinesConfig
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -70,6 +72,8 @@ class FeedSourceConfig(_Every):
     timeout_s: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=100)
     page_limit: int = Field(default=100, ge=1, le=100_000)
+    backoff_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
 
 
 class FolderSourceConfig(_Every):
@@ -77,18 +81,31 @@ class FolderSourceConfig(_Every):
 
     kind: Literal["folder"]
     path: Path
+    settle_s: float = Field(default=1.0, ge=0)
 
 
 class PlatformConfig(_Section):
-    """Where a platform (an item's `source`) takes takedown actions."""
+    """Where a platform (an item's `source`) takes takedown actions.
+
+    `secret_env` names the environment variable holding the signing secret (the secret
+    itself never appears in the file). `status_url` may contain `{reference}`.
+    `lease_s` is how long a claimed action stays reserved to one dispatcher (default:
+    computed from the batch, `timeout_s`, `concurrency` and `rate_per_s`);
+    `backoff_base_s`/`backoff_max_s` shape the retry delays; `status_poll_s` is how often
+    a `pending` outcome is asked about again.
+    """
 
     action_url: str = Field(pattern=r"^https?://")
-    secret_env: str
+    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     timeout_s: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=8, ge=1, le=1000)
     concurrency: int = Field(default=16, ge=1, le=1000)
     rate_per_s: float | None = Field(default=None, gt=0)
     status_url: str | None = Field(default=None, pattern=r"^https?://")
+    lease_s: float | None = Field(default=None, gt=0)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+    status_poll_s: float = Field(default=600.0, gt=0)
 
 
 class JobConfig(_Every):
@@ -100,9 +117,13 @@ class JobConfig(_Every):
 class ModqueueConfig(_Section):
     """The whole `modqueue.toml`."""
 
-    sources: dict[str, FeedSourceConfig | FolderSourceConfig] = Field(default_factory=dict)
+    sources: dict[
+        str, Annotated[FeedSourceConfig | FolderSourceConfig, Field(discriminator="kind")]
+    ] = Field(default_factory=dict)
     platforms: dict[str, PlatformConfig] = Field(default_factory=dict)
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    deadlines: DeadlinesConfig = Field(default_factory=DeadlinesConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     path: Path | None = None
 
@@ -111,8 +132,13 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"] if not str(p).startswith(("FeedSource", "FolderSource"))]
+        if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("http", "folder"):
+            del loc[2]  # the `kind` tag of the discriminated union
         key = ".".join(loc) or "(top level)"
-        lines.append(f"{path}: {key}: {err['msg']}")
+        msg = err["msg"]
+        if err["type"] == "union_tag_not_found":
+            msg = 'kind is missing: set kind = "http" or kind = "folder"'
+        lines.append(f"{path}: {key}: {msg}")
     return "\n".join(lines)
 
 

@@ -3,28 +3,52 @@
 A job is a `JobSpec`: a name, a default interval and a function of a `JobContext`.
 `default_jobs()` lists them; a `[jobs.NAME]` table in `modqueue.toml` overrides the
 interval or disables one.
+
+`run_job()` runs one job under a lock named after it (`try_exclusive`), so several
+`modqueue serve` processes on one database never run the same job at the same time: the
+one that finds the lock taken skips that round. A job that fails is logged with its name
+and does not stop the others. `run_once()` runs every job once (`serve --once`);
+`Scheduler` runs them on their intervals with APScheduler until `stop()`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from modqueue._exceptions import ModqueueError
 from modqueue.config import ModqueueConfig
+from modqueue.integrations.sources import make_source
 from modqueue.queue import ReviewQueue
+from modqueue.queue.deadlines import DeadlineReport, sweep_deadlines
+from modqueue.queue.locks import try_exclusive
 
-__all__ = ["JobContext", "JobSpec", "default_jobs"]
+__all__ = [
+    "JobContext",
+    "JobResult",
+    "JobSpec",
+    "Scheduler",
+    "default_jobs",
+    "run_job",
+    "run_once",
+]
 
 
 @dataclass
 class JobContext:
-    """What a job runs with: the queue (and its database), the configuration, a logger."""
+    """What a job runs with: the queue (and its database), the configuration, a logger,
+    and `stop`, set when the process is asked to exit (long jobs check it between steps)."""
 
     queue: ReviewQueue
     config: ModqueueConfig
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("modqueue.jobs"))
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -37,14 +61,91 @@ class JobSpec:
     description: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """How one run of a job went: `ok`, `skipped` (another process held its lock) or
+    failed with `error`; `value` is what the job returned."""
+
+    name: str
+    ok: bool
+    skipped: bool = False
+    value: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
 def _expire_leases(ctx: JobContext) -> int:
     return ctx.queue.expire_leases()
+
+
+def _dispatch_actions(ctx: JobContext) -> dict[str, Any]:
+    from modqueue.integrations.actions import dispatch_due
+
+    report = dispatch_due(ctx.queue, ctx.config.platforms, stop=ctx.stop)
+    if report.busy:
+        ctx.log.info("actions: %s", report.summary())
+    return report.to_dict()
+
+
+def _poll_action_status(ctx: JobContext) -> dict[str, Any]:
+    from modqueue.integrations.actions import poll_statuses
+
+    report = poll_statuses(ctx.queue, ctx.config.platforms, stop=ctx.stop)
+    if report.busy:
+        ctx.log.info("action-status: %s", report.summary())
+    return report.to_dict()
+
+
+def _action_jobs(config: ModqueueConfig) -> list[JobSpec]:
+    """Delivery and outcome follow-up, when at least one platform is configured."""
+    if not config.platforms:
+        return []
+    return [
+        JobSpec("actions", 5.0, _dispatch_actions, "deliver due takedown actions to platforms"),
+        JobSpec(
+            "action-status", 60.0, _poll_action_status, "follow up actions whose outcome is pending"
+        ),
+    ]
+
+
+def _sweep_deadlines(ctx: JobContext) -> DeadlineReport:
+    total = DeadlineReport()
+    queue, cfg = ctx.queue, ctx.config.deadlines
+    while not ctx.stop.is_set():
+        batch = queue.run(
+            lambda s: sweep_deadlines(s, guidelines=queue.guidelines, now=queue.clock(), config=cfg)
+        )
+        total.add(batch)
+        if batch.changed == 0:
+            break
+    return total
+
+
+def _pull_source(name: str, ctx: JobContext) -> Any:
+    base = ctx.config.path.parent if ctx.config.path is not None else None
+    source = make_source(name, ctx.config.sources[name], base=base)
+    return source.pull(ctx.queue, stop=ctx.stop)
+
+
+def _source_jobs(config: ModqueueConfig) -> list[JobSpec]:
+    return [
+        JobSpec(
+            f"source:{name}",
+            source.every,
+            functools.partial(_pull_source, name),
+            f"pull new items from the {source.kind} source {name}",
+        )
+        for name, source in sorted(config.sources.items())
+    ]
 
 
 def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     """Every job `modqueue serve` runs under `config`, with intervals applied."""
     jobs = [
         JobSpec("leases", 30.0, _expire_leases, "return abandoned claims to the queue"),
+        JobSpec("deadlines", 60.0, _sweep_deadlines, "mark, raise and escalate items by SLA"),
+        *_action_jobs(config),
+        *_source_jobs(config),
     ]
     out = []
     for job in jobs:
@@ -55,3 +156,99 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
             job = JobSpec(job.name, override.every, job.run, job.description)
         out.append(job)
     return out
+
+
+def _summary(value: Any) -> Any:
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) else value
+
+
+def run_job(job: JobSpec, ctx: JobContext) -> JobResult:
+    """Run `job` once if no other process is running it; never raises for a job's error.
+
+    The error is logged with the job's name (a `ModqueueError` as one line, anything
+    else with its traceback) and returned in the `JobResult`.
+    """
+    started = time.monotonic()
+    extra: dict[str, Any] = {"job": job.name}
+    with try_exclusive(ctx.queue.engine, f"job:{job.name}") as mine:
+        if not mine:
+            ctx.log.info("job %s skipped: running in another process", job.name, extra=extra)
+            return JobResult(job.name, ok=True, skipped=True)
+        try:
+            value = job.run(ctx)
+        except ModqueueError as exc:
+            if isinstance(getattr(exc, "source", None), str):
+                extra["source"] = exc.source  # type: ignore[attr-defined]
+            ctx.log.error("job %s failed: %s", job.name, exc, extra=extra)
+            return JobResult(job.name, ok=False, error=str(exc))
+        except Exception as exc:
+            ctx.log.exception("job %s crashed: %s", job.name, type(exc).__name__, extra=extra)
+            return JobResult(job.name, ok=False, error=f"{type(exc).__name__}: {exc}")
+    seconds = time.monotonic() - started
+    ctx.log.info(
+        "job %s done in %.2fs",
+        job.name,
+        seconds,
+        extra={**extra, "result": _summary(value), "seconds": round(seconds, 3)},
+    )
+    return JobResult(job.name, ok=True, value=value, seconds=seconds)
+
+
+def run_once(jobs: Sequence[JobSpec], ctx: JobContext) -> list[JobResult]:
+    """Run every job once, in order (stopping early if `ctx.stop` is set)."""
+    results = []
+    for job in jobs:
+        if ctx.stop.is_set():
+            break
+        results.append(run_job(job, ctx))
+    return results
+
+
+class Scheduler:
+    """Runs jobs on their intervals in a background APScheduler until `stop()`.
+
+    Each job runs first at start, then every `every` seconds; a run still going when the
+    next is due is not doubled (`max_instances=1`, missed runs coalesced).
+    """
+
+    def __init__(self, jobs: Sequence[JobSpec], ctx: JobContext, *, workers: int = 4) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.jobs = list(jobs)
+        self.ctx = ctx
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=max(1, workers))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+        for job in self.jobs:
+            self._scheduler.add_job(
+                run_job,
+                "interval",
+                args=[job, ctx],
+                seconds=job.every,
+                id=job.name,
+                name=job.name,
+                next_run_time=datetime.now(UTC),
+            )
+
+    def start(self) -> None:
+        """Start running the jobs in background threads."""
+        self._scheduler.start()
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Ask running jobs to stop between steps, then wait for them to finish."""
+        self.ctx.stop.set()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+
+    def serve_forever(self, *, poll_s: float = 0.2) -> None:
+        """Start, block until `ctx.stop` is set (e.g. by a signal handler), then stop."""
+        self.start()
+        try:
+            while not self.ctx.stop.wait(poll_s):
+                pass
+        finally:
+            self.stop(wait=True)

@@ -22,8 +22,10 @@ from modqueue.commands._common import (
     open_config,
     open_queue,
 )
+from modqueue.commands._identity import TokenOption, acting_reviewer
 from modqueue.queue import IngestReport, Rejection, ReviewQueue, item_json_schema, read_jsonl
 from modqueue.queue._db import make_engine, migrate
+from modqueue.queue._grants import grant_app_role
 from modqueue.queue._items import validation_reason
 from modqueue.settings import load_settings
 
@@ -31,12 +33,28 @@ DEMO_DB = "sqlite:///modqueue-demo.db"
 CHUNK = 5000
 
 
-def init(db: DbOption = None) -> None:
+def init(
+    db: DbOption = None,
+    app_role: Annotated[
+        str | None,
+        typer.Option(
+            "--app-role",
+            help="PostgreSQL: grant this existing role what modqueue needs, but no UPDATE, "
+            "DELETE or TRUNCATE on the audit log (run as the schema owner).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Create or migrate the database (idempotent)."""
     settings = load_settings(database_url=db)
     engine = make_engine(settings.database_url)
-    migrate(engine)
-    engine.dispose()
+    try:
+        migrate(engine)
+        if app_role is not None:
+            for statement in grant_app_role(engine, app_role):
+                typer.echo(statement)
+    finally:
+        engine.dispose()
     typer.echo(f"database ready: {_safe_url(settings.database_url)}")
 
 
@@ -150,6 +168,8 @@ def stats(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Queue health: pending, claimed, decided, escalated, per queue."""
     with open_queue(db) as queue:
         data = queue.stats()
+    if data["access"]["warning"]:
+        typer.echo(f"warning: {data['access']['warning']}", err=True)
     if as_json:
         echo_json(data)
     else:
@@ -161,11 +181,14 @@ def claim(
     queue_name: Annotated[
         list[str] | None, typer.Option("--queue", help="Queue to claim from (repeatable).")
     ] = None,
+    token: TokenOption = None,
     db: DbOption = None,
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Claim the next item for a reviewer (exit 3 when the queue is empty)."""
     with open_queue(db) as queue:
+        reviewer = acting_reviewer(queue, reviewer, token, config)
         got = queue.claim_next(reviewer, queue_name or None)
     if got is None:
         if as_json:
@@ -187,6 +210,7 @@ def decide(
     reviewer: ReviewerOption,
     label: Annotated[str, typer.Option("--label", help="Label id from the guideline.")],
     note: Annotated[str, typer.Option("--note", help="Private note (never sent out).")] = "",
+    token: TokenOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -194,6 +218,7 @@ def decide(
     """Decide an item (claiming it first if it is pending)."""
     quality = open_config(config).quality
     with open_queue(db) as queue:
+        reviewer = acting_reviewer(queue, reviewer, token, config)
         queue.quality = quality
         got = queue.claim(item_id, reviewer)
         decision = queue.decide(got, label, note, origin="cli")

@@ -3,6 +3,9 @@
 No UI, no HTTP: the terminal UI, the CLI and the scheduler all call into this package.
 """
 
+from modqueue.queue._access import OPEN_MODE_WARNING, Permission, authorize, is_open_mode
+from modqueue.queue._access_models import Reviewer, ReviewerPublic, Role
+from modqueue.queue._audit_log import ChainReport, audit_history, event_dict, verify_chain
 from modqueue.queue._claims import Claim
 from modqueue.queue._db import make_engine, migrate, schema_is_current
 from modqueue.queue._ingest import IngestReport, Rejection
@@ -17,15 +20,27 @@ from modqueue.queue._models import (
     OutboundActionPublic,
     SyncCursor,
 )
+from modqueue.queue._pseudonyms import pseudonym_for, pseudonyms_for, reviewer_for_pseudonym
+from modqueue.queue._reversal import reverse_decision
 from modqueue.queue._review_queue import ReviewQueue
+from modqueue.queue._reviewers import (
+    NewToken,
+    add_reviewer,
+    disable_reviewer,
+    grant_reviewer,
+    list_reviewers,
+    reset_token,
+)
 from modqueue.queue._routing import TRIAGE, is_senior_queue, senior_queue
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus, utcnow
 
 __all__ = [
     "MAX_TEXT_BYTES",
+    "OPEN_MODE_WARNING",
     "TRIAGE",
     "ActionStatus",
     "AuditEvent",
+    "ChainReport",
     "Claim",
     "Decision",
     "DecisionPublic",
@@ -35,17 +50,36 @@ __all__ = [
     "ItemIn",
     "ItemPublic",
     "ItemStatus",
+    "NewToken",
     "OutboundAction",
     "OutboundActionPublic",
+    "Permission",
     "Rejection",
     "ReviewQueue",
+    "Reviewer",
+    "ReviewerPublic",
+    "Role",
     "SyncCursor",
+    "add_reviewer",
+    "audit_history",
+    "authorize",
+    "disable_reviewer",
+    "event_dict",
+    "grant_reviewer",
+    "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
+    "list_reviewers",
     "make_engine",
     "migrate",
+    "pseudonym_for",
+    "pseudonyms_for",
     "read_jsonl",
+    "reset_token",
+    "reverse_decision",
+    "reviewer_for_pseudonym",
     "schema_is_current",
     "senior_queue",
     "utcnow",
+    "verify_chain",
 ]

@@ -182,7 +182,10 @@ class AuditEvent(SQLModel, table=True):
     """Append-only record of a state change: who, what, when, before and after."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_item", "item_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_event_item", "item_id", "id"),
+        Index("ix_audit_event_actor", "actor", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -14,15 +14,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
-from modqueue._exceptions import NotFound
+from modqueue._exceptions import NotFound, PermissionDenied
 from modqueue.guidelines import GuidelineSet, load_guidelines
 from modqueue.queue import _claims, _decisions
+from modqueue.queue._access import Permission, access_summary, authorize, claimable_queues, refuse
+from modqueue.queue._audit import record_event
 from modqueue.queue._claims import Claim
 from modqueue.queue._db import make_engine, migrate
 from modqueue.queue._ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items import ItemIn, validation_reason
-from modqueue.queue._models import DecisionPublic, Item, ItemPublic
+from modqueue.queue._models import Decision, DecisionPublic, Item, ItemPublic
 from modqueue.queue._quality_config import QualityConfig
+from modqueue.queue._reviewers import authenticate, authenticate_os_user
 from modqueue.queue._stats import queue_stats
 from modqueue.queue._types import utcnow
 from modqueue.settings import Settings, load_settings
@@ -185,44 +188,116 @@ class ReviewQueue:
 
     def claim_next(self, reviewer: str, queues: list[str] | None = None) -> Claim | None:
         """Lease the highest-priority pending item of `queues` (default: every queue but
-        the senior ones) to `reviewer`, or return None when there is none."""
-        return self.run(
-            lambda s: _claims.claim_next(
+        the senior ones) to `reviewer`, or return None when there is none.
+
+        Once reviewers are registered, `reviewer` may only claim from policies granted to
+        them (by default: all of those), and only seniors from senior queues; otherwise
+        `PermissionDenied`.
+        """
+
+        def work(s: Session) -> Claim | None:
+            now = self.clock()
+            chosen = self._claimable(s, reviewer, queues, now)
+            return _claims.claim_next(
                 s,
                 reviewer=reviewer,
-                queues=queues,
+                queues=chosen,
                 lease_seconds=self.lease_seconds,
-                now=self.clock(),
+                now=now,
             )
+
+        return self.run(work)
+
+    def _claimable(
+        self, s: Session, reviewer: str, queues: list[str] | None, now: datetime
+    ) -> list[str] | None:
+        if queues:
+            for name in queues:
+                authorize(s, reviewer=reviewer, permission=Permission.CLAIM, queue=name, now=now)
+            return queues
+        record = authorize(s, reviewer=reviewer, permission=Permission.CLAIM, now=now)
+        chosen = claimable_queues(record)
+        if chosen is not None and not chosen:
+            raise refuse(
+                s,
+                f"reviewer {reviewer!r} has no policies granted: an admin can run "
+                f"`modqueue reviewers grant {reviewer} --policy POLICY`",
+                actor=reviewer,
+                detail={"permission": Permission.CLAIM.value},
+                now=now,
+            )
+        return chosen
+
+    def _authorize_item(
+        self,
+        s: Session,
+        reviewer: str,
+        permission: Permission,
+        item_id: int,
+        now: datetime,
+        queue: str | None = None,
+    ) -> None:
+        # A claim's queue is the item's for as long as the claim holds (moving the item
+        # ends the claim), so work on a claim skips the lookup.
+        if queue is None:
+            queue = s.scalar(select(col(Item.queue)).where(col(Item.id) == item_id))
+        if queue is None:
+            raise NotFound(f"item {item_id} does not exist")
+        authorize(
+            s, reviewer=reviewer, permission=permission, queue=queue, item_id=item_id, now=now
         )
 
     def claim(self, item_id: int, reviewer: str) -> Claim:
         """Lease a given item to `reviewer` (or return the claim they already hold)."""
-        return self.run(
-            lambda s: _claims.claim_item(
+
+        def work(s: Session) -> Claim:
+            now = self.clock()
+            self._authorize_item(s, reviewer, Permission.CLAIM, item_id, now)
+            return _claims.claim_item(
                 s,
                 item_id=item_id,
                 reviewer=reviewer,
                 lease_seconds=self.lease_seconds,
-                now=self.clock(),
+                now=now,
             )
-        )
+
+        return self.run(work)
 
     def renew(self, claim: Claim) -> Claim:
         """Extend a live claim's lease."""
-        return self.run(
-            lambda s: _claims.renew(
-                s, claim=claim, lease_seconds=self.lease_seconds, now=self.clock()
+
+        def work(s: Session) -> Claim:
+            now = self.clock()
+            self._authorize_item(
+                s, claim.reviewer, Permission.RELEASE, claim.item_id, now, claim.queue
             )
-        )
+            return _claims.renew(s, claim=claim, lease_seconds=self.lease_seconds, now=now)
+
+        return self.run(work)
 
     def release(self, claim: Claim, note: str = "") -> None:
         """Skip: give the item back to its queue."""
-        self.run(lambda s: _claims.release(s, claim=claim, note=note, now=self.clock()))
+
+        def work(s: Session) -> None:
+            now = self.clock()
+            self._authorize_item(
+                s, claim.reviewer, Permission.RELEASE, claim.item_id, now, claim.queue
+            )
+            _claims.release(s, claim=claim, note=note, now=now)
+
+        self.run(work)
 
     def escalate(self, claim: Claim, note: str) -> str:
         """Move the item to its policy's senior queue; returns that queue's name."""
-        return self.run(lambda s: _claims.escalate(s, claim=claim, note=note, now=self.clock()))
+
+        def work(s: Session) -> str:
+            now = self.clock()
+            self._authorize_item(
+                s, claim.reviewer, Permission.ESCALATE, claim.item_id, now, claim.queue
+            )
+            return _claims.escalate(s, claim=claim, note=note, now=now)
+
+        return self.run(work)
 
     def expire_leases(self) -> int:
         """Return expired claims to pending; the number returned."""
@@ -236,36 +311,51 @@ class ReviewQueue:
         """Decide a claimed item: decision, audit event and outbound action, atomically.
 
         Raises `LeaseExpired` or `ClaimLost` when the claim no longer holds, and
-        `UnknownLabel` for a label the item's guideline does not define.
+        `UnknownLabel` for a label the item's guideline does not define, and
+        `PermissionDenied` when the reviewer may not decide in the item's queue (senior
+        queues need a senior).
         """
-        return self.run(
-            lambda s: _decisions.decide(
+
+        def work(s: Session) -> DecisionPublic:
+            now = self.clock()
+            self._authorize_item(
+                s, claim.reviewer, Permission.DECIDE, claim.item_id, now, claim.queue
+            )
+            return _decisions.decide(
                 s,
                 claim=claim,
                 label=label,
                 note=note,
                 guidelines=self.guidelines,
-                now=self.clock(),
+                now=now,
                 origin=origin,
                 quality=self.quality,
             )
-        )
+
+        return self.run(work)
 
     def undo(
         self, decision_id: int, reviewer: str, *, grace_seconds: float = DEFAULT_UNDO_GRACE_SECONDS
     ) -> Claim:
         """Undo `reviewer`'s own recent decision before its action is sent; the item is
         claimed again by them."""
-        return self.run(
-            lambda s: _decisions.undo_decision(
+
+        def work(s: Session) -> Claim:
+            now = self.clock()
+            item_id = s.scalar(select(col(Decision.item_id)).where(col(Decision.id) == decision_id))
+            if item_id is None:
+                raise NotFound(f"decision {decision_id} does not exist")
+            self._authorize_item(s, reviewer, Permission.UNDO, item_id, now)
+            return _decisions.undo_decision(
                 s,
                 decision_id=decision_id,
                 reviewer=reviewer,
                 grace_seconds=grace_seconds,
                 lease_seconds=self.lease_seconds,
-                now=self.clock(),
+                now=now,
             )
-        )
+
+        return self.run(work)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -282,5 +372,50 @@ class ReviewQueue:
 
     def stats(self) -> dict[str, Any]:
         """Queue health: pending, claimed, decided, escalated, past_deadline, by_queue,
-        actions."""
-        return self.run(lambda s: queue_stats(s, now=self.clock()))
+        actions, and `access` (open or enforced mode, see `access_summary`)."""
+
+        def work(s: Session) -> dict[str, Any]:
+            return {**queue_stats(s, now=self.clock()), "access": access_summary(s)}
+
+        return self.run(work)
+
+    def reporter_of(self, item_id: int, reviewer: str) -> dict[str, Any] | None:
+        """The reporter's personal data for an item (leads and above); every look is
+        audited as `reporter_viewed`."""
+
+        def work(s: Session) -> dict[str, Any] | None:
+            now = self.clock()
+            authorize(
+                s,
+                reviewer=reviewer,
+                permission=Permission.VIEW_REPORTER,
+                item_id=item_id,
+                now=now,
+            )
+            row = s.scalars(select(Item).where(col(Item.id) == item_id)).one_or_none()
+            if row is None:
+                raise NotFound(f"item {item_id} does not exist")
+            record_event(s, actor=reviewer, event="reporter_viewed", at=now, item_id=item_id)
+            return row.reporter
+
+        return self.run(work)
+
+    # -- identity ---------------------------------------------------------------------
+
+    def authenticate(
+        self, reviewer: str | None, token: str | None = None, *, os_user: str | None = None
+    ) -> str:
+        """Verify who is at the keyboard; returns the reviewer name to act as.
+
+        With `os_user` (config `[auth] mode = "os"`) the operating-system user is trusted
+        and `reviewer`, when given, must match it; otherwise `token` must match
+        `reviewer`'s stored hash. Open mode accepts any name. Failures raise
+        `PermissionDenied` and are audited.
+        """
+        if os_user is not None:
+            return self.run(
+                lambda s: authenticate_os_user(s, name=reviewer, os_user=os_user, now=self.clock())
+            )
+        if not reviewer:
+            raise PermissionDenied("no reviewer given: pass --reviewer")
+        return self.run(lambda s: authenticate(s, name=reviewer, token=token, now=self.clock()))

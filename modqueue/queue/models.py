@@ -4,6 +4,7 @@ Alembic's environment and the schema test import this module. A new table lives 
 module of the feature it belongs to and is imported here.
 """
 
+from modqueue.queue._access_models import Reviewer, ReviewerPseudonym
 from modqueue.queue._models import (
     AuditEvent,
     Decision,
@@ -21,5 +22,7 @@ __all__ = [
     "GoldItem",
     "Item",
     "OutboundAction",
+    "Reviewer",
+    "ReviewerPseudonym",
     "SyncCursor",
 ]

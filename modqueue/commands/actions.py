@@ -1,0 +1,179 @@
+"""`modqueue actions`: deliver the outbox, list it, retry failed actions."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modqueue.commands._common import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    echo_json,
+    fail,
+    open_config,
+    open_queue,
+)
+from modqueue.guidelines import GuidelineSet
+from modqueue.integrations.actions import (
+    DispatchReport,
+    list_actions,
+    retry_actions,
+    run_dispatcher,
+)
+from modqueue.queue import ReviewQueue
+from modqueue.settings import load_settings
+
+
+def _open_outbox(db: str | None) -> ReviewQueue:
+    """The queue's database without its guidelines: delivering never decides, and parsing
+    the policy documents would cost each dispatcher start a third of a second."""
+    settings = load_settings(database_url=db)
+    return ReviewQueue(
+        settings=settings, guidelines=GuidelineSet([], directory=settings.guidelines or Path())
+    )
+
+
+app = typer.Typer(
+    help="Takedown actions: deliver the outbox to platforms, list it, retry failures.",
+    no_args_is_help=True,
+)
+
+
+@app.command("dispatch")
+def dispatch(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Deliver what is due now, then exit.")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=10_000, help="Actions claimed per batch.")
+    ] = 100,
+    idle: Annotated[
+        float, typer.Option("--idle", min=0.01, help="Seconds to wait when nothing is due.")
+    ] = 1.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Deliver due actions to each configured platform and follow up pending
+    outcomes; runs until interrupted (SIGINT/SIGTERM finish the current batch), or one
+    pass with --once."""
+    cfg = open_config(config)
+    if not cfg.platforms:
+        where = cfg.path or "modqueue.toml"
+        raise fail(f"{where}: no [platforms.NAME] table: nothing to deliver to")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stop = {"now": False}
+
+    def request_stop(*_: Any) -> None:
+        stop["now"] = True
+
+    if not once:
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+    total = DispatchReport()
+    warned: set[str] = set()
+
+    def on_pass(delivered: DispatchReport, polled: DispatchReport) -> None:
+        for name in ("claimed", "done", "declined", "sent", "follow_up", "retried", "failed"):
+            setattr(total, name, getattr(total, name) + getattr(delivered, name))
+        total.done += polled.done
+        total.declined += polled.declined
+        total.errors.extend(delivered.errors[: max(0, 100 - len(total.errors))])
+        for source, count in delivered.unconfigured.items():
+            if source not in warned:
+                warned.add(source)
+                print(
+                    f"warning: {count} due action(s) for source {source!r}, which has no "
+                    f"[platforms.{source}] table; they stay pending",
+                    file=sys.stderr,
+                )
+        total.unconfigured = delivered.unconfigured
+        if not as_json and (delivered.busy or polled.busy):
+            line = f"delivered: {delivered.summary()}"
+            if polled.busy:
+                line += f"; follow-up: {polled.summary()}"
+            typer.echo(line)
+
+    with _open_outbox(db) as queue:
+        run_dispatcher(
+            queue,
+            cfg.platforms,
+            once=once,
+            batch_size=batch_size,
+            idle_s=idle,
+            on_pass=on_pass,
+            should_stop=lambda: stop["now"],
+        )
+    if as_json:
+        echo_json(total.to_dict())
+
+
+@app.command("list")
+def list_(
+    db: DbOption = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only actions in this status: pending, sent, done, declined, failed, cancelled.",
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List outbound actions, oldest first."""
+    with open_queue(db) as queue:
+        rows = queue.run(lambda s: list_actions(s, status=status, limit=limit))
+    if as_json:
+        echo_json([r.model_dump(mode="json") for r in rows])
+        return
+    if not rows:
+        typer.echo("no actions" + (f" with status {status}" if status else ""))
+        return
+    typer.echo(f"{'id':>6}  {'status':<9} {'action':<22} {'attempts':>8}  target / last error")
+    for r in rows:
+        typer.echo(
+            f"{r.id:>6}  {r.status:<9} {r.action:<22} {r.attempts:>8}  "
+            f"{r.source}:{r.external_id}" + (f" ref {r.reference}" if r.reference else "")
+        )
+        if r.last_error:
+            typer.echo(f"{'':>8}{r.last_error[:200]}")
+
+
+@app.command("retry")
+def retry(
+    action_id: Annotated[
+        int | None, typer.Argument(metavar="[ID]", help="The failed action to queue again.")
+    ] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Queue every failed action.")] = False,
+    db: DbOption = None,
+    actor: Annotated[str, typer.Option("--actor", help="Who asks (audit trail).")] = "cli",
+    as_json: JsonOption = False,
+) -> None:
+    """Queue a failed action again (same idempotency key, attempts from zero)."""
+    if (action_id is None) == (not failed):
+        raise fail("give either an action ID or --failed")
+    with open_queue(db) as queue:
+        ids = queue.run(
+            lambda s: retry_actions(
+                s,
+                action_ids=None if failed else [action_id] if action_id is not None else [],
+                actor=actor,
+                now=queue.clock(),
+            )
+        )
+    if as_json:
+        echo_json({"queued": ids})
+    else:
+        typer.echo(f"queued again: {len(ids)} action(s)" + (f" ({_ids(ids)})" if ids else ""))
+
+
+def _ids(ids: list[int]) -> str:
+    shown = ", ".join(map(str, ids[:20]))
+    return shown + (f", ... ({len(ids) - 20} more)" if len(ids) > 20 else "")

@@ -1,0 +1,181 @@
+"""`modqueue reviewers add | list | disable | grant | reset-token`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modqueue.commands._common import ConfigOption, DbOption, JsonOption, echo_json, open_queue
+from modqueue.commands._identity import TokenOption, optional_actor
+from modqueue.queue import (
+    OPEN_MODE_WARNING,
+    NewToken,
+    ReviewerPublic,
+    add_reviewer,
+    disable_reviewer,
+    grant_reviewer,
+    list_reviewers,
+    reset_token,
+)
+
+app = typer.Typer(
+    help="Reviewer identities, roles and policies. Once the first reviewer (an admin) "
+    "exists, only admins manage reviewers and unknown reviewers are refused.",
+    no_args_is_help=True,
+)
+
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The reviewer's name (--reviewer).")]
+ActingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--reviewer", help="Who is acting (an admin; lead for `list`).", show_default=False
+    ),
+]
+PolicyOption = Annotated[
+    list[str] | None,
+    typer.Option("--policy", help="Policy id to grant (repeatable); * grants every policy."),
+]
+
+
+def _describe(r: ReviewerPublic) -> str:
+    state = " (disabled)" if r.disabled else ""
+    return f"{r.name}{state}: role {r.role}, policies {', '.join(r.policies) or 'none'}, " + (
+        f"pseudonym {r.pseudonym}"
+    )
+
+
+def _show_token(created: NewToken, as_json: bool, verb: str) -> None:
+    if as_json:
+        echo_json({"reviewer": created.reviewer.model_dump(mode="json"), "token": created.token})
+        return
+    typer.echo(f"{verb} {_describe(created.reviewer)}")
+    typer.echo(f"token (shown once; only its hash is stored): {created.token}")
+    typer.echo("the reviewer passes it with --token or the MODQUEUE_TOKEN environment variable")
+
+
+@app.command("add")
+def add(
+    name: NameArg,
+    role: Annotated[
+        str, typer.Option("--role", help="reviewer, senior, lead or admin.")
+    ] = "reviewer",
+    policy: PolicyOption = None,
+    reviewer: ActingOption = None,
+    token: TokenOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a reviewer and print their token once. The first reviewer must be an
+    admin: adding it ends open mode."""
+    with open_queue(db) as queue:
+        actor = optional_actor(queue, reviewer, token, config)
+        created = queue.run(
+            lambda s: add_reviewer(
+                s,
+                actor=actor,
+                name=name,
+                role=role,
+                policies=policy or [],
+                known_policies=queue.guidelines.ids,
+                now=queue.clock(),
+            )
+        )
+    _show_token(created, as_json, "added")
+
+
+@app.command("list")
+def list_(
+    reviewer: ActingOption = None,
+    token: TokenOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every reviewer with role, policies, state and pseudonym (leads and admins)."""
+    with open_queue(db) as queue:
+        actor = optional_actor(queue, reviewer, token, config)
+        rows = queue.run(lambda s: list_reviewers(s, actor=actor, now=queue.clock()))
+    if as_json:
+        echo_json([r.model_dump(mode="json") for r in rows])
+        return
+    if not rows:
+        typer.echo(OPEN_MODE_WARNING, err=True)
+    for r in rows:
+        typer.echo(_describe(r))
+
+
+@app.command("disable")
+def disable(
+    name: NameArg,
+    enable: Annotated[bool, typer.Option("--enable", help="Re-enable instead.")] = False,
+    reviewer: ActingOption = None,
+    token: TokenOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Disable a reviewer (refused everywhere from now on); `--enable` undoes it."""
+    with open_queue(db) as queue:
+        actor = optional_actor(queue, reviewer, token, config)
+        row = queue.run(
+            lambda s: disable_reviewer(s, actor=actor, name=name, now=queue.clock(), enable=enable)
+        )
+    if as_json:
+        echo_json(row.model_dump(mode="json"))
+    else:
+        typer.echo(f"{'enabled' if enable else 'disabled'} {_describe(row)}")
+
+
+@app.command("grant")
+def grant(
+    name: NameArg,
+    policy: PolicyOption = None,
+    revoke: Annotated[
+        list[str] | None, typer.Option("--revoke", help="Policy id to take away (repeatable).")
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option("--role", help="New role.", show_default=False)
+    ] = None,
+    reviewer: ActingOption = None,
+    token: TokenOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Grant policies, revoke policies or change a reviewer's role."""
+    with open_queue(db) as queue:
+        actor = optional_actor(queue, reviewer, token, config)
+        row = queue.run(
+            lambda s: grant_reviewer(
+                s,
+                actor=actor,
+                name=name,
+                policies=policy or [],
+                revoke=revoke or [],
+                role=role,
+                known_policies=queue.guidelines.ids,
+                now=queue.clock(),
+            )
+        )
+    if as_json:
+        echo_json(row.model_dump(mode="json"))
+    else:
+        typer.echo(f"updated {_describe(row)}")
+
+
+@app.command("reset-token")
+def reset_token_(
+    name: NameArg,
+    reviewer: ActingOption = None,
+    token: TokenOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue a new token for a reviewer (the old one stops working); printed once."""
+    with open_queue(db) as queue:
+        actor = optional_actor(queue, reviewer, token, config)
+        created = queue.run(lambda s: reset_token(s, actor=actor, name=name, now=queue.clock()))
+    _show_token(created, as_json, "new token for")

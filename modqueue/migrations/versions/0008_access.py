@@ -1,0 +1,111 @@
+"""Reviewers, pseudonyms, and the audit hash chain over existing events.
+
+Adds the `reviewer` and `reviewer_pseudonym` tables and an index for reading the audit
+log by actor; computes `prev_hash`/`hash` for audit events written before the chain
+existed; on SQLite, triggers that refuse UPDATE and DELETE on `audit_event` (PostgreSQL
+uses privileges instead: `modqueue init --app-role NAME`).
+
+Revision ID: 0008_access
+Revises: 0001_core
+Create Date: 2026-11-24
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from modqueue.queue._audit import GENESIS_HASH, canonical_event
+from modqueue.queue._types import UTCDateTime
+
+revision: str = "0008_access"
+down_revision: str | Sequence[str] | None = "0001_core"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_AUDIT = sa.table(
+    "audit_event",
+    sa.column("id", sa.Integer()),
+    sa.column("at", UTCDateTime()),
+    sa.column("actor", sa.String()),
+    sa.column("event", sa.String()),
+    sa.column("item_id", sa.Integer()),
+    sa.column("before", sa.JSON()),
+    sa.column("after", sa.JSON()),
+    sa.column("detail", sa.JSON()),
+    sa.column("prev_hash", sa.String()),
+    sa.column("hash", sa.String()),
+)
+
+
+def _backfill_chain() -> None:
+    conn = op.get_bind()
+    prev = GENESIS_HASH
+    rows = conn.execute(sa.select(_AUDIT).order_by(_AUDIT.c.id)).mappings().all()
+    for row in rows:
+        digest = hashlib.sha256(
+            canonical_event(
+                id=row["id"],
+                at=row["at"],
+                actor=row["actor"],
+                event=row["event"],
+                item_id=row["item_id"],
+                before=row["before"],
+                after=row["after"],
+                detail=row["detail"],
+                prev_hash=prev,
+            )
+        ).hexdigest()
+        conn.execute(
+            sa.update(_AUDIT).where(_AUDIT.c.id == row["id"]).values(prev_hash=prev, hash=digest)
+        )
+        prev = digest
+
+
+def upgrade() -> None:
+    op.create_table(
+        "reviewer",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("policies", sa.JSON(), nullable=False),
+        sa.Column("disabled", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name"),
+    )
+    op.create_table(
+        "reviewer_pseudonym",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("pseudonym", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+        sa.UniqueConstraint("pseudonym"),
+    )
+    with op.batch_alter_table("audit_event", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_event_actor", ["actor", "id"], unique=False)
+    _backfill_chain()
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(
+            "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END"
+        )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS audit_event_no_delete")
+        op.execute("DROP TRIGGER IF EXISTS audit_event_no_update")
+    with op.batch_alter_table("audit_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_event_actor")
+    op.drop_table("reviewer_pseudonym")
+    op.drop_table("reviewer")

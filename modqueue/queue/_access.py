@@ -1,0 +1,289 @@
+"""Authorization: who may do what, enforced in the domain for every entry point.
+
+While the `reviewer` table is empty modqueue runs in **open mode**: every reviewer name is
+trusted and everything is allowed (the queue core and early integrations use free-form
+reviewer strings). Enforcement starts when the first reviewer is added, which must be an
+admin; from then on unknown and disabled reviewers are refused everywhere.
+
+A refusal raises `PermissionDenied` and appends an `access_denied` audit event. That event
+is written in its own transaction once the caller's transaction has ended (rolled back,
+usually, because of the exception), so the refusal is kept while the refused operation is
+not. On SQLite a second writer cannot start while the caller's `BEGIN IMMEDIATE`
+transaction is open, hence "after", not "beside".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, bindparam, event, exists, func, or_, select
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import SessionTransaction
+from sqlmodel import Session, col
+
+from modqueue._exceptions import PermissionDenied
+from modqueue.queue._access_models import ALL_POLICIES, Reviewer, Role
+from modqueue.queue._audit import AuditRecord, record_events
+from modqueue.queue._routing import is_senior_queue, policy_of_queue
+from modqueue.queue._types import utcnow
+
+__all__ = [
+    "OPEN_MODE_WARNING",
+    "Permission",
+    "Principal",
+    "access_summary",
+    "authorize",
+    "claimable_queues",
+    "defer_audit",
+    "find_reviewer",
+    "is_open_mode",
+    "policy_granted",
+    "refuse",
+]
+
+log = logging.getLogger("modqueue.access")
+
+OPEN_MODE_WARNING = (
+    "open mode: no reviewers are registered, so every --reviewer name is trusted and every "
+    "operation is allowed. Enforcement starts when the first reviewer is added "
+    "(`modqueue reviewers add NAME --role admin`)."
+)
+_DEFERRED_KEY = "modqueue_deferred_audit"
+
+
+class Permission(StrEnum):
+    """An operation that `authorize` checks."""
+
+    CLAIM = "claim"
+    DECIDE = "decide"
+    ESCALATE = "escalate"
+    RELEASE = "release"
+    UNDO = "undo"
+    VIEW_REPORTER = "view_reporter"
+    VIEW_REVIEWER_FIGURES = "view_reviewer_figures"
+    VIEW_AUDIT = "view_audit"
+    MANAGE_REVIEWERS = "manage_reviewers"
+
+
+# The least role for each permission; queue work in a senior queue needs `senior`.
+_MIN_ROLE = {
+    Permission.CLAIM: Role.REVIEWER,
+    Permission.DECIDE: Role.REVIEWER,
+    Permission.ESCALATE: Role.REVIEWER,
+    Permission.RELEASE: Role.REVIEWER,
+    Permission.UNDO: Role.REVIEWER,
+    Permission.VIEW_REPORTER: Role.LEAD,
+    Permission.VIEW_REVIEWER_FIGURES: Role.LEAD,
+    Permission.VIEW_AUDIT: Role.LEAD,
+    Permission.MANAGE_REVIEWERS: Role.ADMIN,
+}
+_QUEUE_WORK = {
+    Permission.CLAIM,
+    Permission.DECIDE,
+    Permission.ESCALATE,
+    Permission.RELEASE,
+    Permission.UNDO,
+}
+_WHAT = {
+    Permission.CLAIM: "claim items",
+    Permission.DECIDE: "decide items",
+    Permission.ESCALATE: "escalate items",
+    Permission.RELEASE: "hold or release items",
+    Permission.UNDO: "undo decisions",
+    Permission.VIEW_REPORTER: "see reporter data",
+    Permission.VIEW_REVIEWER_FIGURES: "see per-reviewer figures",
+    Permission.VIEW_AUDIT: "read the audit log",
+    Permission.MANAGE_REVIEWERS: "manage reviewers",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The parts of a reviewer record that authorization looks at."""
+
+    name: str
+    role: str
+    policies: Sequence[str]
+    disabled: bool
+
+
+_REVIEWER: Table = Reviewer.metadata.tables["reviewer"]
+# The named reviewer's row and the first reviewer's row: none at all means open mode.
+_LOOKUP = select(
+    _REVIEWER.c.name, _REVIEWER.c.role, _REVIEWER.c.policies, _REVIEWER.c.disabled
+).where(
+    or_(
+        _REVIEWER.c.name == bindparam("name"),
+        _REVIEWER.c.id == select(func.min(_REVIEWER.c.id)).scalar_subquery(),
+    )
+)
+
+
+def _lookup(session: Session, name: str) -> tuple[Principal | None, bool]:
+    """`(the reviewer called name or None, open mode?)` in one prebuilt query."""
+    rows = session.connection().execute(_LOOKUP, {"name": name}).all()
+    for row in rows:
+        if row[0] == name:
+            return Principal(row[0], row[1], list(row[2] or []), bool(row[3])), False
+    return None, not rows
+
+
+def is_open_mode(session: Session) -> bool:
+    """True while no reviewer is registered (everything is allowed)."""
+    return not session.scalar(select(exists().where(col(Reviewer.id).is_not(None))))
+
+
+def find_reviewer(session: Session, name: str) -> Reviewer | None:
+    """The reviewer record called `name`, if any."""
+    return session.scalars(select(Reviewer).where(col(Reviewer.name) == name)).one_or_none()
+
+
+def policy_granted(reviewer: Reviewer | Principal, policy: str) -> bool:
+    """True when `reviewer` may work `policy` (`*` grants every policy)."""
+    return ALL_POLICIES in reviewer.policies or policy in reviewer.policies
+
+
+def access_summary(session: Session) -> dict[str, Any]:
+    """`{"mode": "open"|"enforced", "reviewers": N, "warning": str|None}` for stats."""
+    count = len(list(session.scalars(select(col(Reviewer.id)))))
+    if count == 0:
+        return {"mode": "open", "reviewers": 0, "warning": OPEN_MODE_WARNING}
+    return {"mode": "enforced", "reviewers": count, "warning": None}
+
+
+# -- deferred audit events ----------------------------------------------------------------
+
+
+def _engine_of(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
+
+
+def defer_audit(session: Session, record: AuditRecord) -> None:
+    """Append `record` in a transaction of its own once `session`'s transaction ends.
+
+    For events that must survive the caller's rollback (refusals, failed logins).
+    """
+    pending: list[tuple[Engine, AuditRecord]] = session.info.setdefault(_DEFERRED_KEY, [])
+    pending.append((_engine_of(session), record))
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _write_deferred(session: OrmSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None or not session.info.get(_DEFERRED_KEY):
+        return
+    pending: list[tuple[Engine, AuditRecord]] = session.info.pop(_DEFERRED_KEY)
+    by_engine: dict[Engine, list[AuditRecord]] = {}
+    for engine, record in pending:
+        by_engine.setdefault(engine, []).append(record)
+    for engine, records in by_engine.items():
+        try:
+            with Session(engine) as own, own.begin():
+                record_events(own, records)
+        except Exception:  # the refusal itself must still reach the caller
+            log.exception("could not write %d deferred audit event(s)", len(records))
+
+
+def refuse(
+    session: Session,
+    message: str,
+    *,
+    actor: str,
+    event_name: str = "access_denied",
+    item_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> PermissionDenied:
+    """Record a refusal (audited after the transaction) and return the error to raise."""
+    defer_audit(
+        session,
+        AuditRecord(
+            actor=actor,
+            event=event_name,
+            at=now or utcnow(),
+            item_id=item_id,
+            detail={**(detail or {}), "reason": message},
+        ),
+    )
+    return PermissionDenied(message)
+
+
+# -- authorize ----------------------------------------------------------------------------
+
+
+def _queues_text(queues: Iterable[str]) -> str:
+    return ", ".join(sorted(queues)) or "none"
+
+
+def authorize(
+    session: Session,
+    *,
+    reviewer: str,
+    permission: Permission,
+    policy: str | None = None,
+    queue: str | None = None,
+    item_id: int | None = None,
+    now: datetime | None = None,
+) -> Principal | None:
+    """Allow `reviewer` to do `permission` (on `policy`, or on an item in `queue`).
+
+    Returns what authorization knows of the reviewer, or None in open mode. Raises
+    `PermissionDenied` with a message saying what is missing, and audits the refusal in
+    its own transaction. Queue
+    work (`claim`, `decide`, `escalate`, `release`, `undo`) needs the policy granted and,
+    in a senior queue, the `senior` role or above; the other permissions need a role:
+    `lead` to see reporter data, per-reviewer figures or the audit log, `admin` to
+    manage reviewers.
+    """
+    record, open_mode = _lookup(session, reviewer)
+    if open_mode:
+        return None
+    if queue is not None and policy is None:
+        policy = policy_of_queue(queue)
+    detail: dict[str, Any] = {"permission": permission.value}
+    if policy is not None:
+        detail["policy"] = policy
+    if queue is not None:
+        detail["queue"] = queue
+
+    def deny(message: str) -> PermissionDenied:
+        return refuse(session, message, actor=reviewer, item_id=item_id, detail=detail, now=now)
+
+    if record is None:
+        raise deny(
+            f"reviewer {reviewer!r} is not registered: an admin adds them with "
+            f"`modqueue reviewers add {reviewer}`"
+        )
+    if record.disabled:
+        raise deny(f"reviewer {reviewer!r} is disabled")
+    role = Role(record.role)
+    needed = _MIN_ROLE[permission]
+    senior = queue is not None and is_senior_queue(queue)
+    if permission in _QUEUE_WORK and senior and permission != Permission.UNDO:
+        needed = max(needed, Role.SENIOR, key=lambda r: r.rank)
+    if role.rank < needed.rank:
+        where = f" in the senior queue {queue!r}" if senior else ""
+        raise deny(
+            f"reviewer {reviewer!r} (role {role}) may not {_WHAT[permission]}{where}: "
+            f"that needs role {needed} or above"
+        )
+    if permission in _QUEUE_WORK and policy is not None and not policy_granted(record, policy):
+        raise deny(
+            f"reviewer {reviewer!r} is not granted policy {policy!r} "
+            f"(granted: {_queues_text(record.policies)}); an admin can run "
+            f"`modqueue reviewers grant {reviewer} --policy {policy}`"
+        )
+    return record
+
+
+def claimable_queues(reviewer: Principal | None) -> list[str] | None:
+    """The queues `claim_next` may take from by default: None for every non-senior
+    queue, else the reviewer's granted policies (triage included when granted)."""
+    if reviewer is None or ALL_POLICIES in reviewer.policies:
+        return None
+    return sorted(set(reviewer.policies))
