@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     guidelines: Path | None = None
     lease_seconds: int = Field(default=300, ge=10, le=86_400)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0, le=600_000)
+    # Default share of primary decisions sent to a blind second review when no
+    # `[quality]` configuration is given (MODQUEUE_SECOND_REVIEW_SHARE).
+    second_review_share: float = Field(default=0.10, ge=0.0, le=1.0)
 
     @field_validator("database_url")
     @classmethod

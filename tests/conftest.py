@@ -26,6 +26,13 @@ BACKENDS = [
 _counter = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def _no_second_reviews_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests of other features expect a decision to be final at once: no blind second
+    review unless a test asks for one (`quality=` or a `[quality]` configuration)."""
+    monkeypatch.setenv("MODQUEUE_SECOND_REVIEW_SHARE", "0")
+
+
 def _pg_conninfo(url: str) -> tuple[str, str]:
     parsed = make_url(url)
     admin = parsed.set(drivername="postgresql", database="postgres")

@@ -216,10 +216,11 @@ def decide(
     as_json: JsonOption = False,
 ) -> None:
     """Decide an item (claiming it first if it is pending)."""
-    quality = open_config(config).quality
+    loaded = open_config(config)
     with open_queue(db) as queue:
         reviewer = acting_reviewer(queue, reviewer, token, config)
-        queue.quality = quality
+        if "quality" in loaded.model_fields_set:
+            queue.quality = loaded.quality
         got = queue.claim(item_id, reviewer)
         decision = queue.decide(got, label, note, origin="cli")
     if as_json:

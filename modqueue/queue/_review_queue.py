@@ -86,7 +86,9 @@ class ReviewQueue:
             self.guidelines = load_guidelines(guidelines or self.settings.guidelines)
         self.lease_seconds = lease_seconds or self.settings.lease_seconds
         self.clock = clock
-        self.quality = quality or QualityConfig()
+        self.quality = quality or QualityConfig(
+            second_review_share=self.settings.second_review_share
+        )
         if auto_migrate:
             migrate(self.engine)
 

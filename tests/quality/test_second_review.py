@@ -155,3 +155,14 @@ def test_undo_brings_a_sampled_decision_back(queue: ReviewQueue) -> None:
     again = queue.undo(decision.id, "alice")
     assert again.queue == "people-smuggling"
     assert queue.get_item(got.item_id).status == "claimed"
+
+
+def test_queue_default_share_comes_from_settings(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODQUEUE_SECOND_REVIEW_SHARE")
+    with ReviewQueue(database_url) as q:
+        assert q.quality.share_for("hate") == 0.1
+    monkeypatch.setenv("MODQUEUE_SECOND_REVIEW_SHARE", "0.25")
+    with ReviewQueue(database_url) as q:
+        assert q.quality.share_for("hate") == 0.25
