@@ -37,7 +37,7 @@ def test_sixteen_processes_decide_each_item_exactly_once(database_url: str) -> N
     ]
     for p in procs:
         p.start()
-    counts = dict(results.get(timeout=600) for _ in procs)
+    counts = dict(results.get(timeout=1800) for _ in procs)
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
