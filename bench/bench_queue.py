@@ -19,6 +19,7 @@ import statistics
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -45,11 +46,20 @@ def _item(n: int) -> dict[str, Any]:
 
 
 def reset(url: str) -> None:
+    """An empty, migrated database (the audit log is append-only, so start afresh)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    else:
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
     engine = make_engine(url)
     migrate(engine)
-    with engine.begin() as conn:
-        for table in ("audit_event", "outbound_action", "decision", "sync_cursor", "item"):
-            conn.execute(text(f"DELETE FROM {table}"))
     engine.dispose()
 
 
