@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from modqueue.integrations.export._records import FIELDS
 from modqueue.integrations.export._splits import SPLITS
 from modqueue.quality import Agreement
 
@@ -98,24 +99,7 @@ def _features_yaml(fmt: str) -> list[str]:
     types = {name: "string" for name in _STRINGS}
     types["decided_at"] = stamp
     lines = ["dataset_info:", "  features:"]
-    for name in (
-        "id",
-        "source",
-        "text",
-        "url",
-        "media",
-        "author",
-        "policy",
-        "label",
-        "action",
-        "annotations",
-        "agreement",
-        "guideline_id",
-        "guideline_version",
-        "decided_at",
-        "appeal",
-        "split",
-    ):
+    for name in FIELDS:
         lines.append(f"  - name: {name}")
         if name == "media":
             lines += ["    list:", "    - name: kind", "      dtype: string"]
