@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, exists, func, literal_column, not_, select, update
+from sqlalchemy import Table, bindparam, exists, literal_column, not_, select, update
 from sqlmodel import Session, col
 
 from modqueue._exceptions import (
@@ -41,7 +41,6 @@ __all__ = [
     "escalate",
     "expire_leases",
     "lock_claimed_item",
-    "queue_depths",
     "release",
     "renew",
     "verify_claim",
@@ -400,15 +399,3 @@ def expire_leases(session: Session, *, now: datetime, actor: str = "system") -> 
         ],
     )
     return len(rows)
-
-
-def queue_depths(session: Session) -> dict[str, dict[str, int]]:
-    """Per queue, the count of items in each status."""
-    out: dict[str, dict[str, int]] = {}
-    for queue, status, count in session.execute(
-        select(col(Item.queue), col(Item.status), func.count()).group_by(
-            col(Item.queue), col(Item.status)
-        )
-    ):
-        out.setdefault(queue, {s.value: 0 for s in ItemStatus})[status] = count
-    return out
