@@ -4,8 +4,9 @@
     python bench/bench_queue.py --db postgresql://user:pw@127.0.0.1/db
 
 1. claim+decide with 4 processes: `ReviewQueue.claim_next` + `decide` against a raw-SQL
-   loop doing the same two transactions (claim with audit row; decision, item update,
-   outbox row and audit row), items per second and the ratio.
+   loop doing the same two transactions (reviewer lookup; claim with hash-chained audit
+   row; decision, item update, outbox row and hash-chained audit row), items per second
+   and the ratio; also against the plain loop without lookup or hash chain.
 2. ingest: `ReviewQueue.enqueue` against a raw executemany INSERT of the same rows.
 3. claim_next latency with `--pending` pending items: p50/p99 over 1,000 claims.
 """
@@ -13,8 +14,10 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
+import os
 import statistics
 import time
 import uuid
@@ -26,7 +29,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from modqueue.quality import QualityConfig
-from modqueue.queue import ReviewQueue, make_engine, migrate
+from modqueue.queue import ReviewQueue, make_engine, migrate, verify_chain
+from modqueue.queue._audit import (
+    GENESIS_HASH,
+    PG_AUDIT_CHAIN_LOCK,
+    PG_AUDIT_CHAINS,
+    canonical_event,
+)
 from modqueue.settings import normalise_database_url
 
 LABEL = "remove-ban-refer"
@@ -64,34 +73,129 @@ def reset(url: str) -> None:
 
 
 # -- claim + decide ---------------------------------------------------------------------
+#
+# Two raw-SQL baselines, both hand-written SQL through a bare SQLAlchemy connection:
+# `raw` does the same two transactions as modqueue, including what issue 8 added to them
+# (the reviewer lookup that authorization does, the "not the same reviewer twice" filter
+# of quality review, and the hash-chained audit append with its chain lock); `raw_plain`
+# is the loop this benchmark used before issue 8: same rows, audit rows without a hash,
+# no lookup. Workers start, connect and load what they need, then wait for one start
+# signal, so process start-up is not in the rate.
+
+_LOOKUP_SQL = (
+    "SELECT name, role, policies, disabled FROM reviewer WHERE name = :n "
+    "OR id = (SELECT min(id) FROM reviewer)"
+)
+_TRY_CHAIN_SQL = (
+    "SELECT (k + :start) % :n FROM generate_series(0, :n - 1) AS k "
+    "WHERE pg_try_advisory_xact_lock(:key + (k + :start) % :n) LIMIT 1"
+)
 
 
-def _modqueue_worker(url: str, reviewer: str, out: Any) -> None:
+def _audit_raw(conn: Any, chained: bool, chain_state: dict[str, int], **event: Any) -> None:
+    """Append one audit row: chained like modqueue's (chain lock, head, hash) or plain."""
+    if not chained:
+        conn.execute(
+            text(
+                "INSERT INTO audit_event (at, actor, event, item_id, before, after, detail) "
+                "VALUES (:at, :actor, :event, :item_id, :before, :after, :detail)"
+            ),
+            {k: json.dumps(v) if isinstance(v, dict) else v for k, v in event.items()},
+        )
+        return
+    chain = 0
+    if conn.dialect.name == "postgresql":
+        n, start = PG_AUDIT_CHAINS, chain_state["start"]
+        chain = conn.execute(
+            text(_TRY_CHAIN_SQL), {"start": start, "n": n, "key": PG_AUDIT_CHAIN_LOCK}
+        ).scalar()
+        if chain is None:
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_AUDIT_CHAIN_LOCK + start}
+            )
+            chain = start
+        _, prev, new_id = conn.execute(
+            text(
+                "SELECT h.id, h.hash, nextval(pg_get_serial_sequence('audit_event', 'id')) "
+                "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT id, hash FROM audit_event "
+                "WHERE chain = :c ORDER BY id DESC LIMIT 1) AS h ON true"
+            ),
+            {"c": chain},
+        ).one()
+    else:
+        head = conn.execute(
+            text("SELECT id, hash FROM audit_event WHERE chain = 0 ORDER BY id DESC LIMIT 1")
+        ).first()
+        new_id, prev = (head[0] + 1, head[1]) if head is not None else (1, None)
+    prev = prev or GENESIS_HASH
+    at = event["at"].replace(tzinfo=UTC)
+    digest = hashlib.sha256(
+        canonical_event(id=new_id, chain=chain, prev_hash=prev, **{**event, "at": at})
+    ).hexdigest()
+    conn.execute(
+        text(
+            "INSERT INTO audit_event (id, chain, at, actor, event, item_id, before, after, "
+            "detail, prev_hash, hash) VALUES (:id, :chain, :at, :actor, :event, :item_id, "
+            ":before, :after, :detail, :prev, :hash)"
+        ),
+        {
+            **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in event.items()},
+            "id": new_id,
+            "chain": chain,
+            "prev": prev,
+            "hash": digest,
+        },
+    )
+
+
+def _wait_for_start(ready: Any, go: Any) -> None:
+    ready.put(True)
+    go.wait()
+
+
+def _modqueue_worker(url: str, reviewer: str, out: Any, ready: Any, go: Any) -> None:
     done = 0
     # Like for like with the raw-SQL loop: no blind second reviews.
     with ReviewQueue(url, auto_migrate=False, quality=QualityConfig(second_review_share=0.0)) as q:
+        with q.session() as s:  # connect before the start signal, as the raw loop does
+            s.connection()
+        _wait_for_start(ready, go)
         while (claim := q.claim_next(reviewer)) is not None:
             q.decide(claim, LABEL)
             done += 1
     out.put(done)
 
 
-def _raw_worker(url: str, reviewer: str, out: Any) -> None:
+def _raw_loop(url: str, reviewer: str, out: Any, ready: Any, go: Any, chained: bool) -> None:
     engine = make_engine(url)
     pg = engine.dialect.name == "postgresql"
     lock = " FOR UPDATE SKIP LOCKED" if pg else ""
+    chain_state = {"start": os.getpid() % PG_AUDIT_CHAINS}
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        conn.rollback()
+    same_reviewer = (
+        " AND NOT EXISTS (SELECT 1 FROM decision WHERE decision.item_id = item.id "
+        "AND decision.reviewer = :r AND decision.status = 'active')"
+        if chained
+        else ""
+    )
+    _wait_for_start(ready, go)
     done = 0
     while True:
         now = datetime.now(UTC).replace(tzinfo=None)
         token = uuid.uuid4().hex
         with engine.begin() as conn:
+            if chained:
+                conn.execute(text(_LOOKUP_SQL), {"n": reviewer}).all()
             row = conn.execute(
                 text(
                     "UPDATE item SET status='claimed', claimed_by=:r, claim_token=:t, "
                     "claimed_at=:now, lease_expires_at=:exp, updated_at=:now "
                     "WHERE id = (SELECT id FROM item WHERE status='pending' "
-                    "AND queue NOT LIKE :senior ORDER BY priority DESC, id LIMIT 1"
-                    f"{lock}) AND status='pending' RETURNING id, source, external_id, policy"
+                    f"AND queue NOT LIKE :senior{same_reviewer} ORDER BY priority DESC, id "
+                    f"LIMIT 1{lock}) AND status='pending' RETURNING id, source, external_id, "
+                    "policy"
                 ),
                 {
                     "r": reviewer,
@@ -103,21 +207,22 @@ def _raw_worker(url: str, reviewer: str, out: Any) -> None:
             ).first()
             if row is None:
                 break
-            conn.execute(
-                text(
-                    "INSERT INTO audit_event (at, actor, event, item_id, before, after) "
-                    "VALUES (:at, :a, 'claimed', :i, :b, :af)"
-                ),
-                {
-                    "at": now,
-                    "a": reviewer,
-                    "i": row.id,
-                    "b": '{"status": "pending"}',
-                    "af": '{"status": "claimed"}',
-                },
+            _audit_raw(
+                conn,
+                chained,
+                chain_state,
+                at=now,
+                actor=reviewer,
+                event="claimed",
+                item_id=row.id,
+                before={"status": "pending"},
+                after={"status": "claimed", "lease_expires_at": now.isoformat()},
+                detail=None,
             )
         now = datetime.now(UTC).replace(tzinfo=None)
         with engine.begin() as conn:
+            if chained:
+                conn.execute(text(_LOOKUP_SQL), {"n": reviewer}).all()
             conn.execute(
                 text(
                     "SELECT id FROM item WHERE id=:i AND claim_token=:t"
@@ -142,13 +247,13 @@ def _raw_worker(url: str, reviewer: str, out: Any) -> None:
                 ),
                 {"i": row.id, "l": LABEL, "now": now},
             )
-            conn.execute(
+            action_id = conn.execute(
                 text(
                     "INSERT INTO outbound_action (item_id, decision_id, action, source, "
                     "external_id, policy, label, reason, idempotency_key, status, attempts, "
                     "next_attempt_at, created_at, updated_at) VALUES (:i, :d, "
                     "'refer_law_enforcement', :s, :e, :p, :l, 'r', :k, 'pending', 0, "
-                    ":now, :now, :now)"
+                    ":now, :now, :now) RETURNING id"
                 ),
                 {
                     "i": row.id,
@@ -160,18 +265,22 @@ def _raw_worker(url: str, reviewer: str, out: Any) -> None:
                     "k": uuid.uuid4().hex,
                     "now": now,
                 },
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO audit_event (at, actor, event, item_id, before, after) "
-                    "VALUES (:at, :a, 'decided', :i, :b, :af)"
-                ),
-                {
-                    "at": now,
-                    "a": reviewer,
-                    "i": row.id,
-                    "b": '{"status": "claimed"}',
-                    "af": '{"status": "decided"}',
+            ).scalar_one()
+            _audit_raw(
+                conn,
+                chained,
+                chain_state,
+                at=now,
+                actor=reviewer,
+                event="decided",
+                item_id=row.id,
+                before={"status": "claimed", "queue": "people-smuggling"},
+                after={"status": "decided", "queue": "people-smuggling", "label": LABEL},
+                detail={
+                    "decision_id": decision_id,
+                    "guideline_version": "v",
+                    "action": "refer_law_enforcement",
+                    "outbound_action_id": action_id,
                 },
             )
         done += 1
@@ -179,13 +288,26 @@ def _raw_worker(url: str, reviewer: str, out: Any) -> None:
     out.put(done)
 
 
+def _raw_worker(url: str, reviewer: str, out: Any, ready: Any, go: Any) -> None:
+    _raw_loop(url, reviewer, out, ready, go, chained=True)
+
+
+def _raw_plain_worker(url: str, reviewer: str, out: Any, ready: Any, go: Any) -> None:
+    _raw_loop(url, reviewer, out, ready, go, chained=False)
+
+
 def _run_workers(target: Any, url: str, processes: int) -> float:
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(url, f"r{i}", out)) for i in range(processes)]
-    start = time.perf_counter()
+    out, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [
+        ctx.Process(target=target, args=(url, f"r{i}", out, ready, go)) for i in range(processes)
+    ]
     for p in procs:
         p.start()
+    for _ in procs:
+        ready.get(timeout=600)
+    start = time.perf_counter()
+    go.set()
     total = sum(out.get(timeout=3600) for _ in procs)
     elapsed = time.perf_counter() - start
     for p in procs:
@@ -193,18 +315,28 @@ def _run_workers(target: Any, url: str, processes: int) -> float:
     return float(total) / elapsed
 
 
-def bench_claim_decide(url: str, items: int, processes: int) -> dict[str, float]:
-    results: dict[str, list[float]] = {"modqueue": [], "raw": []}
-    for _round in range(2):
-        for name, target in (("raw", _raw_worker), ("modqueue", _modqueue_worker)):
+WORKERS = {"raw": _raw_worker, "raw_plain": _raw_plain_worker, "modqueue": _modqueue_worker}
+
+
+def bench_claim_decide(url: str, items: int, processes: int, rounds: int = 2) -> dict[str, Any]:
+    results: dict[str, list[float]] = {name: [] for name in WORKERS}
+    for _round in range(rounds):
+        for name, target in WORKERS.items():
             reset(url)
             with ReviewQueue(url) as q:
                 q.enqueue(_item(n) for n in range(items))
             results[name].append(_run_workers(target, url, processes))
+            with ReviewQueue(url, auto_migrate=False) as q:
+                # Every item decided once, and a chain that verifies: the loops did the work.
+                assert q.stats()["decided"] == items, name
+                if name != "raw_plain":
+                    assert q.run(lambda s: verify_chain(s)).ok, name
     best = {k: max(v) for k, v in results.items()}
     return {
         **{f"{k}_items_per_s": round(v, 1) for k, v in best.items()},
         "ratio": round(best["modqueue"] / best["raw"], 3),
+        "ratio_vs_raw_plain": round(best["modqueue"] / best["raw_plain"], 3),
+        "rounds": {k: [round(x, 1) for x in v] for k, v in results.items()},
     }
 
 
@@ -319,6 +451,7 @@ def main() -> None:
     parser.add_argument("--ingest-items", type=int, default=100_000)
     parser.add_argument("--pending", type=int, default=1_000_000)
     parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", choices=["claim", "ingest", "latency"], action="append")
     args = parser.parse_args()
     url = normalise_database_url(args.db)
@@ -326,7 +459,7 @@ def main() -> None:
     only = set(args.only or ["claim", "ingest", "latency"])
     results: dict[str, Any] = {"backend": backend}
     if "claim" in only:
-        results["claim_decide"] = bench_claim_decide(url, args.items, args.processes)
+        results["claim_decide"] = bench_claim_decide(url, args.items, args.processes, args.rounds)
         print(json.dumps(results), flush=True)
     if "ingest" in only:
         results["ingest"] = bench_ingest(url, args.ingest_items)

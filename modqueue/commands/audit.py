@@ -23,15 +23,22 @@ from modqueue.queue import (
 app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
 
 
+def _anchor(text: str) -> tuple[int, str]:
+    head, sep, tail = text.partition(":")
+    if not sep or not head.isdigit() or len(tail) != 64:
+        raise ConfigError(f"--anchor {text!r}: use ID:HASH, e.g. 1234:<64 hex digits>")
+    return int(head), tail.lower()
+
+
 @app.command("verify")
 def verify(
     anchor: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--anchor",
             metavar="ID:HASH",
-            help="An event id and hash recorded earlier (from a previous verify); also "
-            "detects a truncated tail.",
+            help="A chain head recorded earlier (from a previous verify; repeat for each "
+            "chain); also detects a truncated tail.",
             show_default=False,
         ),
     ] = None,
@@ -39,19 +46,15 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Check every link of the hash chain; names the first broken one and exits 2."""
-    anchor_id = anchor_hash = None
-    if anchor is not None:
-        head, sep, tail = anchor.partition(":")
-        if not sep or not head.isdigit() or len(tail) != 64:
-            raise ConfigError(f"--anchor {anchor!r}: use ID:HASH, e.g. 1234:<64 hex digits>")
-        anchor_id, anchor_hash = int(head), tail.lower()
+    anchors = [_anchor(text) for text in anchor or []]
     with open_queue(db) as queue:
-        report = queue.run(lambda s: verify_chain(s, anchor_id=anchor_id, anchor_hash=anchor_hash))
+        report = queue.run(lambda s: verify_chain(s, anchors=anchors))
     if as_json:
         echo_json(report.to_dict())
     elif report.ok:
-        head = f"; head {report.head_id}:{report.head_hash}" if report.head_id else ""
-        typer.echo(f"audit chain ok: {report.checked} events{head}")
+        typer.echo(f"audit chain ok: {report.checked} events in {len(report.heads)} chain(s)")
+        for event_id, digest in report.heads:
+            typer.echo(f"head {event_id}:{digest}")
     else:
         after = f" (last good event {report.last_good_id})" if report.last_good_id else ""
         typer.echo(

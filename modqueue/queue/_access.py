@@ -21,14 +21,36 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, event, exists, func, or_, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    column,
+    event,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
 
 from modqueue._exceptions import PermissionDenied
 from modqueue.queue._access_models import ALL_POLICIES, Reviewer, Role
-from modqueue.queue._audit import AuditRecord, record_events
+from modqueue.queue._audit import (
+    TRY_CHAIN_SQL,
+    AuditRecord,
+    note_chain_taken,
+    record_events,
+    try_chain_params,
+)
 from modqueue.queue._routing import is_senior_queue, policy_of_queue
 from modqueue.queue._types import utcnow
 
@@ -124,9 +146,31 @@ _LOOKUP = select(
 )
 
 
+# On PostgreSQL the lookup also tries to take an audit chain for the transaction, which
+# nearly always appends an audit event next: one round trip instead of two.
+_LOOKUP_PG = text(
+    "SELECT c.chain, r.name, r.role, r.policies, r.disabled "
+    f"FROM (SELECT ({TRY_CHAIN_SQL}) AS chain) AS c LEFT JOIN reviewer AS r "
+    "ON r.name = :name OR r.id = (SELECT min(id) FROM reviewer)"
+).columns(
+    column("chain", Integer),
+    column("name", String),
+    column("role", String),
+    column("policies", JSON),
+    column("disabled", Boolean),
+)
+
+
 def _lookup(session: Session, name: str) -> tuple[Principal | None, bool]:
     """`(the reviewer called name or None, open mode?)` in one prebuilt query."""
-    rows = session.connection().execute(_LOOKUP, {"name": name}).all()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        found = conn.execute(_LOOKUP_PG, {"name": name, **try_chain_params()}).all()
+        if found[0][0] is not None:
+            note_chain_taken(conn, found[0][0])
+        rows = [r[1:] for r in found if r[1] is not None]
+    else:
+        rows = [tuple(r) for r in conn.execute(_LOOKUP, {"name": name})]
     for row in rows:
         if row[0] == name:
             return Principal(row[0], row[1], list(row[2] or []), bool(row[3])), False

@@ -1,45 +1,73 @@
 """The append-only audit trail: every state change goes through `record_events`.
 
-Each event carries `prev_hash`, the hash of the event before it, and `hash`, the SHA-256
-of a canonical JSON of its own fields and `prev_hash` (`event_hash`). Appends are
-serialised so the chain has no forks and ids follow chain order: on PostgreSQL by a
-transaction-scoped advisory lock taken right before the rows are inserted (held until
-commit), on SQLite by the `BEGIN IMMEDIATE` every transaction starts with.
+Each event carries `prev_hash`, the hash of the event before it in its chain, and `hash`,
+the SHA-256 of a canonical JSON of its own fields and `prev_hash` (`event_hash`).
+
+The trail is a few interleaved chains (`chain` 0 to `PG_AUDIT_CHAINS - 1`), each of
+which has no forks and whose ids follow its append order. Appends to one chain are
+serialised: on PostgreSQL by a transaction-scoped advisory lock per chain, taken right
+before the rows are inserted and held until commit; on SQLite, where every transaction
+starts with `BEGIN IMMEDIATE` and writers are serialised anyway, everything goes to
+chain 0. On PostgreSQL a writer takes the first chain whose lock is free, so concurrent
+transactions append side by side and their commits share a WAL flush instead of queueing
+behind one lock; a transaction keeps the chain it took for all its events.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text
 from sqlmodel import Session
 
 from modqueue.queue._models import AuditEvent
 
 __all__ = [
     "GENESIS_HASH",
+    "PG_AUDIT_CHAINS",
     "PG_AUDIT_CHAIN_LOCK",
+    "TRY_CHAIN_SQL",
     "AuditRecord",
     "canonical_event",
     "event_hash",
+    "note_chain_taken",
     "record_event",
     "record_events",
+    "try_chain_params",
 ]
 
 GENESIS_HASH = "0" * 64  # `prev_hash` of the first event
-PG_AUDIT_CHAIN_LOCK = 7_244_310_008  # pg_advisory_xact_lock key serialising appends
+PG_AUDIT_CHAIN_LOCK = 7_244_310_008  # advisory lock key of chain 0; chain k uses key + k
+PG_AUDIT_CHAINS = 16  # chains on PostgreSQL: how many transactions can append at once
 
 AUDIT: Table = AuditEvent.metadata.tables["audit_event"]
 _INSERT_AUDIT = insert(AUDIT)
-_HEAD = select(AUDIT.c.id, AUDIT.c.hash).order_by(AUDIT.c.id.desc()).limit(1)
+_HEAD = (
+    select(AUDIT.c.id, AUDIT.c.hash)
+    .where(AUDIT.c.chain == bindparam("chain"))
+    .order_by(AUDIT.c.id.desc())
+    .limit(1)
+)
+# The first chain, from :start on, whose lock is free (LIMIT 1 stops at the first taken).
+TRY_CHAIN_SQL = (
+    "SELECT (k + :chain_start) % :chain_n FROM generate_series(0, :chain_n - 1) AS k "
+    "WHERE pg_try_advisory_xact_lock(:chain_key + (k + :chain_start) % :chain_n) LIMIT 1"
+)
+_TRY_CHAIN = text(TRY_CHAIN_SQL)
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
-_NEXTVAL = text(
-    "SELECT nextval(pg_get_serial_sequence('audit_event', 'id')) FROM generate_series(1, :n)"
+_MAX_ID = select(func.coalesce(func.max(AUDIT.c.id), 0))
+_SETVAL = text("SELECT setval(pg_get_serial_sequence('audit_event', 'id'), :v)")
+_CHAIN_KEY = "modqueue_audit_chain"  # Connection.info: (transaction, chain) taken
+_PG_HEAD_AND_IDS = text(
+    "SELECT h.id, h.hash, ARRAY(SELECT nextval(pg_get_serial_sequence('audit_event', 'id')) "
+    "FROM generate_series(1, :n)) FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT id, hash "
+    "FROM audit_event WHERE chain = :chain ORDER BY id DESC LIMIT 1) AS h ON true"
 )
 
 
@@ -70,6 +98,7 @@ def _json_value(value: dict[str, Any] | None) -> Any:
 def canonical_event(
     *,
     id: int,
+    chain: int = 0,
     at: datetime,
     actor: str,
     event: str,
@@ -91,6 +120,8 @@ def canonical_event(
         "detail": _json_value(detail),
         "prev_hash": prev_hash,
     }
+    if chain:  # chain 0 hashes as before chains existed, so older trails still verify
+        doc["chain"] = chain
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -100,6 +131,7 @@ def event_hash(row: AuditEvent, prev_hash: str) -> str:
     return hashlib.sha256(
         canonical_event(
             id=row.id,
+            chain=row.chain,
             at=row.at,
             actor=row.actor,
             event=row.event,
@@ -112,45 +144,70 @@ def event_hash(row: AuditEvent, prev_hash: str) -> str:
     ).hexdigest()
 
 
-def _chain_head(session: Session) -> tuple[int, str]:
-    """`(id, hash)` of the last event, after taking the append lock."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK, {"k": PG_AUDIT_CHAIN_LOCK})
-    last = conn.execute(_HEAD).one_or_none()
-    if last is None:
-        return 0, GENESIS_HASH
-    return int(last[0]), last[1] or GENESIS_HASH
+def try_chain_params() -> dict[str, int]:
+    """Parameters for `TRY_CHAIN_SQL`: each process starts its search at its own chain."""
+    return {
+        "chain_start": os.getpid() % PG_AUDIT_CHAINS,
+        "chain_n": PG_AUDIT_CHAINS,
+        "chain_key": PG_AUDIT_CHAIN_LOCK,
+    }
 
 
-def _next_ids(session: Session, last_id: int, count: int) -> list[int]:
+def note_chain_taken(conn: Connection, chain: int) -> None:
+    """Remember that this transaction holds `chain`'s lock (taken by `TRY_CHAIN_SQL` run
+    inside another statement, e.g. authorization's lookup, to save a round trip)."""
+    conn.info[_CHAIN_KEY] = (conn.get_transaction(), chain)
+
+
+def _take_chain(conn: Connection) -> int:
+    """The chain this transaction appends to, locking it on PostgreSQL."""
+    if conn.dialect.name != "postgresql":
+        return 0
+    taken = conn.info.get(_CHAIN_KEY)
+    if taken is not None and taken[0] is conn.get_transaction():
+        return int(taken[1])
+    params = try_chain_params()
+    chain = conn.execute(_TRY_CHAIN, params).scalar()
+    if chain is None:  # every chain busy: wait for this process's own
+        chain = params["chain_start"]
+        conn.execute(_LOCK, {"k": PG_AUDIT_CHAIN_LOCK + chain})
+    note_chain_taken(conn, chain)
+    return int(chain)
+
+
+def _append_point(session: Session, count: int) -> tuple[int, str, list[int]]:
+    """`(chain, prev_hash, ids)` for appending `count` events, once the chain is locked."""
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        # Under the lock, sequence values come out in chain order; rolled-back
-        # transactions leave gaps, which the chain does not care about.
-        rows = conn.execute(_NEXTVAL, {"n": count}).scalars()
-        ids = sorted(int(v) for v in rows)
-        if ids[0] > last_id:
-            return ids
-        # The sequence was reset behind the chain's back: move it past the chain.
-        conn.execute(
-            text("SELECT setval(pg_get_serial_sequence('audit_event', 'id'), :v)"),
-            {"v": last_id + count},
-        )
-    return list(range(last_id + 1, last_id + 1 + count))
+    chain = _take_chain(conn)
+    if conn.dialect.name != "postgresql":
+        last = conn.execute(_HEAD, {"chain": chain}).one_or_none()
+        last_id, prev = (int(last[0]), last[1]) if last is not None else (0, None)
+        return chain, prev or GENESIS_HASH, list(range(last_id + 1, last_id + 1 + count))
+    # Head and ids in one round trip, read after the lock so the head is the latest.
+    # Under the lock sequence values come out in chain order; rolled-back transactions
+    # leave gaps, which the chain does not care about.
+    last_id, prev, ids = conn.execute(_PG_HEAD_AND_IDS, {"chain": chain, "n": count}).one()
+    ids = sorted(int(v) for v in ids)
+    if last_id is not None and ids[0] <= last_id:
+        # The sequence was reset behind the chains' back: move it past all of them.
+        top = max(int(last_id), conn.execute(_MAX_ID).scalar_one())
+        conn.execute(_SETVAL, {"v": top + count})
+        ids = list(range(top + 1, top + 1 + count))
+    return chain, prev or GENESIS_HASH, ids
 
 
 def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
     """Append `records` to the audit trail (hash-chained) inside the caller's transaction."""
     if not records:
         return
-    last_id, prev = _chain_head(session)
+    chain, prev, ids = _append_point(session, len(records))
     rows = []
-    for new_id, r in zip(_next_ids(session, last_id, len(records)), records, strict=True):
+    for new_id, r in zip(ids, records, strict=True):
         at = r.at if r.at.tzinfo is not None else r.at.replace(tzinfo=UTC)
         digest = hashlib.sha256(
             canonical_event(
                 id=new_id,
+                chain=chain,
                 at=at,
                 actor=r.actor,
                 event=r.event,
@@ -164,6 +221,7 @@ def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
         rows.append(
             {
                 "id": new_id,
+                "chain": chain,
                 "at": at,
                 "actor": r.actor,
                 "event": r.event,

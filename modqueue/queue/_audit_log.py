@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -21,14 +22,17 @@ class ChainReport:
     """The result of `verify_chain`.
 
     `ok` is False at the first broken link: `broken_id` is the first event that does not
-    verify, `problem` says how, `last_good_id` is the event before it (None at the start).
-    `head_id`/`head_hash` are the last event's, to write down as an external anchor.
+    verify, `problem` says how, `last_good_id` is the event before it in its chain (None
+    at the chain's start). `head_id`/`head_hash` are the last event's; `heads` holds the
+    last event of every chain, `(id, hash)` in chain order: write them down as external
+    anchors (`verify_chain(anchors=...)`).
     """
 
     ok: bool
     checked: int
     head_id: int | None
     head_hash: str | None
+    heads: tuple[tuple[int, str], ...] = ()
     broken_id: int | None = None
     last_good_id: int | None = None
     problem: str | None = None
@@ -40,26 +44,57 @@ class ChainReport:
             "checked": self.checked,
             "head_id": self.head_id,
             "head_hash": self.head_hash,
+            "heads": [f"{i}:{h}" for i, h in self.heads],
             "broken_id": self.broken_id,
             "last_good_id": self.last_good_id,
             "problem": self.problem,
         }
 
 
-def verify_chain(
-    session: Session, *, anchor_id: int | None = None, anchor_hash: str | None = None
-) -> ChainReport:
-    """Walk the audit trail in id order and check every link.
+@dataclass(slots=True)
+class _Walk:
+    """Where verification stands: each chain's last good event, and the last overall."""
+
+    heads: dict[int, tuple[int, str]] = field(default_factory=dict)
+    checked: int = 0
+    last: tuple[int, str] | None = None
+
+    def report(self, **failure: Any) -> ChainReport:
+        return ChainReport(
+            ok=not failure,
+            checked=self.checked,
+            head_id=self.last[0] if self.last else None,
+            head_hash=self.last[1] if self.last else None,
+            heads=tuple(self.heads[c] for c in sorted(self.heads)),
+            **failure,
+        )
+
+
+def _problem(row: AuditEvent, chain_head: tuple[int, str] | None) -> str | None:
+    prev_hash = chain_head[1] if chain_head else GENESIS_HASH
+    if row.hash is None or row.prev_hash is None:
+        return "it has no hash (written outside the audit chain)"
+    if row.prev_hash != prev_hash:
+        what = f"event {chain_head[0]}'s hash" if chain_head else "the chain's start"
+        return (
+            f"its prev_hash does not match {what}: an event before it was deleted, "
+            "inserted or moved"
+        )
+    if row.hash != event_hash(row, prev_hash):
+        return "its contents do not match its hash: the event was edited"
+    return None
+
+
+def verify_chain(session: Session, *, anchors: Sequence[tuple[int, str]] = ()) -> ChainReport:
+    """Walk the audit trail in id order and check every link of every chain.
 
     Detects an edited row (its hash no longer matches its contents), a deleted, inserted
-    or reordered row (its `prev_hash` no longer matches the hash of the row before it)
-    and a missing hash. A truncated tail leaves a valid shorter chain; pass a previously
-    recorded `anchor_id`/`anchor_hash` (see `ChainReport.head_hash`) to detect it.
+    or reordered row (its `prev_hash` no longer matches the hash of the row before it in
+    its chain) and a missing hash. A truncated tail leaves a valid shorter chain: pass
+    `(id, hash)` anchors recorded earlier (`ChainReport.heads`) to detect it.
     """
-    prev_hash = GENESIS_HASH
-    prev_id: int | None = None
-    checked = 0
-    anchor_seen = anchor_id is None
+    wanted = {int(i): h.lower() for i, h in anchors}
+    walk = _Walk()
     after = 0
     while True:
         rows = list(
@@ -74,59 +109,27 @@ def verify_chain(
             break
         for row in rows:
             assert row.id is not None
-            problem = None
-            if row.hash is None or row.prev_hash is None:
-                problem = "it has no hash (written outside the audit chain)"
-            elif row.prev_hash != prev_hash:
-                what = f"event {prev_id}'s hash" if prev_id is not None else "the chain's start"
-                problem = (
-                    f"its prev_hash does not match {what}: an event before it was deleted, "
-                    "inserted or moved"
-                )
-            elif row.hash != event_hash(row, prev_hash):
-                problem = "its contents do not match its hash: the event was edited"
+            chain_head = walk.heads.get(row.chain)
+            problem = _problem(row, chain_head)
+            if problem is None and row.id in wanted and row.hash != wanted.pop(row.id):
+                problem = "its hash differs from the anchor: the chain was rewritten"
             if problem is not None:
-                return ChainReport(
-                    ok=False,
-                    checked=checked,
-                    head_id=prev_id,
-                    head_hash=prev_hash if prev_id is not None else None,
+                return walk.report(
                     broken_id=row.id,
-                    last_good_id=prev_id,
+                    last_good_id=chain_head[0] if chain_head else None,
                     problem=problem,
                 )
-            if anchor_id is not None and row.id == anchor_id:
-                if row.hash != anchor_hash:
-                    return ChainReport(
-                        ok=False,
-                        checked=checked,
-                        head_id=prev_id,
-                        head_hash=prev_hash if prev_id is not None else None,
-                        broken_id=row.id,
-                        last_good_id=prev_id,
-                        problem="its hash differs from the anchor: the chain was rewritten",
-                    )
-                anchor_seen = True
-            checked += 1
-            prev_hash = row.hash or GENESIS_HASH
-            prev_id = row.id
-        after = prev_id if prev_id is not None else after
-    if not anchor_seen:
-        return ChainReport(
-            ok=False,
-            checked=checked,
-            head_id=prev_id,
-            head_hash=prev_hash if prev_id is not None else None,
-            broken_id=anchor_id,
-            last_good_id=prev_id,
+            walk.checked += 1
+            walk.heads[row.chain] = walk.last = (row.id, row.hash or GENESIS_HASH)
+        after = rows[-1].id or after
+    if wanted:
+        missing = min(wanted)
+        return walk.report(
+            broken_id=missing,
+            last_good_id=walk.last[0] if walk.last else None,
             problem="the anchored event is missing: the chain was truncated",
         )
-    return ChainReport(
-        ok=True,
-        checked=checked,
-        head_id=prev_id,
-        head_hash=prev_hash if prev_id is not None else None,
-    )
+    return walk.report()
 
 
 def event_dict(row: AuditEvent) -> dict[str, Any]:
@@ -140,6 +143,7 @@ def event_dict(row: AuditEvent) -> dict[str, Any]:
         "before": row.before,
         "after": row.after,
         "detail": row.detail,
+        "chain": row.chain,
         "prev_hash": row.prev_hash,
         "hash": row.hash,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Index, SmallInteger, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
@@ -179,15 +179,18 @@ class OutboundActionPublic(OutboundActionBase):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only record of a state change: who, what, when, before and after."""
+    """Append-only record of a state change: who, what, when, before and after; `chain`,
+    `prev_hash` and `hash` link it into the hash chains (see `modqueue.queue._audit`)."""
 
     __tablename__ = "audit_event"
     __table_args__ = (
         Index("ix_audit_event_item", "item_id", "id"),
         Index("ix_audit_event_actor", "actor", "id"),
+        Index("ix_audit_event_chain", "chain", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    chain: int = Field(default=0, sa_type=SmallInteger)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     actor: str = Field(max_length=200)
     event: str = Field(max_length=60)

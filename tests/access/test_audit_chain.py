@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlmodel import Session
 
 from modqueue.queue import ChainReport, ReviewQueue, make_engine, verify_chain
-from modqueue.queue._audit import GENESIS_HASH, canonical_event
+from modqueue.queue._audit import GENESIS_HASH, canonical_event, record_event
 from modqueue.queue._types import utcnow
 from tests.conftest import make_item
 
@@ -25,10 +26,8 @@ def _build_chain(q: ReviewQueue) -> None:
         q.decide(claim, "no-violation")
 
 
-def _verify(
-    q: ReviewQueue, anchor_id: int | None = None, anchor_hash: str | None = None
-) -> ChainReport:
-    return q.run(lambda s: verify_chain(s, anchor_id=anchor_id, anchor_hash=anchor_hash))
+def _verify(q: ReviewQueue, anchors: tuple[tuple[int, str], ...] = ()) -> ChainReport:
+    return q.run(lambda s: verify_chain(s, anchors=anchors))
 
 
 def _tamper(url: str, work: Callable[[Connection], object]) -> None:
@@ -68,11 +67,12 @@ def _insert(conn: Connection) -> None:
     # Make room after event 2, then insert a forged event whose own hash is right.
     for old in range(EVENTS, 2, -1):
         conn.execute(text(f"UPDATE audit_event SET id = {old + 1} WHERE id = {old}"))
-    prev = conn.execute(text("SELECT hash FROM audit_event WHERE id = 2")).scalar_one()
+    chain, prev = conn.execute(text("SELECT chain, hash FROM audit_event WHERE id = 2")).one()
     at = utcnow()
     digest = hashlib.sha256(
         canonical_event(
             id=3,
+            chain=chain,
             at=at,
             actor="mallory",
             event="decided",
@@ -85,10 +85,10 @@ def _insert(conn: Connection) -> None:
     ).hexdigest()
     conn.execute(
         text(
-            "INSERT INTO audit_event (id, at, actor, event, item_id, prev_hash, hash) "
-            "VALUES (3, :at, 'mallory', 'decided', 1, :prev, :hash)"
+            "INSERT INTO audit_event (id, chain, at, actor, event, item_id, prev_hash, hash) "
+            "VALUES (3, :chain, :at, 'mallory', 'decided', 1, :prev, :hash)"
         ),
-        {"at": at.replace(tzinfo=None), "prev": prev, "hash": digest},
+        {"chain": chain, "at": at.replace(tzinfo=None), "prev": prev, "hash": digest},
     )
 
 
@@ -122,11 +122,7 @@ def test_truncated_tail_is_caught_by_an_anchor(
     head = _verify(review_queue)
     _tamper(database_url, lambda c: c.execute(text(f"DELETE FROM audit_event WHERE id = {EVENTS}")))
     assert _verify(review_queue).ok
-    report = _verify(
-        review_queue,
-        anchor_id=head.head_id,
-        anchor_hash=head.head_hash,
-    )
+    report = _verify(review_queue, head.heads)
     assert not report.ok
     assert report.problem is not None and "truncated" in report.problem
 
@@ -134,12 +130,51 @@ def test_truncated_tail_is_caught_by_an_anchor(
 def test_chain_links_and_ids_follow_append_order(review_queue: ReviewQueue) -> None:
     _build_chain(review_queue)
     with review_queue.session() as s:
-        rows = s.execute(text("SELECT id, prev_hash, hash FROM audit_event ORDER BY id")).all()
-    assert rows[0][1] == GENESIS_HASH
-    assert all(rows[i][1] == rows[i - 1][2] for i in range(1, len(rows)))
+        rows = s.execute(
+            text("SELECT id, chain, prev_hash, hash FROM audit_event ORDER BY id")
+        ).all()
+    # One writer at a time: every event lands in the same chain, in id order.
+    assert len({r.chain for r in rows}) == 1
+    assert rows[0].prev_hash == GENESIS_HASH
+    assert all(rows[i].prev_hash == rows[i - 1].hash for i in range(1, len(rows)))
 
 
-def test_concurrent_writers_keep_one_unbroken_chain(review_queue: ReviewQueue) -> None:
+def test_concurrent_transactions_append_to_separate_chains(
+    review_queue: ReviewQueue, database_url: str
+) -> None:
+    """While one transaction holds a chain (uncommitted), another appends beside it on
+    PostgreSQL instead of waiting; SQLite has one writer at a time and one chain."""
+    q = review_queue
+    q.enqueue([make_item(1)])
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as first:
+            first.begin()
+            record_event(first, actor="first", event="note", at=utcnow())
+            if engine.dialect.name == "postgresql":
+                with Session(engine) as second, second.begin():
+                    record_event(second, actor="second", event="note", at=utcnow())
+                    record_event(second, actor="second", event="note", at=utcnow())
+            first.commit()
+    finally:
+        engine.dispose()
+    with q.session() as s:
+        rows = s.execute(text("SELECT actor, chain FROM audit_event ORDER BY id")).all()
+    chains = {actor: {r.chain for r in rows if r.actor == actor} for actor in ("first", "second")}
+    if database_url.startswith("postgresql"):
+        # Each transaction keeps one chain for all its events, and the two differ.
+        assert len(chains["first"]) == len(chains["second"]) == 1
+        assert chains["first"] != chains["second"]
+    else:
+        assert chains == {"first": {0}, "second": set()}
+    report = _verify(q)
+    assert report.ok and report.checked == len(rows)
+    assert len(report.heads) == len({r.chain for r in rows})
+    # The heads are the anchors: all of them must be present and unchanged.
+    assert _verify(q, report.heads).ok
+
+
+def test_concurrent_writers_keep_every_chain_unbroken(review_queue: ReviewQueue) -> None:
     q = review_queue
     q.enqueue([make_item(n) for n in range(40)])
     errors: list[BaseException] = []
