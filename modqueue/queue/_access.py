@@ -28,26 +28,23 @@ from sqlalchemy import (
     Engine,
     Integer,
     String,
-    Table,
-    bindparam,
     column,
     event,
     exists,
-    func,
-    or_,
     select,
     text,
 )
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session, col
 
 from modqueue._exceptions import PermissionDenied
 from modqueue.queue._access_models import ALL_POLICIES, Reviewer, Role
 from modqueue.queue._audit import (
-    TRY_CHAIN_SQL,
     AuditRecord,
-    note_chain_taken,
+    chain_prologue,
+    note_prologue,
     record_events,
     try_chain_params,
 )
@@ -134,47 +131,46 @@ class Principal:
     disabled: bool
 
 
-_REVIEWER: Table = Reviewer.metadata.tables["reviewer"]
-# The named reviewer's row and the first reviewer's row: none at all means open mode.
-_LOOKUP = select(
-    _REVIEWER.c.name, _REVIEWER.c.role, _REVIEWER.c.policies, _REVIEWER.c.disabled
-).where(
-    or_(
-        _REVIEWER.c.name == bindparam("name"),
-        _REVIEWER.c.id == select(func.min(_REVIEWER.c.id)).scalar_subquery(),
+def _lookup_statement(dialect: str) -> TextualSelect:
+    # The transaction's first statement also sets up its audit chain append (it nearly
+    # always appends an event next): one round trip instead of two or three.
+    columns, from_clause = chain_prologue(dialect)
+    return text(
+        f"SELECT {columns}, r.name, r.role, r.policies, r.disabled FROM {from_clause} "
+        "LEFT JOIN reviewer AS r ON r.name = :name OR r.id = (SELECT min(id) FROM reviewer)"
+    ).columns(
+        column("audit_chain", Integer),
+        column("audit_head_id", Integer),
+        column("audit_head_hash", String),
+        column("audit_next_id", Integer),
+        column("name", String),
+        column("role", String),
+        column("policies", JSON),
+        column("disabled", Boolean),
     )
-)
 
 
-# On PostgreSQL the lookup also tries to take an audit chain for the transaction, which
-# nearly always appends an audit event next: one round trip instead of two.
-_LOOKUP_PG = text(
-    "SELECT c.chain, r.name, r.role, r.policies, r.disabled "
-    f"FROM (SELECT ({TRY_CHAIN_SQL}) AS chain) AS c LEFT JOIN reviewer AS r "
-    "ON r.name = :name OR r.id = (SELECT min(id) FROM reviewer)"
-).columns(
-    column("chain", Integer),
-    column("name", String),
-    column("role", String),
-    column("policies", JSON),
-    column("disabled", Boolean),
-)
+_LOOKUPS = {d: _lookup_statement(d) for d in ("postgresql", "sqlite")}
 
 
 def _lookup(session: Session, name: str) -> tuple[Principal | None, bool]:
     """`(the reviewer called name or None, open mode?)` in one prebuilt query."""
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        found = conn.execute(_LOOKUP_PG, {"name": name, **try_chain_params()}).all()
-        if found[0][0] is not None:
-            note_chain_taken(conn, found[0][0])
-        rows = [r[1:] for r in found if r[1] is not None]
-    else:
-        rows = [tuple(r) for r in conn.execute(_LOOKUP, {"name": name})]
-    for row in rows:
-        if row[0] == name:
-            return Principal(row[0], row[1], list(row[2] or []), bool(row[3])), False
-    return None, not rows
+    found = conn.execute(_LOOKUPS[conn.dialect.name], {"name": name, **try_chain_params()}).all()
+    first = found[0]
+    note_prologue(
+        conn,
+        chain=first.audit_chain,
+        head_id=first.audit_head_id,
+        head_hash=first.audit_head_hash,
+        next_id=first.audit_next_id,
+    )
+    for row in found:
+        if row.name == name:
+            return Principal(
+                row.name, row.role, list(row.policies or []), bool(row.disabled)
+            ), False
+    return None, all(row.name is None for row in found)
 
 
 def is_open_mode(session: Session) -> bool:

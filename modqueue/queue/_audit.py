@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, text
+from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, select, text
 from sqlmodel import Session
 
 from modqueue.queue._models import AuditEvent
@@ -35,8 +35,9 @@ __all__ = [
     "TRY_CHAIN_SQL",
     "AuditRecord",
     "canonical_event",
+    "chain_prologue",
     "event_hash",
-    "note_chain_taken",
+    "note_prologue",
     "record_event",
     "record_events",
     "try_chain_params",
@@ -63,7 +64,29 @@ _TRY_CHAIN = text(TRY_CHAIN_SQL)
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _MAX_ID = select(func.coalesce(func.max(AUDIT.c.id), 0))
 _SETVAL = text("SELECT setval(pg_get_serial_sequence('audit_event', 'id'), :v)")
-_CHAIN_KEY = "modqueue_audit_chain"  # Connection.info: (transaction, chain) taken
+_CHAIN_KEY = "modqueue_audit_chain"  # Connection.info: the transaction's `_ChainState`
+_COLUMNS = ["id", "chain", "at", "actor", "event", "item_id", "before", "after", "detail"]
+_COLUMNS += ["prev_hash", "hash"]
+# One event, inserted only if the chain's head is still `g_last` (0: the chain is empty).
+_GUARDED_INSERT = (
+    insert(AUDIT)
+    .from_select(
+        _COLUMNS,
+        select(*[bindparam(f"p_{c}", type_=AUDIT.c[c].type) for c in _COLUMNS]).where(
+            func.coalesce(
+                select(func.max(AUDIT.c.id))
+                .where(AUDIT.c.chain == bindparam("g_chain"))
+                .scalar_subquery(),
+                0,
+            )
+            == bindparam("g_last")
+        ),
+    )
+    .returning(AUDIT.c.id)
+)
+_PG_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('audit_event', 'id')) FROM generate_series(1, :n)"
+)
 _PG_HEAD_AND_IDS = text(
     "SELECT h.id, h.hash, ARRAY(SELECT nextval(pg_get_serial_sequence('audit_event', 'id')) "
     "FROM generate_series(1, :n)) FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT id, hash "
@@ -144,6 +167,50 @@ def event_hash(row: AuditEvent, prev_hash: str) -> str:
     ).hexdigest()
 
 
+# The audit side of a transaction's first statement (`chain_prologue`): which chain, its
+# head and, on PostgreSQL, one id taken ahead. The head is read in the same statement
+# that takes the chain's lock, so on PostgreSQL it may miss an append committed just
+# before the lock was granted; the first append checks it (`_GUARDED_INSERT`).
+_PG_PROLOGUE_COLUMNS = (
+    "c.chain AS audit_chain, h.id AS audit_head_id, h.hash AS audit_head_hash, "
+    "c.next_id AS audit_next_id"
+)
+_PG_PROLOGUE_FROM = (
+    "(SELECT chain, CASE WHEN chain IS NULL THEN NULL ELSE "
+    "nextval(pg_get_serial_sequence('audit_event', 'id')) END AS next_id "
+    f"FROM (SELECT ({TRY_CHAIN_SQL}) AS chain) AS t) AS c "
+    "LEFT JOIN LATERAL (SELECT id, hash FROM audit_event WHERE chain = c.chain "
+    "ORDER BY id DESC LIMIT 1) AS h ON true"
+)
+_SQLITE_PROLOGUE_COLUMNS = (
+    "0 AS audit_chain, h.id AS audit_head_id, h.hash AS audit_head_hash, NULL AS audit_next_id"
+)
+_SQLITE_PROLOGUE_FROM = (
+    "(SELECT 1) AS one LEFT JOIN (SELECT id, hash FROM audit_event WHERE chain = 0 "
+    "ORDER BY id DESC LIMIT 1) AS h ON 1 = 1"
+)
+
+
+@dataclass(slots=True)
+class _ChainState:
+    """What a transaction knows of the chain it appends to."""
+
+    transaction: object
+    chain: int
+    head: tuple[int, str] | None  # (id, hash) of the chain's last event; None: re-read
+    checked: bool  # the head is known to be current (read or written under the lock)
+    spare_ids: list[int] = field(default_factory=list)
+
+
+def chain_prologue(dialect: str) -> tuple[str, str]:
+    """`(columns, from_clause)` to put the audit chain's set-up into a transaction's
+    first statement, saving a round trip: `SELECT {columns}, ... FROM {from_clause}
+    LEFT JOIN ...`; bind `try_chain_params()` and pass the row to `note_prologue`."""
+    if dialect == "postgresql":
+        return _PG_PROLOGUE_COLUMNS, _PG_PROLOGUE_FROM
+    return _SQLITE_PROLOGUE_COLUMNS, _SQLITE_PROLOGUE_FROM
+
+
 def try_chain_params() -> dict[str, int]:
     """Parameters for `TRY_CHAIN_SQL`: each process starts its search at its own chain."""
     return {
@@ -153,54 +220,95 @@ def try_chain_params() -> dict[str, int]:
     }
 
 
-def note_chain_taken(conn: Connection, chain: int) -> None:
-    """Remember that this transaction holds `chain`'s lock (taken by `TRY_CHAIN_SQL` run
-    inside another statement, e.g. authorization's lookup, to save a round trip)."""
-    conn.info[_CHAIN_KEY] = (conn.get_transaction(), chain)
+def note_prologue(
+    conn: Connection,
+    *,
+    chain: int | None,
+    head_id: int | None,
+    head_hash: str | None,
+    next_id: int | None,
+) -> None:
+    """Keep what a `chain_prologue` read for this transaction's appends. `chain` None:
+    no chain lock was free (PostgreSQL); the first append takes one itself."""
+    current: _ChainState | None = conn.info.get(_CHAIN_KEY)
+    if chain is None or (current is not None and current.transaction is conn.get_transaction()):
+        return  # none free, or the transaction already has its chain
+    conn.info[_CHAIN_KEY] = _ChainState(
+        transaction=conn.get_transaction(),
+        chain=int(chain),
+        head=(int(head_id), head_hash or GENESIS_HASH)
+        if head_id is not None
+        else (0, GENESIS_HASH),
+        # SQLite: read under the BEGIN IMMEDIATE write lock, so current.
+        checked=conn.dialect.name != "postgresql",
+        spare_ids=[int(next_id)] if next_id is not None else [],
+    )
 
 
-def _take_chain(conn: Connection) -> int:
-    """The chain this transaction appends to, locking it on PostgreSQL."""
+@event.listens_for(Engine, "rollback_savepoint")
+def _forget_head_on_savepoint_rollback(conn: Connection, name: str, context: object) -> None:
+    # Events appended inside the savepoint are gone: read the head again (the chain's
+    # lock is still held, so the chain stays ours).
+    state = conn.info.get(_CHAIN_KEY)
+    if state is not None:
+        state.head = None
+
+
+def _state(conn: Connection) -> _ChainState:
+    """This transaction's chain, taking (and on PostgreSQL locking) one if needed."""
+    state: _ChainState | None = conn.info.get(_CHAIN_KEY)
+    if state is not None and state.transaction is conn.get_transaction():
+        return state
+    chain = 0
+    if conn.dialect.name == "postgresql":
+        params = try_chain_params()
+        free = conn.execute(_TRY_CHAIN, params).scalar()
+        if free is None:  # every chain busy: wait for this process's own
+            conn.execute(_LOCK, {"k": PG_AUDIT_CHAIN_LOCK + params["chain_start"]})
+        chain = params["chain_start"] if free is None else int(free)
+    state = _ChainState(
+        transaction=conn.get_transaction(), chain=int(chain), head=None, checked=False
+    )
+    conn.info[_CHAIN_KEY] = state
+    return state
+
+
+def _read_head(conn: Connection, state: _ChainState, count: int) -> list[int]:
+    """Read the chain's head under its lock; returns ids for `count` events."""
     if conn.dialect.name != "postgresql":
-        return 0
-    taken = conn.info.get(_CHAIN_KEY)
-    if taken is not None and taken[0] is conn.get_transaction():
-        return int(taken[1])
-    params = try_chain_params()
-    chain = conn.execute(_TRY_CHAIN, params).scalar()
-    if chain is None:  # every chain busy: wait for this process's own
-        chain = params["chain_start"]
-        conn.execute(_LOCK, {"k": PG_AUDIT_CHAIN_LOCK + chain})
-    note_chain_taken(conn, chain)
-    return int(chain)
-
-
-def _append_point(session: Session, count: int) -> tuple[int, str, list[int]]:
-    """`(chain, prev_hash, ids)` for appending `count` events, once the chain is locked."""
-    conn = session.connection()
-    chain = _take_chain(conn)
-    if conn.dialect.name != "postgresql":
-        last = conn.execute(_HEAD, {"chain": chain}).one_or_none()
-        last_id, prev = (int(last[0]), last[1]) if last is not None else (0, None)
-        return chain, prev or GENESIS_HASH, list(range(last_id + 1, last_id + 1 + count))
-    # Head and ids in one round trip, read after the lock so the head is the latest.
-    # Under the lock sequence values come out in chain order; rolled-back transactions
-    # leave gaps, which the chain does not care about.
-    last_id, prev, ids = conn.execute(_PG_HEAD_AND_IDS, {"chain": chain, "n": count}).one()
+        last = conn.execute(_HEAD, {"chain": state.chain}).one_or_none()
+        state.head = (int(last[0]), last[1] or GENESIS_HASH) if last else (0, GENESIS_HASH)
+        state.checked = True
+        return list(range(state.head[0] + 1, state.head[0] + 1 + count))
+    # Head and ids in one round trip. Under the lock sequence values come out in chain
+    # order; rolled-back transactions leave gaps, which the chain does not care about.
+    last_id, prev, ids = conn.execute(_PG_HEAD_AND_IDS, {"chain": state.chain, "n": count}).one()
+    state.head = (int(last_id), prev or GENESIS_HASH) if last_id is not None else (0, GENESIS_HASH)
+    state.checked = True
+    state.spare_ids = []
     ids = sorted(int(v) for v in ids)
-    if last_id is not None and ids[0] <= last_id:
+    if ids[0] <= state.head[0]:
         # The sequence was reset behind the chains' back: move it past all of them.
-        top = max(int(last_id), conn.execute(_MAX_ID).scalar_one())
+        top = max(state.head[0], conn.execute(_MAX_ID).scalar_one())
         conn.execute(_SETVAL, {"v": top + count})
         ids = list(range(top + 1, top + 1 + count))
-    return chain, prev or GENESIS_HASH, ids
+    return ids
 
 
-def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
-    """Append `records` to the audit trail (hash-chained) inside the caller's transaction."""
-    if not records:
-        return
-    chain, prev, ids = _append_point(session, len(records))
+def _ids(conn: Connection, state: _ChainState, count: int) -> list[int]:
+    """Ids for `count` events after a known head."""
+    assert state.head is not None
+    if conn.dialect.name != "postgresql":
+        return list(range(state.head[0] + 1, state.head[0] + 1 + count))
+    ids, state.spare_ids = state.spare_ids[:count], state.spare_ids[count:]
+    if len(ids) < count:
+        ids += [int(v) for v in conn.execute(_PG_IDS, {"n": count - len(ids)}).scalars()]
+    return sorted(ids)
+
+
+def _rows(
+    records: Sequence[AuditRecord], chain: int, prev: str, ids: list[int]
+) -> list[dict[str, Any]]:
     rows = []
     for new_id, r in zip(ids, records, strict=True):
         at = r.at if r.at.tzinfo is not None else r.at.replace(tzinfo=UTC)
@@ -234,7 +342,31 @@ def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
             }
         )
         prev = digest
-    session.connection().execute(_INSERT_AUDIT, rows)
+    return rows
+
+
+def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
+    """Append `records` to the audit trail (hash-chained) inside the caller's transaction."""
+    if not records:
+        return
+    conn = session.connection()
+    state = _state(conn)
+    if state.head is not None and not state.checked and len(records) == 1 and state.spare_ids:
+        # PostgreSQL, head from the prologue: insert only if it is still the head.
+        rows = _rows(records, state.chain, state.head[1], [state.spare_ids.pop(0)])
+        guard = {f"p_{k}": v for k, v in rows[0].items()}
+        guard |= {"g_chain": state.chain, "g_last": state.head[0]}
+        if conn.execute(_GUARDED_INSERT, guard).first() is not None:
+            state.head, state.checked = (rows[0]["id"], rows[0]["hash"]), True
+            return
+    if state.head is None or not state.checked:
+        ids = _read_head(conn, state, len(records))
+    else:
+        ids = _ids(conn, state, len(records))
+    assert state.head is not None
+    rows = _rows(records, state.chain, state.head[1], ids)
+    conn.execute(_INSERT_AUDIT, rows)
+    state.head = (rows[-1]["id"], rows[-1]["hash"])
 
 
 def record_event(

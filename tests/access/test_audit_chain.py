@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlmodel import Session
 
-from modqueue.queue import ChainReport, ReviewQueue, make_engine, verify_chain
+from modqueue.queue import ChainReport, ReviewQueue, _audit, make_engine, verify_chain
+from modqueue.queue._access import Permission, authorize
 from modqueue.queue._audit import GENESIS_HASH, canonical_event, record_event
 from modqueue.queue._types import utcnow
 from tests.conftest import make_item
@@ -199,3 +200,56 @@ def test_concurrent_writers_keep_every_chain_unbroken(review_queue: ReviewQueue)
     # ingested, claimed, decided for each item, plus the second reviews [quality] draws
     assert stored >= 40 * 3
     assert report.ok and report.checked == stored
+
+
+def test_a_stale_head_from_the_first_statement_is_caught_before_it_forks(
+    review_queue: ReviewQueue,
+) -> None:
+    """The transaction's first statement reads the chain head with its lookup; on
+    PostgreSQL a commit can slip in before the chain's lock is granted. The first append
+    then must notice and link to the real head, not fork the chain."""
+    q = review_queue
+    _build_chain(q)
+    with q.session() as s:
+        conn = s.connection()
+        chain = conn.execute(text("SELECT chain FROM audit_event ORDER BY id DESC")).first()
+        assert chain is not None
+        real = conn.execute(
+            text("SELECT id, hash FROM audit_event WHERE chain = :c ORDER BY id DESC"),
+            {"c": chain[0]},
+        ).all()
+        # What a prologue would have kept had it read the head one event too early.
+        state = _audit._ChainState(
+            transaction=conn.get_transaction(),
+            chain=chain[0],
+            head=(real[1][0], real[1][1]),
+            checked=False,
+            spare_ids=[real[0][0] + 1000],
+        )
+        conn.info[_audit._CHAIN_KEY] = state
+        record_event(s, actor="late", event="note", at=utcnow())
+    with q.session() as s:
+        late = s.execute(
+            text("SELECT prev_hash, chain FROM audit_event WHERE actor = 'late'")
+        ).all()
+    assert late == [(real[0][1], chain[0])]
+    assert _verify(q).ok
+
+
+def test_events_rolled_back_with_a_savepoint_leave_no_gap_in_the_chain(
+    review_queue: ReviewQueue,
+) -> None:
+    q = review_queue
+    _build_chain(q)
+    with q.session() as s:
+        # The lookup sets up the chain's head for the transaction, as in every service call.
+        authorize(s, reviewer="alice", permission=Permission.CLAIM, now=utcnow())
+        record_event(s, actor="kept", event="note", at=utcnow())
+        nested = s.begin_nested()
+        record_event(s, actor="undone", event="note", at=utcnow())
+        nested.rollback()
+        record_event(s, actor="kept", event="note", at=utcnow())
+    with q.session() as s:
+        actors = s.execute(text("SELECT actor FROM audit_event ORDER BY id")).scalars().all()
+    assert actors[-2:] == ["kept", "kept"] and "undone" not in actors
+    assert _verify(q).ok

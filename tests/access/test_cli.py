@@ -132,6 +132,13 @@ def test_audit_commands(cli_team: tuple[Team, str]) -> None:
     team, url = cli_team
     code, out, _ = cli(["audit", "verify", "--db", url])
     assert code == 0 and out.startswith("audit chain ok")
+    heads = [line.removeprefix("head ") for line in out.splitlines() if line.startswith("head ")]
+    assert heads, out
+    anchors = [a for head in heads for a in ("--anchor", head)]
+    code, _, err = cli(["audit", "verify", *anchors, "--db", url])
+    assert code == 0, err
+    code, _, err = cli(["audit", "verify", "--anchor", "12x", "--db", url])
+    assert code == 1 and "--anchor '12x': use ID:HASH" in err
     code, out, _ = cli(
         [
             "audit",
