@@ -1,4 +1,5 @@
-"""Many processes claiming and deciding at once: each item decided exactly once."""
+"""Many processes claiming and deciding at once: each item decided exactly once, and an
+audit trail whose chains all verify."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from modqueue.quality import QualityConfig
-from modqueue.queue import Decision, Item, ReviewQueue
+from modqueue.queue import AuditEvent, Decision, Item, ReviewQueue, verify_chain
 from tests.conftest import make_item
 
 PROCESSES = 16
@@ -54,3 +55,7 @@ def test_sixteen_processes_decide_each_item_exactly_once(database_url: str) -> N
         assert per_item == []
         assert s.exec(select(func.count()).select_from(Decision)).one() == ITEMS
         assert s.exec(select(func.count()).where(col(Item.status) != "decided")).one() == 0
+        # Sixteen writers appended to the audit trail at once: every chain still verifies.
+        events = s.exec(select(func.count()).select_from(AuditEvent)).one()
+        chain = verify_chain(s)
+        assert chain.ok and chain.checked == events >= 3 * ITEMS
