@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from modqueue.guidelines import REVERSAL_OF, Action, Label
 from modqueue.queue._models import Decision, Item, OutboundAction
 from modqueue.queue._quality_config import QualityConfig
 from modqueue.queue._quality_models import Appeal, AppealStatus
+from modqueue.queue._reversal import plan_reversals
 from modqueue.queue._routing import (
     is_second_review_queue,
     is_senior_queue,
@@ -39,7 +41,6 @@ __all__ = [
     "settle",
 ]
 
-TAKEDOWNS = frozenset(a.value for a in REVERSAL_OF)
 _SCALE = float(2**64)
 
 
@@ -147,49 +148,36 @@ def _settle_appeal(
     old = session.get(Decision, appeal.appealed_decision_id)
     if old is not None and old.status == DecisionStatus.ACTIVE:
         old.status = DecisionStatus.SUPERSEDED
-    planned: list[PlannedAction] = []
+    plan = plan_reversals(session, item_id=item.id, keep_action=label.action.value)
     cancelled: list[int] = []
-    in_force = list(
-        session.scalars(
-            select(OutboundAction)
-            .where(
+    for action in plan.cancel:
+        assert action.id is not None
+        action.status = ActionStatus.CANCELLED
+        action.updated_at = now
+        action.last_error = f"cancelled: appeal {appeal.id} overturned the decision"
+        cancelled.append(action.id)
+    planned = [
+        PlannedAction(
+            REVERSAL_OF[Action(action.action)],
+            f"appeal overturned: {label.title}",
+            reverses_id=action.id,
+        )
+        for action in plan.reverse
+    ]
+    reversals = aliased(OutboundAction)
+    keep_same = session.scalar(
+        select(
+            exists().where(
                 col(OutboundAction.item_id) == item.id,
+                col(OutboundAction.action) == label.action.value,
                 col(OutboundAction.reverses_id).is_(None),
-                col(OutboundAction.action).in_(sorted(TAKEDOWNS)),
                 col(OutboundAction.status).not_in(
                     [ActionStatus.CANCELLED, ActionStatus.DECLINED, ActionStatus.FAILED]
                 ),
-            )
-            .order_by(col(OutboundAction.id))
-            .with_for_update()
-        )
-    )
-    reversed_ids = set(
-        session.scalars(
-            select(col(OutboundAction.reverses_id)).where(
-                col(OutboundAction.item_id) == item.id,
-                col(OutboundAction.reverses_id).is_not(None),
+                ~exists().where(col(reversals.reverses_id) == col(OutboundAction.id)),
             )
         )
     )
-    keep_same = False
-    for action in in_force:
-        if action.id in reversed_ids:
-            continue
-        if action.action == label.action.value:
-            keep_same = True
-            continue
-        if action.status == ActionStatus.PENDING and action.attempts == 0:
-            action.status = ActionStatus.CANCELLED
-            action.updated_at = now
-            action.last_error = f"cancelled: appeal {appeal.id} overturned the decision"
-            assert action.id is not None
-            cancelled.append(action.id)
-            continue
-        reverse = REVERSAL_OF[Action(action.action)]
-        planned.append(
-            PlannedAction(reverse, f"appeal overturned: {label.title}", reverses_id=action.id)
-        )
     if not keep_same and label.action not in (Action.NONE, Action.ESCALATE):
         planned.append(PlannedAction(label.action.value, label.title))
     return Settlement(

@@ -1,12 +1,14 @@
 """Reversal: queue the opposite platform action when a decision is overturned.
 
-Appeals call `reverse_decision` inside the transaction that records the senior's
-overturning decision, so the reversal, its audit event and the appeal commit together.
+`plan_reversals` is the one rule for what undoing an item's takedowns means; both
+`reverse_decision` (the service, for a lead or a script) and an overturned appeal
+(`_quality_flow`, inside the senior's decision) apply it, in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -18,7 +20,7 @@ from modqueue.queue._audit import AuditRecord, record_events
 from modqueue.queue._models import Item, OutboundAction, OutboundActionPublic
 from modqueue.queue._types import ActionStatus
 
-__all__ = ["reverse_decision"]
+__all__ = ["ReversalPlan", "plan_reversals", "reverse_decision"]
 
 REVERSIBLE = {a.value for a in REVERSAL_OF}
 # Statuses of an original action that may have taken effect on the platform.
@@ -28,6 +30,54 @@ MAY_HAVE_TAKEN_EFFECT = {
     ActionStatus.DONE,
     ActionStatus.FAILED,
 }
+
+
+@dataclass(slots=True)
+class ReversalPlan:
+    """What undoing an item's takedowns takes: actions to cancel before they are sent, and
+    actions that may have taken effect, to be answered by their opposite."""
+
+    cancel: list[OutboundAction] = field(default_factory=list)
+    reverse: list[OutboundAction] = field(default_factory=list)
+
+
+def plan_reversals(
+    session: Session, *, item_id: int, keep_action: str | None = None
+) -> ReversalPlan:
+    """Sort item `item_id`'s takedown actions (not reversals themselves, not reversed yet)
+    into those to cancel and those to reverse; rows are locked for the caller's update.
+
+    - still `pending` and never attempted: cancel (nothing reached the platform);
+    - `pending` with attempts, `sent`, `done`, or `failed` after at least one attempt:
+      reverse (it may have taken effect);
+    - `declined`, `cancelled`, or failed without any attempt: nothing to undo.
+
+    Actions of kind `keep_action` stay as they are (the new decision wants the same).
+    """
+    rows = list(
+        session.scalars(
+            select(OutboundAction)
+            .where(col(OutboundAction.item_id) == item_id)
+            .order_by(col(OutboundAction.id))
+            .with_for_update()
+        )
+    )
+    reversed_ids = {
+        r.reverses_id
+        for r in rows
+        if r.reverses_id is not None and r.status != ActionStatus.CANCELLED
+    }
+    plan = ReversalPlan()
+    for original in rows:
+        if original.reverses_id is not None or original.id in reversed_ids:
+            continue
+        if original.action not in REVERSIBLE or original.action == keep_action:
+            continue
+        if original.status == ActionStatus.PENDING and original.attempts == 0:
+            plan.cancel.append(original)
+        elif original.attempts > 0 and original.status in MAY_HAVE_TAKEN_EFFECT:
+            plan.reverse.append(original)
+    return plan
 
 
 def reverse_decision(
@@ -59,44 +109,25 @@ def reverse_decision(
     item = session.scalars(select(Item).where(col(Item.id) == item_id)).one_or_none()
     if item is None:
         raise NotFound(f"item {item_id} does not exist")
-    rows = list(
-        session.scalars(
-            select(OutboundAction)
-            .where(col(OutboundAction.item_id) == item_id)
-            .order_by(col(OutboundAction.id))
-            .with_for_update()
-        )
-    )
-    reversed_ids = {
-        r.reverses_id
-        for r in rows
-        if r.reverses_id is not None and r.status != ActionStatus.CANCELLED
-    }
+    plan = plan_reversals(session, item_id=item_id)
     queued: list[OutboundAction] = []
     events: list[AuditRecord] = []
-    for original in rows:
-        if original.reverses_id is not None or original.id in reversed_ids:
-            continue
-        if original.action not in REVERSIBLE:
-            continue
-        if original.status == ActionStatus.PENDING and original.attempts == 0:
-            original.status = ActionStatus.CANCELLED
-            original.last_error = "cancelled: decision reversed before sending"
-            original.updated_at = now
-            events.append(
-                AuditRecord(
-                    actor=reviewer,
-                    event="action_cancelled",
-                    at=now,
-                    item_id=item_id,
-                    before={"status": ActionStatus.PENDING.value},
-                    after={"status": ActionStatus.CANCELLED.value},
-                    detail={"action_id": original.id, "reason": "reversed", "note": note},
-                )
+    for original in plan.cancel:
+        original.status = ActionStatus.CANCELLED
+        original.last_error = "cancelled: decision reversed before sending"
+        original.updated_at = now
+        events.append(
+            AuditRecord(
+                actor=reviewer,
+                event="action_cancelled",
+                at=now,
+                item_id=item_id,
+                before={"status": ActionStatus.PENDING.value},
+                after={"status": ActionStatus.CANCELLED.value},
+                detail={"action_id": original.id, "reason": "reversed", "note": note},
             )
-            continue
-        if original.attempts == 0 or original.status not in MAY_HAVE_TAKEN_EFFECT:
-            continue
+        )
+    for original in plan.reverse:
         reversal = OutboundAction(
             item_id=item_id,
             decision_id=decision_id if decision_id is not None else original.decision_id,
