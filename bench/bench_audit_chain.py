@@ -28,6 +28,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from modqueue.quality import QualityConfig
 from modqueue.queue import (
     ReviewQueue,
     _audit,
@@ -76,7 +77,8 @@ def _apply_variant(variant: str) -> None:
 def _worker(url: str, variant: str, name: str, out: Any, go: Any) -> None:
     _apply_variant(variant)
     done = 0
-    with ReviewQueue(url, auto_migrate=False) as q:
+    # Each item claimed and decided once: no blind second reviews.
+    with ReviewQueue(url, auto_migrate=False, quality=QualityConfig(second_review_share=0.0)) as q:
         q.stats()  # connect and warm up before the clock starts
         out.put("ready")
         go.wait()
