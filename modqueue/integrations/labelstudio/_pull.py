@@ -6,13 +6,18 @@ together. Each annotation becomes a decision through the queue's own `decide` (t
 path as the terminal UI: guideline version, audit event, outbound action):
 
 * the first final annotation on an item Label Studio holds decides it; its reviewer is
-  `ls:<annotator e-mail>`, its seconds spent the annotation's lead time, its
-  `external_ref` the annotation id;
+  the reviewer linked to the annotator's e-mail (`ls:<annotator e-mail>` in open mode),
+  its seconds spent the annotation's lead time, its `external_ref` the annotation id;
 * later annotations of the same task are stored too (`kind = second_review`), for
   agreement, without a second action;
 * an updated annotation supersedes its decision (and, for the deciding one, the item's
   label and pending action);
 * a cancelled (skipped) annotation gives the item back to the moderators' queue.
+
+Each of these is authorized first (`_pull_access`): `decide` in the item's queue for the
+first three, `release` for a skip. A refused annotation is not applied, is audited and
+reported, and is retried by every later pull (its task is fetched again by id) until
+access allows it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,11 +42,21 @@ from modqueue.integrations.labelstudio._client import (
 from modqueue.integrations.labelstudio._labeling import ITEM_ID_KEY, NOTE_FIELD, VERDICT_FIELD
 from modqueue.integrations.labelstudio._models import (
     LabelStudioProject,
+    LabelStudioRefusal,
     LabelStudioTask,
     TaskState,
 )
+from modqueue.integrations.labelstudio._pull_access import (
+    Attempt,
+    PullAccess,
+    Refused,
+    forget_tasks,
+    open_mode_actor,
+    refused_task_ids,
+)
 from modqueue.integrations.labelstudio._push import LS_REVIEWER
 from modqueue.queue import ReviewQueue, SyncCursor
+from modqueue.queue._access import Permission
 from modqueue.queue._audit import record_event
 from modqueue.queue._claims import Claim
 from modqueue.queue._decisions import decide, new_outbound_action
@@ -53,6 +68,7 @@ __all__ = ["ORIGIN", "PullReport", "cursor_name", "pull"]
 
 ORIGIN = "labelstudio"
 OVERLAP = timedelta(seconds=1)
+_IDS_PER_REQUEST = 200  # refused tasks fetched again per request (the ids go in the URL)
 log = logging.getLogger("modqueue.labelstudio")
 
 
@@ -66,6 +82,7 @@ class PullReport:
     updated: int = 0
     returned: int = 0
     unchanged: int = 0
+    retried: int = 0
     rejected: list[str] = field(default_factory=list)
     cursors: dict[str, str] = field(default_factory=dict)
 
@@ -78,9 +95,19 @@ class PullReport:
             "updated": self.updated,
             "returned": self.returned,
             "unchanged": self.unchanged,
+            "retried": self.retried,
             "rejected": list(self.rejected),
             "cursors": dict(self.cursors),
         }
+
+    def add(self, other: PullReport) -> None:
+        """Count `other`'s work in this report too."""
+        self.decided += other.decided
+        self.stored += other.stored
+        self.updated += other.updated
+        self.returned += other.returned
+        self.unchanged += other.unchanged
+        self.rejected.extend(other.rejected)
 
 
 def cursor_name(policy: str, project_id: int) -> str:
@@ -97,6 +124,19 @@ class _Verdict:
     seconds: float
 
 
+def _annotator(annotation: dict[str, Any], users: dict[int, str]) -> str:
+    """The e-mail (or, lacking one, the name or id) of who made `annotation`."""
+    user = annotation.get("completed_by")
+    if isinstance(user, dict):
+        return str(user.get("email") or user.get("id"))
+    if user is None:
+        return "unknown"
+    try:
+        return users.get(int(user), str(user))
+    except (TypeError, ValueError):
+        return str(user)
+
+
 def _verdict(annotation: dict[str, Any], users: dict[int, str]) -> _Verdict | None:
     label = None
     notes: list[str] = []
@@ -108,16 +148,11 @@ def _verdict(annotation: dict[str, Any], users: dict[int, str]) -> _Verdict | No
             notes.extend(str(t) for t in value["text"])
     if label is None:
         return None
-    user = annotation.get("completed_by")
-    if isinstance(user, dict):
-        who = str(user.get("email") or user.get("id"))
-    else:
-        who = users.get(int(user), str(user)) if user is not None else "unknown"
     return _Verdict(
         annotation_id=str(annotation["id"]),
         label=label,
         note="\n".join(notes),
-        reviewer=f"ls:{who}",
+        reviewer=open_mode_actor(_annotator(annotation, users)),
         seconds=round(max(float(annotation.get("lead_time") or 0.0), 0.0), 3),
     )
 
@@ -320,14 +355,12 @@ def _return_to_queue(
     item: Item,
     annotation: dict[str, Any],
     now: datetime,
-    users: dict[int, str],
+    actor: str,
     mapping: LabelStudioTask,
 ) -> bool:
     """A skipped annotation: the item goes back to the moderators."""
     if not _held(item):
         return False
-    user = annotation.get("completed_by")
-    who = users.get(int(user), str(user)) if isinstance(user, int) else str(user)
     item.status = ItemStatus.PENDING
     item.claimed_by = None
     item.claim_token = None
@@ -339,7 +372,7 @@ def _return_to_queue(
     session.flush()
     record_event(
         session,
-        actor=f"ls:{who}",
+        actor=actor,
         event="released",
         at=now,
         item_id=item.id,
@@ -350,6 +383,90 @@ def _return_to_queue(
     return True
 
 
+def _apply(
+    session: Session,
+    *,
+    queue: ReviewQueue,
+    item: Item,
+    mapping: LabelStudioTask,
+    annotation: dict[str, Any],
+    attempt: Attempt,
+    earlier: LabelStudioRefusal | None,
+    existing: dict[str | None, Decision],
+    access: PullAccess,
+    users: dict[int, str],
+    report: PullReport,
+    now: datetime,
+) -> None:
+    """Apply one annotation to `item`; raises `Refused` when its annotator may not."""
+    if annotation.get("was_cancelled"):
+        if str(attempt.annotation_id) not in existing and _held(item):
+            actor = access.act_as(attempt, Permission.RELEASE, earlier)
+            if _return_to_queue(
+                session, item=item, annotation=annotation, now=now, actor=actor, mapping=mapping
+            ):
+                report.returned += 1
+        return
+    verdict = _verdict(annotation, users)
+    if verdict is None:
+        return
+    try:
+        with session.begin_nested():
+            old = existing.get(verdict.annotation_id)
+            if old is not None and old.label == verdict.label and old.note == verdict.note:
+                report.unchanged += 1
+                return
+            verdict = replace(verdict, reviewer=access.act_as(attempt, Permission.DECIDE, earlier))
+            if old is not None:
+                _supersede(session, queue=queue, item=item, old=old, verdict=verdict, now=now)
+                report.updated += 1
+                return
+            if item.status == ItemStatus.PENDING and mapping.state in (
+                TaskState.OPEN,
+                TaskState.RETURNED,
+            ):
+                _lease_again(session, item, now)
+            if _held(item):
+                claim = _claim_as(item, verdict, now)
+                session.flush()  # decide() reads the item row with its own statement
+                made = decide(
+                    session,
+                    claim=claim,
+                    label=verdict.label,
+                    note=verdict.note,
+                    guidelines=queue.guidelines,
+                    now=now,
+                    origin=ORIGIN,
+                )
+                session.refresh(item)  # decide() updated the row behind the ORM
+                stored = session.get(Decision, made.id)
+                assert stored is not None
+                stored.external_ref = verdict.annotation_id
+                mapping.state = TaskState.DONE
+                mapping.updated_at = now
+                session.flush()
+                report.decided += 1
+            else:
+                _store_extra(
+                    session,
+                    item=item,
+                    guideline=_guideline_of(queue, item),
+                    verdict=verdict,
+                    now=now,
+                )
+                report.stored += 1
+    except UnknownLabel as exc:
+        report.rejected.append(f"task {attempt.task_id} annotation {verdict.annotation_id}: {exc}")
+        record_event(
+            session,
+            actor=verdict.reviewer,
+            event="labelstudio_annotation_rejected",
+            at=now,
+            item_id=item.id,
+            detail={"annotation_id": verdict.annotation_id, "reason": str(exc)},
+        )
+
+
 def _process_task(
     session: Session,
     *,
@@ -357,6 +474,7 @@ def _process_task(
     task: dict[str, Any],
     users: dict[int, str],
     report: PullReport,
+    access: PullAccess,
 ) -> None:
     data = task.get("data") or {}
     item_id = data.get(ITEM_ID_KEY)
@@ -370,7 +488,7 @@ def _process_task(
         mapping.task_id = int(task["id"])
         mapping.state = TaskState.OPEN
     now = queue.clock()
-    existing = {
+    existing: dict[str | None, Decision] = {
         d.external_ref: d
         for d in session.scalars(
             select(Decision).where(
@@ -380,71 +498,40 @@ def _process_task(
             )
         )
     }
+    earlier = access.earlier(item_id)
     annotations = sorted(task.get("annotations") or [], key=lambda a: int(a.get("id", 0)))
     for annotation in annotations:
-        if annotation.get("was_cancelled"):
-            if str(annotation.get("id")) not in existing and _return_to_queue(
-                session, item=item, annotation=annotation, now=now, users=users, mapping=mapping
-            ):
-                report.returned += 1
-            continue
-        verdict = _verdict(annotation, users)
-        if verdict is None:
-            continue
+        attempt = Attempt(
+            project_id=mapping.project_id,
+            task_id=int(task["id"]),
+            annotation_id=int(annotation.get("id", 0)),
+            email=_annotator(annotation, users),
+            item_id=item_id,
+            queue=item.queue,
+        )
+        before = earlier.pop(attempt.annotation_id, None)
         try:
-            with session.begin_nested():
-                old = existing.get(verdict.annotation_id)
-                if old is not None:
-                    if old.label == verdict.label and old.note == verdict.note:
-                        report.unchanged += 1
-                        continue
-                    _supersede(session, queue=queue, item=item, old=old, verdict=verdict, now=now)
-                    report.updated += 1
-                    continue
-                if item.status == ItemStatus.PENDING and mapping.state in (
-                    TaskState.OPEN,
-                    TaskState.RETURNED,
-                ):
-                    _lease_again(session, item, now)
-                if _held(item):
-                    claim = _claim_as(item, verdict, now)
-                    session.flush()  # decide() reads the item row with its own statement
-                    made = decide(
-                        session,
-                        claim=claim,
-                        label=verdict.label,
-                        note=verdict.note,
-                        guidelines=queue.guidelines,
-                        now=now,
-                        origin=ORIGIN,
-                    )
-                    session.refresh(item)  # decide() updated the row behind the ORM
-                    stored = session.get(Decision, made.id)
-                    assert stored is not None
-                    stored.external_ref = verdict.annotation_id
-                    mapping.state = TaskState.DONE
-                    mapping.updated_at = now
-                    session.flush()
-                    report.decided += 1
-                else:
-                    _store_extra(
-                        session,
-                        item=item,
-                        guideline=_guideline_of(queue, item),
-                        verdict=verdict,
-                        now=now,
-                    )
-                    report.stored += 1
-        except UnknownLabel as exc:
-            report.rejected.append(f"task {task['id']} annotation {verdict.annotation_id}: {exc}")
-            record_event(
+            _apply(
                 session,
-                actor=verdict.reviewer,
-                event="labelstudio_annotation_rejected",
-                at=now,
-                item_id=item_id,
-                detail={"annotation_id": verdict.annotation_id, "reason": str(exc)},
+                queue=queue,
+                item=item,
+                mapping=mapping,
+                annotation=annotation,
+                attempt=attempt,
+                earlier=before,
+                existing=existing,
+                access=access,
+                users=users,
+                report=report,
+                now=now,
             )
+        except Refused as refused:
+            access.remember(attempt, refused.reason, before)
+            report.rejected.append(f"{attempt.describe()}: {refused.reason}")
+        else:
+            if before is not None:
+                access.forget([before])
+    access.forget(earlier.values())  # refused annotations since deleted in Label Studio
 
 
 def _prefetched(pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
@@ -459,6 +546,81 @@ def _prefetched(pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str
             yield page
 
 
+def _learn_users(
+    client: LabelStudioClient, page: list[dict[str, Any]], users: dict[int, str]
+) -> None:
+    """Fetch Label Studio's users when `page` names one not in `users` yet."""
+    wanted = {
+        int(a["completed_by"])
+        for task in page
+        for a in task.get("annotations") or []
+        if isinstance(a.get("completed_by"), int)
+    }
+    if wanted - users.keys():
+        users.update(client.user_emails())
+
+
+def _apply_page(
+    queue: ReviewQueue,
+    page: list[dict[str, Any]],
+    users: dict[int, str],
+    *,
+    cursor: tuple[str, datetime] | None,
+) -> PullReport:
+    """Apply a page of tasks in one transaction, moving `(name, newest)` cursor with it."""
+
+    def work(session: Session) -> PullReport:
+        counts = PullReport()  # fresh on each attempt: run() may retry a deadlock
+        access = PullAccess(session, queue.clock())
+        for task in page:
+            _process_task(
+                session, queue=queue, task=task, users=users, report=counts, access=access
+            )
+        if cursor is not None:
+            name, newest = cursor
+            row = session.get(SyncCursor, name, with_for_update=True)
+            if row is None:
+                session.add(
+                    SyncCursor(name=name, value=format_ls_time(newest), updated_at=queue.clock())
+                )
+            elif parse_ls_time(row.value) < newest:
+                row.value = format_ls_time(newest)
+                row.updated_at = queue.clock()
+        return counts
+
+    return queue.run(work)
+
+
+def _retry_refused(
+    queue: ReviewQueue,
+    client: LabelStudioClient,
+    project: LabelStudioProject,
+    *,
+    report: PullReport,
+    users: dict[int, str],
+    page_size: int,
+) -> None:
+    """Fetch again, by id, the tasks with refused annotations, and apply what access now
+    allows (the cursor has usually moved past them)."""
+    project_id = project.project_id
+    waiting = queue.run(lambda s: refused_task_ids(s, project_id))
+    found: set[int] = set()
+    for start in range(0, len(waiting), _IDS_PER_REQUEST):
+        chunk = waiting[start : start + _IDS_PER_REQUEST]
+        pages = client.iter_tasks(
+            project_id, ids=chunk, fields="all", page_size=min(page_size, len(chunk))
+        )
+        for page in pages:
+            _learn_users(client, page, users)
+            found.update(int(task["id"]) for task in page)
+            report.add(_apply_page(queue, page, users, cursor=None))
+            report.tasks += len(page)
+            report.retried += len(page)
+    gone = set(waiting) - found
+    if gone:  # deleted in Label Studio: nothing left to apply
+        queue.run(lambda s: forget_tasks(s, project_id, gone))
+
+
 def _pull_project(
     queue: ReviewQueue,
     client: LabelStudioClient,
@@ -467,6 +629,8 @@ def _pull_project(
     report: PullReport,
     page_size: int,
 ) -> None:
+    users: dict[int, str] = {}
+    _retry_refused(queue, client, project, report=report, users=users, page_size=page_size)
     name = cursor_name(project.policy, project.project_id)
     start = queue.run(lambda s: s.get(SyncCursor, name))
     filters = None
@@ -480,7 +644,6 @@ def _pull_project(
                 "value": format_ls_time(since),
             }
         ]
-    users: dict[int, str] = {}
     pages = client.iter_tasks(
         project.project_id,
         filters=filters,
@@ -489,40 +652,11 @@ def _pull_project(
         page_size=page_size,
     )
     for page in _prefetched(pages):
-        wanted = {
-            int(a["completed_by"])
-            for task in page
-            for a in task.get("annotations") or []
-            if isinstance(a.get("completed_by"), int)
-        }
-        if wanted - users.keys():
-            users.update(client.user_emails())
+        _learn_users(client, page, users)
         newest = max(parse_ls_time(task["updated_at"]) for task in page)
-
-        def work(
-            session: Session, page: list[dict[str, Any]] = page, newest: datetime = newest
-        ) -> tuple[str, PullReport]:
-            counts = PullReport()  # fresh on each attempt: run() may retry a deadlock
-            for task in page:
-                _process_task(session, queue=queue, task=task, users=users, report=counts)
-            row = session.get(SyncCursor, name, with_for_update=True)
-            value = format_ls_time(newest)
-            if row is None:
-                session.add(SyncCursor(name=name, value=value, updated_at=queue.clock()))
-            elif parse_ls_time(row.value) < newest:
-                row.value = value
-                row.updated_at = queue.clock()
-            return value, counts
-
-        value, counts = queue.run(work)
-        report.cursors[name] = value
+        report.add(_apply_page(queue, page, users, cursor=(name, newest)))
+        report.cursors[name] = format_ls_time(newest)
         report.tasks += len(page)
-        report.decided += counts.decided
-        report.stored += counts.stored
-        report.updated += counts.updated
-        report.returned += counts.returned
-        report.unchanged += counts.unchanged
-        report.rejected.extend(counts.rejected)
 
 
 def pull(
