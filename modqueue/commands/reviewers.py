@@ -179,7 +179,22 @@ def grant(
         typer.echo(f"updated {_describe(row)}")
 
 
-@app.command("link")
+_LINK_HELP = (
+    "Link a reviewer to their Label Studio account (admins only; audited as "
+    "reviewer_linked or reviewer_unlinked).\n\n"
+    "Once reviewers are registered, `modqueue labelstudio pull` applies an annotation only "
+    "as the reviewer linked to its annotator's e-mail, with that reviewer's role and "
+    "policies (a senior queue needs a senior). The annotation of an unlinked, disabled or "
+    "unauthorised annotator is refused: an access_denied audit event and a line in the "
+    "pull's report; it stays in Label Studio, the item stays with Label Studio, and the "
+    "first pull after the link or grant is fixed applies it.\n\n"
+    "E-mails are compared without regard to case; one account links to one reviewer. "
+    "`--unlink` removes the link. Example: modqueue reviewers link ann "
+    "--labelstudio-email ann@example.org --reviewer ADMIN"
+)
+
+
+@app.command("link", help=_LINK_HELP)
 def link(
     name: NameArg,
     labelstudio_email: EmailOption = None,
@@ -192,16 +207,7 @@ def link(
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Link a reviewer to their Label Studio account (admins only; audited).
-
-    Once reviewers are registered, `modqueue labelstudio pull` applies an annotation only
-    as the reviewer linked to its annotator's e-mail, with that reviewer's role and
-    policies: an unlinked, disabled or unauthorised annotator's annotation is refused
-    (an `access_denied` audit event and a line in the pull's report), stays in Label
-    Studio, and is applied by the first pull after the link or grant is fixed.
-    E-mails are compared without regard to case; one account links to one reviewer.
-    `--unlink` removes the link.
-    """
+    """Link a reviewer to their Label Studio account (the help is `_LINK_HELP`)."""
     if unlink == (labelstudio_email is not None):
         raise typer.BadParameter(
             "pass either --labelstudio-email EMAIL or --unlink", param_hint="--labelstudio-email"
