@@ -599,12 +599,12 @@ def _retry_refused(
     report: PullReport,
     users: dict[int, str],
     page_size: int,
-) -> None:
+) -> dict[int, Any]:
     """Fetch again, by id, the tasks with refused annotations, and apply what access now
-    allows (the cursor has usually moved past them)."""
+    allows (the cursor has usually moved past them). Returns each task's `updated_at`."""
     project_id = project.project_id
     waiting = queue.run(lambda s: refused_task_ids(s, project_id))
-    found: set[int] = set()
+    found: dict[int, Any] = {}
     for start in range(0, len(waiting), _IDS_PER_REQUEST):
         chunk = waiting[start : start + _IDS_PER_REQUEST]
         pages = client.iter_tasks(
@@ -612,13 +612,14 @@ def _retry_refused(
         )
         for page in pages:
             _learn_users(client, page, users)
-            found.update(int(task["id"]) for task in page)
+            found.update((int(task["id"]), task.get("updated_at")) for task in page)
             report.add(_apply_page(queue, page, users, cursor=None))
             report.tasks += len(page)
             report.retried += len(page)
-    gone = set(waiting) - found
+    gone = set(waiting) - found.keys()
     if gone:  # deleted in Label Studio: nothing left to apply
         queue.run(lambda s: forget_tasks(s, project_id, gone))
+    return found
 
 
 def _pull_project(
@@ -630,7 +631,9 @@ def _pull_project(
     page_size: int,
 ) -> None:
     users: dict[int, str] = {}
-    _retry_refused(queue, client, project, report=report, users=users, page_size=page_size)
+    retried = _retry_refused(
+        queue, client, project, report=report, users=users, page_size=page_size
+    )
     name = cursor_name(project.policy, project.project_id)
     start = queue.run(lambda s: s.get(SyncCursor, name))
     filters = None
@@ -654,7 +657,9 @@ def _pull_project(
     for page in _prefetched(pages):
         _learn_users(client, page, users)
         newest = max(parse_ls_time(task["updated_at"]) for task in page)
-        report.add(_apply_page(queue, page, users, cursor=(name, newest)))
+        # A task retried above and unchanged since needs no second pass.
+        fresh = [t for t in page if retried.get(int(t["id"]), False) != t.get("updated_at")]
+        report.add(_apply_page(queue, fresh, users, cursor=(name, newest)))
         report.cursors[name] = format_ls_time(newest)
         report.tasks += len(page)
 
