@@ -310,6 +310,11 @@ def _apply_page(
     def work(session: Session) -> PullReport:
         counts = PullReport()  # fresh on each attempt: run() may retry a deadlock
         access = PullAccess(session, queue.clock())
+        access.preload(
+            t["data"][ITEM_ID_KEY]
+            for t in page
+            if isinstance((t.get("data") or {}).get(ITEM_ID_KEY), int)
+        )
         for task in page:
             _process_task(
                 session, queue=queue, task=task, users=users, report=counts, access=access

@@ -93,6 +93,7 @@ class PullAccess:
         self.now = now
         self.open_mode = is_open_mode(session)
         self._linked: dict[str, Reviewer | None] = {}
+        self._refusals: dict[int, dict[int, LabelStudioRefusal]] = {}
 
     def _reviewer(self, email: str) -> Reviewer | None:
         key = email.strip().lower()
@@ -100,10 +101,24 @@ class PullAccess:
             self._linked[key] = reviewer_for_labelstudio(self.session, key)
         return self._linked[key]
 
+    def preload(self, item_ids: Iterable[int]) -> None:
+        """Read the refusals kept for all of `item_ids` in one query (a page's items)."""
+        if self.open_mode:
+            return
+        ids = list(item_ids)
+        self._refusals = {item_id: {} for item_id in ids}
+        rows = self.session.scalars(
+            select(LabelStudioRefusal).where(col(LabelStudioRefusal.item_id).in_(ids))
+        )
+        for row in rows:
+            self._refusals[row.item_id][row.annotation_id] = row
+
     def earlier(self, item_id: int) -> dict[int, LabelStudioRefusal]:
         """The refusals kept for `item_id`'s task, by annotation id."""
         if self.open_mode:
             return {}
+        if item_id in self._refusals:
+            return dict(self._refusals[item_id])
         rows = self.session.scalars(
             select(LabelStudioRefusal).where(col(LabelStudioRefusal.item_id) == item_id)
         )
