@@ -107,8 +107,9 @@ def pull_command(
     if as_json:
         echo_json(report.to_dict())
         return
+    again = f" ({report.retried} fetched again for refused annotations)" if report.retried else ""
     typer.echo(
-        f"{report.tasks} tasks read: {report.decided} decided, {report.stored} extra "
+        f"{report.tasks} tasks read{again}: {report.decided} decided, {report.stored} extra "
         f"annotations stored, {report.updated} updated, {report.returned} returned to the queue"
     )
     for problem in report.rejected:

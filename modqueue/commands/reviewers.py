@@ -1,4 +1,4 @@
-"""`modqueue reviewers add | list | disable | grant | reset-token`."""
+"""`modqueue reviewers add | list | disable | grant | link | reset-token`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from modqueue.queue import (
     add_reviewer,
     disable_reviewer,
     grant_reviewer,
+    link_reviewer,
     list_reviewers,
     reset_token,
 )
@@ -32,6 +33,16 @@ ActingOption = Annotated[
         "--reviewer", help="Who is acting (an admin; lead for `list`).", show_default=False
     ),
 ]
+EmailOption = Annotated[
+    str | None,
+    typer.Option(
+        "--labelstudio-email",
+        metavar="EMAIL",
+        help="The e-mail the reviewer logs in to Label Studio with (any case): their "
+        "annotations are pulled in as this reviewer's decisions.",
+        show_default=False,
+    ),
+]
 PolicyOption = Annotated[
     list[str] | None,
     typer.Option("--policy", help="Policy id to grant (repeatable); * grants every policy."),
@@ -40,8 +51,9 @@ PolicyOption = Annotated[
 
 def _describe(r: ReviewerPublic) -> str:
     state = " (disabled)" if r.disabled else ""
+    linked = f", Label Studio {r.labelstudio_email}" if r.labelstudio_email else ""
     return f"{r.name}{state}: role {r.role}, policies {', '.join(r.policies) or 'none'}, " + (
-        f"pseudonym {r.pseudonym}"
+        f"pseudonym {r.pseudonym}{linked}"
     )
 
 
@@ -61,6 +73,7 @@ def add(
         str, typer.Option("--role", help="reviewer, senior, lead or admin.")
     ] = "reviewer",
     policy: PolicyOption = None,
+    labelstudio_email: EmailOption = None,
     reviewer: ActingOption = None,
     token: TokenOption = None,
     db: DbOption = None,
@@ -79,6 +92,7 @@ def add(
                 role=role,
                 policies=policy or [],
                 known_policies=queue.guidelines.ids,
+                labelstudio_email=labelstudio_email,
                 now=queue.clock(),
             )
         )
@@ -163,6 +177,52 @@ def grant(
         echo_json(row.model_dump(mode="json"))
     else:
         typer.echo(f"updated {_describe(row)}")
+
+
+_LINK_HELP = (
+    "Link a reviewer to their Label Studio account (admins only; audited as "
+    "reviewer_linked or reviewer_unlinked).\n\n"
+    "Once reviewers are registered, `modqueue labelstudio pull` applies an annotation only "
+    "as the reviewer linked to its annotator's e-mail, with that reviewer's role and "
+    "policies (a senior queue needs a senior). The annotation of an unlinked, disabled or "
+    "unauthorised annotator is refused: an access_denied audit event and a line in the "
+    "pull's report; it stays in Label Studio, the item stays with Label Studio, and the "
+    "first pull after the link or grant is fixed applies it.\n\n"
+    "E-mails are compared without regard to case; one account links to one reviewer. "
+    "`--unlink` removes the link. Example: modqueue reviewers link ann "
+    "--labelstudio-email ann@example.org --reviewer ADMIN"
+)
+
+
+@app.command("link", help=_LINK_HELP)
+def link(
+    name: NameArg,
+    labelstudio_email: EmailOption = None,
+    unlink: Annotated[
+        bool, typer.Option("--unlink", help="Remove the reviewer's Label Studio link.")
+    ] = False,
+    reviewer: ActingOption = None,
+    token: TokenOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Link a reviewer to their Label Studio account (the help is `_LINK_HELP`)."""
+    if unlink == (labelstudio_email is not None):
+        raise typer.BadParameter(
+            "pass either --labelstudio-email EMAIL or --unlink", param_hint="--labelstudio-email"
+        )
+    with open_queue(db) as queue:
+        actor = optional_actor(queue, reviewer, token, config)
+        row = queue.run(
+            lambda s: link_reviewer(
+                s, actor=actor, name=name, labelstudio_email=labelstudio_email, now=queue.clock()
+            )
+        )
+    if as_json:
+        echo_json(row.model_dump(mode="json"))
+    else:
+        typer.echo(f"{'unlinked' if unlink else 'linked'} {_describe(row)}")
 
 
 @app.command("reset-token")

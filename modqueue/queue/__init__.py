@@ -30,6 +30,7 @@ from modqueue.queue._reviewers import (
     add_reviewer,
     disable_reviewer,
     grant_reviewer,
+    link_reviewer,
     list_reviewers,
     reset_token,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
+    "link_reviewer",
     "list_reviewers",
     "make_engine",
     "migrate",

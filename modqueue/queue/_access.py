@@ -269,12 +269,15 @@ def authorize(
     queue: str | None = None,
     item_id: int | None = None,
     now: datetime | None = None,
+    detail: dict[str, Any] | None = None,
+    audit: bool = True,
 ) -> Principal | None:
     """Allow `reviewer` to do `permission` (on `policy`, or on an item in `queue`).
 
     Returns what authorization knows of the reviewer, or None in open mode. Raises
     `PermissionDenied` with a message saying what is missing, and audits the refusal in
-    its own transaction. Queue
+    its own transaction, with `detail` added to the event's detail (`audit=False` only
+    raises: for a caller that has already recorded this very refusal). Queue
     work (`claim`, `decide`, `escalate`, `release`, `undo`) needs the policy granted and,
     in a senior queue, the `senior` role or above; the other permissions need a role:
     `lead` to see reporter data, per-reviewer figures or the audit log, `admin` to
@@ -285,14 +288,16 @@ def authorize(
         return None
     if queue is not None and policy is None:
         policy = policy_of_queue(queue)
-    detail: dict[str, Any] = {"permission": permission.value}
+    context: dict[str, Any] = {**(detail or {}), "permission": permission.value}
     if policy is not None:
-        detail["policy"] = policy
+        context["policy"] = policy
     if queue is not None:
-        detail["queue"] = queue
+        context["queue"] = queue
 
     def deny(message: str) -> PermissionDenied:
-        return refuse(session, message, actor=reviewer, item_id=item_id, detail=detail, now=now)
+        if not audit:
+            return PermissionDenied(message)
+        return refuse(session, message, actor=reviewer, item_id=item_id, detail=context, now=now)
 
     if record is None:
         raise deny(

@@ -38,12 +38,18 @@ class Role(StrEnum):
 
 
 class ReviewerBase(SQLModel):
-    """A person who reviews: the name they use (`--reviewer`), role and policies."""
+    """A person who reviews: the name they use (`--reviewer`), role and policies.
+
+    `labelstudio_email` links the reviewer to their Label Studio account (stored in lower
+    case; at most one reviewer per address): annotations pulled from Label Studio are
+    decided as that reviewer, with their role and policies.
+    """
 
     name: str = Field(max_length=200, unique=True)
     role: str = Field(default=Role.REVIEWER, max_length=20)
     policies: list[str] = Field(default_factory=list, sa_type=JSON)
     disabled: bool = False
+    labelstudio_email: str | None = Field(default=None, max_length=254, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -35,8 +35,11 @@ __all__ = [
     "disable_reviewer",
     "grant_reviewer",
     "hash_token",
+    "link_reviewer",
     "list_reviewers",
+    "normalize_email",
     "reset_token",
+    "reviewer_for_labelstudio",
     "token_matches",
 ]
 
@@ -44,6 +47,7 @@ TOKEN_PREFIX = "mq_"  # noqa: S105 - a prefix, not a secret
 PEPPER_ENV = "MODQUEUE_TOKEN_PEPPER"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
 _POLICY = re.compile(r"^(\*|[a-z0-9][a-z0-9-]{0,99})$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,35 @@ def _role(value: str) -> Role:
         ) from None
 
 
+def normalize_email(value: str) -> str:
+    """`value` as stored and compared: trimmed and in lower case. Raises `ConfigError`
+    for something that is not an e-mail address."""
+    email = value.strip().lower()
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise ConfigError(
+            f"Label Studio e-mail {value!r}: use the address the annotator logs in with, "
+            "such as annotator@example.org (at most 254 characters)"
+        )
+    return email
+
+
+def reviewer_for_labelstudio(session: Session, email: str) -> Reviewer | None:
+    """The reviewer linked to the Label Studio account `email` (any case), if any."""
+    return session.scalars(
+        select(Reviewer).where(col(Reviewer.labelstudio_email) == email.strip().lower())
+    ).one_or_none()
+
+
+def _free_email(session: Session, email: str, name: str) -> None:
+    owner = reviewer_for_labelstudio(session, email)
+    if owner is not None and owner.name != name:
+        raise InvalidState(
+            f"the Label Studio account {email!r} is already linked to reviewer "
+            f"{owner.name!r}; unlink it first with "
+            f"`modqueue reviewers link {owner.name} --unlink`"
+        )
+
+
 def _get(session: Session, name: str) -> Reviewer:
     row = find_reviewer(session, name)
     if row is None:
@@ -144,13 +177,15 @@ def add_reviewer(
     role: str = Role.REVIEWER,
     policies: Sequence[str] = (),
     known_policies: Iterable[str] | None = None,
+    labelstudio_email: str | None = None,
     now: datetime,
 ) -> NewToken:
     """Register reviewer `name` with `role` and `policies`; returns them and their token.
 
     Needs an admin `actor`, except for the very first reviewer, which must itself be an
     admin (adding it ends open mode). Leads and admins get every policy (`*`) unless
-    `policies` says otherwise.
+    `policies` says otherwise. `labelstudio_email` links them to their Label Studio
+    account (see `link_reviewer`).
     """
     if not _NAME.match(name):
         raise ConfigError(
@@ -158,6 +193,7 @@ def add_reviewer(
         )
     chosen = _role(role)
     granted = _check_policies(policies, known_policies)
+    email = normalize_email(labelstudio_email) if labelstudio_email is not None else None
     if not granted and chosen.rank >= Role.LEAD.rank:
         granted = [ALL_POLICIES]
     if is_open_mode(session):
@@ -171,11 +207,14 @@ def add_reviewer(
         actor = _manager(session, actor, now)
     if find_reviewer(session, name) is not None:
         raise InvalidState(f"reviewer {name!r} already exists")
+    if email is not None:
+        _free_email(session, email, name)
     token = _new_token()
     row = Reviewer(
         name=name,
         role=chosen.value,
         policies=granted,
+        labelstudio_email=email,
         token_hash=hash_token(token),
         created_at=now,
         updated_at=now,
@@ -183,13 +222,15 @@ def add_reviewer(
     session.add(row)
     session.flush()
     public = _public(session, row)
-    record_event(
-        session,
-        actor=actor,
-        event="reviewer_added",
-        at=now,
-        after={"name": name, "role": chosen.value, "policies": granted, "disabled": False},
-    )
+    after: dict[str, object] = {
+        "name": name,
+        "role": chosen.value,
+        "policies": granted,
+        "disabled": False,
+    }
+    if email is not None:
+        after["labelstudio_email"] = email
+    record_event(session, actor=actor, event="reviewer_added", at=now, after=after)
     return NewToken(reviewer=public, token=token)
 
 
@@ -276,6 +317,41 @@ def grant_reviewer(
         at=now,
         before={"name": name, **before},
         after={"name": name, **_snapshot(row)},
+    )
+    return _public(session, row)
+
+
+def link_reviewer(
+    session: Session,
+    *,
+    actor: str | None,
+    name: str,
+    labelstudio_email: str | None,
+    now: datetime,
+) -> ReviewerPublic:
+    """Link reviewer `name` to the Label Studio account `labelstudio_email`, or unlink
+    them with None; admins only.
+
+    Addresses are compared without regard to case, and one account maps to at most one
+    reviewer: a clash names the reviewer already linked. Annotations pulled from Label
+    Studio then count as `name`'s decisions, checked against their role and policies.
+    """
+    actor = _manager(session, actor, now)
+    row = _get(session, name)
+    email = normalize_email(labelstudio_email) if labelstudio_email is not None else None
+    if email is not None:
+        _free_email(session, email, name)
+    before = row.labelstudio_email
+    row.labelstudio_email = email
+    row.updated_at = now
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        event="reviewer_linked" if email is not None else "reviewer_unlinked",
+        at=now,
+        before={"name": name, "labelstudio_email": before},
+        after={"name": name, "labelstudio_email": email},
     )
     return _public(session, row)
 

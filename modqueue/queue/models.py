@@ -4,7 +4,11 @@ Alembic's environment and the schema test import this module. A new table lives 
 module of the feature it belongs to and is imported here.
 """
 
-from modqueue.integrations.labelstudio._models import LabelStudioProject, LabelStudioTask
+from modqueue.integrations.labelstudio._models import (
+    LabelStudioProject,
+    LabelStudioRefusal,
+    LabelStudioTask,
+)
 from modqueue.queue._access_models import Reviewer, ReviewerPseudonym
 from modqueue.queue._models import (
     AuditEvent,
@@ -23,6 +27,7 @@ __all__ = [
     "GoldItem",
     "Item",
     "LabelStudioProject",
+    "LabelStudioRefusal",
     "LabelStudioTask",
     "OutboundAction",
     "Reviewer",

@@ -27,11 +27,25 @@ class Team:
         return f"{role}-1"
 
 
-def add(q: ReviewQueue, name: str, role: str, policies: list[str], actor: str | None) -> str:
+def add(
+    q: ReviewQueue,
+    name: str,
+    role: str,
+    policies: list[str],
+    actor: str | None,
+    *,
+    labelstudio_email: str | None = None,
+) -> str:
     """Register a reviewer through the service; returns their token."""
     created = q.run(
         lambda s: add_reviewer(
-            s, actor=actor, name=name, role=role, policies=policies, now=q.clock()
+            s,
+            actor=actor,
+            name=name,
+            role=role,
+            policies=policies,
+            labelstudio_email=labelstudio_email,
+            now=q.clock(),
         )
     )
     return created.token

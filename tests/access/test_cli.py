@@ -64,6 +64,22 @@ CASES = {
         {"admin"},
     ),
     "reviewers_disable": (["reviewers", "disable", "senior-1", "--reviewer", "WHO"], {"admin"}),
+    "reviewers_link": (
+        [
+            "reviewers",
+            "link",
+            "reviewer-1",
+            "--labelstudio-email",
+            "R1@x.test",
+            "--reviewer",
+            "WHO",
+        ],
+        {"admin"},
+    ),
+    "reviewers_unlink": (
+        ["reviewers", "link", "lead-1", "--unlink", "--reviewer", "WHO"],
+        {"admin"},
+    ),
     "audit_log": (["audit", "log", "--as", "WHO"], {"lead", "admin"}),
 }
 

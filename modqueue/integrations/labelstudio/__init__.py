@@ -6,7 +6,8 @@
   (idempotent: a batch whose answer was lost is found again, never sent twice), and
   withdraws the tasks of items decided elsewhere.
 * `pull()` turns new and updated annotations into decisions through the queue's own
-  decide path, incrementally.
+  decide path, incrementally, as the reviewer linked to each annotator (checked like any
+  other entry point once reviewers are registered; refusals are retried by later pulls).
 
 The SDK is imported on first use only (it is heavy): importing this package is cheap.
 """
@@ -25,6 +26,7 @@ from modqueue.integrations.labelstudio._labeling import (
 )
 from modqueue.integrations.labelstudio._models import (
     LabelStudioProject,
+    LabelStudioRefusal,
     LabelStudioTask,
     TaskState,
 )
@@ -45,6 +47,7 @@ __all__ = [
     "LabelStudioConfig",
     "LabelStudioConnection",
     "LabelStudioProject",
+    "LabelStudioRefusal",
     "LabelStudioTask",
     "PullReport",
     "PushReport",

@@ -183,14 +183,18 @@ class LabelStudioClient:
         ordering: str | None = None,
         fields: str = "task_only",
         page_size: int = 1000,
+        ids: Sequence[int] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of a project's tasks matching Data Manager `filters`, as dicts.
+        """Pages of a project's tasks matching Data Manager `filters` (and, given `ids`,
+        only those tasks; ids of deleted tasks are left out), as dicts.
 
         Each page is fetched with retries; a page that cannot be fetched raises.
         """
         query: dict[str, Any] = {}
         if filters:
             query["filters"] = {"conjunction": "and", "items": filters}
+        if ids is not None:
+            query["selectedItems"] = {"all": False, "included": [int(i) for i in ids]}
         if ordering:
             query["ordering"] = [ordering]
         query_text = json.dumps(query) if query else None

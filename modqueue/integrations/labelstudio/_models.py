@@ -1,4 +1,5 @@
-"""modqueue's record of Label Studio: one project per policy, one task per item sent."""
+"""modqueue's record of Label Studio: one project per policy, one task per item sent, and
+the annotations the pull refused (to apply once access is fixed)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from modqueue.queue._types import UTCDateTime, utcnow
 
-__all__ = ["LabelStudioProject", "LabelStudioTask", "TaskState"]
+__all__ = ["LabelStudioProject", "LabelStudioRefusal", "LabelStudioTask", "TaskState"]
 
 
 class TaskState(StrEnum):
@@ -60,3 +61,24 @@ class LabelStudioTask(SQLModel, table=True):
     state: str = Field(default=TaskState.IMPORTING, max_length=20)
     pushed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LabelStudioRefusal(SQLModel, table=True):
+    """An annotation the pull refused because its annotator may not apply it (no linked
+    reviewer, disabled, or missing the role or policy).
+
+    Every pull fetches these tasks again by id, whatever its cursor, and applies the
+    annotation once access allows it; the row goes then. `reason` is the refusal last
+    audited, so an unchanged refusal is not audited again on every pull.
+    """
+
+    __tablename__ = "labelstudio_refusal"
+    __table_args__ = (Index("ix_labelstudio_refusal_task", "project_id", "task_id"),)
+
+    annotation_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    item_id: int = Field(foreign_key="item.id", index=True)
+    project_id: int
+    task_id: int
+    labelstudio_email: str = Field(max_length=254)
+    reason: str
+    refused_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
