@@ -4,8 +4,8 @@
 to their Label Studio account; `labelstudio_refusal` keeps the annotations the pull
 refused, so that a later pull applies them once the link or grant is fixed.
 
-Revision ID: 0010_reviewer_labelstudio
-Revises: 0009_merge
+Revision ID: 0011_reviewer_labelstudio
+Revises: 0010_audit_chains
 Create Date: 2026-11-24
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_reviewer_labelstudio"
-down_revision: str | Sequence[str] | None = "0009_merge"
+revision: str = "0011_reviewer_labelstudio"
+down_revision: str | Sequence[str] | None = "0010_audit_chains"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
