@@ -241,7 +241,7 @@ def gold_ingest(
                 s,
                 actor=named,
                 permission=Permission.MANAGE_GOLD,
-                doing="gold items",
+                doing="managing or listing gold items",
                 now=queue.clock(),
             )
         )

@@ -45,7 +45,11 @@ def add_gold(
     `UnknownLabel` for a label its guideline does not define.
     """
     actor = authorize_actor(
-        session, actor=actor, permission=Permission.MANAGE_GOLD, doing="gold items", now=now
+        session,
+        actor=actor,
+        permission=Permission.MANAGE_GOLD,
+        doing="managing or listing gold items",
+        now=now,
     )
     item = session.get(Item, item_id)
     if item is None:
@@ -79,7 +83,11 @@ def add_gold(
 def remove_gold(session: Session, *, item_id: int, actor: str | None, now: datetime) -> None:
     """Unmark a gold item (leads and above); `NotFound` if it was not gold."""
     actor = authorize_actor(
-        session, actor=actor, permission=Permission.MANAGE_GOLD, doing="gold items", now=now
+        session,
+        actor=actor,
+        permission=Permission.MANAGE_GOLD,
+        doing="managing or listing gold items",
+        now=now,
     )
     row = session.get(GoldItem, item_id, with_for_update=True)
     if row is None:
@@ -98,7 +106,11 @@ def list_gold(
     """Every gold item, by item id (leads and above: reviewers must not learn which
     items are gold)."""
     authorize_actor(
-        session, actor=actor, permission=Permission.MANAGE_GOLD, doing="gold items", now=now
+        session,
+        actor=actor,
+        permission=Permission.MANAGE_GOLD,
+        doing="managing or listing gold items",
+        now=now,
     )
     rows = session.scalars(select(GoldItem).order_by(col(GoldItem.item_id)))
     return [GoldItemPublic.model_validate(r, from_attributes=True) for r in rows]

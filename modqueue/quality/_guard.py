@@ -26,9 +26,11 @@ def authorize_actor(
     permission: Permission,
     doing: str,
     now: datetime | None = None,
+    hint: str = "",
 ) -> str:
     """The name to record for `actor` doing `permission` (`doing` says what, for the
-    error), or `PermissionDenied`, audited as `access_denied`.
+    error; `hint` ends a refusal's message), or `PermissionDenied`, audited as
+    `access_denied`.
 
     In open mode anyone may, and no actor is recorded as `UNIDENTIFIED`. Once reviewers
     are registered the actor must be a verified reviewer (the entry point checks the
@@ -39,10 +41,11 @@ def authorize_actor(
             return UNIDENTIFIED
         raise refuse(
             session,
-            f"{doing} needs a registered reviewer: pass --reviewer (with --token)",
+            f"{doing} needs a registered reviewer: pass --reviewer (with --token)"
+            + (f"; {hint}" if hint else ""),
             actor=UNIDENTIFIED,
             detail={"permission": permission.value},
             now=now,
         )
-    authorize(session, reviewer=actor, permission=permission, now=now)
+    authorize(session, reviewer=actor, permission=permission, now=now, hint=hint)
     return actor

@@ -241,6 +241,7 @@ def authorize(
     queue: str | None = None,
     item_id: int | None = None,
     now: datetime | None = None,
+    hint: str = "",
 ) -> Principal | None:
     """Allow `reviewer` to do `permission` (on `policy`, or on an item in `queue`).
 
@@ -250,7 +251,8 @@ def authorize(
     work (`claim`, `decide`, `escalate`, `release`, `undo`) needs the policy granted and,
     in a senior queue, the `senior` role or above; the other permissions need a role:
     `lead` to see reporter data, per-reviewer figures, the audit log or the lead
-    dashboard and to manage gold items, `admin` to manage reviewers.
+    dashboard and to manage gold items, `admin` to manage reviewers. `hint`, when given,
+    ends a refusal's message (what to do instead).
     """
     record, open_mode = _lookup(session, reviewer)
     if open_mode:
@@ -264,6 +266,7 @@ def authorize(
         detail["queue"] = queue
 
     def deny(message: str) -> PermissionDenied:
+        message = f"{message}; {hint}" if hint else message
         return refuse(session, message, actor=reviewer, item_id=item_id, detail=detail, now=now)
 
     if record is None:

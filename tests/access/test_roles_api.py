@@ -264,7 +264,9 @@ def test_quality_refusals_say_what_to_do_instead(team: Team) -> None:
         q.run(lambda s: open_appeal(s, item_id=1, note="x", actor="stranger", now=q.clock()))
     assert len(denials(q, "stranger")) == 1
     # Nobody named, once reviewers exist: refused and audited as unidentified.
-    with pytest.raises(PermissionDenied, match="gold items needs a registered reviewer"):
+    with pytest.raises(
+        PermissionDenied, match="managing or listing gold items needs a registered reviewer"
+    ):
         q.run(lambda s: list_gold(s))
     with pytest.raises(PermissionDenied, match="quality report needs a registered reviewer"):
         q.run(lambda s: quality_report(s, aggregate_only=True))

@@ -43,8 +43,8 @@ async def test_lead_dashboard_by_role(
 ) -> None:
     who = team.name(role)
     app = ReviewApp(queue=team.queue, reviewer=who, mode="lead", config=CONFIG)
+    seen = notifications(app, monkeypatch)  # before the app starts: its first read refuses
     async with app.run_test(size=SIZE) as pilot:
-        seen = notifications(app, monkeypatch)
         await settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, DashboardScreen)
@@ -80,8 +80,8 @@ async def test_unregistered_viewer_is_refused_the_dashboard(
     team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = ReviewApp(queue=team.queue, reviewer="stranger", mode="lead", config=CONFIG)
+    seen = notifications(app, monkeypatch)  # before the app starts: its first read refuses
     async with app.run_test(size=SIZE) as pilot:
-        seen = notifications(app, monkeypatch)
         await settle(app, pilot)
         assert seen and seen[0][0] == "error" and "'stranger' is not registered" in seen[0][1]
     assert len(denials(team.queue, "stranger")) == 1
@@ -105,8 +105,8 @@ async def test_senior_queue_in_the_review_screen_by_role(
     app = ReviewApp(
         queue=team.queue, reviewer=who, queues=[f"{POLICY}:senior"], mode="review", config=CONFIG
     )
+    seen = notifications(app, monkeypatch)  # before the app starts: its first read refuses
     async with app.run_test(size=SIZE) as pilot:
-        seen = notifications(app, monkeypatch)
         await settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, ReviewScreen)
