@@ -10,9 +10,9 @@ import typer
 
 from modqueue._exceptions import PermissionDenied
 from modqueue.config import load_config
-from modqueue.queue import ReviewQueue
+from modqueue.queue import ReviewQueue, is_open_mode
 
-__all__ = ["TokenOption", "acting_reviewer", "optional_actor"]
+__all__ = ["ActorOption", "TokenOption", "acting_reviewer", "actor_or_by", "optional_actor"]
 
 TokenOption = Annotated[
     str | None,
@@ -21,6 +21,16 @@ TokenOption = Annotated[
         envvar="MODQUEUE_TOKEN",
         help="The reviewer's token (default: $MODQUEUE_TOKEN). Not needed in open mode or "
         'with [auth] mode = "os".',
+        show_default=False,
+    ),
+]
+
+
+ActorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--reviewer",
+        help="Who is acting, verified with --token (or the operating-system user).",
         show_default=False,
     ),
 ]
@@ -49,3 +59,15 @@ def optional_actor(
     if reviewer is None and not _os_mode(config):
         return None
     return acting_reviewer(queue, reviewer, token, config)
+
+
+def actor_or_by(
+    queue: ReviewQueue, reviewer: str | None, token: str | None, config: Path | None, by: str
+) -> str | None:
+    """The verified `--reviewer`; without one, the free-form `--by` name in open mode
+    (where nothing is verified) and None once reviewers are registered, so the service
+    refuses (and audits) an unverified actor instead of trusting `--by`."""
+    actor = optional_actor(queue, reviewer, token, config)
+    if actor is not None:
+        return actor
+    return by if queue.run(is_open_mode) else None

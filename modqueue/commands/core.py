@@ -247,12 +247,17 @@ def demo(
         bool, typer.Option("--headless", help="Print the queue's state instead of the UI.")
     ] = False,
     reviewer: Annotated[str, typer.Option("--reviewer", help="Reviewer id.")] = "demo-reviewer",
+    token: TokenOption = None,
 ) -> None:
     """The main job on the embedded default: a SQLite file in this folder, filled with
-    the bundled sample items, opened in the reviewer UI."""
+    the bundled sample items, opened in the reviewer UI. The demo database is in open
+    mode (no token needed); on a database with reviewers the reviewer is verified like
+    `modqueue review`'s."""
     url = db or DEMO_DB
     queue = load_demo(url)
     try:
+        if not headless:
+            reviewer = acting_reviewer(queue, reviewer, token, None)
         if headless:
             typer.echo(f"demo database: {_safe_url(url)}")
             _print_stats(queue.stats())

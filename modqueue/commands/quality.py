@@ -1,4 +1,8 @@
-"""Quality commands: quality, appeal, appeals, gold, export."""
+"""Quality commands: quality, appeal, appeals, gold, export.
+
+Once reviewers are registered, `quality`, `appeal`, `appeals` and `gold` act as the
+verified `--reviewer` (token or operating-system user); `--by` names the actor only in
+open mode, where nothing is verified."""
 
 from __future__ import annotations
 
@@ -12,32 +16,67 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from modqueue._exceptions import ConfigError, ModqueueError
-from modqueue.commands._common import DbOption, JsonOption, echo_json, fail, open_queue
+from modqueue.commands._common import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    echo_json,
+    fail,
+    open_queue,
+)
+from modqueue.commands._identity import ActorOption, TokenOption, actor_or_by, optional_actor
 from modqueue.config import parse_duration
 from modqueue.integrations.export import FORMATS, export_dataset
 from modqueue.quality import (
     add_gold,
+    authorize_actor,
     list_appeals,
     list_gold,
     open_appeal,
     quality_report,
     remove_gold,
 )
-from modqueue.queue import Item, read_jsonl
+from modqueue.queue import Item, Permission, read_jsonl
 
 gold_app = typer.Typer(help="Gold items: known answers mixed into the queues unannounced.")
-ByOption = Annotated[str, typer.Option("--by", help="Who is doing this (for the audit trail).")]
+ByOption = Annotated[
+    str,
+    typer.Option(
+        "--by",
+        help="Who is doing this, for the audit trail, in open mode only; once reviewers "
+        "are registered pass --reviewer (and --token) instead.",
+    ),
+]
 
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def quality(db: DbOption = None, as_json: JsonOption = False) -> None:
+def quality(
+    aggregate_only: Annotated[
+        bool,
+        typer.Option(
+            "--aggregate-only",
+            help="Only figures across reviewers (no reviewer pairs, no gold): any reviewer.",
+        ),
+    ] = False,
+    reviewer: ActorOption = None,
+    token: TokenOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Agreement (Krippendorff's alpha, pairwise) per policy and reviewer pair, second
-    reviews, gold accuracy per reviewer and appeals."""
+    reviews, gold accuracy per reviewer and appeals. Per-reviewer figures are for leads
+    and admins; anyone else asks for `--aggregate-only`."""
     with open_queue(db) as queue:
-        report = queue.run(quality_report)
+        actor = optional_actor(queue, reviewer, token, config)
+        report = queue.run(
+            lambda s: quality_report(
+                s, actor=actor, aggregate_only=aggregate_only, now=queue.clock()
+            )
+        )
     if as_json:
         echo_json(report)
         return
@@ -49,9 +88,9 @@ def quality(db: DbOption = None, as_json: JsonOption = False) -> None:
     typer.echo(f"{'policy':<24}{'items':>7}{'alpha':>9}{'pairwise':>10}")
     for policy, p in report["policies"].items():
         typer.echo(f"{policy:<24}{p['units']:>7}{_fmt(p['alpha']):>9}{_fmt(p['pairwise']):>10}")
-    if report["pairs"]:
+    if report.get("pairs"):
         typer.echo(f"{'reviewer pair':<40}{'items':>7}{'alpha':>9}{'pairwise':>10}")
-    for pair in report["pairs"]:
+    for pair in report.get("pairs", []):
         name = " & ".join(pair["reviewers"])
         typer.echo(
             f"{name:<40}{pair['units']:>7}{_fmt(pair['alpha']):>9}{_fmt(pair['pairwise']):>10}"
@@ -61,8 +100,8 @@ def quality(db: DbOption = None, as_json: JsonOption = False) -> None:
         f"second reviews: {s['waiting']} waiting · {s['agreed']} agreed · "
         f"{s['disagreed']} disagreed"
     )
-    for reviewer, g in report["gold"].items():
-        typer.echo(f"gold {reviewer}: {g['correct']}/{g['answered']} ({g['accuracy']:.1%})")
+    for name, g in report.get("gold", {}).items():
+        typer.echo(f"gold {name}: {g['correct']}/{g['answered']} ({g['accuracy']:.1%})")
     ap = report["appeals"]
     typer.echo(
         f"appeals: {ap['open']} open · {ap['upheld']} upheld · {ap['overturned']} overturned"
@@ -73,14 +112,18 @@ def appeal(
     item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
     note: Annotated[str, typer.Option("--note", help="Why the decision is appealed.")],
     by: ByOption = "appeals",
+    reviewer: ActorOption = None,
+    token: TokenOption = None,
     db: DbOption = None,
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Reopen a decided item in its senior queue for a senior other than the one who
-    decided it."""
+    decided it (any registered reviewer)."""
     with open_queue(db) as queue:
+        actor = actor_or_by(queue, reviewer, token, config, by)
         opened = queue.run(
-            lambda s: open_appeal(s, item_id=item_id, note=note, actor=by, now=queue.clock())
+            lambda s: open_appeal(s, item_id=item_id, note=note, actor=actor, now=queue.clock())
         )
         target = queue.get_item(item_id).queue
     if as_json:
@@ -93,12 +136,16 @@ def appeals(
     status: Annotated[
         str | None, typer.Option("--status", help="open, upheld or overturned.")
     ] = None,
+    reviewer: ActorOption = None,
+    token: TokenOption = None,
     db: DbOption = None,
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List appeals, newest first."""
+    """List appeals, newest first (leads and admins: each names the reviewer appealed)."""
     with open_queue(db) as queue:
-        rows = queue.run(lambda s: list_appeals(s, status=status))
+        actor = optional_actor(queue, reviewer, token, config)
+        rows = queue.run(lambda s: list_appeals(s, status=status, actor=actor, now=queue.clock()))
     if as_json:
         echo_json([r.model_dump(mode="json") for r in rows])
         return
@@ -112,16 +159,20 @@ def gold_add(
     label: Annotated[str, typer.Option("--label", help="The known correct label.")],
     note: Annotated[str, typer.Option("--note", help="Why this is the answer.")] = "",
     by: ByOption = "lead",
+    reviewer: ActorOption = None,
+    token: TokenOption = None,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Mark an item as gold with its known label."""
+    """Mark an item as gold with its known label (leads and admins)."""
     with open_queue(db) as queue:
+        actor = actor_or_by(queue, reviewer, token, config, by)
         gold = queue.run(
             lambda s: add_gold(
                 s,
                 item_id=item_id,
                 label=label,
-                actor=by,
+                actor=actor,
                 guidelines=queue.guidelines,
                 now=queue.clock(),
                 note=note,
@@ -134,19 +185,30 @@ def gold_add(
 def gold_remove(
     item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
     by: ByOption = "lead",
+    reviewer: ActorOption = None,
+    token: TokenOption = None,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Unmark a gold item."""
+    """Unmark a gold item (leads and admins)."""
     with open_queue(db) as queue:
-        queue.run(lambda s: remove_gold(s, item_id=item_id, actor=by, now=queue.clock()))
+        actor = actor_or_by(queue, reviewer, token, config, by)
+        queue.run(lambda s: remove_gold(s, item_id=item_id, actor=actor, now=queue.clock()))
     typer.echo(f"item {item_id} is no longer gold")
 
 
 @gold_app.command("list")
-def gold_list(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """List gold items and their labels."""
+def gold_list(
+    reviewer: ActorOption = None,
+    token: TokenOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List gold items and their labels (leads and admins)."""
     with open_queue(db) as queue:
-        rows = queue.run(list_gold)
+        actor = optional_actor(queue, reviewer, token, config)
+        rows = queue.run(lambda s: list_gold(s, actor=actor, now=queue.clock()))
     if as_json:
         echo_json([r.model_dump(mode="json") for r in rows])
         return
@@ -158,17 +220,31 @@ def gold_list(db: DbOption = None, as_json: JsonOption = False) -> None:
 def gold_ingest(
     file: Annotated[Path, typer.Argument(help="JSON Lines: ingest items with a gold_label.")],
     by: ByOption = "lead",
+    reviewer: ActorOption = None,
+    token: TokenOption = None,
     db: DbOption = None,
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Ingest items in the ingest format, each with a `gold_label` key, and mark them
     gold: they enter their queues like any other item. Bad lines are printed as
-    `line N: reason` (exit 2); good ones are kept."""
+    `line N: reason` (exit 2); good ones are kept. Leads and admins; the actor is
+    checked before anything is stored."""
     if not file.is_file():
         raise fail(f"{file}: no such file")
     problems: list[tuple[int, str]] = []
     marked = 0
     with open_queue(db) as queue, file.open("rb") as stream:
+        named = actor_or_by(queue, reviewer, token, config, by)
+        actor = queue.run(
+            lambda s: authorize_actor(
+                s,
+                actor=named,
+                permission=Permission.MANAGE_GOLD,
+                doing="managing or listing gold items",
+                now=queue.clock(),
+            )
+        )
         for parsed in read_jsonl(stream):
             if parsed.error is not None:
                 problems.append((parsed.line, parsed.error))
@@ -178,7 +254,7 @@ def gold_ingest(
             if not isinstance(label, str) or not label:
                 problems.append((parsed.line, "gold_label: missing or not a string"))
                 continue
-            report = queue.enqueue([value], actor=by, positions=[parsed.line])
+            report = queue.enqueue([value], actor=actor, positions=[parsed.line])
             if report.rejected:
                 problems.extend((r.position, r.reason) for r in report.rejected)
                 continue
@@ -193,7 +269,7 @@ def gold_ingest(
                     s,
                     item_id=item_id,
                     label=lab,
-                    actor=by,
+                    actor=actor,
                     guidelines=queue.guidelines,
                     now=queue.clock(),
                 )

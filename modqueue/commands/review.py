@@ -13,6 +13,8 @@ from modqueue.commands._common import (
     open_config,
     open_queue,
 )
+from modqueue.commands._identity import TokenOption, acting_reviewer
+from modqueue.queue import Permission
 
 __all__ = ["review"]
 
@@ -24,17 +26,27 @@ def review(
         typer.Option("--queue", help="Queue to review (repeatable; default: pick one)."),
     ] = None,
     lead: Annotated[
-        bool, typer.Option("--lead", help="Open the lead dashboard (queue health, live).")
+        bool,
+        typer.Option("--lead", help="Open the lead dashboard (queue health, live; leads and up)."),
     ] = False,
+    token: TokenOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Open the terminal UI: review items one by one, or watch the queues with `--lead`."""
+    """Open the terminal UI: review items one by one, or watch the queues with `--lead`.
+
+    The reviewer is verified (token, or the operating-system user) before the UI opens;
+    `--lead` and each `--queue` are checked against their role and policies up front."""
     from modqueue.tui import run_review_app
 
     settings = open_config(config)
     queue = open_queue(db)
     try:
+        reviewer = acting_reviewer(queue, reviewer, token, config)
+        if lead:
+            queue.check_access(reviewer, Permission.VIEW_DASHBOARD)
+        for name in queue_name or []:
+            queue.check_access(reviewer, Permission.CLAIM, queue=name)
         mode: Literal["review", "pick", "lead"] = (
             "lead" if lead else ("review" if queue_name else "pick")
         )

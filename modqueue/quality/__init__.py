@@ -13,6 +13,7 @@ from modqueue.quality._agreement import (
 )
 from modqueue.quality._appeals import list_appeals, open_appeal
 from modqueue.quality._gold import add_gold, gold_accuracy, list_gold, remove_gold
+from modqueue.quality._guard import UNIDENTIFIED, authorize_actor
 from modqueue.quality._report import item_labels, quality_report
 from modqueue.queue._quality_config import (
     DEFAULT_SECOND_REVIEW_SHARE,
@@ -24,6 +25,7 @@ from modqueue.queue._quality_models import Appeal, AppealPublic, AppealStatus, G
 
 __all__ = [
     "DEFAULT_SECOND_REVIEW_SHARE",
+    "UNIDENTIFIED",
     "Agreement",
     "Appeal",
     "AppealPublic",
@@ -33,6 +35,7 @@ __all__ = [
     "QualityConfig",
     "QueueQualityConfig",
     "add_gold",
+    "authorize_actor",
     "gold_accuracy",
     "item_agreement",
     "item_labels",

@@ -16,6 +16,8 @@ from sqlmodel import Session, col
 
 from modqueue._exceptions import InvalidState, NotFound
 from modqueue.guidelines import Action
+from modqueue.quality._guard import authorize_actor
+from modqueue.queue._access import Permission
 from modqueue.queue._audit import record_event
 from modqueue.queue._models import Decision, Item
 from modqueue.queue._quality_flow import open_appeal_for
@@ -27,14 +29,18 @@ __all__ = ["list_appeals", "open_appeal"]
 
 
 def open_appeal(
-    session: Session, *, item_id: int, note: str, actor: str, now: datetime
+    session: Session, *, item_id: int, note: str, actor: str | None, now: datetime
 ) -> AppealPublic:
     """Reopen decided item `item_id` in its policy's senior queue as an appeal.
 
     The item keeps its current label (and its action stays in force) until a senior
-    decides the appeal. Raises `InvalidState` when the item is not decided, already
-    under appeal, or `note` is empty.
+    decides the appeal. `actor` must be a registered reviewer once reviewers exist
+    (`PermissionDenied` otherwise, audited). Raises `InvalidState` when the item is not
+    decided, already under appeal, or `note` is empty.
     """
+    actor = authorize_actor(
+        session, actor=actor, permission=Permission.APPEAL, doing="opening an appeal", now=now
+    )
     if not note.strip():
         raise InvalidState("an appeal needs a note saying why")
     item = session.scalars(select(Item).where(col(Item.id) == item_id).with_for_update()).first()
@@ -86,8 +92,25 @@ def open_appeal(
     return AppealPublic.model_validate(appeal, from_attributes=True)
 
 
-def list_appeals(session: Session, *, status: str | None = None) -> list[AppealPublic]:
-    """Appeals, newest first, optionally only those with `status`."""
+def list_appeals(
+    session: Session,
+    *,
+    status: str | None = None,
+    actor: str | None = None,
+    now: datetime | None = None,
+) -> list[AppealPublic]:
+    """Appeals, newest first, optionally only those with `status`.
+
+    Each names the reviewer appealed and the outcome, a per-reviewer figure: leads and
+    above only once reviewers are registered (`PermissionDenied` otherwise, audited).
+    """
+    authorize_actor(
+        session,
+        actor=actor,
+        permission=Permission.VIEW_REVIEWER_FIGURES,
+        doing="listing appeals",
+        now=now,
+    )
     query = select(Appeal).order_by(col(Appeal.id).desc())
     if status:
         query = query.where(col(Appeal.status) == status)

@@ -2,7 +2,8 @@
 
 A gold item looks like any other item in its queue (nothing in a claim tells it apart),
 so reviewers meet gold unannounced. Every standing decision on a gold item, of any kind,
-counts towards its reviewer's accuracy.
+counts towards its reviewer's accuracy. Adding, removing and listing gold items is for
+leads and above (`Permission.MANAGE_GOLD`) once reviewers are registered.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from sqlmodel import Session, col
 
 from modqueue._exceptions import InvalidState, NotFound
 from modqueue.guidelines import Action, GuidelineSet
+from modqueue.quality._guard import authorize_actor
+from modqueue.queue._access import Permission
 from modqueue.queue._audit import record_event
 from modqueue.queue._models import Decision, Item
 from modqueue.queue._quality_models import GoldItem, GoldItemPublic
@@ -30,16 +33,24 @@ def add_gold(
     *,
     item_id: int,
     label: str,
-    actor: str,
+    actor: str | None,
     guidelines: GuidelineSet,
     now: datetime,
     note: str = "",
 ) -> GoldItemPublic:
     """Mark `item_id` as gold with the known `label` (one of its guideline's final labels).
 
-    Replaces an earlier gold label of the same item. Raises `NotFound` for an unknown item
-    or `UnknownLabel` for a label its guideline does not define.
+    Replaces an earlier gold label of the same item. `actor` must be a lead or above
+    (`PermissionDenied` otherwise, audited). Raises `NotFound` for an unknown item or
+    `UnknownLabel` for a label its guideline does not define.
     """
+    actor = authorize_actor(
+        session,
+        actor=actor,
+        permission=Permission.MANAGE_GOLD,
+        doing="managing or listing gold items",
+        now=now,
+    )
     item = session.get(Item, item_id)
     if item is None:
         raise NotFound(f"item {item_id} does not exist")
@@ -69,8 +80,15 @@ def add_gold(
     return GoldItemPublic.model_validate(row, from_attributes=True)
 
 
-def remove_gold(session: Session, *, item_id: int, actor: str, now: datetime) -> None:
-    """Unmark a gold item; `NotFound` if it was not gold."""
+def remove_gold(session: Session, *, item_id: int, actor: str | None, now: datetime) -> None:
+    """Unmark a gold item (leads and above); `NotFound` if it was not gold."""
+    actor = authorize_actor(
+        session,
+        actor=actor,
+        permission=Permission.MANAGE_GOLD,
+        doing="managing or listing gold items",
+        now=now,
+    )
     row = session.get(GoldItem, item_id, with_for_update=True)
     if row is None:
         raise NotFound(f"item {item_id} is not a gold item")
@@ -82,8 +100,18 @@ def remove_gold(session: Session, *, item_id: int, actor: str, now: datetime) ->
     )
 
 
-def list_gold(session: Session) -> list[GoldItemPublic]:
-    """Every gold item, by item id."""
+def list_gold(
+    session: Session, *, actor: str | None = None, now: datetime | None = None
+) -> list[GoldItemPublic]:
+    """Every gold item, by item id (leads and above: reviewers must not learn which
+    items are gold)."""
+    authorize_actor(
+        session,
+        actor=actor,
+        permission=Permission.MANAGE_GOLD,
+        doing="managing or listing gold items",
+        now=now,
+    )
     rows = session.scalars(select(GoldItem).order_by(col(GoldItem.item_id)))
     return [GoldItemPublic.model_validate(r, from_attributes=True) for r in rows]
 

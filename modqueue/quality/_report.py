@@ -1,10 +1,14 @@
 """`modqueue quality`: agreement per policy and per reviewer pair, second reviews, gold
-accuracy and appeals, read from the stored decisions."""
+accuracy and appeals, read from the stored decisions.
+
+Per-reviewer figures (reviewer pairs, gold accuracy per reviewer) are for leads and above;
+any reviewer may read the aggregate report (`aggregate_only=True`)."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from datetime import datetime
 from itertools import combinations
 from typing import Any
 
@@ -14,6 +18,8 @@ from sqlmodel import Session, col
 from modqueue.guidelines import Action
 from modqueue.quality._agreement import Agreement
 from modqueue.quality._gold import gold_accuracy
+from modqueue.quality._guard import authorize_actor
+from modqueue.queue._access import Permission
 from modqueue.queue._models import Decision, Item
 from modqueue.queue._quality_flow import DecisionKind
 from modqueue.queue._quality_models import Appeal
@@ -80,10 +86,47 @@ def _second_reviews(session: Session) -> dict[str, int]:
     return {"waiting": int(waiting or 0), "agreed": agreed, "disagreed": disagreed}
 
 
-def quality_report(session: Session) -> dict[str, Any]:
+AGGREGATE_HINT = "ask for the aggregate only (`modqueue quality --aggregate-only`)"
+
+
+def _authorize_report(
+    session: Session, actor: str | None, aggregate_only: bool, now: datetime | None
+) -> None:
+    if aggregate_only:
+        authorize_actor(
+            session,
+            actor=actor,
+            permission=Permission.VIEW_QUALITY,
+            doing="the quality report",
+            now=now,
+        )
+        return
+    authorize_actor(
+        session,
+        actor=actor,
+        permission=Permission.VIEW_REVIEWER_FIGURES,
+        doing="the quality report with per-reviewer figures",
+        now=now,
+        hint=AGGREGATE_HINT,
+    )
+
+
+def quality_report(
+    session: Session,
+    *,
+    actor: str | None = None,
+    aggregate_only: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Agreement (alpha and pairwise) overall, per policy and per reviewer pair; second
     reviews waiting, agreed and disagreed; gold accuracy per reviewer; appeals by outcome.
+
+    `scope` says which: `"full"` needs `actor` to be a lead or above once reviewers are
+    registered; `aggregate_only=True` (scope `"aggregate"`) leaves out `pairs` and `gold`
+    (no gold figure at all, so nobody learns which items are gold) and any registered
+    reviewer may read it. Refusals raise `PermissionDenied` and are audited.
     """
+    _authorize_report(session, actor, aggregate_only, now)
     overall = Agreement()
     by_policy: dict[str, Agreement] = defaultdict(Agreement)
     by_pair: dict[tuple[str, str], Agreement] = defaultdict(Agreement)
@@ -98,13 +141,16 @@ def quality_report(session: Session) -> dict[str, Any]:
         select(col(Appeal.status), func.count()).group_by(col(Appeal.status))
     ).all():
         appeals[status] += count
-    return {
+    report: dict[str, Any] = {
+        "scope": "aggregate" if aggregate_only else "full",
         "agreement": overall.to_dict(),
         "policies": {p: acc.to_dict() for p, acc in sorted(by_policy.items())},
-        "pairs": [
-            {"reviewers": [a, b], **acc.to_dict()} for (a, b), acc in sorted(by_pair.items())
-        ],
         "second_review": _second_reviews(session),
-        "gold": gold_accuracy(session),
         "appeals": {s: int(appeals.get(s, 0)) for s in ("open", "upheld", "overturned")},
     }
+    if not aggregate_only:
+        report["pairs"] = [
+            {"reviewers": [a, b], **acc.to_dict()} for (a, b), acc in sorted(by_pair.items())
+        ]
+        report["gold"] = gold_accuracy(session)
+    return report

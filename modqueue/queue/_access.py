@@ -87,6 +87,10 @@ class Permission(StrEnum):
     VIEW_REVIEWER_FIGURES = "view_reviewer_figures"
     VIEW_AUDIT = "view_audit"
     MANAGE_REVIEWERS = "manage_reviewers"
+    VIEW_DASHBOARD = "view_dashboard"
+    VIEW_QUALITY = "view_quality"
+    MANAGE_GOLD = "manage_gold"
+    APPEAL = "appeal"
 
 
 # The least role for each permission; queue work in a senior queue needs `senior`.
@@ -100,6 +104,10 @@ _MIN_ROLE = {
     Permission.VIEW_REVIEWER_FIGURES: Role.LEAD,
     Permission.VIEW_AUDIT: Role.LEAD,
     Permission.MANAGE_REVIEWERS: Role.ADMIN,
+    Permission.VIEW_DASHBOARD: Role.LEAD,
+    Permission.VIEW_QUALITY: Role.REVIEWER,
+    Permission.MANAGE_GOLD: Role.LEAD,
+    Permission.APPEAL: Role.REVIEWER,
 }
 _QUEUE_WORK = {
     Permission.CLAIM,
@@ -118,6 +126,10 @@ _WHAT = {
     Permission.VIEW_REVIEWER_FIGURES: "see per-reviewer figures",
     Permission.VIEW_AUDIT: "read the audit log",
     Permission.MANAGE_REVIEWERS: "manage reviewers",
+    Permission.VIEW_DASHBOARD: "view the lead dashboard",
+    Permission.VIEW_QUALITY: "see quality figures",
+    Permission.MANAGE_GOLD: "manage or list gold items",
+    Permission.APPEAL: "open appeals",
 }
 
 
@@ -271,6 +283,7 @@ def authorize(
     now: datetime | None = None,
     detail: dict[str, Any] | None = None,
     audit: bool = True,
+    hint: str = "",
 ) -> Principal | None:
     """Allow `reviewer` to do `permission` (on `policy`, or on an item in `queue`).
 
@@ -280,8 +293,9 @@ def authorize(
     raises: for a caller that has already recorded this very refusal). Queue
     work (`claim`, `decide`, `escalate`, `release`, `undo`) needs the policy granted and,
     in a senior queue, the `senior` role or above; the other permissions need a role:
-    `lead` to see reporter data, per-reviewer figures or the audit log, `admin` to
-    manage reviewers.
+    `lead` to see reporter data, per-reviewer figures, the audit log or the lead
+    dashboard and to manage gold items, `admin` to manage reviewers. `hint`, when given,
+    ends a refusal's message (what to do instead).
     """
     record, open_mode = _lookup(session, reviewer)
     if open_mode:
@@ -295,6 +309,7 @@ def authorize(
         context["queue"] = queue
 
     def deny(message: str) -> PermissionDenied:
+        message = f"{message}; {hint}" if hint else message
         if not audit:
             return PermissionDenied(message)
         return refuse(session, message, actor=reviewer, item_id=item_id, detail=context, now=now)

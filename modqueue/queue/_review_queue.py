@@ -20,6 +20,7 @@ from modqueue.queue import _claims, _decisions
 from modqueue.queue._access import Permission, access_summary, authorize, claimable_queues, refuse
 from modqueue.queue._audit import record_event
 from modqueue.queue._claims import Claim
+from modqueue.queue._dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._db import make_engine, migrate
 from modqueue.queue._ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items import ItemIn, validation_reason
@@ -402,7 +403,33 @@ class ReviewQueue:
 
         return self.run(work)
 
+    def dashboard(self, reviewer: str, *, window_hours: int = 12) -> DashboardMetrics:
+        """The lead dashboard's numbers (`dashboard_metrics`), for leads and above.
+
+        Raises `PermissionDenied` (audited as `access_denied`) for anyone else once
+        reviewers are registered; open mode allows everyone.
+        """
+
+        def work(s: Session) -> DashboardMetrics:
+            now = self.clock()
+            authorize(s, reviewer=reviewer, permission=Permission.VIEW_DASHBOARD, now=now)
+            return dashboard_metrics(s, now=now, window_hours=window_hours)
+
+        return self.run(work)
+
     # -- identity ---------------------------------------------------------------------
+
+    def check_access(
+        self, reviewer: str, permission: Permission, *, queue: str | None = None
+    ) -> None:
+        """Raise `PermissionDenied` (audited as `access_denied`) unless `reviewer` may do
+        `permission` (in `queue`, for queue work): lets an entry point refuse up front,
+        before it opens a screen, with the same rule the operation itself applies."""
+        self.run(
+            lambda s: authorize(
+                s, reviewer=reviewer, permission=permission, queue=queue, now=self.clock()
+            )
+        )
 
     def authenticate(
         self, reviewer: str | None, token: str | None = None, *, os_user: str | None = None

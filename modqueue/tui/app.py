@@ -47,7 +47,11 @@ class ReviewApp(App[None]):
         self.sub_title = f"reviewer {self.reviewer}"
         if self.mode == "lead":
             self.push_screen(
-                DashboardScreen(queue=self.queue, refresh_seconds=self.config.dashboard_refresh)
+                DashboardScreen(
+                    queue=self.queue,
+                    reviewer=self.reviewer,
+                    refresh_seconds=self.config.dashboard_refresh,
+                )
             )
         elif self.mode == "pick":
             self.open_queue_picker(include_senior=False, exit_on_back=True)

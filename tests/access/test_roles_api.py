@@ -7,6 +7,15 @@ from collections.abc import Callable
 import pytest
 
 from modqueue import PermissionDenied
+from modqueue.quality import (
+    UNIDENTIFIED,
+    add_gold,
+    list_appeals,
+    list_gold,
+    open_appeal,
+    quality_report,
+    remove_gold,
+)
 from modqueue.queue import ReviewQueue, _claims, add_reviewer, list_reviewers
 from tests.access.conftest import OTHER_POLICY, POLICY, ROLES, Team, add, denials
 from tests.conftest import make_item
@@ -47,6 +56,72 @@ def _list_reviewers(t: Team, who: str) -> None:
     assert "root" in names
 
 
+def _dashboard(t: Team, who: str) -> None:
+    metrics = t.queue.dashboard(who)
+    assert sum(q.depth for q in metrics.queues) == 3
+
+
+def _quality_full(t: Team, who: str) -> None:
+    q = t.queue
+    report = q.run(lambda s: quality_report(s, actor=who, now=q.clock()))
+    assert report["scope"] == "full" and report["gold"] == {} and report["pairs"] == []
+
+
+def _quality_aggregate(t: Team, who: str) -> None:
+    q = t.queue
+    report = q.run(lambda s: quality_report(s, actor=who, aggregate_only=True, now=q.clock()))
+    assert report["scope"] == "aggregate" and "gold" not in report and "pairs" not in report
+
+
+def _gold(q: ReviewQueue, who: str, item_id: int = 1) -> None:
+    q.run(
+        lambda s: add_gold(
+            s,
+            item_id=item_id,
+            label="no-violation",
+            actor=who,
+            guidelines=q.guidelines,
+            now=q.clock(),
+        )
+    )
+
+
+def _gold_add(t: Team, who: str) -> None:
+    _gold(t.queue, who)
+
+
+def _gold_remove(t: Team, who: str) -> None:
+    q = t.queue
+    _gold(q, "root")
+    q.run(lambda s: remove_gold(s, item_id=1, actor=who, now=q.clock()))
+
+
+def _gold_list(t: Team, who: str) -> None:
+    q = t.queue
+    _gold(q, "root")
+    assert [g.item_id for g in q.run(lambda s: list_gold(s, actor=who, now=q.clock()))] == [1]
+
+
+def _decided_by_root(q: ReviewQueue) -> None:
+    q.decide(q.claim(1, "root"), "no-violation")
+
+
+def _appeal(t: Team, who: str) -> None:
+    q = t.queue
+    _decided_by_root(q)
+    opened = q.run(
+        lambda s: open_appeal(s, item_id=1, note="author disputes", actor=who, now=q.clock())
+    )
+    assert opened.opened_by == who and opened.appealed_reviewer == "root"
+
+
+def _list_appeals(t: Team, who: str) -> None:
+    q = t.queue
+    _decided_by_root(q)
+    q.run(lambda s: open_appeal(s, item_id=1, note="disputed", actor="root", now=q.clock()))
+    assert len(q.run(lambda s: list_appeals(s, actor=who, now=q.clock()))) == 1
+
+
 # operation -> the roles allowed to do it (each member is granted people-smuggling only)
 MATRIX: dict[str, tuple[Callable[[Team, str], None], set[str]]] = {
     "claim_granted_policy": (_claim_granted, set(ROLES)),
@@ -56,6 +131,14 @@ MATRIX: dict[str, tuple[Callable[[Team, str], None], set[str]]] = {
     "see_reporter_data": (_reporter, {"lead", "admin"}),
     "list_reviewers": (_list_reviewers, {"lead", "admin"}),
     "manage_reviewers": (_add_reviewer, {"admin"}),
+    "lead_dashboard": (_dashboard, {"lead", "admin"}),
+    "quality_report_full": (_quality_full, {"lead", "admin"}),
+    "quality_report_aggregate": (_quality_aggregate, set(ROLES)),
+    "gold_add": (_gold_add, {"lead", "admin"}),
+    "gold_remove": (_gold_remove, {"lead", "admin"}),
+    "gold_list": (_gold_list, {"lead", "admin"}),
+    "open_appeal": (_appeal, set(ROLES)),
+    "list_appeals": (_list_appeals, {"lead", "admin"}),
 }
 
 
@@ -165,3 +248,46 @@ def test_last_admin_cannot_be_disabled_or_demoted(team: Team) -> None:
         )
     )
     assert updated.policies == [OTHER_POLICY] and updated.role == "senior"
+
+
+def test_quality_refusals_say_what_to_do_instead(team: Team) -> None:
+    q = team.queue
+    with pytest.raises(PermissionDenied) as err:
+        q.run(lambda s: quality_report(s, actor="senior-1", now=q.clock()))
+    assert str(err.value) == (
+        "reviewer 'senior-1' (role senior) may not see per-reviewer figures: that needs role "
+        "lead or above; ask for the aggregate only (`modqueue quality --aggregate-only`)"
+    )
+    [event] = denials(q, "senior-1")
+    assert event.detail is not None and event.detail["permission"] == "view_reviewer_figures"
+    with pytest.raises(PermissionDenied, match="'stranger' is not registered"):
+        q.run(lambda s: open_appeal(s, item_id=1, note="x", actor="stranger", now=q.clock()))
+    assert len(denials(q, "stranger")) == 1
+    # Nobody named, once reviewers exist: refused and audited as unidentified.
+    with pytest.raises(
+        PermissionDenied, match="managing or listing gold items needs a registered reviewer"
+    ):
+        q.run(lambda s: list_gold(s))
+    with pytest.raises(PermissionDenied, match="quality report needs a registered reviewer"):
+        q.run(lambda s: quality_report(s, aggregate_only=True))
+    assert [e.detail["permission"] for e in denials(q, UNIDENTIFIED) if e.detail] == [
+        "manage_gold",
+        "view_quality",
+    ]
+
+
+def test_refused_gold_add_stores_nothing(team: Team) -> None:
+    q = team.queue
+    with pytest.raises(PermissionDenied, match="may not manage or list gold items"):
+        _gold(q, "senior-1")
+    assert q.run(lambda s: list_gold(s, actor="lead-1")) == []
+
+
+def test_open_mode_quality_services_need_no_identity(review_queue: ReviewQueue) -> None:
+    q = review_queue
+    q.enqueue([make_item(1)])
+    _gold(q, "anyone")
+    assert [g.added_by for g in q.run(list_gold)] == ["anyone"]
+    report = q.run(quality_report)
+    assert report["scope"] == "full" and "gold" in report
+    assert sum(h.depth for h in q.dashboard("anyone").queues) == 1

@@ -10,9 +10,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Sparkline, Static
 
-from modqueue.queue import DashboardMetrics, ReviewQueue, dashboard_metrics
+from modqueue._exceptions import PermissionDenied
+from modqueue.queue import DashboardMetrics, ReviewQueue
 from modqueue.tui._keys import binding
 from modqueue.tui.components import QueueHealthTable
 
@@ -21,7 +23,10 @@ __all__ = ["DashboardScreen"]
 
 class DashboardScreen(Screen[None]):
     """Per queue depth, decided/hour, median handling time, breaches, escalations and action
-    outcomes; a timer starts a worker that reads fresh numbers every `refresh_seconds`."""
+    outcomes; a timer starts a worker that reads fresh numbers every `refresh_seconds`.
+
+    Leads and above only (once reviewers are registered): a refusal is shown on the screen
+    and as an error notification, and the timer stops, so it is audited once."""
 
     BINDINGS = [
         binding("queues", "pick_queue"),
@@ -41,12 +46,21 @@ class DashboardScreen(Screen[None]):
 
         error: str
 
-    def __init__(self, *, queue: ReviewQueue, refresh_seconds: float) -> None:
+    @dataclass
+    class Refused(Message):
+        """The viewer may not see the dashboard."""
+
+        error: str
+
+    def __init__(self, *, queue: ReviewQueue, reviewer: str, refresh_seconds: float) -> None:
         super().__init__()
         self.queue = queue
+        self.reviewer = reviewer
         self.refresh_seconds = refresh_seconds
         self.metrics: DashboardMetrics | None = None
+        self.refused: str | None = None
         self._loading = False
+        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -67,18 +81,21 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "lead dashboard"
         self.refresh_metrics()
-        self.set_interval(self.refresh_seconds, self.refresh_metrics)
+        self._timer = self.set_interval(self.refresh_seconds, self.refresh_metrics)
 
     def refresh_metrics(self) -> None:
-        """Start a read unless one is running."""
-        if not self._loading:
+        """Start a read unless one is running (or the viewer was refused)."""
+        if not self._loading and self.refused is None:
             self._loading = True
             self._load()
 
     @work(thread=True, group="db")
     def _load(self) -> None:
         try:
-            metrics = self.queue.run(lambda s: dashboard_metrics(s, now=self.queue.clock()))
+            metrics = self.queue.dashboard(self.reviewer)
+        except PermissionDenied as exc:
+            self.post_message(self.Refused(str(exc)))
+            return
         except Exception as exc:  # shown, never raised: the dashboard stays up
             self.post_message(self.Failed(f"could not read the metrics: {exc}"))
             return
@@ -106,6 +123,17 @@ class DashboardScreen(Screen[None]):
         self.query_one("#actions-sparkline", Sparkline).data = outcomes
         self.query_one(QueueHealthTable).show_metrics(metrics)
 
+    @on(Refused)
+    def _refused(self, message: Refused) -> None:
+        self._loading = False
+        self.refused = message.error
+        if self._timer is not None:
+            self._timer.stop()
+        refusal = Text("The lead dashboard is for leads and admins. ", style="bold red")
+        refusal.append(message.error, style="")
+        self.query_one("#dashboard-summary", Static).update(refusal)
+        self.notify(message.error, title="Access denied", severity="error", markup=False)
+
     @on(Failed)
     def _failed(self, message: Failed) -> None:
         self._loading = False
@@ -113,6 +141,9 @@ class DashboardScreen(Screen[None]):
 
     def action_pick_queue(self) -> None:
         """Review a queue (senior ones included) from here."""
+        if self.refused is not None:
+            self.notify(self.refused, title="Access denied", severity="error", markup=False)
+            return
         opener = getattr(self.app, "open_queue_picker", None)
         if callable(opener):
             opener(include_senior=True)

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from modqueue._exceptions import ModqueueError
+from modqueue._exceptions import ModqueueError, PermissionDenied
 from modqueue.guidelines import Guideline
 from modqueue.queue import Claim, DecisionPublic, ReviewQueue, record_reveal
 from modqueue.tui._config import TuiConfig
@@ -95,11 +95,13 @@ class ReviewScreen(Screen[None]):
     @dataclass
     class Failed(Message):
         """A database call failed: `error` is shown as a notification; `decision` when
-        the call was a decision or escalation (no longer in flight)."""
+        the call was a decision or escalation (no longer in flight); `refused` says why
+        the reviewer may not claim from these queues (no more claims until they switch)."""
 
         error: str
         decision: bool = False
         retry: Claim | None = None
+        refused: str | None = None
 
     @dataclass
     class Settled(Message):
@@ -131,6 +133,7 @@ class ReviewScreen(Screen[None]):
         self.inflight = 0
         self.claiming = False
         self.exhausted = False
+        self.refused: str | None = None
         self.quitting = False
         self.finishing = False
         self.items_seen = 0
@@ -182,7 +185,12 @@ class ReviewScreen(Screen[None]):
         card = self.query_one(ItemCard)
         claim = self.current
         if claim is None:
-            if self.claiming or self.inflight:
+            if self.refused is not None:
+                card.show_empty(
+                    f"Access denied: {self.refused}. "
+                    f"Press {display_key('queues', self._keymap())} to pick another queue."
+                )
+            elif self.claiming or self.inflight:
                 card.show_empty("claiming the next item…")
             else:
                 card.show_empty("Nothing to review in this queue right now.")
@@ -235,7 +243,8 @@ class ReviewScreen(Screen[None]):
         empty: the timer looks again)."""
         held = len(self.upcoming) + (self.current is not None)
         wanted = 1 + self.config.claim_ahead - held
-        if wanted > 0 and not self.claiming and not self.quitting and not self.exhausted:
+        blocked = self.claiming or self.quitting or self.exhausted or self.refused is not None
+        if wanted > 0 and not blocked:
             self.claiming = True
             self._start(lambda: self._claim(wanted))
 
@@ -251,6 +260,9 @@ class ReviewScreen(Screen[None]):
                     break
                 claims.append(claim)
             self.post_message(self.Claimed(claims, exhausted=len(claims) < count))
+        except PermissionDenied as exc:
+            self.post_message(self.Claimed([], exhausted=True))
+            self.post_message(self.Failed(f"could not claim: {exc}", refused=str(exc)))
         except Exception as exc:
             self.post_message(self.Claimed([], exhausted=True))
             self.post_message(self.Failed(f"could not claim: {_error(exc)}"))
@@ -385,6 +397,9 @@ class ReviewScreen(Screen[None]):
     def _failed(self, message: Failed) -> None:
         if message.decision:
             self.deciding -= 1
+        if message.refused is not None:
+            self.refused = message.refused
+            self._show()
         if message.retry is not None and not self.quitting:
             if self.current is not None:
                 self.upcoming.insert(0, self.current)
@@ -434,7 +449,7 @@ class ReviewScreen(Screen[None]):
         due = [c for c in held if (c.lease_expires_at - now).total_seconds() < half]
         if due:
             self._start(lambda: self._renew(due))
-        elif self.exhausted and not self.claiming:
+        elif self.exhausted and not self.claiming and self.refused is None:
             self.exhausted = False
             self._top_up()
 
@@ -560,6 +575,7 @@ class ReviewScreen(Screen[None]):
             self.upcoming = []
             self.queues = [choice] if choice else None
             self.exhausted = False
+            self.refused = None
             scope = ", ".join(self.queues) if self.queues else "every queue"
             self.sub_title = f"{self.reviewer} · {scope}"
             self._show()

@@ -1,0 +1,51 @@
+"""Who may use the quality services: the acting reviewer, checked like everywhere else.
+
+Per-reviewer figures (agreement of reviewer pairs, gold accuracy per reviewer, who was
+appealed) are for leads and above; so are gold items themselves, since a reviewer who
+knows which items are gold is no longer measured blind. In open mode everyone may.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from modqueue.queue._access import Permission, authorize, is_open_mode, refuse
+
+__all__ = ["UNIDENTIFIED", "authorize_actor"]
+
+UNIDENTIFIED = "(unidentified)"
+"""The audit actor of a call that named nobody."""
+
+
+def authorize_actor(
+    session: Session,
+    *,
+    actor: str | None,
+    permission: Permission,
+    doing: str,
+    now: datetime | None = None,
+    hint: str = "",
+) -> str:
+    """The name to record for `actor` doing `permission` (`doing` says what, for the
+    error; `hint` ends a refusal's message), or `PermissionDenied`, audited as
+    `access_denied`.
+
+    In open mode anyone may, and no actor is recorded as `UNIDENTIFIED`. Once reviewers
+    are registered the actor must be a verified reviewer (the entry point checks the
+    token) with the role `permission` needs.
+    """
+    if actor is None:
+        if is_open_mode(session):
+            return UNIDENTIFIED
+        raise refuse(
+            session,
+            f"{doing} needs a registered reviewer: pass --reviewer (with --token)"
+            + (f"; {hint}" if hint else ""),
+            actor=UNIDENTIFIED,
+            detail={"permission": permission.value},
+            now=now,
+        )
+    authorize(session, reviewer=actor, permission=permission, now=now, hint=hint)
+    return actor
