@@ -49,10 +49,16 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ReviewerOption = Annotated[str, typer.Option("--reviewer", help="Reviewer id.")]
 
 
-def open_queue(db: str | None, guidelines: Path | None = None) -> ReviewQueue:
-    """The review queue for `--db`/`--guidelines` or the environment's settings."""
+def open_queue(
+    db: str | None, guidelines: Path | None = None, *, config: ModqueueConfig | None = None
+) -> ReviewQueue:
+    """The review queue for `--db`/`--guidelines` or the environment's settings; with
+    `config`, its `[quality]` section (when present) sets the second-review shares."""
     settings = load_settings(database_url=db, guidelines=guidelines)
-    return ReviewQueue(settings=settings)
+    queue = ReviewQueue(settings=settings)
+    if config is not None and "quality" in config.model_fields_set:
+        queue.quality = config.quality
+    return queue
 
 
 def open_config(path: Path | None) -> ModqueueConfig:

@@ -216,11 +216,8 @@ def decide(
     as_json: JsonOption = False,
 ) -> None:
     """Decide an item (claiming it first if it is pending)."""
-    loaded = open_config(config)
-    with open_queue(db) as queue:
+    with open_queue(db, config=open_config(config)) as queue:
         reviewer = acting_reviewer(queue, reviewer, token, config)
-        if "quality" in loaded.model_fields_set:
-            queue.quality = loaded.quality
         got = queue.claim(item_id, reviewer)
         decision = queue.decide(got, label, note, origin="cli")
     if as_json:

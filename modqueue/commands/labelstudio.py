@@ -102,7 +102,7 @@ def pull_command(
     """Turn new and updated Label Studio annotations into decisions (incremental)."""
     section = _section(config)
     client = LabelStudioClient(LabelStudioConnection.from_env(section))
-    with open_queue(db, guidelines) as queue:
+    with open_queue(db, guidelines, config=open_config(config)) as queue:
         report = pull(queue, client, policy=policy)
     if as_json:
         echo_json(report.to_dict())

@@ -40,7 +40,7 @@ def review(
     from modqueue.tui import run_review_app
 
     settings = open_config(config)
-    queue = open_queue(db)
+    queue = open_queue(db, config=settings)
     try:
         reviewer = acting_reviewer(queue, reviewer, token, config)
         if lead:

@@ -68,7 +68,7 @@ def serve(
     configure_logging(json_lines=log_json, level=log_level)
     cfg = open_config(config)
     register_secrets(cfg)
-    queue = open_queue(db, guidelines)
+    queue = open_queue(db, guidelines, config=cfg)
     stop = threading.Event()
     ctx = JobContext(queue, cfg, stop=stop)
     jobs = default_jobs(cfg)

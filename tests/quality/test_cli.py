@@ -108,3 +108,27 @@ def test_parse_since() -> None:
     assert parse_since("2d", now) == datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
     with pytest.raises(ConfigError, match="--since"):
         parse_since("last tuesday", now)
+
+
+@pytest.mark.parametrize("section", ["", "[quality]\nsecond_review_share = 1.0\n"])
+def test_the_review_ui_and_the_queue_helper_use_the_quality_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, section: str
+) -> None:
+    """`[quality]` in modqueue.toml reaches every command that decides: without it the
+    environment's share holds (0 in the tests)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "modqueue.toml").write_text(section)
+    db = f"sqlite:///{tmp_path}/q.db"
+    seen: list[float] = []
+    monkeypatch.setattr(
+        "modqueue.tui.run_review_app",
+        lambda **kw: seen.append(kw["queue"].quality.share_for("people-smuggling")),
+    )
+    _ok("review", "--reviewer", "alice", "--db", db)
+    from modqueue.commands._common import open_queue
+    from modqueue.config import load_config
+
+    with open_queue(db, config=load_config(None)) as queue:
+        seen.append(queue.quality.share_for("doxxing"))
+    expected = 1.0 if section else 0.0
+    assert seen == [expected, expected]

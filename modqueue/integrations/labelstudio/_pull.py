@@ -175,6 +175,7 @@ def _apply(
                     guidelines=queue.guidelines,
                     now=now,
                     origin=ORIGIN,
+                    quality=queue.quality,
                 )
                 session.refresh(item)  # decide() updated the row behind the ORM
                 stored = session.get(Decision, made.id)
