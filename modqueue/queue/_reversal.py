@@ -42,7 +42,11 @@ class ReversalPlan:
 
 
 def plan_reversals(
-    session: Session, *, item_id: int, keep_action: str | None = None
+    session: Session,
+    *,
+    item_id: int,
+    keep_action: str | None = None,
+    decision_id: int | None = None,
 ) -> ReversalPlan:
     """Sort item `item_id`'s takedown actions (not reversals themselves, not reversed yet)
     into those to cancel and those to reverse; rows are locked for the caller's update.
@@ -52,7 +56,8 @@ def plan_reversals(
       reverse (it may have taken effect);
     - `declined`, `cancelled`, or failed without any attempt: nothing to undo.
 
-    Actions of kind `keep_action` stay as they are (the new decision wants the same).
+    Actions of kind `keep_action` stay as they are (the new decision wants the same);
+    with `decision_id`, only that decision's actions are considered.
     """
     rows = list(
         session.scalars(
@@ -70,6 +75,8 @@ def plan_reversals(
     plan = ReversalPlan()
     for original in rows:
         if original.reverses_id is not None or original.id in reversed_ids:
+            continue
+        if decision_id is not None and original.decision_id != decision_id:
             continue
         if original.action not in REVERSIBLE or original.action == keep_action:
             continue

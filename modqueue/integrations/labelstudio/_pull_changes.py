@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from modqueue.guidelines import REVERSAL_OF, Action, Guideline
 from modqueue.integrations.labelstudio._labeling import NOTE_FIELD, VERDICT_FIELD
@@ -27,7 +26,8 @@ from modqueue.queue import ReviewQueue
 from modqueue.queue._audit import record_event
 from modqueue.queue._claims import Claim
 from modqueue.queue._decisions import new_outbound_action
-from modqueue.queue._models import Decision, Item, ItemPublic, OutboundAction
+from modqueue.queue._models import Decision, Item, ItemPublic
+from modqueue.queue._reversal import plan_reversals
 from modqueue.queue._routing import is_senior_queue, policy_of_queue, senior_queue
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
 
@@ -204,33 +204,25 @@ def supersede(
     reversal_id = action_id = None
     before = {"status": item.status, "queue": item.queue, "label": item.final_label}
     if deciding:
-        actions = list(
-            session.scalars(
-                select(OutboundAction)
-                .where(col(OutboundAction.decision_id) == old.id)
-                .with_for_update()
+        assert item.id is not None
+        plan = plan_reversals(session, item_id=item.id, decision_id=old.id)
+        for action in plan.cancel:
+            action.status = ActionStatus.CANCELLED
+            action.last_error = "cancelled: the annotation was changed in Label Studio"
+            action.updated_at = now
+            cancelled.append(action.id)
+        for action in plan.reverse:
+            outbound = new_outbound_action(
+                item=item,
+                decision=new,
+                action=REVERSAL_OF[Action(action.action)],
+                reason=f"reversal: annotation changed to {label.title}",
+                now=now,
+                reverses_id=action.id,
             )
-        )
-        for action in actions:
-            if action.status == ActionStatus.PENDING and action.attempts == 0:
-                action.status = ActionStatus.CANCELLED
-                action.last_error = "cancelled: the annotation was changed in Label Studio"
-                action.updated_at = now
-                cancelled.append(action.id)
-            elif action.status in (ActionStatus.SENT, ActionStatus.DONE, ActionStatus.PENDING):
-                reverse = REVERSAL_OF.get(Action(action.action))
-                if reverse is not None:
-                    outbound = new_outbound_action(
-                        item=item,
-                        decision=new,
-                        action=reverse,
-                        reason=f"reversal: annotation changed to {label.title}",
-                        now=now,
-                        reverses_id=action.id,
-                    )
-                    session.add(outbound)
-                    session.flush()
-                    reversal_id = outbound.id
+            session.add(outbound)
+            session.flush()
+            reversal_id = outbound.id
         if label.action == Action.ESCALATE and not is_senior_queue(item.queue):
             item.queue = senior_queue(guideline.id)
             item.status = ItemStatus.PENDING

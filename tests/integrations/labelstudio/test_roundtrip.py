@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from modqueue import IntegrationError
@@ -302,6 +303,51 @@ def test_an_updated_annotation_supersedes_the_decision(
     (action,) = _actions(review_queue, 1)
     assert action.status == "cancelled"  # never sent: cancelled, nothing to reverse
     assert pull(review_queue, ls_client).updated == 0
+
+
+@pytest.mark.parametrize("status", ["sent", "failed"])
+def test_changing_an_annotation_whose_action_was_sent_queues_its_reversal(
+    review_queue: ReviewQueue,
+    ls_server: LabelStudioServer,
+    ls_client: LabelStudioClient,
+    ls_config: LabelStudioConfig,
+    annotators: dict[str, str],
+    status: str,
+) -> None:
+    """An action that was attempted may have taken effect on the platform (a failed one
+    too: a time-out can hide a removal): it is answered by its opposite, not cancelled."""
+    rows = _pushed(review_queue, ls_client, ls_config, 1)
+    annotation_id = annotate(ls_server, annotators[ANNOTATOR], rows[1].task_id or 0, "remove-hate")
+    pull(review_queue, ls_client)
+    with review_queue.session() as s:
+        s.execute(
+            text("UPDATE outbound_action SET status = :st, attempts = 1 WHERE item_id = 1"),
+            {"st": status},
+        )
+    status_code, body = ls_server.request(
+        "PATCH",
+        f"/api/annotations/{annotation_id}/",
+        token=annotators[ANNOTATOR],
+        json_body={
+            "result": [
+                {
+                    "from_name": "verdict",
+                    "to_name": "text",
+                    "type": "choices",
+                    "value": {"choices": ["no-violation"]},
+                },
+            ],
+        },
+    )
+    assert status_code == 200, body
+    assert pull(review_queue, ls_client).updated == 1
+    original, reversal = _actions(review_queue, 1)
+    assert (original.action, original.status) == ("remove", status)
+    assert (reversal.action, reversal.status, reversal.reverses_id) == (
+        "restore",
+        "pending",
+        original.id,
+    )
 
 
 def test_a_skipped_annotation_returns_the_item_to_the_queue(
