@@ -279,7 +279,9 @@ def test_two_dispatchers_never_send_the_same_action(
     with ReviewQueue(database_url) as setup:
         ids = decide_items(setup, [f"done-{n}" for n in range(40)])
     server.state.delay_s = 0.01
-    cfg = platform_config(server, "alpha", concurrency=2)
+    # This test is about exclusivity, not time-outs: a loaded CI machine once took longer
+    # than the usual 0.5 s to answer, and the retried action was not in this run's count.
+    cfg = platform_config(server, "alpha", concurrency=2, timeout_s=5.0)
     env = {"ALPHA_SECRET": SECRETS["alpha"]}
     queues = [ReviewQueue(database_url) for _ in range(2)]
     try:
