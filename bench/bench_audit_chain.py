@@ -31,15 +31,15 @@ from sqlmodel import Session
 from modqueue.quality import QualityConfig
 from modqueue.queue import (
     ReviewQueue,
-    _audit,
-    _claims,
-    _ingest,
     _review_queue,
     add_reviewer,
     make_engine,
     migrate,
 )
-from modqueue.queue._models import AuditEvent
+from modqueue.queue._audit import chain as _audit
+from modqueue.queue._claims import leases as _claims
+from modqueue.queue._core.models import AuditEvent
+from modqueue.queue._items import ingest as _ingest
 from modqueue.settings import normalise_database_url
 
 VARIANTS = ["baseline", "chain", "chain+open", "chain+enforced"]

@@ -40,7 +40,7 @@ from modqueue.integrations.labelstudio import (
     task_for_item,
 )
 from modqueue.queue import ReviewQueue
-from modqueue.queue._models import Item
+from modqueue.queue._core.models import Item
 from tests.support.labelstudio_server import LabelStudioServer
 
 POLICY = "hate"

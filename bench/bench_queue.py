@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 from modqueue.quality import QualityConfig
 from modqueue.queue import ReviewQueue, make_engine, migrate, verify_chain
-from modqueue.queue._audit import (
+from modqueue.queue._audit.chain import (
     GENESIS_HASH,
     PG_AUDIT_CHAIN_LOCK,
     PG_AUDIT_CHAINS,

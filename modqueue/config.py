@@ -15,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modqueue._exceptions import ConfigError
 from modqueue.integrations.labelstudio._config import LabelStudioConfig
-from modqueue.queue._auth_config import AuthConfig
-from modqueue.queue._quality_config import QualityConfig
+from modqueue.queue import AuthConfig, QualityConfig
 from modqueue.sla import DeadlinesConfig
 from modqueue.tui._config import TuiConfig
 

@@ -23,10 +23,17 @@ from modqueue.commands._common import (
     open_queue,
 )
 from modqueue.commands._identity import TokenOption, acting_reviewer
-from modqueue.queue import IngestReport, Rejection, ReviewQueue, item_json_schema, read_jsonl
-from modqueue.queue._db import make_engine, migrate
-from modqueue.queue._grants import grant_app_role
-from modqueue.queue._items import validation_reason
+from modqueue.queue import (
+    IngestReport,
+    Rejection,
+    ReviewQueue,
+    grant_app_role,
+    item_json_schema,
+    make_engine,
+    migrate,
+    read_jsonl,
+    validation_reason,
+)
 from modqueue.settings import load_settings
 
 DEMO_DB = "sqlite:///modqueue-demo.db"

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
-import modqueue.queue.models  # noqa: F401  (registers every table on the metadata)
+import modqueue.models  # noqa: F401  (registers every table on the metadata)
 
 PG_MIGRATION_LOCK = 7_244_310_001
 

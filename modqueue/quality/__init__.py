@@ -1,7 +1,7 @@
 """Decision quality: blind second reviews, gold items, agreement and appeals.
 
 The routing of decisions (sampling, second review, senior, appeal outcomes) lives in the
-queue's decision path (`modqueue.queue._quality_flow`); this package holds the services
+queue's decision pipeline (`modqueue.queue`); this package holds the services
 leads use and the agreement statistics. No UI, no HTTP.
 """
 
@@ -15,13 +15,17 @@ from modqueue.quality._appeals import list_appeals, open_appeal
 from modqueue.quality._gold import add_gold, gold_accuracy, list_gold, remove_gold
 from modqueue.quality._guard import UNIDENTIFIED, authorize_actor
 from modqueue.quality._report import item_labels, quality_report
-from modqueue.queue._quality_config import (
+from modqueue.queue import (
     DEFAULT_SECOND_REVIEW_SHARE,
+    Appeal,
+    AppealPublic,
+    AppealStatus,
+    DecisionKind,
+    GoldItemPublic,
     QualityConfig,
     QueueQualityConfig,
+    sampled_for_second_review,
 )
-from modqueue.queue._quality_flow import DecisionKind, sampled_for_second_review
-from modqueue.queue._quality_models import Appeal, AppealPublic, AppealStatus, GoldItemPublic
 
 __all__ = [
     "DEFAULT_SECOND_REVIEW_SHARE",

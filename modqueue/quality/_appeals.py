@@ -17,13 +17,19 @@ from sqlmodel import Session, col
 from modqueue._exceptions import InvalidState, NotFound
 from modqueue.guidelines import Action
 from modqueue.quality._guard import authorize_actor
-from modqueue.queue._access import Permission
-from modqueue.queue._audit import record_event
-from modqueue.queue._models import Decision, Item
-from modqueue.queue._quality_flow import open_appeal_for
-from modqueue.queue._quality_models import Appeal, AppealPublic
-from modqueue.queue._routing import policy_of_queue, senior_queue
-from modqueue.queue._types import DecisionStatus, ItemStatus
+from modqueue.queue import (
+    Appeal,
+    AppealPublic,
+    Decision,
+    DecisionStatus,
+    Item,
+    ItemStatus,
+    Permission,
+    open_appeal_for,
+    policy_of_queue,
+    record_event,
+    senior_queue,
+)
 
 __all__ = ["list_appeals", "open_appeal"]
 

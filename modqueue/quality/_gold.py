@@ -18,12 +18,16 @@ from sqlmodel import Session, col
 from modqueue._exceptions import InvalidState, NotFound
 from modqueue.guidelines import Action, GuidelineSet
 from modqueue.quality._guard import authorize_actor
-from modqueue.queue._access import Permission
-from modqueue.queue._audit import record_event
-from modqueue.queue._models import Decision, Item
-from modqueue.queue._quality_models import GoldItem, GoldItemPublic
-from modqueue.queue._routing import policy_of_queue
-from modqueue.queue._types import DecisionStatus
+from modqueue.queue import (
+    Decision,
+    DecisionStatus,
+    GoldItem,
+    GoldItemPublic,
+    Item,
+    Permission,
+    policy_of_queue,
+    record_event,
+)
 
 __all__ = ["add_gold", "gold_accuracy", "list_gold", "remove_gold"]
 

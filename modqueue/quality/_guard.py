@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from modqueue.queue._access import Permission, authorize, is_open_mode, refuse
+from modqueue.queue import Permission, authorize, is_open_mode, refuse
 
 __all__ = ["UNIDENTIFIED", "authorize_actor"]
 

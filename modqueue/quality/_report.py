@@ -19,12 +19,17 @@ from modqueue.guidelines import Action
 from modqueue.quality._agreement import Agreement
 from modqueue.quality._gold import gold_accuracy
 from modqueue.quality._guard import authorize_actor
-from modqueue.queue._access import Permission
-from modqueue.queue._models import Decision, Item
-from modqueue.queue._quality_flow import DecisionKind
-from modqueue.queue._quality_models import Appeal
-from modqueue.queue._routing import SECOND_REVIEW_SUFFIX, TRIAGE
-from modqueue.queue._types import DecisionStatus, ItemStatus
+from modqueue.queue import (
+    SECOND_REVIEW_SUFFIX,
+    TRIAGE,
+    Appeal,
+    Decision,
+    DecisionKind,
+    DecisionStatus,
+    Item,
+    ItemStatus,
+    Permission,
+)
 
 __all__ = ["item_labels", "quality_report"]
 

@@ -3,15 +3,32 @@
 No UI, no HTTP: the terminal UI, the CLI and the scheduler all call into this package.
 """
 
-from modqueue.queue._access import OPEN_MODE_WARNING, Permission, authorize, is_open_mode
-from modqueue.queue._access_models import Reviewer, ReviewerPublic, Role
-from modqueue.queue._audit_log import ChainReport, audit_history, event_dict, verify_chain
-from modqueue.queue._claims import Claim
-from modqueue.queue._dashboard import DashboardMetrics, QueueHealth, dashboard_metrics
-from modqueue.queue._db import make_engine, migrate, schema_is_current
-from modqueue.queue._ingest import IngestReport, Rejection
-from modqueue.queue._items import MAX_TEXT_BYTES, ItemIn, item_json_schema, read_jsonl
-from modqueue.queue._models import (
+from modqueue.queue._access.config import AuthConfig
+from modqueue.queue._access.grants import grant_app_role
+from modqueue.queue._access.models import Reviewer, ReviewerPseudonym, ReviewerPublic, Role
+from modqueue.queue._access.pseudonyms import pseudonym_for, pseudonyms_for, reviewer_for_pseudonym
+from modqueue.queue._access.reviewers import (
+    NewToken,
+    add_reviewer,
+    disable_reviewer,
+    grant_reviewer,
+    link_reviewer,
+    list_reviewers,
+    reset_token,
+    reviewer_for_labelstudio,
+)
+from modqueue.queue._access.rules import (
+    OPEN_MODE_WARNING,
+    Permission,
+    authorize,
+    is_open_mode,
+    refuse,
+)
+from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
+from modqueue.queue._audit.log import ChainReport, audit_history, event_dict, verify_chain
+from modqueue.queue._claims.leases import Claim
+from modqueue.queue._core.db import make_engine, migrate, schema_is_current
+from modqueue.queue._core.models import (
     AuditEvent,
     Decision,
     DecisionPublic,
@@ -21,34 +38,69 @@ from modqueue.queue._models import (
     OutboundActionPublic,
     SyncCursor,
 )
-from modqueue.queue._pseudonyms import pseudonym_for, pseudonyms_for, reviewer_for_pseudonym
-from modqueue.queue._reversal import reverse_decision
-from modqueue.queue._review_desk import QueueSummary, record_reveal, reviewer_queues
-from modqueue.queue._review_queue import ReviewQueue
-from modqueue.queue._reviewers import (
-    NewToken,
-    add_reviewer,
-    disable_reviewer,
-    grant_reviewer,
-    link_reviewer,
-    list_reviewers,
-    reset_token,
+from modqueue.queue._core.quality_config import (
+    DEFAULT_SECOND_REVIEW_SHARE,
+    QualityConfig,
+    QueueQualityConfig,
 )
-from modqueue.queue._routing import TRIAGE, is_senior_queue, senior_queue
-from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus, utcnow
+from modqueue.queue._core.quality_models import (
+    Appeal,
+    AppealPublic,
+    AppealStatus,
+    ExportSecret,
+    GoldItem,
+    GoldItemPublic,
+)
+from modqueue.queue._core.routing import (
+    SECOND_REVIEW_SUFFIX,
+    TRIAGE,
+    is_senior_queue,
+    policy_of_queue,
+    senior_queue,
+)
+from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
+from modqueue.queue._decisions.pipeline import decide, new_outbound_action
+from modqueue.queue._decisions.reversal import plan_reversals, reverse_decision
+from modqueue.queue._decisions.settlement import (
+    DecisionKind,
+    open_appeal_for,
+    sampled_for_second_review,
+)
+from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
+from modqueue.queue._items.schema import (
+    MAX_TEXT_BYTES,
+    ItemIn,
+    item_json_schema,
+    read_jsonl,
+    validation_reason,
+)
+from modqueue.queue._read.dashboard import DashboardMetrics, QueueHealth, dashboard_metrics
+from modqueue.queue._read.desk import QueueSummary, record_reveal, reviewer_queues
+from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
+    "DEFAULT_SECOND_REVIEW_SHARE",
     "MAX_TEXT_BYTES",
     "OPEN_MODE_WARNING",
+    "SECOND_REVIEW_SUFFIX",
     "TRIAGE",
     "ActionStatus",
+    "Appeal",
+    "AppealPublic",
+    "AppealStatus",
     "AuditEvent",
+    "AuditRecord",
+    "AuthConfig",
     "ChainReport",
     "Claim",
     "DashboardMetrics",
     "Decision",
+    "DecisionKind",
     "DecisionPublic",
     "DecisionStatus",
+    "ExportSecret",
+    "GoldItem",
+    "GoldItemPublic",
     "IngestReport",
     "Item",
     "ItemIn",
@@ -58,21 +110,28 @@ __all__ = [
     "OutboundAction",
     "OutboundActionPublic",
     "Permission",
+    "QualityConfig",
     "QueueHealth",
+    "QueueQualityConfig",
     "QueueSummary",
     "Rejection",
     "ReviewQueue",
     "Reviewer",
+    "ReviewerPseudonym",
     "ReviewerPublic",
     "Role",
     "SyncCursor",
+    "UTCDateTime",
     "add_reviewer",
     "audit_history",
     "authorize",
     "dashboard_metrics",
+    "decide",
     "disable_reviewer",
     "event_dict",
+    "grant_app_role",
     "grant_reviewer",
+    "ingest_batch",
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
@@ -80,16 +139,26 @@ __all__ = [
     "list_reviewers",
     "make_engine",
     "migrate",
+    "new_outbound_action",
+    "open_appeal_for",
+    "plan_reversals",
+    "policy_of_queue",
     "pseudonym_for",
     "pseudonyms_for",
     "read_jsonl",
+    "record_event",
+    "record_events",
     "record_reveal",
+    "refuse",
     "reset_token",
     "reverse_decision",
+    "reviewer_for_labelstudio",
     "reviewer_for_pseudonym",
     "reviewer_queues",
+    "sampled_for_second_review",
     "schema_is_current",
     "senior_queue",
     "utcnow",
+    "validation_reason",
     "verify_chain",
 ]

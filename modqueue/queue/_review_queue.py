@@ -16,19 +16,26 @@ from sqlmodel import Session, col
 
 from modqueue._exceptions import NotFound, PermissionDenied
 from modqueue.guidelines import GuidelineSet, load_guidelines
-from modqueue.queue import _claims, _decisions
-from modqueue.queue._access import Permission, access_summary, authorize, claimable_queues, refuse
-from modqueue.queue._audit import record_event
-from modqueue.queue._claims import Claim
-from modqueue.queue._dashboard import DashboardMetrics, dashboard_metrics
-from modqueue.queue._db import make_engine, migrate
-from modqueue.queue._ingest import IngestReport, Rejection, ingest_batch
-from modqueue.queue._items import ItemIn, validation_reason
-from modqueue.queue._models import Decision, DecisionPublic, Item, ItemPublic
-from modqueue.queue._quality_config import QualityConfig
-from modqueue.queue._reviewers import authenticate, authenticate_os_user
-from modqueue.queue._stats import queue_stats
-from modqueue.queue._types import utcnow
+from modqueue.queue._access.reviewers import authenticate, authenticate_os_user
+from modqueue.queue._access.rules import (
+    Permission,
+    access_summary,
+    authorize,
+    claimable_queues,
+    refuse,
+)
+from modqueue.queue._audit.chain import record_event
+from modqueue.queue._claims import leases
+from modqueue.queue._claims.leases import Claim
+from modqueue.queue._core.db import make_engine, migrate
+from modqueue.queue._core.models import Decision, DecisionPublic, Item, ItemPublic
+from modqueue.queue._core.quality_config import QualityConfig
+from modqueue.queue._core.types import utcnow
+from modqueue.queue._decisions import pipeline
+from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
+from modqueue.queue._items.schema import ItemIn, validation_reason
+from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
+from modqueue.queue._read.stats import queue_stats
 from modqueue.settings import Settings, load_settings
 
 __all__ = ["ReviewQueue"]
@@ -201,7 +208,7 @@ class ReviewQueue:
         def work(s: Session) -> Claim | None:
             now = self.clock()
             chosen = self._claimable(s, reviewer, queues, now)
-            return _claims.claim_next(
+            return leases.claim_next(
                 s,
                 reviewer=reviewer,
                 queues=chosen,
@@ -256,7 +263,7 @@ class ReviewQueue:
         def work(s: Session) -> Claim:
             now = self.clock()
             self._authorize_item(s, reviewer, Permission.CLAIM, item_id, now)
-            return _claims.claim_item(
+            return leases.claim_item(
                 s,
                 item_id=item_id,
                 reviewer=reviewer,
@@ -274,7 +281,7 @@ class ReviewQueue:
             self._authorize_item(
                 s, claim.reviewer, Permission.RELEASE, claim.item_id, now, claim.queue
             )
-            return _claims.renew(s, claim=claim, lease_seconds=self.lease_seconds, now=now)
+            return leases.renew(s, claim=claim, lease_seconds=self.lease_seconds, now=now)
 
         return self.run(work)
 
@@ -286,7 +293,7 @@ class ReviewQueue:
             self._authorize_item(
                 s, claim.reviewer, Permission.RELEASE, claim.item_id, now, claim.queue
             )
-            _claims.release(s, claim=claim, note=note, now=now)
+            leases.release(s, claim=claim, note=note, now=now)
 
         self.run(work)
 
@@ -298,13 +305,13 @@ class ReviewQueue:
             self._authorize_item(
                 s, claim.reviewer, Permission.ESCALATE, claim.item_id, now, claim.queue
             )
-            return _claims.escalate(s, claim=claim, note=note, now=now)
+            return leases.escalate(s, claim=claim, note=note, now=now)
 
         return self.run(work)
 
     def expire_leases(self) -> int:
         """Return expired claims to pending; the number returned."""
-        return self.run(lambda s: _claims.expire_leases(s, now=self.clock()))
+        return self.run(lambda s: leases.expire_leases(s, now=self.clock()))
 
     # -- deciding ---------------------------------------------------------------------
 
@@ -324,7 +331,7 @@ class ReviewQueue:
             self._authorize_item(
                 s, claim.reviewer, Permission.DECIDE, claim.item_id, now, claim.queue
             )
-            return _decisions.decide(
+            return pipeline.decide(
                 s,
                 claim=claim,
                 label=label,
@@ -349,7 +356,7 @@ class ReviewQueue:
             if item_id is None:
                 raise NotFound(f"decision {decision_id} does not exist")
             self._authorize_item(s, reviewer, Permission.UNDO, item_id, now)
-            return _decisions.undo_decision(
+            return pipeline.undo_decision(
                 s,
                 decision_id=decision_id,
                 reviewer=reviewer,

@@ -26,9 +26,9 @@ from sqlalchemy import and_, false, not_, or_, select, true
 from sqlmodel import Session, col
 
 from modqueue.guidelines import GuidelineSet
-from modqueue.queue._audit import AuditRecord, record_events
-from modqueue.queue._models import Item
-from modqueue.queue._routing import (
+from modqueue.queue._audit.chain import AuditRecord, record_events
+from modqueue.queue._core.models import Item
+from modqueue.queue._core.routing import (
     SENIOR_SUFFIX,
     TRIAGE,
     is_senior_queue,
@@ -36,7 +36,7 @@ from modqueue.queue._routing import (
     rescore,
     senior_queue,
 )
-from modqueue.queue._types import ItemStatus
+from modqueue.queue._core.types import ItemStatus
 from modqueue.sla import DeadlinesConfig
 
 __all__ = ["DeadlineReport", "DeadlinesConfig", "sweep_deadlines"]

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from modqueue.queue import ReviewQueue, make_engine, verify_chain
-from modqueue.queue._grants import app_role_grants, grant_app_role
+from modqueue.queue._access.grants import app_role_grants, grant_app_role
 from tests.conftest import make_item
 
 

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlmodel import Session
 
-from modqueue.queue import ChainReport, ReviewQueue, _audit, make_engine, verify_chain
-from modqueue.queue._access import Permission, authorize
-from modqueue.queue._audit import GENESIS_HASH, canonical_event, record_event
-from modqueue.queue._types import utcnow
+from modqueue.queue import ChainReport, ReviewQueue, make_engine, verify_chain
+from modqueue.queue._access.rules import Permission, authorize
+from modqueue.queue._audit import chain as _audit
+from modqueue.queue._audit.chain import GENESIS_HASH, canonical_event, record_event
+from modqueue.queue._core.types import utcnow
 from tests.conftest import make_item
 
 EVENTS = 6  # the chain the tamper tests start from

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from modqueue import ConfigError, InvalidState, PermissionDenied
 from modqueue.queue import AuditEvent, ReviewQueue, add_reviewer, link_reviewer
-from modqueue.queue._reviewers import reviewer_for_labelstudio
+from modqueue.queue._access.reviewers import reviewer_for_labelstudio
 from tests.access.conftest import POLICY, ROLES, Team, add, denials
 from tests.access.test_cli import cli
 

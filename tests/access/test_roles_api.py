@@ -16,7 +16,8 @@ from modqueue.quality import (
     quality_report,
     remove_gold,
 )
-from modqueue.queue import ReviewQueue, _claims, add_reviewer, list_reviewers
+from modqueue.queue import ReviewQueue, add_reviewer, list_reviewers
+from modqueue.queue._claims import leases
 from tests.access.conftest import OTHER_POLICY, POLICY, ROLES, Team, add, denials
 from tests.conftest import make_item
 
@@ -37,7 +38,7 @@ def _decide_senior_item(t: Team, who: str) -> None:
     q = t.queue
     # The claim is taken behind authorize's back, to test `decide` on its own.
     claim = q.run(
-        lambda s: _claims.claim_item(s, item_id=3, reviewer=who, lease_seconds=300, now=q.clock())
+        lambda s: leases.claim_item(s, item_id=3, reviewer=who, lease_seconds=300, now=q.clock())
     )
     q.decide(claim, "no-violation")
 

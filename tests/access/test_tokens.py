@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from modqueue import PermissionDenied
 from modqueue.queue import AuditEvent, Reviewer, ReviewQueue, add_reviewer, reset_token
-from modqueue.queue._reviewers import hash_token, token_matches
+from modqueue.queue._access.reviewers import hash_token, token_matches
 from tests.access.conftest import POLICY, Team, add
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from modqueue.queue import AuditEvent, Item, ReviewQueue, read_jsonl
-from modqueue.queue._items import MAX_TEXT_BYTES
+from modqueue.queue._items.schema import MAX_TEXT_BYTES
 from tests.conftest import make_item
 
 

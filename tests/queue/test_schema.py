@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import modqueue.queue.models  # noqa: F401
+import modqueue.models  # noqa: F401
 from modqueue.queue import make_engine, migrate, schema_is_current
 
 

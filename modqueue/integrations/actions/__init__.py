@@ -42,7 +42,7 @@ from modqueue.integrations.actions._store import (
     retry_actions,
     unconfigured_sources,
 )
-from modqueue.queue._reversal import reverse_decision
+from modqueue.queue import reverse_decision
 
 __all__ = [
     "SIGNATURE_HEADER",

@@ -24,9 +24,13 @@ from modqueue._exceptions import InvalidState, NotFound
 from modqueue.config import PlatformConfig
 from modqueue.integrations.actions._outcome import Outcome, OutcomeKind
 from modqueue.integrations.actions._payload import ClaimedAction
-from modqueue.queue._audit import AuditRecord, record_events
-from modqueue.queue._models import OutboundAction, OutboundActionPublic
-from modqueue.queue._types import ActionStatus
+from modqueue.queue import (
+    ActionStatus,
+    AuditRecord,
+    OutboundAction,
+    OutboundActionPublic,
+    record_events,
+)
 
 __all__ = [
     "RecordSummary",

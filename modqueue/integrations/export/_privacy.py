@@ -19,8 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from modqueue._exceptions import ConfigError
-from modqueue.queue._quality_models import ExportSecret
-from modqueue.queue._types import utcnow
+from modqueue.queue import ExportSecret, utcnow
 
 __all__ = ["KEY_ENV", "Pseudonymiser", "export_key", "mask_pii"]
 

@@ -23,9 +23,15 @@ from modqueue.guidelines import Action
 from modqueue.integrations.export._privacy import Pseudonymiser, mask_pii
 from modqueue.integrations.export._splits import split_for
 from modqueue.quality import item_agreement
-from modqueue.queue import TRIAGE, Decision, DecisionStatus, Item
-from modqueue.queue._quality_flow import DecisionKind
-from modqueue.queue._quality_models import Appeal, AppealStatus
+from modqueue.queue import (
+    TRIAGE,
+    Appeal,
+    AppealStatus,
+    Decision,
+    DecisionKind,
+    DecisionStatus,
+    Item,
+)
 
 __all__ = ["FIELDS", "iter_records"]
 

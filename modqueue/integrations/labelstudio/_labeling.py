@@ -15,7 +15,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from modqueue.guidelines import Action, Guideline, Label
-from modqueue.queue._models import Item
+from modqueue.queue import Item
 
 __all__ = [
     "NOTE_FIELD",

@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from modqueue.queue._types import UTCDateTime, utcnow
+from modqueue.queue import UTCDateTime, utcnow
 
 __all__ = ["LabelStudioProject", "LabelStudioRefusal", "LabelStudioTask", "TaskState"]
 

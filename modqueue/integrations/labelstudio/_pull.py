@@ -64,12 +64,17 @@ from modqueue.integrations.labelstudio._pull_changes import (
     supersede,
     verdict_of,
 )
-from modqueue.queue import ReviewQueue, SyncCursor
-from modqueue.queue._access import Permission
-from modqueue.queue._audit import record_event
-from modqueue.queue._decisions import decide
-from modqueue.queue._models import Decision, Item
-from modqueue.queue._types import DecisionStatus, ItemStatus
+from modqueue.queue import (
+    Decision,
+    DecisionStatus,
+    Item,
+    ItemStatus,
+    Permission,
+    ReviewQueue,
+    SyncCursor,
+    decide,
+    record_event,
+)
 
 __all__ = ["ORIGIN", "PullReport", "cursor_name", "pull"]
 

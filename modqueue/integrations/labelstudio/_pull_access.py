@@ -27,10 +27,16 @@ from sqlmodel import Session, col
 
 from modqueue._exceptions import PermissionDenied
 from modqueue.integrations.labelstudio._models import LabelStudioRefusal
-from modqueue.queue._access import Permission, authorize, is_open_mode, refuse
-from modqueue.queue._access_models import Reviewer, Role
-from modqueue.queue._reviewers import reviewer_for_labelstudio
-from modqueue.queue._routing import is_senior_queue
+from modqueue.queue import (
+    Permission,
+    Reviewer,
+    Role,
+    authorize,
+    is_open_mode,
+    is_senior_queue,
+    refuse,
+    reviewer_for_labelstudio,
+)
 
 __all__ = [
     "Attempt",

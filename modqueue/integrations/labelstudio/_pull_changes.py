@@ -22,14 +22,22 @@ from modqueue.integrations.labelstudio._labeling import NOTE_FIELD, VERDICT_FIEL
 from modqueue.integrations.labelstudio._models import LabelStudioTask, TaskState
 from modqueue.integrations.labelstudio._pull_access import open_mode_actor
 from modqueue.integrations.labelstudio._push import LS_REVIEWER
-from modqueue.queue import ReviewQueue
-from modqueue.queue._audit import record_event
-from modqueue.queue._claims import Claim
-from modqueue.queue._decisions import new_outbound_action
-from modqueue.queue._models import Decision, Item, ItemPublic
-from modqueue.queue._reversal import plan_reversals
-from modqueue.queue._routing import is_senior_queue, policy_of_queue, senior_queue
-from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue import (
+    ActionStatus,
+    Claim,
+    Decision,
+    DecisionStatus,
+    Item,
+    ItemPublic,
+    ItemStatus,
+    ReviewQueue,
+    is_senior_queue,
+    new_outbound_action,
+    plan_reversals,
+    policy_of_queue,
+    record_event,
+    senior_queue,
+)
 
 __all__ = [
     "ORIGIN",

@@ -33,11 +33,14 @@ from modqueue.integrations.labelstudio._models import (
     TaskState,
 )
 from modqueue.integrations.labelstudio._setup import project_for, setup_project
-from modqueue.queue import ReviewQueue
-from modqueue.queue._audit import AuditRecord, record_events
-from modqueue.queue._models import Item
-from modqueue.queue._routing import policy_of_queue
-from modqueue.queue._types import ItemStatus
+from modqueue.queue import (
+    AuditRecord,
+    Item,
+    ItemStatus,
+    ReviewQueue,
+    policy_of_queue,
+    record_events,
+)
 
 __all__ = ["LS_REVIEWER", "PushReport", "in_share", "push", "withdraw_decided"]
 

@@ -14,8 +14,7 @@ from modqueue.integrations.labelstudio._labeling import (
     labeling_config,
 )
 from modqueue.integrations.labelstudio._models import LabelStudioProject
-from modqueue.queue import ReviewQueue
-from modqueue.queue._audit import record_event
+from modqueue.queue import ReviewQueue, record_event
 
 __all__ = ["SetupResult", "project_for", "project_title", "setup_project"]
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from modqueue._exceptions import IntegrationError
 from modqueue.guidelines import GuidelineSet
-from modqueue.queue import ItemIn, Rejection
-from modqueue.queue._items import validation_reason
+from modqueue.queue import ItemIn, Rejection, validation_reason
 
 __all__ = ["SourceError", "SourceReport", "validate_items"]
 

@@ -31,9 +31,7 @@ from sqlmodel import Session
 
 from modqueue.config import FeedSourceConfig
 from modqueue.integrations.sources._common import SourceError, SourceReport, validate_items
-from modqueue.queue import ReviewQueue, SyncCursor
-from modqueue.queue._audit import record_event
-from modqueue.queue._ingest import ingest_batch
+from modqueue.queue import ReviewQueue, SyncCursor, ingest_batch, record_event
 from modqueue.queue.locks import advisory_key
 
 __all__ = ["FeedPage", "FeedResponseError", "FeedSource", "FeedUnavailable", "cursor_name"]

@@ -33,9 +33,15 @@ from sqlmodel import Session
 
 from modqueue.config import FolderSourceConfig
 from modqueue.integrations.sources._common import SourceError, SourceReport, validate_items
-from modqueue.queue import ItemIn, Rejection, ReviewQueue, SyncCursor, read_jsonl
-from modqueue.queue._audit import record_event
-from modqueue.queue._ingest import ingest_batch
+from modqueue.queue import (
+    ItemIn,
+    Rejection,
+    ReviewQueue,
+    SyncCursor,
+    ingest_batch,
+    read_jsonl,
+    record_event,
+)
 
 __all__ = ["FolderSource", "marker_name"]
 

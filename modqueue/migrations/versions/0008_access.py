@@ -13,13 +13,13 @@ Create Date: 2026-11-24
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-
-from modqueue.queue._audit import GENESIS_HASH, canonical_event
-from modqueue.queue._types import UTCDateTime
 
 revision: str = "0008_access"
 down_revision: str | Sequence[str] | None = "0001_core"
@@ -29,7 +29,7 @@ depends_on: str | Sequence[str] | None = None
 _AUDIT = sa.table(
     "audit_event",
     sa.column("id", sa.Integer()),
-    sa.column("at", UTCDateTime()),
+    sa.column("at", sa.DateTime()),  # naive UTC, as stored
     sa.column("actor", sa.String()),
     sa.column("event", sa.String()),
     sa.column("item_id", sa.Integer()),
@@ -39,6 +39,47 @@ _AUDIT = sa.table(
     sa.column("prev_hash", sa.String()),
     sa.column("hash", sa.String()),
 )
+
+# Inlined (migrations do not import the application): the hash-chain rules as they were
+# when this revision was written. Events before chains existed are all on chain 0.
+GENESIS_HASH = "0" * 64
+
+
+def _iso(at: datetime) -> str:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _json_value(value: Any) -> Any:
+    return None if value is None else json.loads(json.dumps(value))
+
+
+def canonical_event(
+    *,
+    id: int,
+    at: datetime,
+    actor: str,
+    event: str,
+    item_id: int | None,
+    before: Any,
+    after: Any,
+    detail: Any,
+    prev_hash: str,
+) -> bytes:
+    """The bytes an event's hash is computed over: sorted-key, compact, UTF-8 JSON."""
+    doc = {
+        "id": id,
+        "at": _iso(at),
+        "actor": actor,
+        "event": event,
+        "item_id": item_id,
+        "before": _json_value(before),
+        "after": _json_value(after),
+        "detail": _json_value(detail),
+        "prev_hash": prev_hash,
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _backfill_chain() -> None:

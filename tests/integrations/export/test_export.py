@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from modqueue.guidelines import load_guidelines
 from modqueue.integrations.export import SPLITS, export_dataset, split_for
 from modqueue.queue import ReviewQueue, make_engine
-from modqueue.queue._quality_models import ExportSecret
+from modqueue.queue._core.quality_models import ExportSecret
 from tests.conftest import make_item
 from tests.integrations.export.conftest import (
     AUTHOR,

@@ -16,9 +16,9 @@ from sqlmodel import Session, col
 
 from modqueue._exceptions import NotFound
 from modqueue.guidelines import REVERSAL_OF, Action
-from modqueue.queue._audit import AuditRecord, record_events
-from modqueue.queue._models import Item, OutboundAction, OutboundActionPublic
-from modqueue.queue._types import ActionStatus
+from modqueue.queue._audit.chain import AuditRecord, record_events
+from modqueue.queue._core.models import Item, OutboundAction, OutboundActionPublic
+from modqueue.queue._core.types import ActionStatus
 
 __all__ = ["ReversalPlan", "plan_reversals", "reverse_decision"]
 

@@ -10,8 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
-from modqueue.queue._access_models import Reviewer, ReviewerPseudonym
-from modqueue.queue._types import utcnow
+from modqueue.queue._access.models import Reviewer, ReviewerPseudonym
+from modqueue.queue._core.types import utcnow
 
 __all__ = ["PSEUDONYM_PREFIX", "pseudonym_for", "pseudonyms_for", "reviewer_for_pseudonym"]
 

@@ -13,11 +13,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from modqueue.guidelines import GuidelineSet
-from modqueue.queue._audit import AuditRecord, record_events
-from modqueue.queue._items import ItemIn
-from modqueue.queue._models import Item
-from modqueue.queue._routing import TRIAGE, deadline_for, rescore
-from modqueue.queue._types import ItemStatus
+from modqueue.queue._audit.chain import AuditRecord, record_events
+from modqueue.queue._core.models import Item
+from modqueue.queue._core.routing import TRIAGE, deadline_for, rescore
+from modqueue.queue._core.types import ItemStatus
+from modqueue.queue._items.schema import ItemIn
 
 __all__ = ["IngestReport", "Rejection", "ingest_batch"]
 

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from modqueue.queue._models import Item, OutboundAction
-from modqueue.queue._routing import is_senior_queue
-from modqueue.queue._types import ActionStatus, ItemStatus
+from modqueue.queue._core.models import Item, OutboundAction
+from modqueue.queue._core.routing import is_senior_queue
+from modqueue.queue._core.types import ActionStatus, ItemStatus
 
 __all__ = ["queue_stats"]
 

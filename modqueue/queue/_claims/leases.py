@@ -19,9 +19,9 @@ from modqueue._exceptions import (
     NotFound,
     PermissionDenied,
 )
-from modqueue.queue._audit import AuditRecord, record_event, record_events
-from modqueue.queue._models import Decision, Item, ItemPublic
-from modqueue.queue._routing import (
+from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
+from modqueue.queue._core.models import Decision, Item, ItemPublic
+from modqueue.queue._core.routing import (
     SENIOR_SUFFIX,
     is_second_review_queue,
     is_senior_queue,
@@ -29,7 +29,7 @@ from modqueue.queue._routing import (
     second_review_queue,
     senior_queue,
 )
-from modqueue.queue._types import DecisionStatus, ItemStatus
+from modqueue.queue._core.types import DecisionStatus, ItemStatus
 
 ITEM: Table = Item.metadata.tables["item"]
 DECISION: Table = Decision.metadata.tables["decision"]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
-from modqueue.queue._types import UTCDateTime, utcnow
+from modqueue.queue._core.types import UTCDateTime, utcnow
 
 __all__ = [
     "ALL_POLICIES",

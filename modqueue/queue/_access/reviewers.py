@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from modqueue._exceptions import ConfigError, InvalidState, NotFound, PermissionDenied
-from modqueue.queue._access import Permission, authorize, find_reviewer, is_open_mode, refuse
-from modqueue.queue._access_models import ALL_POLICIES, Reviewer, ReviewerPublic, Role
-from modqueue.queue._audit import record_event
-from modqueue.queue._pseudonyms import pseudonym_for, pseudonyms_for
+from modqueue.queue._access.models import ALL_POLICIES, Reviewer, ReviewerPublic, Role
+from modqueue.queue._access.pseudonyms import pseudonym_for, pseudonyms_for
+from modqueue.queue._access.rules import Permission, authorize, find_reviewer, is_open_mode, refuse
+from modqueue.queue._audit.chain import record_event
 
 __all__ = [
     "NewToken",

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, select, text
 from sqlmodel import Session
 
-from modqueue.queue._models import AuditEvent
+from modqueue.queue._core.models import AuditEvent
 
 __all__ = [
     "GENESIS_HASH",

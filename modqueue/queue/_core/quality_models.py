@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from modqueue.queue._types import UTCDateTime, utcnow
+from modqueue.queue._core.types import UTCDateTime, utcnow
 
 __all__ = [
     "Appeal",

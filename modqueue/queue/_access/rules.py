@@ -40,16 +40,16 @@ from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session, col
 
 from modqueue._exceptions import PermissionDenied
-from modqueue.queue._access_models import ALL_POLICIES, Reviewer, Role
-from modqueue.queue._audit import (
+from modqueue.queue._access.models import ALL_POLICIES, Reviewer, Role
+from modqueue.queue._audit.chain import (
     AuditRecord,
     chain_prologue,
     note_prologue,
     record_events,
     try_chain_params,
 )
-from modqueue.queue._routing import is_senior_queue, policy_of_queue
-from modqueue.queue._types import utcnow
+from modqueue.queue._core.routing import is_senior_queue, policy_of_queue
+from modqueue.queue._core.types import utcnow
 
 __all__ = [
     "OPEN_MODE_WARNING",

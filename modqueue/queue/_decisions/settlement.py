@@ -19,17 +19,17 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from modqueue.guidelines import REVERSAL_OF, Action, Label
-from modqueue.queue._models import Decision, Item, OutboundAction
-from modqueue.queue._quality_config import QualityConfig
-from modqueue.queue._quality_models import Appeal, AppealStatus
-from modqueue.queue._reversal import plan_reversals
-from modqueue.queue._routing import (
+from modqueue.queue._core.models import Decision, Item, OutboundAction
+from modqueue.queue._core.quality_config import QualityConfig
+from modqueue.queue._core.quality_models import Appeal, AppealStatus
+from modqueue.queue._core.routing import (
     is_second_review_queue,
     is_senior_queue,
     second_review_queue,
     senior_queue,
 )
-from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue._decisions.reversal import plan_reversals
 
 __all__ = [
     "DecisionKind",

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from modqueue.queue._models import AuditEvent, Decision, Item, OutboundAction
-from modqueue.queue._routing import senior_queue
-from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue._core.models import AuditEvent, Decision, Item, OutboundAction
+from modqueue.queue._core.routing import senior_queue
+from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
 
 __all__ = ["DashboardMetrics", "QueueHealth", "dashboard_metrics"]
 

@@ -11,25 +11,25 @@ from sqlmodel import Session, col
 
 from modqueue._exceptions import InvalidState, NotFound, PermissionDenied
 from modqueue.guidelines import Action, GuidelineSet, Label
-from modqueue.queue._audit import record_event
-from modqueue.queue._claims import ITEM, Claim, _claim_from_row, verify_claim
-from modqueue.queue._models import Decision, DecisionPublic, Item, OutboundAction
-from modqueue.queue._quality_config import QualityConfig
-from modqueue.queue._quality_flow import (
-    DecisionKind,
-    PlannedAction,
-    decision_kind,
-    sampled_for_second_review,
-    settle,
-)
-from modqueue.queue._routing import (
+from modqueue.queue._audit.chain import record_event
+from modqueue.queue._claims.leases import ITEM, Claim, _claim_from_row, verify_claim
+from modqueue.queue._core.models import Decision, DecisionPublic, Item, OutboundAction
+from modqueue.queue._core.quality_config import QualityConfig
+from modqueue.queue._core.routing import (
     TRIAGE,
     is_second_review_queue,
     is_senior_queue,
     policy_of_queue,
     senior_queue,
 )
-from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue._decisions.settlement import (
+    DecisionKind,
+    PlannedAction,
+    decision_kind,
+    sampled_for_second_review,
+    settle,
+)
 
 __all__ = ["decide", "new_outbound_action", "undo_decision"]
 
@@ -209,7 +209,7 @@ def decide(
     transaction. A label whose action is `escalate` records the decision and moves the
     item to its policy's senior queue instead. `quality` decides which primary decisions
     go to a blind second review first; second reviews, disagreements and appeals are
-    settled by `modqueue.queue._quality_flow.settle`. The action is only queued once the
+    settled by `modqueue.queue._decisions.settlement.settle`. The action is only queued once the
     item's label is final.
     """
     conn = session.connection()

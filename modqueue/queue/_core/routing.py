@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from modqueue.guidelines import GuidelineSet
-from modqueue.queue._priority import score_item
+from modqueue.queue._core.priority import score_item
 
 __all__ = [
     "SECOND_REVIEW_SUFFIX",

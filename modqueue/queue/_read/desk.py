@@ -8,10 +8,10 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from modqueue.queue._audit import record_event
-from modqueue.queue._claims import Claim
-from modqueue.queue._routing import is_senior_queue
-from modqueue.queue._stats import queue_stats
+from modqueue.queue._audit.chain import record_event
+from modqueue.queue._claims.leases import Claim
+from modqueue.queue._core.routing import is_senior_queue
+from modqueue.queue._read.stats import queue_stats
 
 __all__ = ["QueueSummary", "record_reveal", "reviewer_queues"]
 

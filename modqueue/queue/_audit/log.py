@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from modqueue.queue._audit import GENESIS_HASH, event_hash
-from modqueue.queue._models import AuditEvent
+from modqueue.queue._audit.chain import GENESIS_HASH, event_hash
+from modqueue.queue._core.models import AuditEvent
 
 __all__ = ["ChainReport", "audit_history", "event_dict", "verify_chain"]
 

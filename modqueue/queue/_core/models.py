@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, SmallInteger, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
+from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
 
 __all__ = [
     "AuditEvent",
@@ -180,7 +180,7 @@ class OutboundActionPublic(OutboundActionBase):
 
 class AuditEvent(SQLModel, table=True):
     """Append-only record of a state change: who, what, when, before and after; `chain`,
-    `prev_hash` and `hash` link it into the hash chains (see `modqueue.queue._audit`)."""
+    `prev_hash` and `hash` link it into the hash chains (see `modqueue.queue._audit.chain`)."""
 
     __tablename__ = "audit_event"
     __table_args__ = (

@@ -9,15 +9,18 @@ from modqueue.integrations.labelstudio._models import (
     LabelStudioRefusal,
     LabelStudioTask,
 )
-from modqueue.queue._access_models import Reviewer, ReviewerPseudonym
-from modqueue.queue._models import (
+from modqueue.queue import (
+    Appeal,
     AuditEvent,
     Decision,
+    ExportSecret,
+    GoldItem,
     Item,
     OutboundAction,
+    Reviewer,
+    ReviewerPseudonym,
     SyncCursor,
 )
-from modqueue.queue._quality_models import Appeal, ExportSecret, GoldItem
 
 __all__ = [
     "Appeal",

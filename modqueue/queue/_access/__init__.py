@@ -1,0 +1,1 @@
+"""Access: reviewers, roles, policy grants, pseudonyms and the `authorize` rule."""

@@ -1,0 +1,1 @@
+"""Audit: the hash-chained audit trail (`chain` appends, `log` reads and verifies)."""

@@ -1,0 +1,1 @@
+"""Read models: queue statistics, the lead dashboard and the reviewer's queue summaries."""
