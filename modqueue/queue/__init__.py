@@ -26,7 +26,7 @@ from modqueue.queue._access.rules import (
 )
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
 from modqueue.queue._audit.log import ChainReport, audit_history, event_dict, verify_chain
-from modqueue.queue._claims.leases import Claim
+from modqueue.queue._claims.leases import Claim, hold_batch_for, hold_for
 from modqueue.queue._core.db import make_engine, migrate, schema_is_current
 from modqueue.queue._core.models import (
     AuditEvent,
@@ -59,8 +59,18 @@ from modqueue.queue._core.routing import (
     senior_queue,
 )
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
-from modqueue.queue._decisions.pipeline import decide, new_outbound_action
-from modqueue.queue._decisions.reversal import plan_reversals, reverse_decision
+from modqueue.queue._decisions.pipeline import (
+    Annotation,
+    decide,
+    decide_held,
+    escalate,
+    record_annotation,
+    reopen_for_appeal,
+    return_held,
+    reverse_decision,
+    supersede_decision,
+    undo_decision,
+)
 from modqueue.queue._decisions.settlement import (
     DecisionKind,
     open_appeal_for,
@@ -85,6 +95,7 @@ __all__ = [
     "SECOND_REVIEW_SUFFIX",
     "TRIAGE",
     "ActionStatus",
+    "Annotation",
     "Appeal",
     "AppealPublic",
     "AppealStatus",
@@ -127,10 +138,14 @@ __all__ = [
     "authorize",
     "dashboard_metrics",
     "decide",
+    "decide_held",
     "disable_reviewer",
+    "escalate",
     "event_dict",
     "grant_app_role",
     "grant_reviewer",
+    "hold_batch_for",
+    "hold_for",
     "ingest_batch",
     "is_open_mode",
     "is_senior_queue",
@@ -139,18 +154,19 @@ __all__ = [
     "list_reviewers",
     "make_engine",
     "migrate",
-    "new_outbound_action",
     "open_appeal_for",
-    "plan_reversals",
     "policy_of_queue",
     "pseudonym_for",
     "pseudonyms_for",
     "read_jsonl",
+    "record_annotation",
     "record_event",
     "record_events",
     "record_reveal",
     "refuse",
+    "reopen_for_appeal",
     "reset_token",
+    "return_held",
     "reverse_decision",
     "reviewer_for_labelstudio",
     "reviewer_for_pseudonym",
@@ -158,6 +174,8 @@ __all__ = [
     "sampled_for_second_review",
     "schema_is_current",
     "senior_queue",
+    "supersede_decision",
+    "undo_decision",
     "utcnow",
     "validation_reason",
     "verify_chain",

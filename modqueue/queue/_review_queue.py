@@ -305,7 +305,7 @@ class ReviewQueue:
             self._authorize_item(
                 s, claim.reviewer, Permission.ESCALATE, claim.item_id, now, claim.queue
             )
-            return leases.escalate(s, claim=claim, note=note, now=now)
+            return pipeline.escalate(s, claim=claim, note=note, now=now)
 
         return self.run(work)
 

@@ -2,17 +2,19 @@
 
 Tasks are read in pages ordered by `updated_at`, from a cursor kept in the database
 (`SyncCursor`, one per project); a page's decisions and the cursor move are committed
-together. Each annotation becomes a decision through the queue's own `decide` (the same
-path as the terminal UI: guideline version, audit event, outbound action):
+together. Each annotation goes through the queue's decision pipeline (the same path as the
+terminal UI: guideline version, audit event, outbound action), which writes every row:
 
-* the first final annotation on an item Label Studio holds decides it; its reviewer is
+* the first final annotation on an item Label Studio holds decides it (`decide_held`,
+  after `hold_for` when the item had gone back to pending); its reviewer is
   the reviewer linked to the annotator's e-mail (`ls:<annotator e-mail>` in open mode),
   its seconds spent the annotation's lead time, its `external_ref` the annotation id;
-* later annotations of the same task are stored too (`kind = second_review`), for
-  agreement, without a second action;
-* an updated annotation supersedes its decision (and, for the deciding one, the item's
-  label and pending action);
-* a cancelled (skipped) annotation gives the item back to the moderators' queue.
+* later annotations of the same task are stored too (`record_annotation`, `kind =
+  second_review`), for agreement, without a second action;
+* an updated annotation supersedes its decision (`supersede_decision`; for the deciding
+  one, the item's label and pending action too);
+* a cancelled (skipped) annotation gives the item back to the moderators' queue
+  (`return_held`).
 
 Each of these is authorized first (`_pull_access`): `decide` in the item's queue for the
 first three, `release` for a skip. A refused annotation is not applied, is audited and
@@ -55,16 +57,12 @@ from modqueue.integrations.labelstudio._pull_access import (
 from modqueue.integrations.labelstudio._pull_changes import (
     ORIGIN,
     annotator_of,
-    claim_as,
-    guideline_of,
     held,
-    lease_again,
-    return_to_queue,
-    store_extra,
-    supersede,
     verdict_of,
 )
+from modqueue.integrations.labelstudio._push import LS_REVIEWER
 from modqueue.queue import (
+    Annotation,
     Decision,
     DecisionStatus,
     Item,
@@ -72,8 +70,12 @@ from modqueue.queue import (
     Permission,
     ReviewQueue,
     SyncCursor,
-    decide,
+    decide_held,
+    hold_for,
+    record_annotation,
     record_event,
+    return_held,
+    supersede_decision,
 )
 
 __all__ = ["ORIGIN", "PullReport", "cursor_name", "pull"]
@@ -145,14 +147,24 @@ def _apply(
     if annotation.get("was_cancelled"):
         if str(attempt.annotation_id) not in existing and held(item):
             actor = access.act_as(attempt, Permission.RELEASE, earlier)
-            if return_to_queue(
-                session, item=item, annotation=annotation, now=now, actor=actor, mapping=mapping
+            assert item.id is not None
+            if return_held(
+                session,
+                item_id=item.id,
+                holder=LS_REVIEWER,
+                actor=actor,
+                detail={"labelstudio": "skipped", "annotation_id": str(annotation.get("id"))},
+                now=now,
             ):
+                mapping.state = TaskState.RETURNED
+                mapping.updated_at = now
+                session.flush()
                 report.returned += 1
         return
     verdict = verdict_of(annotation, users)
     if verdict is None:
         return
+    assert item.id is not None
     try:
         with session.begin_nested():
             old = existing.get(verdict.annotation_id)
@@ -160,43 +172,49 @@ def _apply(
                 report.unchanged += 1
                 return
             verdict = replace(verdict, reviewer=access.act_as(attempt, Permission.DECIDE, earlier))
+            made = Annotation(
+                reviewer=verdict.reviewer,
+                label=verdict.label,
+                note=verdict.note,
+                seconds_spent=verdict.seconds,
+                origin=ORIGIN,
+                external_ref=verdict.annotation_id,
+            )
+            rules = queue.guidelines
             if old is not None:
-                supersede(session, queue=queue, item=item, old=old, verdict=verdict, now=now)
+                assert old.id is not None
+                supersede_decision(
+                    session, decision_id=old.id, annotation=made, guidelines=rules, now=now
+                )
                 report.updated += 1
                 return
             if item.status == ItemStatus.PENDING and mapping.state in (
                 TaskState.OPEN,
                 TaskState.RETURNED,
             ):
-                lease_again(session, item, now)
-            if held(item):
-                claim = claim_as(item, verdict, now)
-                session.flush()  # decide() reads the item row with its own statement
-                made = decide(
+                hold_for(
                     session,
-                    claim=claim,
-                    label=verdict.label,
-                    note=verdict.note,
-                    guidelines=queue.guidelines,
+                    item_id=item.id,
+                    holder=LS_REVIEWER,
+                    reason="annotation arrived for a pending item",
                     now=now,
-                    origin=ORIGIN,
-                    quality=queue.quality,
                 )
-                session.refresh(item)  # decide() updated the row behind the ORM
-                stored = session.get(Decision, made.id)
-                assert stored is not None
-                stored.external_ref = verdict.annotation_id
+            if held(item):
+                decide_held(
+                    session,
+                    item_id=item.id,
+                    annotation=made,
+                    guidelines=rules,
+                    quality=queue.quality,
+                    now=now,
+                )
                 mapping.state = TaskState.DONE
                 mapping.updated_at = now
                 session.flush()
                 report.decided += 1
             else:
-                store_extra(
-                    session,
-                    item=item,
-                    guideline=guideline_of(queue, item),
-                    verdict=verdict,
-                    now=now,
+                record_annotation(
+                    session, item_id=item.id, annotation=made, guidelines=rules, now=now
                 )
                 report.stored += 1
     except UnknownLabel as exc:

@@ -1,55 +1,28 @@
-"""How the pull changes an item for one annotation (the writes; `_pull` decides which).
+"""How the pull reads one annotation: `verdict_of` gives its label, note, annotator and
+lead time; `held` says whether Label Studio holds the item.
 
-* `verdict_of` reads an annotation's label, note, annotator and lead time;
-* `claim_as` turns Label Studio's lease into the claim `decide` needs;
-* `lease_again` gives a pending item back to Label Studio when an annotation arrives;
-* `store_extra` keeps a further annotation (`kind = second_review`);
-* `supersede` replaces the decision of an updated annotation, with its actions;
-* `return_to_queue` gives a skipped item back to the moderators.
+The writes are the queue's decision pipeline (`modqueue.queue`): `decide_held`,
+`record_annotation`, `supersede_decision`, `return_held` and `hold_for`; `_pull` says which.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
-
-from modqueue.guidelines import REVERSAL_OF, Action, Guideline
 from modqueue.integrations.labelstudio._labeling import NOTE_FIELD, VERDICT_FIELD
-from modqueue.integrations.labelstudio._models import LabelStudioTask, TaskState
 from modqueue.integrations.labelstudio._pull_access import open_mode_actor
 from modqueue.integrations.labelstudio._push import LS_REVIEWER
 from modqueue.queue import (
-    ActionStatus,
-    Claim,
-    Decision,
-    DecisionStatus,
     Item,
-    ItemPublic,
     ItemStatus,
-    ReviewQueue,
-    is_senior_queue,
-    new_outbound_action,
-    plan_reversals,
-    policy_of_queue,
-    record_event,
-    senior_queue,
 )
 
 __all__ = [
     "ORIGIN",
     "Verdict",
     "annotator_of",
-    "claim_as",
-    "guideline_of",
     "held",
-    "lease_again",
-    "return_to_queue",
-    "store_extra",
-    "supersede",
     "verdict_of",
 ]
 
@@ -100,215 +73,3 @@ def verdict_of(annotation: dict[str, Any], users: dict[int, str]) -> Verdict | N
 
 def held(item: Item) -> bool:
     return item.status == ItemStatus.CLAIMED and item.claimed_by == LS_REVIEWER
-
-
-def guideline_of(queue: ReviewQueue, item: Item) -> Guideline:
-    return queue.guidelines.get(item.policy or policy_of_queue(item.queue))
-
-
-def claim_as(item: Item, verdict: Verdict, now: datetime) -> Claim:
-    """The Label Studio lease on `item`, as a claim of the annotator who decided it."""
-    assert item.id is not None and item.claim_token is not None
-    if item.lease_expires_at is None or item.lease_expires_at <= now:
-        item.lease_expires_at = now + timedelta(seconds=60)
-    return Claim(
-        item_id=item.id,
-        reviewer=verdict.reviewer,
-        token=item.claim_token,
-        queue=item.queue,
-        claimed_at=now - timedelta(seconds=verdict.seconds),
-        lease_expires_at=item.lease_expires_at,
-        priority=item.priority,
-        breakdown=item.priority_breakdown,
-        item=ItemPublic.model_validate(item, from_attributes=True),
-    )
-
-
-def lease_again(session: Session, item: Item, now: datetime) -> None:
-    """Put a pending item (skipped earlier, or its lease ran out) back in Label Studio's hands."""
-    item.status = ItemStatus.CLAIMED
-    item.claimed_by = LS_REVIEWER
-    item.claim_token = secrets.token_hex(16)
-    item.claimed_at = now
-    item.lease_expires_at = now + timedelta(seconds=60)
-    item.updated_at = now
-    session.flush()
-    record_event(
-        session,
-        actor=LS_REVIEWER,
-        event="claimed",
-        at=now,
-        item_id=item.id,
-        before={"status": "pending"},
-        after={"status": "claimed"},
-        detail={"reason": "annotation arrived for a pending item"},
-    )
-
-
-def store_extra(
-    session: Session, *, item: Item, guideline: Guideline, verdict: Verdict, now: datetime
-) -> Decision:
-    """Keep an annotation that does not decide the item (agreement needs it)."""
-    label = guideline.label(verdict.label)
-    decision = Decision(
-        item_id=item.id or 0,
-        reviewer=verdict.reviewer,
-        label=label.id,
-        action=label.action.value,
-        note=verdict.note,
-        guideline_id=guideline.id,
-        guideline_version=guideline.version,
-        seconds_spent=verdict.seconds,
-        decided_at=now,
-        origin=ORIGIN,
-        kind="second_review",
-        external_ref=verdict.annotation_id,
-    )
-    session.add(decision)
-    session.flush()
-    record_event(
-        session,
-        actor=verdict.reviewer,
-        event="labelstudio_annotation",
-        at=now,
-        item_id=item.id,
-        after={"label": label.id},
-        detail={"decision_id": decision.id, "annotation_id": verdict.annotation_id},
-    )
-    return decision
-
-
-def supersede(
-    session: Session,
-    *,
-    queue: ReviewQueue,
-    item: Item,
-    old: Decision,
-    verdict: Verdict,
-    now: datetime,
-) -> None:
-    """An annotation changed: a new active decision replaces `old`."""
-    guideline = guideline_of(queue, item)
-    label = guideline.label(verdict.label)
-    old.status = DecisionStatus.SUPERSEDED
-    new = Decision(
-        item_id=old.item_id,
-        reviewer=verdict.reviewer,
-        label=label.id,
-        action=label.action.value,
-        note=verdict.note,
-        guideline_id=guideline.id,
-        guideline_version=guideline.version,
-        seconds_spent=verdict.seconds,
-        decided_at=now,
-        origin=ORIGIN,
-        kind=old.kind,
-        external_ref=verdict.annotation_id,
-    )
-    session.add(new)
-    session.flush()
-    deciding = old.kind != "second_review"
-    cancelled: list[int | None] = []
-    reversal_id = action_id = None
-    before = {"status": item.status, "queue": item.queue, "label": item.final_label}
-    if deciding:
-        assert item.id is not None
-        plan = plan_reversals(session, item_id=item.id, decision_id=old.id)
-        for action in plan.cancel:
-            action.status = ActionStatus.CANCELLED
-            action.last_error = "cancelled: the annotation was changed in Label Studio"
-            action.updated_at = now
-            cancelled.append(action.id)
-        for action in plan.reverse:
-            outbound = new_outbound_action(
-                item=item,
-                decision=new,
-                action=REVERSAL_OF[Action(action.action)],
-                reason=f"reversal: annotation changed to {label.title}",
-                now=now,
-                reverses_id=action.id,
-            )
-            session.add(outbound)
-            session.flush()
-            reversal_id = outbound.id
-        if label.action == Action.ESCALATE and not is_senior_queue(item.queue):
-            item.queue = senior_queue(guideline.id)
-            item.status = ItemStatus.PENDING
-            item.escalated = True
-            item.final_label = None
-            item.decided_at = None
-        elif label.action != Action.ESCALATE:
-            if (
-                item.status == ItemStatus.PENDING
-                and is_senior_queue(item.queue)
-                and (old.action == Action.ESCALATE.value)
-            ):
-                item.queue = policy_of_queue(item.queue)
-                item.escalated = False
-            if item.status != ItemStatus.CLAIMED:
-                item.status = ItemStatus.DECIDED
-                item.final_label = label.id
-                item.decided_at = now
-                if label.action != Action.NONE:
-                    outbound = new_outbound_action(
-                        item=item,
-                        decision=new,
-                        action=label.action.value,
-                        reason=label.title,
-                        now=now,
-                    )
-                    session.add(outbound)
-                    session.flush()
-                    action_id = outbound.id
-        item.updated_at = now
-    session.flush()
-    record_event(
-        session,
-        actor=verdict.reviewer,
-        event="decision_superseded",
-        at=now,
-        item_id=item.id,
-        before=before | {"decision_id": old.id, "decision_label": old.label},
-        after={"status": item.status, "queue": item.queue, "label": label.id},
-        detail={
-            "decision_id": new.id,
-            "annotation_id": verdict.annotation_id,
-            "cancelled_actions": cancelled,
-            "reversal_action_id": reversal_id,
-            "outbound_action_id": action_id,
-        },
-    )
-
-
-def return_to_queue(
-    session: Session,
-    *,
-    item: Item,
-    annotation: dict[str, Any],
-    now: datetime,
-    actor: str,
-    mapping: LabelStudioTask,
-) -> bool:
-    """A skipped annotation: the item goes back to the moderators."""
-    if not held(item):
-        return False
-    item.status = ItemStatus.PENDING
-    item.claimed_by = None
-    item.claim_token = None
-    item.claimed_at = None
-    item.lease_expires_at = None
-    item.updated_at = now
-    mapping.state = TaskState.RETURNED
-    mapping.updated_at = now
-    session.flush()
-    record_event(
-        session,
-        actor=actor,
-        event="released",
-        at=now,
-        item_id=item.id,
-        before={"status": "claimed"},
-        after={"status": "pending"},
-        detail={"labelstudio": "skipped", "annotation_id": str(annotation.get("id"))},
-    )
-    return True

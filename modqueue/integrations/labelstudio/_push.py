@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, exists, insert, select, update
@@ -38,6 +38,7 @@ from modqueue.queue import (
     Item,
     ItemStatus,
     ReviewQueue,
+    hold_batch_for,
     policy_of_queue,
     record_events,
 )
@@ -174,24 +175,14 @@ def _lease_batch(
                     break
     if not chosen:
         return []
-    token = secrets.token_hex(16)
-    expires = now + timedelta(seconds=lease_seconds)
-    leased = list(
-        session.scalars(
-            update(Item)
-            .where(col(Item.id).in_(chosen), col(Item.status) == ItemStatus.PENDING)
-            .values(
-                status=ItemStatus.CLAIMED,
-                claimed_by=LS_REVIEWER,
-                claim_token=token,
-                claimed_at=now,
-                lease_expires_at=expires,
-                updated_at=now,
-            )
-            .returning(Item)
-        )
+    leased = hold_batch_for(
+        session,
+        item_ids=chosen,
+        holder=LS_REVIEWER,
+        lease_seconds=lease_seconds,
+        detail={"labelstudio_batch": batch, "project_id": project_id},
+        now=now,
     )
-    leased.sort(key=lambda item: (-item.priority, item.id or 0))
     session.execute(
         insert(LabelStudioTask),
         [
@@ -204,21 +195,6 @@ def _lease_batch(
                 "pushed_at": now,
                 "updated_at": now,
             }
-            for item in leased
-        ],
-    )
-    record_events(
-        session,
-        [
-            AuditRecord(
-                LS_REVIEWER,
-                "claimed",
-                now,
-                item.id,
-                {"status": "pending"},
-                {"status": "claimed", "lease_expires_at": expires.isoformat()},
-                {"labelstudio_batch": batch, "project_id": project_id},
-            )
             for item in leased
         ],
     )

@@ -25,9 +25,7 @@ from modqueue.queue._core.routing import (
     SENIOR_SUFFIX,
     is_second_review_queue,
     is_senior_queue,
-    policy_of_queue,
     second_review_queue,
-    senior_queue,
 )
 from modqueue.queue._core.types import DecisionStatus, ItemStatus
 
@@ -38,8 +36,9 @@ __all__ = [
     "Claim",
     "claim_item",
     "claim_next",
-    "escalate",
     "expire_leases",
+    "hold_batch_for",
+    "hold_for",
     "lock_claimed_item",
     "release",
     "renew",
@@ -344,31 +343,79 @@ def release(session: Session, *, claim: Claim, now: datetime, note: str = "") ->
     )
 
 
-def escalate(session: Session, *, claim: Claim, note: str, now: datetime) -> str:
-    """Move a claimed item to its policy's senior queue; returns that queue."""
-    if not note.strip():
-        raise InvalidState("an escalation needs a note saying why")
-    row = lock_claimed_item(session, claim=claim, now=now)
-    if is_senior_queue(row.queue):
-        raise InvalidState(f"item {claim.item_id} is already in the senior queue {row.queue}")
-    target = senior_queue(row.policy or policy_of_queue(row.queue))
-    before = {"queue": row.queue, "status": "claimed"}
-    row.queue = target
-    row.status = ItemStatus.PENDING
-    row.escalated = True
-    _clear_claim(row, now)
+def hold_for(
+    session: Session, *, item_id: int, holder: str, reason: str, now: datetime, seconds: int = 60
+) -> None:
+    """Lease a pending item to `holder` (an external tool such as Label Studio) for
+    `seconds`, e.g. when an annotation arrives for an item it had given back."""
+    row = session.scalars(select(Item).where(col(Item.id) == item_id).with_for_update()).one()
+    if row.status != ItemStatus.PENDING:
+        raise InvalidState(f"item {item_id} is {row.status}, not pending")
+    row.status = ItemStatus.CLAIMED
+    row.claimed_by = holder
+    row.claim_token = secrets.token_hex(16)
+    row.claimed_at = now
+    row.lease_expires_at = now + timedelta(seconds=seconds)
+    row.updated_at = now
     session.flush()
     record_event(
         session,
-        actor=claim.reviewer,
-        event="escalated",
+        actor=holder,
+        event="claimed",
         at=now,
-        item_id=claim.item_id,
-        before=before,
-        after={"queue": target, "status": "pending"},
-        detail={"note": note},
+        item_id=item_id,
+        before={"status": "pending"},
+        after={"status": "claimed"},
+        detail={"reason": reason},
     )
-    return target
+
+
+def hold_batch_for(
+    session: Session,
+    *,
+    item_ids: Sequence[int],
+    holder: str,
+    lease_seconds: float,
+    detail: dict[str, Any],
+    now: datetime,
+) -> list[Item]:
+    """Lease the still-pending items of `item_ids` to `holder` (an external tool such as
+    Label Studio) under one token, highest priority first; each claim is audited with
+    `detail`. Returns the items leased."""
+    token = secrets.token_hex(16)
+    expires = now + timedelta(seconds=lease_seconds)
+    leased = list(
+        session.scalars(
+            update(Item)
+            .where(col(Item.id).in_(item_ids), col(Item.status) == ItemStatus.PENDING)
+            .values(
+                status=ItemStatus.CLAIMED,
+                claimed_by=holder,
+                claim_token=token,
+                claimed_at=now,
+                lease_expires_at=expires,
+                updated_at=now,
+            )
+            .returning(Item)
+        )
+    )
+    leased.sort(key=lambda item: (-item.priority, item.id or 0))
+    record_events(
+        session,
+        [
+            AuditRecord(
+                holder,
+                "claimed",
+                now,
+                item.id,
+                {"status": "pending"},
+                {"status": "claimed", "lease_expires_at": expires.isoformat()},
+                detail,
+            )
+            for item in leased
+        ],
+    )
+    return leased
 
 
 def expire_leases(session: Session, *, now: datetime, actor: str = "system") -> int:

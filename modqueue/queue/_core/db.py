@@ -26,7 +26,7 @@ __all__ = [
     "schema_is_current",
 ]
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 PG_MIGRATION_LOCK = 7_244_310_001  # pg_advisory_xact_lock key for `migrate`
 
 

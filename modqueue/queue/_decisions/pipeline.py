@@ -1,20 +1,58 @@
-"""Decisions: the label, its audit event and its outbound action, in one transaction."""
+"""The decision pipeline: the one module that changes an item and its decisions.
+
+Every change to an item's decision state, to its `decision` rows and to the outbox goes
+through a function here, in the caller's transaction, with its audit event:
+
+- `decide`: a reviewer's label on a claimed item. A final label queues its action; an
+  `escalate` label moves the item to the senior queue; a sampled primary decision goes to
+  a blind second review; second reviews, senior decisions and appeal outcomes are routed
+  by `settlement.settle`. `decide_held` does the same for an item an external tool (Label
+  Studio) holds, on behalf of the annotator;
+- `escalate`: move a claimed item to its senior queue with a note, without a label;
+- `record_annotation` (a further label that decides nothing, kept for agreement),
+  `supersede_decision` (a changed annotation replaces its decision, with its actions) and
+  `return_held` (a skipped task goes back to the moderators);
+- `reopen_for_appeal`: a decided item goes back to its senior queue as an appeal;
+- `undo_decision` (a reviewer's own recent decision) and `reverse_decision` (undo on the
+  platform what an item's takedowns did).
+
+`outbox_row` is the one builder of outbox rows. `settlement.settle` and
+`reversal.plan_reversals` only read (and lock): they return plans this module applies.
+The common decision on PostgreSQL is one statement (`_pg_decide_statement`); it writes
+the same rows as the statements SQLite runs (a test compares them).
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CTE, Connection, Select, Table, bindparam, insert, select, true, update
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
 from modqueue._exceptions import InvalidState, NotFound, PermissionDenied
-from modqueue.guidelines import Action, GuidelineSet, Label
-from modqueue.queue._audit.chain import record_event
-from modqueue.queue._claims.leases import ITEM, Claim, _claim_from_row, verify_claim
-from modqueue.queue._core.models import Decision, DecisionPublic, Item, OutboundAction
+from modqueue.guidelines import REVERSAL_OF, Action, Guideline, GuidelineSet, Label
+from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
+from modqueue.queue._claims.leases import (
+    ITEM,
+    Claim,
+    _claim_from_row,
+    lock_claimed_item,
+    verify_claim,
+)
+from modqueue.queue._core.models import (
+    Decision,
+    DecisionPublic,
+    Item,
+    ItemPublic,
+    OutboundAction,
+    OutboundActionPublic,
+)
 from modqueue.queue._core.quality_config import QualityConfig
+from modqueue.queue._core.quality_models import Appeal
 from modqueue.queue._core.routing import (
     TRIAGE,
     is_second_review_queue,
@@ -23,15 +61,30 @@ from modqueue.queue._core.routing import (
     senior_queue,
 )
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue._decisions.reversal import plan_reversals
 from modqueue.queue._decisions.settlement import (
     DecisionKind,
     PlannedAction,
+    Settlement,
     decision_kind,
+    open_appeal_for,
     sampled_for_second_review,
     settle,
 )
 
-__all__ = ["decide", "new_outbound_action", "undo_decision"]
+__all__ = [
+    "Annotation",
+    "decide",
+    "decide_held",
+    "escalate",
+    "outbox_row",
+    "record_annotation",
+    "reopen_for_appeal",
+    "return_held",
+    "reverse_decision",
+    "supersede_decision",
+    "undo_decision",
+]
 
 DECISION: Table = Decision.metadata.tables["decision"]
 ACTION: Table = OutboundAction.metadata.tables["outbound_action"]
@@ -107,54 +160,50 @@ _PG_DECIDE = _pg_decide_statement(with_action=False)
 _PG_DECIDE_WITH_ACTION = _pg_decide_statement(with_action=True)
 
 
-def new_outbound_action(
-    *,
-    item: Item,
-    decision: Decision,
-    action: str,
-    reason: str,
-    now: datetime,
-    reverses_id: int | None = None,
-) -> OutboundAction:
-    """An outbox row for `action` on `item`, with a fresh, stable idempotency key."""
-    assert item.id is not None
-    return OutboundAction(
-        item_id=item.id,
-        decision_id=decision.id,
-        action=action,
-        source=item.source,
-        external_id=item.external_id,
-        policy=item.policy or TRIAGE,
-        label=decision.label,
-        reason=reason,
-        idempotency_key=uuid.uuid4().hex,
-        status=ActionStatus.PENDING,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-        reverses_id=reverses_id,
-    )
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A label given outside the review screen (a Label Studio annotation): who gave it,
+    the label and note, the seconds spent on it there, where it came from (`origin`) and
+    its id there (`external_ref`)."""
+
+    reviewer: str
+    label: str
+    note: str
+    seconds_spent: float
+    origin: str
+    external_ref: str | None = None
 
 
-def _action_values(
+# Whether the common decision on PostgreSQL is the one statement (a test turns it off to
+# compare the rows with those of the statements).
+ONE_STATEMENT = True
+
+
+def outbox_row(
     *,
-    row: Any,
     item_id: int,
     decision_id: int | None,
+    action: str,
+    reason: str,
+    source: str,
+    external_id: str,
+    policy: str | None,
     label: str,
-    action: PlannedAction,
     now: datetime,
+    reverses_id: int | None = None,
 ) -> dict[str, Any]:
-    """An outbox row's columns for `action` on the item read as `row`."""
+    """Every column of a new pending outbox row (but its id): `action` on the item
+    `(source, external_id)`, with a fresh, stable idempotency key. The one builder of
+    outbox rows."""
     return {
         "item_id": item_id,
         "decision_id": decision_id,
-        "action": action.action,
-        "source": row["source"],
-        "external_id": row["external_id"],
-        "policy": row["policy"] or TRIAGE,
+        "action": action,
+        "source": source,
+        "external_id": external_id,
+        "policy": policy or TRIAGE,
         "label": label,
-        "reason": action.reason,
+        "reason": reason,
         "idempotency_key": uuid.uuid4().hex,
         "status": ActionStatus.PENDING.value,
         "attempts": 0,
@@ -164,8 +213,52 @@ def _action_values(
         "reference": None,
         "created_at": now,
         "updated_at": now,
-        "reverses_id": action.reverses_id,
+        "reverses_id": reverses_id,
     }
+
+
+def _queue_action(conn: Connection, row: dict[str, Any]) -> int:
+    return int(conn.execute(_INSERT_ACTION, row).scalar_one())
+
+
+def _planned_row(
+    row: Any,
+    *,
+    item_id: int,
+    decision_id: int | None,
+    label: str,
+    planned: PlannedAction,
+    now: datetime,
+) -> dict[str, Any]:
+    """`outbox_row` for `planned` on the item read as `row` (a mapping or an `Item`)."""
+    get = row.__getitem__ if hasattr(row, "__getitem__") else lambda k: getattr(row, k)
+    return outbox_row(
+        item_id=item_id,
+        decision_id=decision_id,
+        action=planned.action,
+        reason=planned.reason,
+        source=get("source"),
+        external_id=get("external_id"),
+        policy=get("policy"),
+        label=label,
+        now=now,
+        reverses_id=planned.reverses_id,
+    )
+
+
+def _forget_item(session: Session, item_id: int) -> None:
+    """The item row changed behind the ORM: a loaded `Item` reads it again when used."""
+    loaded = session.identity_map.get(identity_key(Item, item_id))
+    if loaded is not None:
+        session.expire(loaded)
+
+
+def _clear_claim(row: Item, now: datetime) -> None:
+    row.claimed_by = None
+    row.claim_token = None
+    row.claimed_at = None
+    row.lease_expires_at = None
+    row.updated_at = now
 
 
 def _decide_in_one_statement(
@@ -177,18 +270,60 @@ def _decide_in_one_statement(
     params |= {"b_item_id": values["item_id"], "b_label": label.id, "b_now": now}
     if label.action == Action.NONE:
         return int(conn.execute(_PG_DECIDE, params).scalar_one()), []
-    planned = PlannedAction(label.action.value, label.title)
-    action = _action_values(
-        row=row,
+    action = _planned_row(
+        row,
         item_id=values["item_id"],
         decision_id=None,
         label=label.id,
-        action=planned,
+        planned=PlannedAction(label.action.value, label.title),
         now=now,
     )
     params |= {f"a_{k}": v for k, v in action.items() if k != "decision_id"}
     decision_id, action_id = conn.execute(_PG_DECIDE_WITH_ACTION, params).one()
     return int(decision_id), [int(action_id)]
+
+
+def _apply_settlement(
+    session: Session,
+    settlement: Settlement,
+    *,
+    item_id: int,
+    decision_id: int,
+    reviewer: str,
+    row: Any,
+    now: datetime,
+) -> dict[str, Any]:
+    """Write what `settle` planned; returns the item's status and queue after it."""
+    changes = {k: getattr(v, "value", v) for k, v in settlement.item.items()}
+    session.connection().execute(
+        update(ITEM)
+        .where(ITEM.c.id == item_id)
+        .values(
+            **changes,
+            claimed_by=None,
+            claim_token=None,
+            claimed_at=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    if settlement.appeal is not None:
+        assert settlement.appeal_status is not None
+        settlement.appeal.decided_by = reviewer
+        settlement.appeal.outcome_decision_id = decision_id
+        settlement.appeal.closed_at = now
+        settlement.appeal.status = settlement.appeal_status
+    if settlement.supersedes is not None:
+        settlement.supersedes.status = DecisionStatus.SUPERSEDED
+    for action in settlement.cancel:
+        action.status = ActionStatus.CANCELLED
+        action.updated_at = now
+        action.last_error = settlement.cancel_reason
+    session.flush()
+    return {
+        "status": changes.get("status", row["status"]),
+        "queue": changes.get("queue", row["queue"]),
+    }
 
 
 def decide(
@@ -201,6 +336,7 @@ def decide(
     now: datetime,
     origin: str = "api",
     quality: QualityConfig | None = None,
+    external_ref: str | None = None,
 ) -> DecisionPublic:
     """Decide a claimed item with one of its guideline's labels.
 
@@ -209,8 +345,8 @@ def decide(
     transaction. A label whose action is `escalate` records the decision and moves the
     item to its policy's senior queue instead. `quality` decides which primary decisions
     go to a blind second review first; second reviews, disagreements and appeals are
-    settled by `modqueue.queue._decisions.settlement.settle`. The action is only queued once the
-    item's label is final.
+    routed by `settlement.settle`. The action is only queued once the item's label is
+    final. `external_ref` names the decision elsewhere (a Label Studio annotation id).
     """
     conn = session.connection()
     row = conn.execute(_LOCK_ITEM, {"b_item_id": claim.item_id}).mappings().one_or_none()
@@ -246,7 +382,7 @@ def decide(
         "origin": origin,
         "kind": kind,
         "status": DecisionStatus.ACTIVE.value,
-        "external_ref": None,
+        "external_ref": external_ref,
     }
     planned: list[PlannedAction] = []
     route: dict[str, Any] = {}
@@ -254,7 +390,12 @@ def decide(
         row["source"], row["external_id"], (quality or QualityConfig()).share_for(policy)
     )
     action_ids: list[int] = []
-    if fast and chosen.action != Action.ESCALATE and conn.dialect.name == "postgresql":
+    if (
+        fast
+        and chosen.action != Action.ESCALATE
+        and ONE_STATEMENT
+        and conn.dialect.name == "postgresql"
+    ):
         after = {"status": ItemStatus.DECIDED.value, "queue": row["queue"]}
         decision_id, action_ids = _decide_in_one_statement(
             conn, values=values, row=row, label=chosen, now=now
@@ -275,39 +416,45 @@ def decide(
             if chosen.action != Action.NONE:
                 planned.append(PlannedAction(chosen.action.value, chosen.title))
         else:
-            # Second review, disagreement, senior or appeal: the rarer paths, on the ORM.
-            item = session.get_one(Item, claim.item_id)
-            decision = session.get_one(Decision, decision_id)
+            # Second review, disagreement, senior or appeal: the rarer paths.
             settlement = settle(
                 session,
-                item=item,
-                decision=decision,
+                item_id=claim.item_id,
+                source=row["source"],
+                external_id=row["external_id"],
+                kind=kind,
+                reviewer=claim.reviewer,
                 label=chosen,
                 policy=policy,
                 quality=quality or QualityConfig(),
                 now=now,
             )
-            item.claimed_by = item.claim_token = None
-            item.claimed_at = item.lease_expires_at = None
-            item.updated_at = now
-            session.flush()
-            after = {"status": item.status, "queue": item.queue}
+            after = _apply_settlement(
+                session,
+                settlement,
+                item_id=claim.item_id,
+                decision_id=decision_id,
+                reviewer=claim.reviewer,
+                row=row,
+                now=now,
+            )
             planned = settlement.actions
             route = {**settlement.detail, "route": settlement.route}
         for action in planned:
             action_ids.append(
-                conn.execute(
-                    _INSERT_ACTION,
-                    _action_values(
-                        row=row,
+                _queue_action(
+                    conn,
+                    _planned_row(
+                        row,
                         item_id=claim.item_id,
                         decision_id=decision_id,
                         label=chosen.id,
-                        action=action,
+                        planned=action,
                         now=now,
                     ),
-                ).scalar_one()
+                )
             )
+    _forget_item(session, claim.item_id)
     action_id = action_ids[0] if action_ids else None
     if route:
         route["outbound_action_ids"] = action_ids
@@ -330,6 +477,340 @@ def decide(
     return DecisionPublic.model_validate({**values, "id": decision_id})
 
 
+def decide_held(
+    session: Session,
+    *,
+    item_id: int,
+    annotation: Annotation,
+    guidelines: GuidelineSet,
+    now: datetime,
+    quality: QualityConfig | None = None,
+) -> DecisionPublic:
+    """`decide` an item an external tool holds (claimed under its name, see `hold_for`)
+    with `annotation`, on behalf of its reviewer. A lease
+    that ran out meanwhile is extended by a minute: the annotation arrived while the tool
+    held the item."""
+    item = session.scalars(select(Item).where(col(Item.id) == item_id).with_for_update()).one()
+    if item.status != ItemStatus.CLAIMED or item.claim_token is None:
+        raise InvalidState(f"item {item_id} is {item.status}, not held")
+    if item.lease_expires_at is None or item.lease_expires_at <= now:
+        item.lease_expires_at = now + timedelta(seconds=60)
+        session.flush()
+    claim = Claim(
+        item_id=item_id,
+        reviewer=annotation.reviewer,
+        token=item.claim_token,
+        queue=item.queue,
+        claimed_at=now - timedelta(seconds=annotation.seconds_spent),
+        lease_expires_at=item.lease_expires_at,
+        priority=item.priority,
+        breakdown=item.priority_breakdown,
+        item=ItemPublic.model_validate(item, from_attributes=True),
+    )
+    return decide(
+        session,
+        claim=claim,
+        label=annotation.label,
+        note=annotation.note,
+        guidelines=guidelines,
+        now=now,
+        origin=annotation.origin,
+        quality=quality,
+        external_ref=annotation.external_ref,
+    )
+
+
+def escalate(session: Session, *, claim: Claim, note: str, now: datetime) -> str:
+    """Move a claimed item to its policy's senior queue; returns that queue."""
+    if not note.strip():
+        raise InvalidState("an escalation needs a note saying why")
+    row = lock_claimed_item(session, claim=claim, now=now)
+    if is_senior_queue(row.queue):
+        raise InvalidState(f"item {claim.item_id} is already in the senior queue {row.queue}")
+    target = senior_queue(row.policy or policy_of_queue(row.queue))
+    before = {"queue": row.queue, "status": "claimed"}
+    row.queue = target
+    row.status = ItemStatus.PENDING
+    row.escalated = True
+    _clear_claim(row, now)
+    session.flush()
+    record_event(
+        session,
+        actor=claim.reviewer,
+        event="escalated",
+        at=now,
+        item_id=claim.item_id,
+        before=before,
+        after={"queue": target, "status": "pending"},
+        detail={"note": note},
+    )
+    return target
+
+
+def _new_decision(
+    session: Session,
+    *,
+    item_id: int,
+    annotation: Annotation,
+    label: Label,
+    guideline: Guideline,
+    kind: str,
+    now: datetime,
+) -> Decision:
+    decision = Decision(
+        item_id=item_id,
+        reviewer=annotation.reviewer,
+        label=label.id,
+        action=label.action.value,
+        note=annotation.note,
+        guideline_id=guideline.id,
+        guideline_version=guideline.version,
+        seconds_spent=annotation.seconds_spent,
+        decided_at=now,
+        origin=annotation.origin,
+        kind=kind,
+        external_ref=annotation.external_ref,
+    )
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def _guideline_of(guidelines: GuidelineSet, item: Item) -> Guideline:
+    return guidelines.get(item.policy or policy_of_queue(item.queue))
+
+
+def record_annotation(
+    session: Session,
+    *,
+    item_id: int,
+    annotation: Annotation,
+    guidelines: GuidelineSet,
+    now: datetime,
+) -> DecisionPublic:
+    """Keep a label that does not decide the item (a further annotation: agreement needs
+    it) as a `second_review` decision; the item is left as it is."""
+    item = session.get_one(Item, item_id)
+    guideline = _guideline_of(guidelines, item)
+    chosen = guideline.label(annotation.label)
+    decision = _new_decision(
+        session,
+        item_id=item_id,
+        annotation=annotation,
+        label=chosen,
+        guideline=guideline,
+        kind=DecisionKind.SECOND_REVIEW,
+        now=now,
+    )
+    record_event(
+        session,
+        actor=annotation.reviewer,
+        event="labelstudio_annotation",
+        at=now,
+        item_id=item_id,
+        after={"label": chosen.id},
+        detail={"decision_id": decision.id, "annotation_id": annotation.external_ref},
+    )
+    return DecisionPublic.model_validate(decision, from_attributes=True)
+
+
+def supersede_decision(
+    session: Session,
+    *,
+    decision_id: int,
+    annotation: Annotation,
+    guidelines: GuidelineSet,
+    now: datetime,
+) -> DecisionPublic:
+    """A changed annotation: a new active decision replaces decision `decision_id`.
+
+    For a deciding decision (not a second review) the old decision's actions are
+    cancelled if never sent, or reversed; the item takes the new label (and its action),
+    or goes to the senior queue for an `escalate` label. A claimed item keeps its claim.
+    """
+    old = session.get_one(Decision, decision_id)
+    item = session.scalars(select(Item).where(col(Item.id) == old.item_id).with_for_update()).one()
+    assert item.id is not None
+    guideline = _guideline_of(guidelines, item)
+    chosen = guideline.label(annotation.label)
+    old.status = DecisionStatus.SUPERSEDED
+    new = _new_decision(
+        session,
+        item_id=old.item_id,
+        annotation=annotation,
+        label=chosen,
+        guideline=guideline,
+        kind=old.kind,
+        now=now,
+    )
+    deciding = old.kind != DecisionKind.SECOND_REVIEW
+    cancelled: list[int | None] = []
+    reversal_id = action_id = None
+    before = {"status": item.status, "queue": item.queue, "label": item.final_label}
+    conn = session.connection()
+    if deciding:
+        plan = plan_reversals(session, item_id=item.id, decision_id=old.id)
+        for action in plan.cancel:
+            action.status = ActionStatus.CANCELLED
+            action.last_error = "cancelled: the annotation was changed in Label Studio"
+            action.updated_at = now
+            cancelled.append(action.id)
+        for action in plan.reverse:
+            reversal = PlannedAction(
+                REVERSAL_OF[Action(action.action)],
+                f"reversal: annotation changed to {chosen.title}",
+                reverses_id=action.id,
+            )
+            reversal_id = _queue_action(
+                conn,
+                _planned_row(
+                    item,
+                    item_id=item.id,
+                    decision_id=new.id,
+                    label=chosen.id,
+                    planned=reversal,
+                    now=now,
+                ),
+            )
+        if chosen.action == Action.ESCALATE and not is_senior_queue(item.queue):
+            item.queue = senior_queue(guideline.id)
+            item.status = ItemStatus.PENDING
+            item.escalated = True
+            item.final_label = None
+            item.decided_at = None
+        elif chosen.action != Action.ESCALATE:
+            if (
+                item.status == ItemStatus.PENDING
+                and is_senior_queue(item.queue)
+                and (old.action == Action.ESCALATE.value)
+            ):
+                item.queue = policy_of_queue(item.queue)
+                item.escalated = False
+            if item.status != ItemStatus.CLAIMED:
+                item.status = ItemStatus.DECIDED
+                item.final_label = chosen.id
+                item.decided_at = now
+                if chosen.action != Action.NONE:
+                    action_id = _queue_action(
+                        conn,
+                        _planned_row(
+                            item,
+                            item_id=item.id,
+                            decision_id=new.id,
+                            label=chosen.id,
+                            planned=PlannedAction(chosen.action.value, chosen.title),
+                            now=now,
+                        ),
+                    )
+        item.updated_at = now
+    session.flush()
+    record_event(
+        session,
+        actor=annotation.reviewer,
+        event="decision_superseded",
+        at=now,
+        item_id=item.id,
+        before=before | {"decision_id": old.id, "decision_label": old.label},
+        after={"status": item.status, "queue": item.queue, "label": chosen.id},
+        detail={
+            "decision_id": new.id,
+            "annotation_id": annotation.external_ref,
+            "cancelled_actions": cancelled,
+            "reversal_action_id": reversal_id,
+            "outbound_action_id": action_id,
+        },
+    )
+    return DecisionPublic.model_validate(new, from_attributes=True)
+
+
+def return_held(
+    session: Session,
+    *,
+    item_id: int,
+    holder: str,
+    actor: str,
+    detail: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """An item `holder` (an external tool) holds goes back to the moderators' queue (its
+    annotator skipped it); False when `holder` does not hold it."""
+    item = session.scalars(select(Item).where(col(Item.id) == item_id).with_for_update()).one()
+    if item.status != ItemStatus.CLAIMED or item.claimed_by != holder:
+        return False
+    item.status = ItemStatus.PENDING
+    _clear_claim(item, now)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        event="released",
+        at=now,
+        item_id=item_id,
+        before={"status": "claimed"},
+        after={"status": "pending"},
+        detail=detail,
+    )
+    return True
+
+
+def reopen_for_appeal(
+    session: Session, *, item_id: int, note: str, actor: str, now: datetime
+) -> Appeal:
+    """Reopen decided item `item_id` in its policy's senior queue as an appeal by `actor`
+    (already authorized). The item keeps its current label (and its action stays in
+    force) until a senior decides the appeal. Raises `InvalidState` when the item is not
+    decided, already under appeal, or `note` is empty."""
+    if not note.strip():
+        raise InvalidState("an appeal needs a note saying why")
+    item = session.scalars(select(Item).where(col(Item.id) == item_id).with_for_update()).first()
+    if item is None:
+        raise NotFound(f"item {item_id} does not exist")
+    if open_appeal_for(session, item_id) is not None:
+        raise InvalidState(f"item {item_id} is already under appeal")
+    if item.status != ItemStatus.DECIDED or item.final_label is None:
+        raise InvalidState(f"item {item_id} is {item.status}, not decided: nothing to appeal")
+    final = session.scalars(
+        select(Decision)
+        .where(
+            col(Decision.item_id) == item_id,
+            col(Decision.status) == DecisionStatus.ACTIVE,
+            col(Decision.label) == item.final_label,
+            col(Decision.action) != Action.ESCALATE.value,
+        )
+        .order_by(col(Decision.id).desc())
+        .limit(1)
+    ).one_or_none()
+    if final is None or final.id is None:
+        raise InvalidState(f"item {item_id} has no standing decision for {item.final_label!r}")
+    appeal = Appeal(
+        item_id=item_id,
+        note=note,
+        opened_by=actor,
+        opened_at=now,
+        appealed_decision_id=final.id,
+        appealed_reviewer=final.reviewer,
+        appealed_label=final.label,
+    )
+    session.add(appeal)
+    before = {"status": item.status, "queue": item.queue}
+    item.queue = senior_queue(item.policy or policy_of_queue(item.queue))
+    item.status = ItemStatus.PENDING
+    item.escalated = True
+    item.updated_at = now
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        event="appealed",
+        at=now,
+        item_id=item_id,
+        before=before,
+        after={"status": item.status, "queue": item.queue},
+        detail={"appeal_id": appeal.id, "decision_id": final.id, "note": note},
+    )
+    return appeal
+
+
 def undo_decision(
     session: Session,
     *,
@@ -342,7 +823,8 @@ def undo_decision(
     """Undo a reviewer's own decision within the grace period, before its action is sent.
 
     The decision is marked undone, its pending action cancelled, and the item claimed
-    again by the same reviewer so it can be decided anew.
+    again by the same reviewer so it can be decided anew. The audit event's `before` is
+    the item as the decision left it (a second review's queue, the senior queue).
     """
     decision = session.scalars(
         select(Decision).where(col(Decision.id) == decision_id).with_for_update()
@@ -372,9 +854,12 @@ def undo_decision(
     item = session.scalars(
         select(Item).where(col(Item.id) == decision.item_id).with_for_update()
     ).one()
+    before = {"status": item.status, "queue": item.queue, "label": item.final_label}
     if decision.action == Action.ESCALATE.value:
         if item.status != ItemStatus.PENDING or not is_senior_queue(item.queue):
             raise InvalidState(f"item {item.id} was already picked up from the senior queue")
+        item.queue = policy_of_queue(item.queue)
+        item.escalated = False
     elif is_second_review_queue(item.queue) and item.status == ItemStatus.PENDING:
         item.queue = policy_of_queue(item.queue)
     elif item.status != ItemStatus.DECIDED:
@@ -384,10 +869,6 @@ def undo_decision(
         action.updated_at = now
         action.last_error = "cancelled: decision undone"
     decision.status = DecisionStatus.UNDONE
-    before = {"status": item.status, "queue": item.queue, "label": item.final_label}
-    if decision.action == Action.ESCALATE.value:
-        item.queue = policy_of_queue(item.queue)
-        item.escalated = False
     item.status = ItemStatus.CLAIMED
     item.final_label = None
     item.decided_at = None
@@ -408,3 +889,87 @@ def undo_decision(
         detail={"decision_id": decision_id, "cancelled_actions": [a.id for a in actions]},
     )
     return _claim_from_row(item)
+
+
+def reverse_decision(
+    session: Session,
+    *,
+    item_id: int,
+    reviewer: str,
+    note: str,
+    now: datetime,
+    decision_id: int | None = None,
+) -> list[OutboundActionPublic]:
+    """Undo on the platform what the item's earlier takedown actions did.
+
+    For each takedown action of item `item_id` (not itself a reversal, not yet reversed):
+
+    - still `pending` and never attempted: it is cancelled (nothing reached the platform);
+    - `pending` with attempts, `sent`, `done`, or `failed` after at least one attempt (it
+      may have taken effect): the opposite action (`REVERSAL_OF`: restore,
+      restore_and_unban, unrestrict, withdraw_referral) is queued as a new pending outbox
+      row with its own idempotency key and `reverses_id` pointing at the original; the
+      dispatcher sends it only once the original is no longer pending;
+    - `declined`, `cancelled`, or failed without any attempt: nothing to undo.
+
+    `decision_id` (optional) links the reversals to the decision that overturned the
+    original (an appeal). `note` goes to the audit trail only, never to the platform.
+    Calling it again queues nothing new. Returns the reversals queued; runs in the
+    caller's transaction and appends one audit event per status change.
+    """
+    found = session.scalar(select(col(Item.id)).where(col(Item.id) == item_id))
+    if found is None:
+        raise NotFound(f"item {item_id} does not exist")
+    plan = plan_reversals(session, item_id=item_id)
+    events: list[AuditRecord] = []
+    for original in plan.cancel:
+        original.status = ActionStatus.CANCELLED
+        original.last_error = "cancelled: decision reversed before sending"
+        original.updated_at = now
+        events.append(
+            AuditRecord(
+                actor=reviewer,
+                event="action_cancelled",
+                at=now,
+                item_id=item_id,
+                before={"status": ActionStatus.PENDING.value},
+                after={"status": ActionStatus.CANCELLED.value},
+                detail={"action_id": original.id, "reason": "reversed", "note": note},
+            )
+        )
+    session.flush()
+    conn = session.connection()
+    queued: list[dict[str, Any]] = []
+    for original in plan.reverse:
+        row = outbox_row(
+            item_id=item_id,
+            decision_id=decision_id if decision_id is not None else original.decision_id,
+            action=REVERSAL_OF[Action(original.action)],
+            reason=f"Reversed on review: {original.reason}" if original.reason else "Reversed",
+            source=original.source,
+            external_id=original.external_id,
+            policy=original.policy,
+            label=original.label,
+            now=now,
+            reverses_id=original.id,
+        )
+        queued.append(row | {"id": _queue_action(conn, row)})
+    for reversal in queued:
+        events.append(
+            AuditRecord(
+                actor=reviewer,
+                event="action_queued",
+                at=now,
+                item_id=item_id,
+                before=None,
+                after={"status": ActionStatus.PENDING.value, "action": reversal["action"]},
+                detail={
+                    "action_id": reversal["id"],
+                    "reverses_id": reversal["reverses_id"],
+                    "decision_id": reversal["decision_id"],
+                    "note": note,
+                },
+            )
+        )
+    record_events(session, events)
+    return [OutboundActionPublic.model_validate(r) for r in queued]

@@ -1,10 +1,11 @@
 """Where a decision leads: final, a blind second review, the senior queue, or an appeal's
 outcome.
 
-`decide()` records every reviewer's label as a `Decision` and asks `settle()` what happens
-to the item next. Only a decision that makes the item's label final queues an outbound
-action, so a sampled item is not acted on until its second review agrees (or a senior
-decides). An overturned appeal queues the reverse of the earlier action.
+The pipeline (`pipeline.decide`) records every reviewer's label as a `Decision` and asks
+`settle()` what happens to the item next. `settle` only reads (and locks) rows and returns a
+`Settlement`, a plan; the pipeline applies it. Only a decision that makes the item's label
+final queues an outbound action, so a sampled item is not acted on until its second review
+agrees (or a senior decides). An overturned appeal queues the reverse of the earlier action.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from modqueue.guidelines import REVERSAL_OF, Action, Label
-from modqueue.queue._core.models import Decision, Item, OutboundAction
+from modqueue.queue._core.models import Decision, OutboundAction
 from modqueue.queue._core.quality_config import QualityConfig
 from modqueue.queue._core.quality_models import Appeal, AppealStatus
 from modqueue.queue._core.routing import (
@@ -64,11 +65,19 @@ class PlannedAction:
 
 @dataclass(slots=True)
 class Settlement:
-    """What a decision did to its item: the route taken, actions to queue, audit detail."""
+    """Where a decision leads, as a plan the pipeline applies: the route taken, the item's
+    new column values, actions to queue, and (appeals) the appeal to close, the decision it
+    supersedes and the pending actions to cancel (with `cancel_reason`)."""
 
     route: str
+    item: dict[str, Any] = field(default_factory=dict)
     actions: list[PlannedAction] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
+    appeal: Appeal | None = None
+    appeal_status: str | None = None
+    supersedes: Decision | None = None
+    cancel: list[OutboundAction] = field(default_factory=list)
+    cancel_reason: str = ""
 
 
 def sampled_for_second_review(source: str, external_id: str, share: float) -> bool:
@@ -107,13 +116,12 @@ def decision_kind(session: Session, *, queue: str, item_id: int) -> str:
     return DecisionKind.PRIMARY
 
 
-def _finalise(item: Item, label: Label, now: datetime) -> list[PlannedAction]:
-    item.status = ItemStatus.DECIDED
-    item.decided_at = now
-    item.final_label = label.id
+def _final(label: Label, now: datetime) -> tuple[dict[str, Any], list[PlannedAction]]:
+    """The item's columns once `label` is final, and the action it queues (if any)."""
+    item = {"status": ItemStatus.DECIDED, "decided_at": now, "final_label": label.id}
     if label.action in (Action.NONE, Action.ESCALATE):
-        return []
-    return [PlannedAction(label.action.value, label.title)]
+        return item, []
+    return item, [PlannedAction(label.action.value, label.title)]
 
 
 def _primary_label(session: Session, item_id: int) -> Decision | None:
@@ -131,31 +139,23 @@ def _primary_label(session: Session, item_id: int) -> Decision | None:
 
 
 def _settle_appeal(
-    session: Session, *, item: Item, decision: Decision, label: Label, appeal: Appeal, now: datetime
+    session: Session, *, item_id: int, reviewer: str, label: Label, appeal: Appeal, now: datetime
 ) -> Settlement:
-    assert item.id is not None
-    appeal.decided_by = decision.reviewer
-    appeal.outcome_decision_id = decision.id
-    appeal.closed_at = now
-    item.status = ItemStatus.DECIDED
-    item.decided_at = now
+    item: dict[str, Any] = {
+        "status": ItemStatus.DECIDED,
+        "decided_at": now,
+        "final_label": label.id,
+    }
     if label.id == appeal.appealed_label:
-        appeal.status = AppealStatus.UPHELD
-        item.final_label = label.id
-        return Settlement("appeal_upheld", [], {"appeal_id": appeal.id, "outcome": "upheld"})
-    appeal.status = AppealStatus.OVERTURNED
-    item.final_label = label.id
+        return Settlement(
+            "appeal_upheld",
+            item,
+            detail={"appeal_id": appeal.id, "outcome": "upheld"},
+            appeal=appeal,
+            appeal_status=AppealStatus.UPHELD,
+        )
     old = session.get(Decision, appeal.appealed_decision_id)
-    if old is not None and old.status == DecisionStatus.ACTIVE:
-        old.status = DecisionStatus.SUPERSEDED
-    plan = plan_reversals(session, item_id=item.id, keep_action=label.action.value)
-    cancelled: list[int] = []
-    for action in plan.cancel:
-        assert action.id is not None
-        action.status = ActionStatus.CANCELLED
-        action.updated_at = now
-        action.last_error = f"cancelled: appeal {appeal.id} overturned the decision"
-        cancelled.append(action.id)
+    plan = plan_reversals(session, item_id=item_id, keep_action=label.action.value)
     planned = [
         PlannedAction(
             REVERSAL_OF[Action(action.action)],
@@ -168,7 +168,7 @@ def _settle_appeal(
     keep_same = session.scalar(
         select(
             exists().where(
-                col(OutboundAction.item_id) == item.id,
+                col(OutboundAction.item_id) == item_id,
                 col(OutboundAction.action) == label.action.value,
                 col(OutboundAction.reverses_id).is_(None),
                 col(OutboundAction.status).not_in(
@@ -182,46 +182,65 @@ def _settle_appeal(
         planned.append(PlannedAction(label.action.value, label.title))
     return Settlement(
         "appeal_overturned",
+        item,
         planned,
-        {"appeal_id": appeal.id, "outcome": "overturned", "cancelled_actions": cancelled},
+        {
+            "appeal_id": appeal.id,
+            "outcome": "overturned",
+            "cancelled_actions": [a.id for a in plan.cancel],
+        },
+        appeal=appeal,
+        appeal_status=AppealStatus.OVERTURNED,
+        supersedes=old if old is not None and old.status == DecisionStatus.ACTIVE else None,
+        cancel=plan.cancel,
+        cancel_reason=f"cancelled: appeal {appeal.id} overturned the decision",
     )
 
 
 def settle(
     session: Session,
     *,
-    item: Item,
-    decision: Decision,
+    item_id: int,
+    source: str,
+    external_id: str,
+    kind: str,
+    reviewer: str,
     label: Label,
     policy: str,
     quality: QualityConfig,
     now: datetime,
 ) -> Settlement:
-    """Move `item` on after `decision` (a non-escalating label); the caller queues the
-    returned actions and clears the claim."""
-    assert item.id is not None
-    if decision.kind == DecisionKind.SECOND_REVIEW:
-        primary = _primary_label(session, item.id)
+    """Where a `kind` decision with a non-escalating `label` on item `item_id` leads: a
+    plan for the pipeline (no row is written here)."""
+    if kind == DecisionKind.SECOND_REVIEW:
+        primary = _primary_label(session, item_id)
         if primary is None or primary.label == label.id:
+            item, actions = _final(label, now)
             return Settlement(
                 "second_review_agreed",
-                _finalise(item, label, now),
+                item,
+                actions,
                 {"primary_decision_id": primary.id if primary else None},
             )
-        item.queue = senior_queue(policy)
-        item.status = ItemStatus.PENDING
-        item.escalated = True
-        return Settlement("second_review_disagreed", [], {"primary_decision_id": primary.id})
-    if decision.kind == DecisionKind.APPEAL:
-        appeal = open_appeal_for(session, item.id, lock=True)
+        return Settlement(
+            "second_review_disagreed",
+            {"queue": senior_queue(policy), "status": ItemStatus.PENDING, "escalated": True},
+            detail={"primary_decision_id": primary.id},
+        )
+    if kind == DecisionKind.APPEAL:
+        appeal = open_appeal_for(session, item_id, lock=True)
         assert appeal is not None
         return _settle_appeal(
-            session, item=item, decision=decision, label=label, appeal=appeal, now=now
+            session, item_id=item_id, reviewer=reviewer, label=label, appeal=appeal, now=now
         )
-    if decision.kind == DecisionKind.PRIMARY and sampled_for_second_review(
-        item.source, item.external_id, quality.share_for(policy)
+    if kind == DecisionKind.PRIMARY and sampled_for_second_review(
+        source, external_id, quality.share_for(policy)
     ):
-        item.queue = second_review_queue(policy)
-        item.status = ItemStatus.PENDING
-        return Settlement("second_review", [], {"second_review_queue": item.queue})
-    return Settlement("final", _finalise(item, label, now))
+        queue = second_review_queue(policy)
+        return Settlement(
+            "second_review",
+            {"queue": queue, "status": ItemStatus.PENDING},
+            detail={"second_review_queue": queue},
+        )
+    item, actions = _final(label, now)
+    return Settlement("final", item, actions)
