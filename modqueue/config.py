@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modqueue._exceptions import ConfigError
-from modqueue.integrations.labelstudio._config import LabelStudioConfig
+from modqueue._sections.labelstudio import LabelStudioConfig
+from modqueue._sections.tui import TuiConfig
 from modqueue.queue import AuthConfig, QualityConfig
 from modqueue.sla import DeadlinesConfig
-from modqueue.tui._config import TuiConfig
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",

@@ -62,3 +62,79 @@ def test_stdlib_queue_is_not_shadowed() -> None:
         cwd=PACKAGE.parent,
     ).stdout
     assert "modqueue" not in out
+
+
+def _imported_modules(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def test_outside_the_queue_only_its_public_modules_are_imported() -> None:
+    queue_dir = PACKAGE / "queue"
+    offenders = [
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in PACKAGE.rglob("*.py")
+        if queue_dir not in path.parents
+        for name in _imported_modules(path)
+        if name.startswith("modqueue.queue._")
+    ]
+    assert offenders == []
+
+
+def test_migrations_import_nothing_of_the_application() -> None:
+    versions = sorted((PACKAGE / "migrations" / "versions").glob("*.py"))
+    assert len(versions) > 5
+    offenders = [
+        f"{path.name}: {name}"
+        for path in versions
+        for name in _imported_modules(path)
+        if name.split(".")[0] == "modqueue"
+    ]
+    assert offenders == []
+
+
+# The rows a decision writes and the modules that may write them. The pipeline writes
+# decisions and outbox rows; the queue's leases, ingest and deadline sweep write items
+# (claims, new items, priority); the action dispatcher records delivery outcomes.
+_WRITERS = {
+    "Decision": {"queue/_decisions/pipeline.py"},
+    "OutboundAction": {"queue/_decisions/pipeline.py", "integrations/actions/_store.py"},
+    "Item": {
+        "queue/_decisions/pipeline.py",
+        "queue/_claims/leases.py",
+        "queue/_items/ingest.py",
+        "queue/deadlines.py",
+    },
+}
+_TABLE_NAMES = {"DECISION": "Decision", "ACTION": "OutboundAction", "ITEM": "Item"}
+
+
+def test_only_the_pipeline_writes_decision_rows() -> None:
+    """No module constructs, inserts or updates `Decision`, `OutboundAction` or `Item`
+    rows unless it is one of their writers (the models module only defines them)."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        where = path.relative_to(PACKAGE).as_posix()
+        if where in ("queue/_core/models.py", "models.py") or where.startswith("migrations/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else None
+            target = None
+            if name in _WRITERS:
+                target = name  # a new row
+            elif name in ("insert", "update") and node.args:
+                arg = node.args[0]
+                if isinstance(arg, ast.Name):
+                    target = _TABLE_NAMES.get(arg.id, arg.id)
+            if target in _WRITERS and where not in _WRITERS[target]:
+                offenders.append(f"{where}:{node.lineno}: {target}")
+    assert offenders == []

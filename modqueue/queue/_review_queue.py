@@ -36,6 +36,7 @@ from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items.schema import ItemIn, validation_reason
 from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._read.stats import queue_stats
+from modqueue.queue._transaction import open_transaction
 from modqueue.settings import Settings, load_settings
 
 __all__ = ["ReviewQueue"]
@@ -106,7 +107,7 @@ class ReviewQueue:
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+            yield open_transaction(session)
 
     def run(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
         """Run `work(session)` in one transaction, retrying deadlocks and lock time-outs."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from modqueue.tui._config import BINDING_IDS, TuiConfig
+from modqueue._sections.tui import BINDING_IDS, TuiConfig
 
 if TYPE_CHECKING:
     from modqueue.queue import ReviewQueue

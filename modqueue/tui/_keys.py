@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from modqueue.tui._config import BINDING_IDS
+from modqueue._sections.tui import BINDING_IDS
 
 __all__ = ["DESCRIPTIONS", "binding", "display_key"]
 

@@ -7,8 +7,8 @@ from typing import ClassVar, Literal
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from modqueue._sections.tui import TuiConfig
 from modqueue.queue import ReviewQueue
-from modqueue.tui._config import TuiConfig
 from modqueue.tui._keys import binding
 from modqueue.tui.screens import DashboardScreen, HelpScreen, QueuesScreen, ReviewScreen
 

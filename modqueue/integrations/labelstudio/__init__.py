@@ -12,12 +12,12 @@
 The SDK is imported on first use only (it is heavy): importing this package is cheap.
 """
 
+from modqueue._sections.labelstudio import LabelStudioConfig, LabelStudioConnection
 from modqueue.integrations.labelstudio._client import (
     LabelStudioClient,
     format_ls_time,
     parse_ls_time,
 )
-from modqueue.integrations.labelstudio._config import LabelStudioConfig, LabelStudioConnection
 from modqueue.integrations.labelstudio._labeling import (
     instructions_html,
     labeling_config,

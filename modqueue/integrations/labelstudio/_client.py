@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from modqueue._exceptions import IntegrationError
-from modqueue.integrations.labelstudio._config import LabelStudioConnection
+from modqueue._sections.labelstudio import LabelStudioConnection
 
 __all__ = ["LabelStudioClient", "format_ls_time", "parse_ls_time"]
 

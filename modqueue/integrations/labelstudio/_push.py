@@ -23,9 +23,9 @@ from sqlalchemy import bindparam, exists, insert, select, update
 from sqlmodel import Session, col
 
 from modqueue._exceptions import ConfigError, IntegrationError
+from modqueue._sections.labelstudio import LabelStudioConfig
 from modqueue.guidelines import Guideline
 from modqueue.integrations.labelstudio._client import LabelStudioClient
-from modqueue.integrations.labelstudio._config import LabelStudioConfig
 from modqueue.integrations.labelstudio._labeling import BATCH_KEY, ITEM_ID_KEY, task_for_item
 from modqueue.integrations.labelstudio._models import (
     LabelStudioProject,

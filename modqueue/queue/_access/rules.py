@@ -15,7 +15,7 @@ transaction is open, hence "after", not "beside".
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -26,7 +26,6 @@ from sqlalchemy import (
     Boolean,
     Connection,
     Engine,
-    Integer,
     String,
     column,
     event,
@@ -36,23 +35,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
-from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session, col
 
 from modqueue._exceptions import PermissionDenied
 from modqueue.queue._access.models import ALL_POLICIES, Reviewer, Role
-from modqueue.queue._audit.chain import (
-    AuditRecord,
-    chain_prologue,
-    note_prologue,
-    record_events,
-    try_chain_params,
-)
+from modqueue.queue._audit.chain import AuditRecord, record_events
 from modqueue.queue._core.routing import is_senior_queue, policy_of_queue
 from modqueue.queue._core.types import utcnow
 
 __all__ = [
+    "LOOKUP_KEY",
     "OPEN_MODE_WARNING",
+    "REVIEWER_COLUMNS",
+    "REVIEWER_JOIN",
+    "REVIEWER_TYPES",
     "Permission",
     "Principal",
     "access_summary",
@@ -62,6 +58,7 @@ __all__ = [
     "find_reviewer",
     "is_open_mode",
     "policy_granted",
+    "principal_from_rows",
     "refuse",
 ]
 
@@ -143,46 +140,41 @@ class Principal:
     disabled: bool
 
 
-def _lookup_statement(dialect: str) -> TextualSelect:
-    # The transaction's first statement also sets up its audit chain append (it nearly
-    # always appends an event next): one round trip instead of two or three.
-    columns, from_clause = chain_prologue(dialect)
-    return text(
-        f"SELECT {columns}, r.name, r.role, r.policies, r.disabled FROM {from_clause} "
-        "LEFT JOIN reviewer AS r ON r.name = :name OR r.id = (SELECT min(id) FROM reviewer)"
-    ).columns(
-        column("audit_chain", Integer),
-        column("audit_head_id", Integer),
-        column("audit_head_hash", String),
-        column("audit_next_id", Integer),
-        column("name", String),
-        column("role", String),
-        column("policies", JSON),
-        column("disabled", Boolean),
-    )
+# Who is acting, and whether anyone is registered (open mode), in one query: the row of
+# `name` and the first reviewer's row. `modqueue.queue._transaction` puts the same columns
+# and join into a transaction's first statement (`LOOKUP_KEY`).
+REVIEWER_COLUMNS = "r.name, r.role, r.policies, r.disabled"
+REVIEWER_JOIN = "LEFT JOIN reviewer AS r ON r.name = :name OR r.id = (SELECT min(id) FROM reviewer)"
+REVIEWER_TYPES = (
+    column("name", String),
+    column("role", String),
+    column("policies", JSON),
+    column("disabled", Boolean),
+)
+LOOKUP_KEY = "modqueue_reviewer_lookup"  # Session.info: a `ReviewerLookup` to use instead
+ReviewerLookup = Callable[[Session, str], tuple["Principal | None", bool]]
+_LOOKUP = text(f"SELECT {REVIEWER_COLUMNS} FROM (SELECT 1) AS one {REVIEWER_JOIN}").columns(
+    *REVIEWER_TYPES
+)
 
 
-_LOOKUPS = {d: _lookup_statement(d) for d in ("postgresql", "sqlite")}
-
-
-def _lookup(session: Session, name: str) -> tuple[Principal | None, bool]:
-    """`(the reviewer called name or None, open mode?)` in one prebuilt query."""
-    conn = session.connection()
-    found = conn.execute(_LOOKUPS[conn.dialect.name], {"name": name, **try_chain_params()}).all()
-    first = found[0]
-    note_prologue(
-        conn,
-        chain=first.audit_chain,
-        head_id=first.audit_head_id,
-        head_hash=first.audit_head_hash,
-        next_id=first.audit_next_id,
-    )
+def principal_from_rows(found: Sequence[Any], name: str) -> tuple[Principal | None, bool]:
+    """`(the reviewer called name or None, open mode?)` from the rows of a lookup."""
     for row in found:
         if row.name == name:
             return Principal(
                 row.name, row.role, list(row.policies or []), bool(row.disabled)
             ), False
     return None, all(row.name is None for row in found)
+
+
+def _lookup(session: Session, name: str) -> tuple[Principal | None, bool]:
+    """`(the reviewer called name or None, open mode?)` in one prebuilt query, or by the
+    lookup the session's opener installed (`LOOKUP_KEY`)."""
+    installed: ReviewerLookup | None = session.info.get(LOOKUP_KEY)
+    if installed is not None:
+        return installed(session, name)
+    return principal_from_rows(session.connection().execute(_LOOKUP, {"name": name}).all(), name)
 
 
 def is_open_mode(session: Session) -> bool:

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from modqueue.tui._config import BINDING_IDS
+from modqueue._sections.tui import BINDING_IDS
 from modqueue.tui._keys import DESCRIPTIONS, display_key
 
 __all__ = ["HelpScreen"]

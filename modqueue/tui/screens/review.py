@@ -21,9 +21,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from modqueue._exceptions import ModqueueError, PermissionDenied
+from modqueue._sections.tui import TuiConfig
 from modqueue.guidelines import Guideline
 from modqueue.queue import Claim, DecisionPublic, ReviewQueue, record_reveal
-from modqueue.tui._config import TuiConfig
 from modqueue.tui._keys import binding, display_key
 from modqueue.tui.components import ExposureMeter, GuidelinePanel, ItemCard
 from modqueue.tui.screens.note import NoteScreen
