@@ -32,6 +32,17 @@ from modqueue.queue import (
 __all__ = ["add_gold", "gold_accuracy", "list_gold", "remove_gold"]
 
 
+def _lead(session: Session, actor: str | None, now: datetime | None) -> str:
+    """Gold items are for leads and above (`PermissionDenied` otherwise, audited)."""
+    return authorize_actor(
+        session,
+        actor=actor,
+        permission=Permission.MANAGE_GOLD,
+        doing="managing or listing gold items",
+        now=now,
+    )
+
+
 def add_gold(
     session: Session,
     *,
@@ -48,13 +59,7 @@ def add_gold(
     (`PermissionDenied` otherwise, audited). Raises `NotFound` for an unknown item or
     `UnknownLabel` for a label its guideline does not define.
     """
-    actor = authorize_actor(
-        session,
-        actor=actor,
-        permission=Permission.MANAGE_GOLD,
-        doing="managing or listing gold items",
-        now=now,
-    )
+    actor = _lead(session, actor, now)
     item = session.get(Item, item_id)
     if item is None:
         raise NotFound(f"item {item_id} does not exist")
@@ -86,13 +91,7 @@ def add_gold(
 
 def remove_gold(session: Session, *, item_id: int, actor: str | None, now: datetime) -> None:
     """Unmark a gold item (leads and above); `NotFound` if it was not gold."""
-    actor = authorize_actor(
-        session,
-        actor=actor,
-        permission=Permission.MANAGE_GOLD,
-        doing="managing or listing gold items",
-        now=now,
-    )
+    actor = _lead(session, actor, now)
     row = session.get(GoldItem, item_id, with_for_update=True)
     if row is None:
         raise NotFound(f"item {item_id} is not a gold item")
@@ -109,13 +108,7 @@ def list_gold(
 ) -> list[GoldItemPublic]:
     """Every gold item, by item id (leads and above: reviewers must not learn which
     items are gold)."""
-    authorize_actor(
-        session,
-        actor=actor,
-        permission=Permission.MANAGE_GOLD,
-        doing="managing or listing gold items",
-        now=now,
-    )
+    _lead(session, actor, now)
     rows = session.scalars(select(GoldItem).order_by(col(GoldItem.item_id)))
     return [GoldItemPublic.model_validate(r, from_attributes=True) for r in rows]
 

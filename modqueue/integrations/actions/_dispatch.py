@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -60,25 +60,19 @@ DEFAULT_BATCH = 100
 
 
 @dataclass
-class DispatchReport:
-    """What one dispatch (or poll) pass did, in counts; `errors` lists `(action id,
-    message)` for attempts that went wrong (at most 100 kept)."""
+class DispatchReport(RecordSummary):
+    """What one dispatch (or poll) pass did, in counts (`RecordSummary`'s, summed over its
+    batches, and how many were claimed); `errors` lists `(action id, message)` for
+    attempts that went wrong (at most 100 kept)."""
 
     claimed: int = 0
-    done: int = 0
-    declined: int = 0
-    sent: int = 0
-    follow_up: int = 0
-    retried: int = 0
-    failed: int = 0
-    stale: int = 0
     batches: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
     unconfigured: dict[str, int] = field(default_factory=dict)
 
     def add(self, summary: RecordSummary) -> None:
         """Add one recorded batch's counts."""
-        for name in ("done", "declined", "sent", "follow_up", "retried", "failed", "stale"):
+        for name in RecordSummary.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(summary, name))
 
     @property
@@ -220,15 +214,26 @@ async def _guarded(attempt: Awaitable[Outcome]) -> Outcome:
         return Outcome(OutcomeKind.RETRY, error=f"unexpected error: {type(exc).__name__}: {exc}")
 
 
+class PassOptions(TypedDict, total=False):
+    """Options of a dispatch or status-poll run: `batch_size` actions per batch (default
+    `DEFAULT_BATCH`), at most `max_batches`, secrets from `env` (default `os.environ`),
+    and `stop`, checked between batches."""
+
+    batch_size: int
+    max_batches: int | None
+    env: Mapping[str, str] | None
+    stop: threading.Event | None
+
+
 async def _passes(
     queue: ReviewQueue,
     platforms: Mapping[str, PlatformConfig],
     *,
     poll: bool,
-    batch_size: int,
-    max_batches: int | None,
-    env: Mapping[str, str] | None,
-    client: httpx.AsyncClient | None,
+    batch_size: int = DEFAULT_BATCH,
+    max_batches: int | None = None,
+    env: Mapping[str, str] | None = None,
+    client: httpx.AsyncClient | None = None,
     stop: threading.Event | None = None,
 ) -> DispatchReport:
     environ: Mapping[str, str] = os.environ if env is None else env
@@ -297,11 +302,8 @@ async def adispatch_due(
     queue: ReviewQueue,
     platforms: Mapping[str, PlatformConfig],
     *,
-    batch_size: int = DEFAULT_BATCH,
-    max_batches: int | None = None,
-    env: Mapping[str, str] | None = None,
     client: httpx.AsyncClient | None = None,
-    stop: threading.Event | None = None,
+    **options: Unpack[PassOptions],
 ) -> DispatchReport:
     """Deliver every due pending action of the configured `platforms`, batch by batch.
 
@@ -311,44 +313,24 @@ async def adispatch_due(
     once `stop` is set (between batches).
     Secrets are read from `env` (default `os.environ`) by each platform's `secret_env`.
     """
-    return await _passes(
-        queue,
-        platforms,
-        poll=False,
-        batch_size=batch_size,
-        max_batches=max_batches,
-        env=env,
-        client=client,
-        stop=stop,
-    )
+    return await _passes(queue, platforms, poll=False, client=client, **options)
 
 
 def dispatch_due(
     queue: ReviewQueue,
     platforms: Mapping[str, PlatformConfig],
-    *,
-    batch_size: int = DEFAULT_BATCH,
-    max_batches: int | None = None,
-    env: Mapping[str, str] | None = None,
-    stop: threading.Event | None = None,
+    **options: Unpack[PassOptions],
 ) -> DispatchReport:
     """Synchronous `adispatch_due` (runs its own event loop)."""
-    return asyncio.run(
-        adispatch_due(
-            queue, platforms, batch_size=batch_size, max_batches=max_batches, env=env, stop=stop
-        )
-    )
+    return asyncio.run(adispatch_due(queue, platforms, **options))
 
 
 async def apoll_statuses(
     queue: ReviewQueue,
     platforms: Mapping[str, PlatformConfig],
     *,
-    batch_size: int = DEFAULT_BATCH,
-    max_batches: int | None = None,
-    env: Mapping[str, str] | None = None,
     client: httpx.AsyncClient | None = None,
-    stop: threading.Event | None = None,
+    **options: Unpack[PassOptions],
 ) -> DispatchReport:
     """Ask each platform's `status_url` about sent actions whose outcome is pending.
 
@@ -357,33 +339,16 @@ async def apoll_statuses(
     with `status` done or declined ends the follow-up, anything else asks again after
     `status_poll_s`.
     """
-    return await _passes(
-        queue,
-        platforms,
-        poll=True,
-        batch_size=batch_size,
-        max_batches=max_batches,
-        env=env,
-        client=client,
-        stop=stop,
-    )
+    return await _passes(queue, platforms, poll=True, client=client, **options)
 
 
 def poll_statuses(
     queue: ReviewQueue,
     platforms: Mapping[str, PlatformConfig],
-    *,
-    batch_size: int = DEFAULT_BATCH,
-    max_batches: int | None = None,
-    env: Mapping[str, str] | None = None,
-    stop: threading.Event | None = None,
+    **options: Unpack[PassOptions],
 ) -> DispatchReport:
     """Synchronous `apoll_statuses` (runs its own event loop)."""
-    return asyncio.run(
-        apoll_statuses(
-            queue, platforms, batch_size=batch_size, max_batches=max_batches, env=env, stop=stop
-        )
-    )
+    return asyncio.run(apoll_statuses(queue, platforms, **options))
 
 
 def run_dispatcher(

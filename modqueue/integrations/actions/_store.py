@@ -61,6 +61,18 @@ class RecordSummary:
     stale: int = 0  # the row moved on meanwhile (lease lost, cancelled): nothing written
 
 
+def _lock_claimed(session: Session, ids: list[int]) -> dict[int | None, OutboundAction]:
+    """The outbox rows `ids`, locked for recording their outcomes, by id."""
+    if not ids:
+        return {}
+    return {
+        row.id: row
+        for row in session.scalars(
+            select(OutboundAction).where(col(OutboundAction.id).in_(ids)).with_for_update()
+        )
+    }
+
+
 def _claimed(row: OutboundAction) -> ClaimedAction:
     assert row.id is not None
     return ClaimedAction(
@@ -218,15 +230,7 @@ def record_outcomes(
     cancelled.
     """
     summary = RecordSummary()
-    if not results:
-        return summary
-    ids = [claimed.id for claimed, _ in results]
-    rows = {
-        row.id: row
-        for row in session.scalars(
-            select(OutboundAction).where(col(OutboundAction.id).in_(ids)).with_for_update()
-        )
-    }
+    rows = _lock_claimed(session, [claimed.id for claimed, _ in results])
     events: list[AuditRecord] = []
     for claimed, outcome in results:
         row = rows.get(claimed.id)
@@ -330,15 +334,7 @@ def record_polls(
     """Write status polls: done or declined end the follow-up; anything else polls again
     after `status_poll_s` (longer when the platform asks with `Retry-After`)."""
     summary = RecordSummary()
-    if not results:
-        return summary
-    ids = [claimed.id for claimed, _ in results]
-    rows = {
-        row.id: row
-        for row in session.scalars(
-            select(OutboundAction).where(col(OutboundAction.id).in_(ids)).with_for_update()
-        )
-    }
+    rows = _lock_claimed(session, [claimed.id for claimed, _ in results])
     events: list[AuditRecord] = []
     for claimed, outcome in results:
         row = rows.get(claimed.id)

@@ -19,7 +19,7 @@ import unicodedata
 import zlib
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from modqueue.integrations.export._privacy import mask_pii
 
@@ -124,18 +124,17 @@ def split_of_key(key: str) -> str:
     return "test"
 
 
-def split_for(
-    *,
-    text: str | None,
-    url: str | None,
-    media: list[dict[str, Any]] | None,
-    source: str,
-    external_id: str,
-    masked: bool = False,
-) -> str:
-    """The split of an item (train, validation or test)."""
-    return split_of_key(
-        content_key(
-            text=text, url=url, media=media, source=source, external_id=external_id, masked=masked
-        )
-    )
+class ItemContent(TypedDict):
+    """What `content_key` reads of an item (`masked`: `text` is already `mask_pii`-ed)."""
+
+    text: str | None
+    url: str | None
+    media: list[dict[str, Any]] | None
+    source: str
+    external_id: str
+    masked: NotRequired[bool]
+
+
+def split_for(**content: Unpack[ItemContent]) -> str:
+    """The split of an item (train, validation or test), from its `ItemContent`."""
+    return split_of_key(content_key(**content))

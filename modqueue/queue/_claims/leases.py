@@ -36,6 +36,7 @@ __all__ = [
     "Claim",
     "claim_item",
     "claim_next",
+    "clear_claim",
     "expire_leases",
     "hold_batch_for",
     "hold_for",
@@ -300,7 +301,8 @@ def lock_claimed_item(session: Session, *, claim: Claim, now: datetime) -> Item:
     return row
 
 
-def _clear_claim(row: Item, now: datetime) -> None:
+def clear_claim(row: Item, now: datetime) -> None:
+    """End `row`'s claim (the caller sets its status)."""
     row.claimed_by = None
     row.claim_token = None
     row.claimed_at = None
@@ -329,7 +331,7 @@ def release(session: Session, *, claim: Claim, now: datetime, note: str = "") ->
     """Give a claimed item back to its queue (a skip)."""
     row = lock_claimed_item(session, claim=claim, now=now)
     row.status = ItemStatus.PENDING
-    _clear_claim(row, now)
+    clear_claim(row, now)
     session.flush()
     record_event(
         session,

@@ -25,7 +25,7 @@ the same rows as the statements SQLite runs (a test compares them).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,7 @@ from modqueue.queue._claims.leases import (
     ITEM,
     Claim,
     _claim_from_row,
+    clear_claim,
     lock_claimed_item,
     verify_claim,
 )
@@ -47,7 +48,6 @@ from modqueue.queue._core.models import (
     Decision,
     DecisionPublic,
     Item,
-    ItemPublic,
     OutboundAction,
     OutboundActionPublic,
 )
@@ -221,6 +221,28 @@ def _queue_action(conn: Connection, row: dict[str, Any]) -> int:
     return int(conn.execute(_INSERT_ACTION, row).scalar_one())
 
 
+def _queue_planned(
+    conn: Connection,
+    item: Any,
+    planned: list[PlannedAction],
+    ids: tuple[int, int | None],
+    label: Label,
+    now: datetime,
+) -> list[int]:
+    """Queue `planned` on the item read as `item` for decision `ids = (item id, decision
+    id)` with `label`; the new outbox rows' ids."""
+    item_id, decision_id = ids
+    return [
+        _queue_action(
+            conn,
+            _planned_row(
+                item, item_id=item_id, decision_id=decision_id, label=label.id, planned=p, now=now
+            ),
+        )
+        for p in planned
+    ]
+
+
 def _planned_row(
     row: Any,
     *,
@@ -253,14 +275,6 @@ def _forget_item(session: Session, item_id: int) -> None:
         session.expire(loaded)
 
 
-def _clear_claim(row: Item, now: datetime) -> None:
-    row.claimed_by = None
-    row.claim_token = None
-    row.claimed_at = None
-    row.lease_expires_at = None
-    row.updated_at = now
-
-
 def _decide_in_one_statement(
     conn: Connection, *, values: dict[str, Any], row: Any, label: Label, now: datetime
 ) -> tuple[int, list[int]]:
@@ -286,14 +300,14 @@ def _decide_in_one_statement(
 def _apply_settlement(
     session: Session,
     settlement: Settlement,
-    *,
-    item_id: int,
+    claim: Claim,
     decision_id: int,
-    reviewer: str,
     row: Any,
     now: datetime,
 ) -> dict[str, Any]:
-    """Write what `settle` planned; returns the item's status and queue after it."""
+    """Write what `settle` planned for `claim`'s decision `decision_id` on the item read as
+    `row`; returns the item's status and queue after it."""
+    item_id, reviewer = claim.item_id, claim.reviewer
     changes = {k: getattr(v, "value", v) for k, v in settlement.item.items()}
     session.connection().execute(
         update(ITEM)
@@ -429,31 +443,10 @@ def decide(
                 quality=quality or QualityConfig(),
                 now=now,
             )
-            after = _apply_settlement(
-                session,
-                settlement,
-                item_id=claim.item_id,
-                decision_id=decision_id,
-                reviewer=claim.reviewer,
-                row=row,
-                now=now,
-            )
+            after = _apply_settlement(session, settlement, claim, decision_id, row, now)
             planned = settlement.actions
             route = {**settlement.detail, "route": settlement.route}
-        for action in planned:
-            action_ids.append(
-                _queue_action(
-                    conn,
-                    _planned_row(
-                        row,
-                        item_id=claim.item_id,
-                        decision_id=decision_id,
-                        label=chosen.id,
-                        planned=action,
-                        now=now,
-                    ),
-                )
-            )
+        action_ids += _queue_planned(conn, row, planned, (claim.item_id, decision_id), chosen, now)
     _forget_item(session, claim.item_id)
     action_id = action_ids[0] if action_ids else None
     if route:
@@ -496,16 +489,10 @@ def decide_held(
     if item.lease_expires_at is None or item.lease_expires_at <= now:
         item.lease_expires_at = now + timedelta(seconds=60)
         session.flush()
-    claim = Claim(
-        item_id=item_id,
+    claim = replace(
+        _claim_from_row(item),
         reviewer=annotation.reviewer,
-        token=item.claim_token,
-        queue=item.queue,
         claimed_at=now - timedelta(seconds=annotation.seconds_spent),
-        lease_expires_at=item.lease_expires_at,
-        priority=item.priority,
-        breakdown=item.priority_breakdown,
-        item=ItemPublic.model_validate(item, from_attributes=True),
     )
     return decide(
         session,
@@ -532,7 +519,7 @@ def escalate(session: Session, *, claim: Claim, note: str, now: datetime) -> str
     row.queue = target
     row.status = ItemStatus.PENDING
     row.escalated = True
-    _clear_claim(row, now)
+    clear_claim(row, now)
     session.flush()
     record_event(
         session,
@@ -655,23 +642,16 @@ def supersede_decision(
             action.last_error = "cancelled: the annotation was changed in Label Studio"
             action.updated_at = now
             cancelled.append(action.id)
-        for action in plan.reverse:
-            reversal = PlannedAction(
+        reversals = [
+            PlannedAction(
                 REVERSAL_OF[Action(action.action)],
                 f"reversal: annotation changed to {chosen.title}",
                 reverses_id=action.id,
             )
-            reversal_id = _queue_action(
-                conn,
-                _planned_row(
-                    item,
-                    item_id=item.id,
-                    decision_id=new.id,
-                    label=chosen.id,
-                    planned=reversal,
-                    now=now,
-                ),
-            )
+            for action in plan.reverse
+        ]
+        queued = _queue_planned(conn, item, reversals, (item.id, new.id), chosen, now)
+        reversal_id = queued[-1] if queued else None
         if chosen.action == Action.ESCALATE and not is_senior_queue(item.queue):
             item.queue = senior_queue(guideline.id)
             item.status = ItemStatus.PENDING
@@ -691,16 +671,9 @@ def supersede_decision(
                 item.final_label = chosen.id
                 item.decided_at = now
                 if chosen.action != Action.NONE:
-                    action_id = _queue_action(
-                        conn,
-                        _planned_row(
-                            item,
-                            item_id=item.id,
-                            decision_id=new.id,
-                            label=chosen.id,
-                            planned=PlannedAction(chosen.action.value, chosen.title),
-                            now=now,
-                        ),
+                    final = PlannedAction(chosen.action.value, chosen.title)
+                    (action_id,) = _queue_planned(
+                        conn, item, [final], (item.id, new.id), chosen, now
                     )
         item.updated_at = now
     session.flush()
@@ -738,7 +711,7 @@ def return_held(
     if item.status != ItemStatus.CLAIMED or item.claimed_by != holder:
         return False
     item.status = ItemStatus.PENDING
-    _clear_claim(item, now)
+    clear_claim(item, now)
     session.flush()
     record_event(
         session,

@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 from modqueue.queue._core.models import AuditEvent, Decision, Item, OutboundAction
 from modqueue.queue._core.routing import senior_queue
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue._read.stats import past_deadline_by_queue
 
 __all__ = ["DashboardMetrics", "QueueHealth", "dashboard_metrics"]
 
@@ -90,14 +91,7 @@ def dashboard_metrics(
             entry.depth = count
         else:
             entry.claimed = count
-    for queue, count in session.execute(
-        select(col(Item.queue), func.count())
-        .where(
-            col(Item.status).in_([ItemStatus.PENDING, ItemStatus.CLAIMED]),
-            col(Item.deadline_at) < now,
-        )
-        .group_by(col(Item.queue))
-    ):
+    for queue, count in past_deadline_by_queue(session, now=now).items():
         get(queue).deadline_breaches += count
 
     handling: dict[str, list[float]] = {}

@@ -12,7 +12,20 @@ from modqueue.queue._core.models import Item, OutboundAction
 from modqueue.queue._core.routing import is_senior_queue
 from modqueue.queue._core.types import ActionStatus, ItemStatus
 
-__all__ = ["queue_stats"]
+__all__ = ["past_deadline_by_queue", "queue_stats"]
+
+
+def past_deadline_by_queue(session: Session, *, now: datetime) -> dict[str, int]:
+    """How many open (pending or claimed) items of each queue are past their deadline."""
+    rows = session.execute(
+        select(col(Item.queue), func.count())
+        .where(
+            col(Item.status).in_([ItemStatus.PENDING, ItemStatus.CLAIMED]),
+            col(Item.deadline_at) < now,
+        )
+        .group_by(col(Item.queue))
+    )
+    return {queue: int(count) for queue, count in rows}
 
 
 def queue_stats(session: Session, *, now: datetime) -> dict[str, Any]:
@@ -49,14 +62,7 @@ def queue_stats(session: Session, *, now: datetime) -> dict[str, Any]:
             if oldest.tzinfo is None:
                 oldest = oldest.replace(tzinfo=now.tzinfo)
             entry["oldest_pending_seconds"] = round((now - oldest).total_seconds())
-    for queue, count in session.execute(
-        select(col(Item.queue), func.count())
-        .where(
-            col(Item.status).in_([ItemStatus.PENDING, ItemStatus.CLAIMED]),
-            col(Item.deadline_at) < now,
-        )
-        .group_by(col(Item.queue))
-    ):
+    for queue, count in past_deadline_by_queue(session, now=now).items():
         by_queue[queue]["past_deadline"] = count
     actions = {s.value: 0 for s in ActionStatus}
     for status, count in session.execute(
