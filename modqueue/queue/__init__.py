@@ -73,7 +73,6 @@ from modqueue.queue._decisions.pipeline import (
 )
 from modqueue.queue._decisions.settlement import (
     DecisionKind,
-    open_appeal_for,
     sampled_for_second_review,
 )
 from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
@@ -154,7 +153,6 @@ __all__ = [
     "list_reviewers",
     "make_engine",
     "migrate",
-    "open_appeal_for",
     "policy_of_queue",
     "pseudonym_for",
     "pseudonyms_for",
