@@ -8,7 +8,13 @@ from modqueue.queue._access_models import Reviewer, ReviewerPublic, Role
 from modqueue.queue._audit_log import ChainReport, audit_history, event_dict, verify_chain
 from modqueue.queue._claims import Claim
 from modqueue.queue._dashboard import DashboardMetrics, QueueHealth, dashboard_metrics
-from modqueue.queue._db import make_engine, migrate, schema_is_current
+from modqueue.queue._db import (
+    make_engine,
+    migrate,
+    read_connection,
+    read_session,
+    schema_is_current,
+)
 from modqueue.queue._ingest import IngestReport, Rejection
 from modqueue.queue._items import MAX_TEXT_BYTES, ItemIn, item_json_schema, read_jsonl
 from modqueue.queue._models import (
@@ -82,7 +88,9 @@ __all__ = [
     "migrate",
     "pseudonym_for",
     "pseudonyms_for",
+    "read_connection",
     "read_jsonl",
+    "read_session",
     "record_reveal",
     "reset_token",
     "reverse_decision",
