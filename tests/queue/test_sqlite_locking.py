@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from modqueue import DatabaseBusy
 from modqueue.cli import app
