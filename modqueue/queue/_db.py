@@ -40,10 +40,11 @@ _QUERY_ONLY = "modqueue_query_only"  # connection info: PRAGMA query_only is on
 
 
 class _FairConnection(sqlite3.Connection):
-    """A SQLite connection that queues for the write lock instead of polling for it.
+    """A SQLite connection whose writers take turns through a lock file, not SQLite's
+    busy handler.
 
-    SQLite's busy handler sleeps and retries, which is unfair under contention (one
-    writer can starve). Each write transaction first takes an exclusive `flock` on a lock
+    SQLite's busy handler sleeps and retries (up to 100 ms at a time), which is unfair
+    under contention (one writer can starve). Each write transaction first takes an exclusive `flock` on a lock
     file beside the database (`flock_within`: short polls, so waiters take turns), then
     `BEGIN IMMEDIATE`; the lock is released once the transaction has committed or rolled
     back. A writer that waits longer than the busy time-out (the `timeout` given to
