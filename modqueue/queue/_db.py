@@ -44,8 +44,9 @@ class _FairConnection(sqlite3.Connection):
     busy handler.
 
     SQLite's busy handler sleeps and retries (up to 100 ms at a time), which is unfair
-    under contention (one writer can starve). Each write transaction first takes an exclusive `flock` on a lock
-    file beside the database (`flock_within`: short polls, so waiters take turns), then
+    under contention (one writer can starve). Each write transaction first takes an
+    exclusive `flock` on a lock file beside the database (`flock_within`: waiters queue
+    in the kernel and are woken in turn), then
     `BEGIN IMMEDIATE`; the lock is released once the transaction has committed or rolled
     back. A writer that waits longer than the busy time-out (the `timeout` given to
     `sqlite3.connect`) gets `DatabaseBusy`. Read-only transactions (`read_session`) take
@@ -59,28 +60,27 @@ class _FairConnection(sqlite3.Connection):
         self._database = str(Path(str(database)).expanduser().resolve())
         self._lock_path = self.lock_paths.get(self._database)
         self._lock_timeout = float(kwargs.get("timeout", args[0] if args else 5.0))
-        self._lock_fd: int | None = (
-            os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            if self._lock_path is not None
-            else None
-        )
-        self._locked = False
+        self._lock_fd: int | None = None  # open while this connection holds the lock
 
     def acquire_write_lock(self) -> None:
-        if self._lock_fd is None or self._locked:
+        if self._lock_path is None or self._lock_fd is not None:
             return
-        if not flock_within(self._lock_fd, self._lock_timeout):
+        fd = flock_within(self._lock_path, self._lock_timeout)
+        if fd is None:
             raise DatabaseBusy(
                 f"another process holds the database {self._database}: its write lock "
                 f"{self._lock_path} stayed taken for {self._lock_timeout:g} s "
                 "(MODQUEUE_SQLITE_BUSY_TIMEOUT_MS); try again once that process has finished"
             )
-        self._locked = True
+        self._lock_fd = fd
 
     def _release(self) -> None:
-        if self._lock_fd is not None and self._locked:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            self._locked = False
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
 
     def commit(self) -> None:
         try:
@@ -99,9 +99,6 @@ class _FairConnection(sqlite3.Connection):
             super().close()
         finally:
             self._release()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -17,10 +17,8 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import random
 import re
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,12 +29,6 @@ __all__ = ["advisory_key", "flock_within", "try_exclusive"]
 _MEMORY_LOCKS: dict[str, threading.Lock] = {}
 _MEMORY_GUARD = threading.Lock()
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-# Polling a held flock: the first retry comes after about 0.2 ms, then the interval doubles
-# up to 2 ms. A SQLite write transaction takes about 1 ms, so a waiter looks again within a
-# transaction or two of the lock coming free: no waiter sleeps long while others get in
-# (SQLite's own busy handler sleeps up to 100 ms, which is what made it unfair).
-_FIRST_POLL_S = 0.0002
-_MAX_POLL_S = 0.002
 
 
 def advisory_key(name: str) -> int:
@@ -45,31 +37,66 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def flock_within(fd: int, timeout: float) -> bool:
-    """Take an exclusive `flock` on `fd`, waiting at most `timeout` seconds; whether it
-    was taken.
+class _Wait:
+    """One wait for a file lock, shared by the caller and the thread that blocks on it."""
 
-    `fcntl.flock` has no time-out of its own, so this polls with `LOCK_EX | LOCK_NB`
-    (short, jittered intervals, see `_MAX_POLL_S`) until the deadline: a holder that is
-    stuck turns into an answer instead of a hang.
+    __slots__ = ("abandoned", "done", "fd", "got", "guard")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.got = False
+        self.abandoned = False
+        self.guard = threading.Lock()
+        self.done = threading.Event()
+
+
+def _block(wait: _Wait) -> None:
+    try:
+        fcntl.flock(wait.fd, fcntl.LOCK_EX)
+    except OSError:
+        wait.done.set()  # the caller sees `got` False and closes the file
+        return
+    with wait.guard:
+        if wait.abandoned:  # the caller gave up meanwhile: let the next writer in
+            os.close(wait.fd)
+            return
+        wait.got = True
+    wait.done.set()
+
+
+def flock_within(path: str | Path, timeout: float) -> int | None:
+    """Open `path` and take an exclusive `flock` on it, waiting at most `timeout`
+    seconds; the file descriptor that holds the lock (close it to release), or None.
+
+    `fcntl.flock` has no time-out of its own. A free lock is taken at once; otherwise a
+    helper thread waits in the kernel's queue (woken as soon as the holder lets go, so
+    writers take turns as with a plain blocking `flock`) while the caller waits for it
+    until the deadline. A caller that gives up leaves the helper to release the lock the
+    moment it gets it: a stuck holder turns into an answer instead of a hang.
     """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
+        return fd
     except BlockingIOError:
         pass
-    deadline = time.monotonic() + max(timeout, 0.0)
-    interval = _FIRST_POLL_S
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        time.sleep(min(left, interval * random.uniform(0.5, 1.0)))
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            interval = min(interval * 2, _MAX_POLL_S)
+    except BaseException:
+        os.close(fd)
+        raise
+    if timeout <= 0:
+        os.close(fd)
+        return None
+    wait = _Wait(fd)
+    threading.Thread(target=_block, args=(wait,), name="modqueue-flock", daemon=True).start()
+    wait.done.wait(timeout)
+    with wait.guard:
+        if wait.got:
+            return fd
+        wait.abandoned = True
+        failed = wait.done.is_set()  # the helper's flock failed: it closes nothing
+    if failed:
+        os.close(fd)
+    return None
 
 
 def _sqlite_path(engine: Engine) -> Path | None:

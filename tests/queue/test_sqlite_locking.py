@@ -223,16 +223,38 @@ def test_the_cli_says_which_database_is_busy_and_reads_meanwhile(
 
 def test_flock_within_waits_for_a_release_and_gives_up_at_its_deadline(tmp_path: Path) -> None:
     lock = tmp_path / "x.writelock"
-    held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    waiter = os.open(lock, os.O_RDWR)
+    held = flock_within(lock, 0)
+    assert held is not None
     try:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        assert flock_within(waiter, 0.05) is False
-        got, done = _in_thread(lambda: flock_within(waiter, GENEROUS))
-        fcntl.flock(held, fcntl.LOCK_UN)
+        assert flock_within(lock, 0) is None  # taken: no wait at all
+        assert flock_within(lock, 0.05) is None  # taken: gives up at the deadline
+        got, done = _in_thread(lambda: flock_within(lock, GENEROUS))
+        fcntl.flock(held, fcntl.LOCK_UN)  # the waiter (queued in the kernel) gets it now
         got.join(GENEROUS)
-        assert done == [True]
-        assert flock_within(held, 0.0) is False  # now the waiter holds it
+        assert len(done) == 1 and isinstance(done[0], int)
+        assert flock_within(lock, 0) is None  # the waiter holds it
+        os.close(done[0])
+        again = flock_within(lock, 0)  # closing its file released it
+        assert again is not None
+        os.close(again)
     finally:
         os.close(held)
-        os.close(waiter)
+
+
+def test_a_writer_that_gave_up_does_not_keep_the_lock(sqlite_url: str) -> None:
+    """The helper left waiting by a writer that timed out lets go once it gets the lock,
+    so the next writer is not blocked by a waiter that is gone."""
+    settings = load_settings(database_url=sqlite_url).model_copy(
+        update={"sqlite_busy_timeout_ms": 100}
+    )
+    with ReviewQueue(sqlite_url, settings=settings, auto_migrate=False) as q:
+        with _other_process_holding(sqlite_url):
+            for _ in range(3):
+                with pytest.raises(DatabaseBusy):
+                    q.claim_next("alice")
+        # The holder is gone; three abandoned waiters took and dropped the lock in turn.
+        patient = q.settings.model_copy(update={"sqlite_busy_timeout_ms": 60_000})
+        with ReviewQueue(sqlite_url, settings=patient, auto_migrate=False) as other:
+            claim = other.claim_next("bob")
+            assert claim is not None
+            other.decide(claim, "no-violation")
