@@ -44,8 +44,8 @@ class _Wait:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.got = False
-        self.abandoned = False
+        self.got = False  # the helper holds the lock, for the caller
+        self.abandoned = False  # the caller gave up: the helper closes the file
         self.guard = threading.Lock()
         self.done = threading.Event()
 
@@ -53,15 +53,15 @@ class _Wait:
 def _block(wait: _Wait) -> None:
     try:
         fcntl.flock(wait.fd, fcntl.LOCK_EX)
+        got = True
     except OSError:
-        wait.done.set()  # the caller sees `got` False and closes the file
-        return
+        got = False
     with wait.guard:
         if wait.abandoned:  # the caller gave up meanwhile: let the next writer in
             os.close(wait.fd)
             return
-        wait.got = True
-    wait.done.set()
+        wait.got = got
+        wait.done.set()
 
 
 def flock_within(path: str | Path, timeout: float) -> int | None:
@@ -92,10 +92,10 @@ def flock_within(path: str | Path, timeout: float) -> int | None:
     with wait.guard:
         if wait.got:
             return fd
-        wait.abandoned = True
-        failed = wait.done.is_set()  # the helper's flock failed: it closes nothing
-    if failed:
-        os.close(fd)
+        if not wait.done.is_set():
+            wait.abandoned = True  # the helper closes the file when its wait ends
+            return None
+    os.close(fd)  # the helper's flock failed
     return None
 
 
