@@ -13,6 +13,8 @@ The hierarchy:
     * InvalidState - the operation does not fit the item's or action's current state.
     * PermissionDenied - the reviewer's role does not allow the operation.
     * IntegrationError - a source, platform or Label Studio answered badly or not at all.
+    * DatabaseBusy - another process held the SQLite database's write lock for longer than
+      the busy time-out (`MODQUEUE_SQLITE_BUSY_TIMEOUT_MS`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "ClaimError",
     "ClaimLost",
     "ConfigError",
+    "DatabaseBusy",
     "GuidelineError",
     "IntegrationError",
     "InvalidState",
@@ -88,3 +91,8 @@ class PermissionDenied(ModqueueError):
 
 class IntegrationError(ModqueueError):
     """A source, platform or Label Studio answered badly or not at all."""
+
+
+class DatabaseBusy(ModqueueError):
+    """Another process held the SQLite database's write lock for longer than the busy
+    time-out (`MODQUEUE_SQLITE_BUSY_TIMEOUT_MS`); the message names the database file."""

@@ -4,6 +4,10 @@ Every test that takes `database_url` runs twice: on SQLite (a file in tmp_path) 
 PostgreSQL (a fresh database cloned from a migrated template). `scripts/test` starts
 PostgreSQL and sets `MODQUEUE_TEST_PG_URL`; `MODQUEUE_TEST_BACKENDS=sqlite` limits a
 local run to SQLite.
+
+Tests run with the product defaults, including blind second review of 10% of decisions
+(which items are sampled is fixed by their identity: of `make_item(n)`, n = 8, 13 and 17
+are among the first twenty). A test that needs another share sets it and says why.
 """
 
 from __future__ import annotations
@@ -24,13 +28,6 @@ BACKENDS = [
     b.strip() for b in os.environ.get("MODQUEUE_TEST_BACKENDS", "sqlite,postgresql").split(",")
 ]
 _counter = itertools.count()
-
-
-@pytest.fixture(autouse=True)
-def _no_second_reviews_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests of other features expect a decision to be final at once: no blind second
-    review unless a test asks for one (`quality=` or a `[quality]` configuration)."""
-    monkeypatch.setenv("MODQUEUE_SECOND_REVIEW_SHARE", "0")
 
 
 def _pg_conninfo(url: str) -> tuple[str, str]:
@@ -133,3 +130,23 @@ def make_item(n: int = 1, **overrides: Any) -> dict[str, Any]:
     }
     item.update(overrides)
     return item
+
+
+# Fixtures that start a Label Studio server: `scripts/test --fast` (`-m "not slow"`) does
+# not prepare one, so every test using them must be marked slow.
+LABEL_STUDIO_FIXTURES = frozenset({"ls_server"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a test that starts Label Studio without `@pytest.mark.slow`."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if LABEL_STUDIO_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests start Label Studio but are not marked @pytest.mark.slow "
+            f"(scripts/test --fast does not prepare it): {', '.join(unmarked[:5])}"
+        )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from modqueue.cli import app
 from modqueue.guidelines import bundled_guidelines_dir
+from modqueue.queue import Item, ReviewQueue
 from tests.conftest import make_item
 
 runner = CliRunner()
@@ -194,6 +197,27 @@ def test_demo_headless_is_idempotent(tmp_path: Path) -> None:
         "hate",
         "triage",
     } <= set(stats["by_queue"])
+
+
+def test_demo_looks_like_a_live_desk_on_first_run(tmp_path: Path) -> None:
+    """Sample items are flagged relative to now: some near their deadline, none past."""
+    db = f"sqlite:///{tmp_path}/demo.db"
+    result = runner.invoke(app, ["demo", "--headless", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "past deadline 0" in result.output
+    with ReviewQueue(db, auto_migrate=False) as q:
+        now = q.clock()
+        items = q.read(lambda s: list(s.exec(select(Item)).all()))
+        sla = {g.id: timedelta(hours=g.sla_hours) for g in q.guidelines}
+    assert len(items) >= 60
+    near = [i for i in items if i.deadline_at - now < sla[i.queue] / 4]
+    assert all(i.deadline_at > now for i in items)
+    assert 1 <= len(near) <= len(items) // 5
+    assert all(now - i.flagged_at < sla[i.queue] for i in items if i.flagged_at)
+    stats = json.loads(runner.invoke(app, ["stats", "--json", "--db", db]).stdout)
+    assert stats["past_deadline"] == 0
+    for queue in stats["by_queue"].values():  # both clocks: the flag's and ingest's
+        assert queue["oldest_flagged_seconds"] > queue["oldest_pending_seconds"] >= 0
 
 
 @pytest.mark.parametrize("args", [["--help"], ["guidelines", "--help"]])

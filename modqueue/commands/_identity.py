@@ -70,4 +70,4 @@ def actor_or_by(
     actor = optional_actor(queue, reviewer, token, config)
     if actor is not None:
         return actor
-    return by if queue.run(is_open_mode) else None
+    return by if queue.read(is_open_mode) else None

@@ -129,7 +129,7 @@ def list_(
 ) -> None:
     """List outbound actions, oldest first."""
     with open_queue(db) as queue:
-        rows = queue.run(lambda s: list_actions(s, status=status, limit=limit))
+        rows = queue.read(lambda s: list_actions(s, status=status, limit=limit))
     if as_json:
         echo_json([r.model_dump(mode="json") for r in rows])
         return

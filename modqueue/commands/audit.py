@@ -48,7 +48,7 @@ def verify(
     """Check every link of the hash chain; names the first broken one and exits 2."""
     anchors = [_anchor(text) for text in anchor or []]
     with open_queue(db) as queue:
-        report = queue.run(lambda s: verify_chain(s, anchors=anchors))
+        report = queue.read(lambda s: verify_chain(s, anchors=anchors))
     if as_json:
         echo_json(report.to_dict())
     elif report.ok:
@@ -98,7 +98,7 @@ def log(
             rows = audit_history(s, item_id=item, actor=reviewer, event=event, limit=limit)
             return [event_dict(r) for r in rows]
 
-        events = queue.run(work)
+        events = queue.read(work)
     if as_json:
         echo_json(events)
         return

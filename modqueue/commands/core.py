@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import sys
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -37,6 +39,8 @@ from modqueue.queue import (
 from modqueue.settings import load_settings
 
 DEMO_DB = "sqlite:///modqueue-demo.db"
+SAMPLE_AS_OF = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+"""When the bundled sample items' `flagged_at` times stood as the demo shows them."""
 CHUNK = 5000
 
 
@@ -150,21 +154,26 @@ def ingest(
         raise typer.Exit(2)
 
 
+def _hours(seconds: int | None) -> str:
+    return "-" if seconds is None else f"{seconds / 3600:.1f}h"
+
+
 def _print_stats(stats: dict[str, Any]) -> None:
     typer.echo(
         f"pending {stats['pending']} · claimed {stats['claimed']} · decided {stats['decided']}"
         f" · escalated {stats['escalated']} · past deadline {stats['past_deadline']}"
     )
     if stats["by_queue"]:
+        # Each column names its clock: deadlines run from the flag, waiting from ingest.
         typer.echo(
-            f"{'queue':<32}{'pending':>9}{'claimed':>9}{'decided':>9}{'late':>6}{'oldest':>9}"
+            f"{'queue':<32}{'pending':>9}{'claimed':>9}{'decided':>9}{'past deadline':>15}"
+            f"{'oldest flag':>13}{'waiting since ingest':>22}"
         )
     for name, q in stats["by_queue"].items():
-        oldest = q["oldest_pending_seconds"]
-        age = "-" if oldest is None else f"{oldest / 3600:.1f}h"
         typer.echo(
             f"{name:<32}{q['pending']:>9}{q['claimed']:>9}{q['decided']:>9}"
-            f"{q['past_deadline']:>6}{age:>9}"
+            f"{q['past_deadline']:>15}{_hours(q['oldest_flagged_seconds']):>13}"
+            f"{_hours(q['oldest_pending_seconds']):>22}"
         )
     actions = {k: v for k, v in stats["actions"].items() if v}
     if actions:
@@ -233,12 +242,27 @@ def decide(
         typer.echo(f"item {item_id}: {decision.label} ({decision.action}) by {reviewer}")
 
 
+def sample_items_at(now: datetime) -> bytes:
+    """The bundled sample items as JSON Lines, each flagged as long before `now` as it
+    was before `SAMPLE_AS_OF`: a live desk, a few items near their deadline, none past.
+    """
+    data = resources.files("modqueue").joinpath("data/sample_items.jsonl").read_bytes()
+    shift = now - SAMPLE_AS_OF
+    lines = []
+    for line in data.splitlines():
+        item = json.loads(line)
+        flagged = datetime.fromisoformat(item["flagged_at"]) + shift
+        item["flagged_at"] = flagged.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        lines.append(json.dumps(item, ensure_ascii=False))
+    return ("\n".join(lines) + "\n").encode()
+
+
 def load_demo(db: str) -> ReviewQueue:
-    """A queue on `db` filled (idempotently) with the bundled sample items."""
+    """A queue on `db` filled (idempotently) with the bundled sample items, flagged
+    relative to now (`sample_items_at`); a later run keeps the times of items it has."""
     queue = open_queue(db)
-    data = resources.files("modqueue").joinpath("data/sample_items.jsonl")
-    with data.open("rb") as stream:
-        report = ingest_stream(queue, stream, strict=False, actor="demo")
+    stream = io.BytesIO(sample_items_at(queue.clock()))
+    report = ingest_stream(queue, stream, strict=False, actor="demo")
     if report.rejected:
         queue.close()
         raise fail(f"bundled sample items rejected: {report.rejected[:3]}")

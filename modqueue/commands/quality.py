@@ -72,7 +72,7 @@ def quality(
     and admins; anyone else asks for `--aggregate-only`."""
     with open_queue(db) as queue:
         actor = optional_actor(queue, reviewer, token, config)
-        report = queue.run(
+        report = queue.read(
             lambda s: quality_report(
                 s, actor=actor, aggregate_only=aggregate_only, now=queue.clock()
             )
@@ -145,7 +145,7 @@ def appeals(
     """List appeals, newest first (leads and admins: each names the reviewer appealed)."""
     with open_queue(db) as queue:
         actor = optional_actor(queue, reviewer, token, config)
-        rows = queue.run(lambda s: list_appeals(s, status=status, actor=actor, now=queue.clock()))
+        rows = queue.read(lambda s: list_appeals(s, status=status, actor=actor, now=queue.clock()))
     if as_json:
         echo_json([r.model_dump(mode="json") for r in rows])
         return
@@ -208,7 +208,7 @@ def gold_list(
     """List gold items and their labels (leads and admins)."""
     with open_queue(db) as queue:
         actor = optional_actor(queue, reviewer, token, config)
-        rows = queue.run(lambda s: list_gold(s, actor=actor, now=queue.clock()))
+        rows = queue.read(lambda s: list_gold(s, actor=actor, now=queue.clock()))
     if as_json:
         echo_json([r.model_dump(mode="json") for r in rows])
         return

@@ -27,7 +27,13 @@ from modqueue.queue._access.rules import (
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
 from modqueue.queue._audit.log import ChainReport, audit_history, event_dict, verify_chain
 from modqueue.queue._claims.leases import Claim, hold_batch_for, hold_for
-from modqueue.queue._core.db import make_engine, migrate, schema_is_current
+from modqueue.queue._core.db import (
+    make_engine,
+    migrate,
+    read_connection,
+    read_session,
+    schema_is_current,
+)
 from modqueue.queue._core.models import (
     AuditEvent,
     Decision,
@@ -156,7 +162,9 @@ __all__ = [
     "policy_of_queue",
     "pseudonym_for",
     "pseudonyms_for",
+    "read_connection",
     "read_jsonl",
+    "read_session",
     "record_annotation",
     "record_event",
     "record_events",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +27,7 @@ from modqueue.queue._access.rules import (
 from modqueue.queue._audit.chain import record_event
 from modqueue.queue._claims import leases
 from modqueue.queue._claims.leases import Claim
-from modqueue.queue._core.db import make_engine, migrate
+from modqueue.queue._core.db import make_engine, migrate, read_session
 from modqueue.queue._core.models import Decision, DecisionPublic, Item, ItemPublic
 from modqueue.queue._core.quality_config import QualityConfig
 from modqueue.queue._core.types import utcnow
@@ -109,11 +109,32 @@ class ReviewQueue:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield open_transaction(session)
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session in one read-only transaction (`read_session`): on SQLite it takes no
+        writers' lock, so it runs beside a writer; a write in it fails."""
+        with read_session(self.engine) as session:
+            yield session
+
     def run(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
         """Run `work(session)` in one transaction, retrying deadlocks and lock time-outs."""
+        return self._retrying(self.session, work, attempts)
+
+    def read(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
+        """Run `work(session)`, which only reads, in one read-only transaction: on SQLite
+        it neither waits for nor holds up the writers (stats, dashboards, lists, exports,
+        audit verification). Refusals it raises are still audited (after it ends)."""
+        return self._retrying(self.read_session, work, attempts)
+
+    @staticmethod
+    def _retrying(
+        opener: Callable[[], AbstractContextManager[Session]],
+        work: Callable[[Session], T],
+        attempts: int,
+    ) -> T:
         for attempt in range(1, attempts + 1):
             try:
-                with self.session() as session:
+                with opener() as session:
                     return work(session)
             except OperationalError as exc:
                 if attempt == attempts or not _is_retryable(exc):
@@ -379,7 +400,7 @@ class ReviewQueue:
                 raise NotFound(f"item {item_id} does not exist")
             return ItemPublic.model_validate(row, from_attributes=True)
 
-        return self.run(work)
+        return self.read(work)
 
     def stats(self) -> dict[str, Any]:
         """Queue health: pending, claimed, decided, escalated, past_deadline, by_queue,
@@ -388,7 +409,7 @@ class ReviewQueue:
         def work(s: Session) -> dict[str, Any]:
             return {**queue_stats(s, now=self.clock()), "access": access_summary(s)}
 
-        return self.run(work)
+        return self.read(work)
 
     def reporter_of(self, item_id: int, reviewer: str) -> dict[str, Any] | None:
         """The reporter's personal data for an item (leads and above); every look is
@@ -423,7 +444,7 @@ class ReviewQueue:
             authorize(s, reviewer=reviewer, permission=Permission.VIEW_DASHBOARD, now=now)
             return dashboard_metrics(s, now=now, window_hours=window_hours)
 
-        return self.run(work)
+        return self.read(work)
 
     # -- identity ---------------------------------------------------------------------
 
@@ -433,7 +454,7 @@ class ReviewQueue:
         """Raise `PermissionDenied` (audited as `access_denied`) unless `reviewer` may do
         `permission` (in `queue`, for queue work): lets an entry point refuse up front,
         before it opens a screen, with the same rule the operation itself applies."""
-        self.run(
+        self.read(
             lambda s: authorize(
                 s, reviewer=reviewer, permission=permission, queue=queue, now=self.clock()
             )

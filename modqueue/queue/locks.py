@@ -1,4 +1,5 @@
-"""Named, non-blocking locks so that several processes never do the same work at once.
+"""Named, non-blocking locks so that several processes never do the same work at once,
+and `flock_within`, the bounded wait for a file lock that SQLite writers queue through.
 
 `try_exclusive(engine, name)` is a context manager yielding True when this process holds
 the lock `name` for the block, False when someone else does (skip the work then).
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-__all__ = ["advisory_key", "try_exclusive"]
+__all__ = ["advisory_key", "flock_within", "try_exclusive"]
 
 _MEMORY_LOCKS: dict[str, threading.Lock] = {}
 _MEMORY_GUARD = threading.Lock()
@@ -34,6 +35,68 @@ def advisory_key(name: str) -> int:
     """A stable signed 64-bit key for `name` (PostgreSQL advisory locks take a bigint)."""
     digest = hashlib.blake2b(f"modqueue:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+class _Wait:
+    """One wait for a file lock, shared by the caller and the thread that blocks on it."""
+
+    __slots__ = ("abandoned", "done", "fd", "got", "guard")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.got = False  # the helper holds the lock, for the caller
+        self.abandoned = False  # the caller gave up: the helper closes the file
+        self.guard = threading.Lock()
+        self.done = threading.Event()
+
+
+def _block(wait: _Wait) -> None:
+    try:
+        fcntl.flock(wait.fd, fcntl.LOCK_EX)
+        got = True
+    except OSError:
+        got = False
+    with wait.guard:
+        if wait.abandoned:  # the caller gave up meanwhile: let the next writer in
+            os.close(wait.fd)
+            return
+        wait.got = got
+        wait.done.set()
+
+
+def flock_within(path: str | Path, timeout: float) -> int | None:
+    """Open `path` and take an exclusive `flock` on it, waiting at most `timeout`
+    seconds; the file descriptor that holds the lock (close it to release), or None.
+
+    `fcntl.flock` has no time-out of its own. A free lock is taken at once; otherwise a
+    helper thread waits in the kernel's queue (woken as soon as the holder lets go, so
+    writers take turns as with a plain blocking `flock`) while the caller waits for it
+    until the deadline. A caller that gives up leaves the helper to release the lock the
+    moment it gets it: a stuck holder turns into an answer instead of a hang.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        pass
+    except BaseException:
+        os.close(fd)
+        raise
+    if timeout <= 0:
+        os.close(fd)
+        return None
+    wait = _Wait(fd)
+    threading.Thread(target=_block, args=(wait,), name="modqueue-flock", daemon=True).start()
+    wait.done.wait(timeout)
+    with wait.guard:
+        if wait.got:
+            return fd
+        if not wait.done.is_set():
+            wait.abandoned = True  # the helper closes the file when its wait ends
+            return None
+    os.close(fd)  # the helper's flock failed
+    return None
 
 
 def _sqlite_path(engine: Engine) -> Path | None:

@@ -115,7 +115,7 @@ def test_the_review_ui_and_the_queue_helper_use_the_quality_section(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, section: str
 ) -> None:
     """`[quality]` in modqueue.toml reaches every command that decides: without it the
-    environment's share holds (0 in the tests)."""
+    default share holds (10%, `MODQUEUE_SECOND_REVIEW_SHARE`)."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "modqueue.toml").write_text(section)
     db = f"sqlite:///{tmp_path}/q.db"
@@ -130,5 +130,5 @@ def test_the_review_ui_and_the_queue_helper_use_the_quality_section(
 
     with open_queue(db, config=load_config(None)) as queue:
         seen.append(queue.quality.share_for("doxxing"))
-    expected = 1.0 if section else 0.0
+    expected = 1.0 if section else 0.1
     assert seen == [expected, expected]

@@ -160,7 +160,7 @@ def test_undo_brings_a_sampled_decision_back(queue: ReviewQueue) -> None:
 def test_queue_default_share_comes_from_settings(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("MODQUEUE_SECOND_REVIEW_SHARE")
+    monkeypatch.delenv("MODQUEUE_SECOND_REVIEW_SHARE", raising=False)
     with ReviewQueue(database_url) as q:
         assert q.quality.share_for("hate") == 0.1
     monkeypatch.setenv("MODQUEUE_SECOND_REVIEW_SHARE", "0.25")

@@ -8,6 +8,8 @@ import pytest
 
 from .labelstudio_server import LabelStudioServer
 
+pytestmark = pytest.mark.slow  # a real Label Studio server
+
 LABEL_CONFIG = (
     '<View><Text name="text" value="$text"/>'
     '<Choices name="verdict" toName="text"><Choice value="remove"/><Choice value="keep"/></Choices>'

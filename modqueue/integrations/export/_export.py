@@ -15,7 +15,7 @@ from modqueue.integrations.export._card import CardStats, render_card
 from modqueue.integrations.export._privacy import Pseudonymiser, export_key
 from modqueue.integrations.export._records import iter_records
 from modqueue.integrations.export._writers import FORMATS, open_writer
-from modqueue.queue import SyncCursor
+from modqueue.queue import SyncCursor, read_connection, read_session
 
 __all__ = ["CURSOR_PREFIX", "ExportReport", "export_dataset", "read_cursor"]
 
@@ -54,7 +54,7 @@ class ExportReport:
 
 def read_cursor(engine: Engine, name: str) -> datetime | None:
     """Where the named export cursor stands (None before its first export)."""
-    with Session(engine) as session:
+    with read_session(engine) as session:
         row = session.scalars(
             select(SyncCursor).where(SyncCursor.name == CURSOR_PREFIX + name)  # type: ignore[arg-type]
         ).one_or_none()
@@ -104,7 +104,9 @@ def export_dataset(
     writer = open_writer(fmt, out)
     stats = CardStats()
     try:
-        with engine.connect() as conn:
+        # Read-only: on SQLite a long export takes no writers' lock, so reviewers keep
+        # deciding while it runs (it reads one snapshot).
+        with read_connection(engine) as conn:
             for record, labels in iter_records(
                 conn, names, policy=policy, since=window, batch=batch
             ):

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from modqueue._exceptions import ConfigError
-from modqueue.queue import ExportSecret, utcnow
+from modqueue.queue import ExportSecret, read_connection, utcnow
 
 __all__ = ["KEY_ENV", "Pseudonymiser", "export_key", "mask_pii"]
 
@@ -64,6 +64,10 @@ def export_key(engine: Engine) -> bytes:
             raise ConfigError(f"{KEY_ENV} is set but shorter than {MIN_KEY_CHARS} characters")
         return from_env.strip().encode()
     table = ExportSecret.__table__  # type: ignore[attr-defined]
+    with read_connection(engine) as conn:  # after the first export: no writers' lock
+        stored = conn.execute(select(table.c.value).where(table.c.name == KEY_NAME)).scalar()
+    if stored is not None:
+        return str(stored).encode()
     factory = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     with engine.begin() as conn:
         conn.execute(

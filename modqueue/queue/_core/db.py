@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
 
+from modqueue._exceptions import DatabaseBusy
+from modqueue.queue.locks import flock_within
 from modqueue.settings import normalise_database_url
 
 __all__ = [
@@ -23,41 +28,59 @@ __all__ = [
     "is_sqlite",
     "make_engine",
     "migrate",
+    "read_connection",
+    "read_session",
     "schema_is_current",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 PG_MIGRATION_LOCK = 7_244_310_001  # pg_advisory_xact_lock key for `migrate`
+READ_ONLY = "modqueue_read_only"  # execution option: a read-only transaction
+_QUERY_ONLY = "modqueue_query_only"  # connection info: PRAGMA query_only is on
 
 
 class _FairConnection(sqlite3.Connection):
-    """A SQLite connection that queues for the write lock instead of polling for it.
+    """A SQLite connection whose writers take turns through a lock file, not SQLite's
+    busy handler.
 
-    SQLite's busy handler sleeps and retries, which is unfair under contention (one
-    writer can starve). Each transaction first takes an exclusive `flock` on a lock file
-    beside the database, which the kernel grants in turn, then `BEGIN IMMEDIATE`; the
-    lock is released once the transaction has committed or rolled back.
+    SQLite's busy handler sleeps and retries (up to 100 ms at a time), which is unfair
+    under contention (one writer can starve). Each write transaction first takes an
+    exclusive `flock` on a lock file beside the database (`flock_within`: waiters queue
+    in the kernel and are woken in turn), then
+    `BEGIN IMMEDIATE`; the lock is released once the transaction has committed or rolled
+    back. A writer that waits longer than the busy time-out (the `timeout` given to
+    `sqlite3.connect`) gets `DatabaseBusy`. Read-only transactions (`read_session`) take
+    no lock: in WAL mode a reader never blocks a writer, nor a writer a reader.
     """
 
     lock_paths: dict[str, str] = {}
 
     def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
-        path = self.lock_paths.get(str(Path(str(database)).expanduser().resolve()))
-        self._lock_fd: int | None = (
-            os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if path is not None else None
-        )
-        self._locked = False
+        self._database = str(Path(str(database)).expanduser().resolve())
+        self._lock_path = self.lock_paths.get(self._database)
+        self._lock_timeout = float(kwargs.get("timeout", args[0] if args else 5.0))
+        self._lock_fd: int | None = None  # open while this connection holds the lock
 
     def acquire_write_lock(self) -> None:
-        if self._lock_fd is not None and not self._locked:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-            self._locked = True
+        if self._lock_path is None or self._lock_fd is not None:
+            return
+        fd = flock_within(self._lock_path, self._lock_timeout)
+        if fd is None:
+            raise DatabaseBusy(
+                f"another process holds the database {self._database}: its write lock "
+                f"{self._lock_path} stayed taken for {self._lock_timeout:g} s "
+                "(MODQUEUE_SQLITE_BUSY_TIMEOUT_MS); try again once that process has finished"
+            )
+        self._lock_fd = fd
 
     def _release(self) -> None:
-        if self._lock_fd is not None and self._locked:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            self._locked = False
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
 
     def commit(self) -> None:
         try:
@@ -76,9 +99,6 @@ class _FairConnection(sqlite3.Connection):
             super().close()
         finally:
             self._release()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -94,8 +114,12 @@ def is_postgres(engine: Engine) -> bool:
 def make_engine(database_url: str, *, busy_timeout_ms: int = 30_000, **kwargs: Any) -> Engine:
     """Create an engine for `database_url` with modqueue's connection settings.
 
-    SQLite runs in WAL mode with a busy timeout, foreign keys on, and every transaction
-    opened with `BEGIN IMMEDIATE` so that two writers never deadlock on a lock upgrade.
+    SQLite runs in WAL mode with a busy timeout, foreign keys on, and every write
+    transaction opened with `BEGIN IMMEDIATE` (after the writers' lock, see
+    `_FairConnection`) so that two writers never deadlock on a lock upgrade; a writer that
+    waits longer than `busy_timeout_ms` for the lock gets `DatabaseBusy`. Transactions of
+    `read_session` and `read_connection` open with a plain `BEGIN`, take no lock and may
+    not write.
     """
     url = normalise_database_url(database_url)
     if url.startswith("sqlite"):
@@ -126,7 +150,17 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = 30_000, **kwargs: A
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _on_begin(conn: Any) -> None:
+        def _on_begin(conn: Connection) -> None:
+            read_only = bool(conn.get_execution_options().get(READ_ONLY))
+            info = conn.connection.info
+            if info.get(_QUERY_ONLY, False) != read_only:
+                # A read-only transaction that tries to write fails at once instead of
+                # writing without the writers' lock.
+                conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+                info[_QUERY_ONLY] = read_only
+            if read_only:
+                conn.exec_driver_sql("BEGIN")
+                return
             dbapi_conn = conn.connection.dbapi_connection
             if isinstance(dbapi_conn, _FairConnection):
                 dbapi_conn.acquire_write_lock()
@@ -137,6 +171,37 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = 30_000, **kwargs: A
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
     return create_engine(url, **kwargs)
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session in one read-only transaction, for work that only reads (stats,
+    dashboards, lists, exports, audit verification).
+
+    On SQLite it opens with a plain `BEGIN` and takes no writers' lock, so it runs beside
+    a writer under WAL and sees one consistent snapshot; a write in it fails
+    (`PRAGMA query_only`). Refusals that `authorize` audits are written after it ends, in
+    a write transaction of their own. On PostgreSQL it is an ordinary transaction.
+
+    ```python
+    with read_session(queue.engine) as s:
+        figures = queue_stats(s, now=utcnow())
+    ```
+    """
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        session.connection(execution_options={READ_ONLY: True})
+        yield session
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A Core connection whose transactions are read-only, like `read_session`'s."""
+    with engine.connect() as conn:
+        conn.execution_options(**{READ_ONLY: True})
+        try:
+            yield conn
+        finally:
+            conn.rollback()
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -150,9 +215,8 @@ def alembic_config(engine: Engine) -> Config:
 def schema_is_current(engine: Engine) -> bool:
     """True when the database is at every migration head."""
     script = ScriptDirectory.from_config(alembic_config(engine))
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:  # every command asks: never wait for writers
         current = set(MigrationContext.configure(conn).get_current_heads())
-        conn.rollback()
     return current == set(script.get_heads())
 
 

@@ -18,7 +18,12 @@ __all__ = ["QueueSummary", "record_reveal", "reviewer_queues"]
 
 @dataclass(frozen=True, slots=True)
 class QueueSummary:
-    """One queue as the queue picker shows it."""
+    """One queue as the queue picker shows it.
+
+    Two clocks: `oldest_flagged_seconds` is the age of the oldest pending item's flag
+    (deadlines run from the flag: `past_deadline` counts items past flag time plus SLA);
+    `oldest_pending_seconds` is the longest a pending item has waited since ingest.
+    """
 
     name: str
     depth: int
@@ -26,6 +31,7 @@ class QueueSummary:
     oldest_pending_seconds: int | None
     past_deadline: int
     senior: bool
+    oldest_flagged_seconds: int | None = None
 
 
 def reviewer_queues(
@@ -52,6 +58,7 @@ def reviewer_queues(
                 oldest_pending_seconds=q["oldest_pending_seconds"],
                 past_deadline=int(q["past_deadline"]),
                 senior=senior,
+                oldest_flagged_seconds=q["oldest_flagged_seconds"],
             )
         )
     out.sort(key=lambda s: (-s.past_deadline, -s.depth, s.name))

@@ -28,12 +28,24 @@ def past_deadline_by_queue(session: Session, *, now: datetime) -> dict[str, int]
     return {queue: int(count) for queue, count in rows}
 
 
+def _age_seconds(at: datetime | str | None, now: datetime) -> int | None:
+    if at is None:
+        return None
+    if isinstance(at, str):  # SQLite aggregates bypass the column type
+        at = datetime.fromisoformat(at)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=now.tzinfo)
+    return round((now - at).total_seconds())
+
+
 def queue_stats(session: Session, *, now: datetime) -> dict[str, Any]:
     """Counts per status and per queue, oldest pending age, deadline breaches, actions.
 
     Keys: `pending`, `claimed`, `decided`, `escalated` (waiting in senior queues),
-    `past_deadline`, `by_queue` (per queue: the same counts and `oldest_pending_seconds`)
-    and `actions` (outbound actions per status).
+    `past_deadline` (pending or claimed past `deadline_at`: flag time plus SLA), `by_queue`
+    (per queue: the same counts, `oldest_pending_seconds`, the longest a pending item has
+    waited since ingest, and `oldest_flagged_seconds`, the age of its oldest pending flag:
+    the clock its deadlines run on) and `actions` (outbound actions per status).
     """
     by_queue: dict[str, dict[str, Any]] = {}
     rows = session.execute(
@@ -42,9 +54,10 @@ def queue_stats(session: Session, *, now: datetime) -> dict[str, Any]:
             col(Item.status),
             func.count(),
             func.min(col(Item.ingested_at)),
+            func.min(func.coalesce(col(Item.flagged_at), col(Item.ingested_at))),
         ).group_by(col(Item.queue), col(Item.status))
     ).all()
-    for queue, status, count, oldest in rows:
+    for queue, status, count, oldest, oldest_flag in rows:
         entry = by_queue.setdefault(
             queue,
             {
@@ -53,15 +66,13 @@ def queue_stats(session: Session, *, now: datetime) -> dict[str, Any]:
                 "decided": 0,
                 "past_deadline": 0,
                 "oldest_pending_seconds": None,
+                "oldest_flagged_seconds": None,
             },
         )
         entry[status] = count
-        if status == ItemStatus.PENDING and oldest is not None:
-            if isinstance(oldest, str):  # SQLite aggregates bypass the column type
-                oldest = datetime.fromisoformat(oldest)
-            if oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=now.tzinfo)
-            entry["oldest_pending_seconds"] = round((now - oldest).total_seconds())
+        if status == ItemStatus.PENDING:
+            entry["oldest_pending_seconds"] = _age_seconds(oldest, now)
+            entry["oldest_flagged_seconds"] = _age_seconds(oldest_flag, now)
     for queue, count in past_deadline_by_queue(session, now=now).items():
         by_queue[queue]["past_deadline"] = count
     actions = {s.value: 0 for s in ActionStatus}

@@ -1,4 +1,5 @@
-"""The queues a reviewer may pick, with depth, oldest item's age and deadline breaches."""
+"""The queues a reviewer may pick: depth, claimed, age of the oldest flag, longest wait
+since ingest and deadline breaches (flag time plus SLA)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ ALL_QUEUES = ""
 """The row key of "every queue I may work"."""
 
 
+def _age(seconds: int | None) -> str:
+    return "-" if seconds is None else human_duration(seconds)
+
+
 class QueueTable(DataTable[Text | str]):
     """One row per queue; Enter posts `QueuePicked`."""
 
@@ -33,7 +38,9 @@ class QueueTable(DataTable[Text | str]):
         self.add_column("queue", key="queue", width=32)
         self.add_column("depth", key="depth")
         self.add_column("claimed", key="claimed")
-        self.add_column("oldest", key="oldest")
+        # Each column names its clock: deadlines run from the flag, waiting from ingest.
+        self.add_column("oldest flag", key="flagged")
+        self.add_column("waiting since ingest", key="oldest")
         self.add_column("past deadline", key="late")
 
     def show_queues(self, queues: list[QueueSummary]) -> None:
@@ -44,17 +51,21 @@ class QueueTable(DataTable[Text | str]):
             str(sum(q.depth for q in queues if not q.senior)),
             str(sum(q.claimed for q in queues if not q.senior)),
             "",
+            "",
             str(sum(q.past_deadline for q in queues if not q.senior)),
             key=ALL_QUEUES,
         )
         for q in queues:
-            oldest = (
-                "-"
-                if q.oldest_pending_seconds is None
-                else human_duration(q.oldest_pending_seconds)
-            )
             late = Text(str(q.past_deadline), style="bold red" if q.past_deadline else "")
-            self.add_row(literal(q.name), str(q.depth), str(q.claimed), oldest, late, key=q.name)
+            self.add_row(
+                literal(q.name),
+                str(q.depth),
+                str(q.claimed),
+                _age(q.oldest_flagged_seconds),
+                _age(q.oldest_pending_seconds),
+                late,
+                key=q.name,
+            )
 
     @on(DataTable.RowSelected)
     def _picked(self, event: DataTable.RowSelected) -> None:

@@ -58,7 +58,7 @@ class QueuesScreen(Screen[str | None]):
     def load(self) -> None:
         """Read the queue summaries off the UI thread."""
         try:
-            found = self.queue.run(
+            found = self.queue.read(
                 lambda s: reviewer_queues(
                     s, now=self.queue.clock(), include_senior=self.include_senior
                 )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from modqueue.queue import AuditEvent, OutboundAction, ReviewQueue
@@ -124,6 +125,7 @@ def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
+@pytest.mark.slow  # processes killed and restarted
 def test_kill_nine_mid_batch_loses_nothing(database_url: str, tmp_path: Path) -> None:
     names = [f"{'flaky' if n % 10 == 0 else 'done'}-{n}" for n in range(ACTIONS)]
     with ReviewQueue(database_url) as queue:

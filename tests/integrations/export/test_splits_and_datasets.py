@@ -10,6 +10,8 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from modqueue.integrations.export import content_key, mask_pii, split_for
 from tests.integrations.export.conftest import Seeded
 from tests.integrations.export.test_export import _export
@@ -74,6 +76,7 @@ def test_masking() -> None:
     assert mask_pii(kept) == kept
 
 
+@pytest.mark.slow  # imports the datasets library in a process of its own
 def test_jsonl_loads_with_datasets_offline(seeded: Seeded, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     _export(seeded, out)

@@ -31,6 +31,8 @@ from tests.support.labelstudio_server import LabelStudioServer
 from .conftest import ANNOTATOR, SECOND_ANNOTATOR, annotate
 from .test_roundtrip import _decisions, _pushed
 
+pytestmark = pytest.mark.slow  # a real Label Studio server
+
 ANNOTATOR_ACTOR = f"ls:{ANNOTATOR}"
 
 

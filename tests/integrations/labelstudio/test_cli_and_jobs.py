@@ -16,6 +16,8 @@ from tests.support.labelstudio_server import LabelStudioServer
 
 from .conftest import ANNOTATOR, annotate, hate_item
 
+pytestmark = pytest.mark.slow  # a real Label Studio server
+
 
 def test_cli_setup_push_pull_and_the_jobs(
     database_url: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from modqueue.guidelines import bundled_guidelines_dir
@@ -21,6 +22,8 @@ from tests.conftest import Clock
 from tests.support.labelstudio_server import LabelStudioServer
 
 from .conftest import ANNOTATOR, annotate, hate_item
+
+pytestmark = pytest.mark.slow  # a real Label Studio server
 
 NEW_LABEL = """  - id: remove-hate-symbol
     title: Remove hate symbol

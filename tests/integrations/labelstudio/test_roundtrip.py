@@ -33,6 +33,8 @@ from tests.support.labelstudio_server import LabelStudioServer
 
 from .conftest import ANNOTATOR, SECOND_ANNOTATOR, annotate, connection, hate_item, task_ids
 
+pytestmark = pytest.mark.slow  # a real Label Studio server
+
 
 def _tasks(queue: ReviewQueue) -> dict[int, LabelStudioTask]:
     return queue.run(

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from modqueue.queue import Item, ReviewQueue
@@ -82,6 +83,7 @@ def wait_for(predicate: Any, what: str) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow  # serve processes started, killed and restarted
 def test_two_serve_processes_pull_one_feed_without_duplicates(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -117,6 +119,7 @@ def test_two_serve_processes_pull_one_feed_without_duplicates(
         assert any(r.get("job") == "source:feed" for r in records)
 
 
+@pytest.mark.slow  # serve processes started, killed and restarted
 def test_kill_9_mid_page_then_restart_loses_and_duplicates_nothing(
     database_url: str, tmp_path: Path
 ) -> None:
