@@ -3,7 +3,17 @@
 No UI, no HTTP: the terminal UI, the CLI and the scheduler all call into this package.
 """
 
-from modqueue.queue._access import OPEN_MODE_WARNING, Permission, authorize, is_open_mode
+from modqueue.queue._access import (
+    OPEN_MODE_WARNING,
+    UNIDENTIFIED,
+    Permission,
+    authorize,
+    authorize_actor,
+    is_open_mode,
+    queue_filter,
+    role_allows,
+    roles_with,
+)
 from modqueue.queue._access_models import Reviewer, ReviewerPublic, Role
 from modqueue.queue._audit_log import ChainReport, audit_history, event_dict, verify_chain
 from modqueue.queue._claims import Claim
@@ -41,6 +51,7 @@ __all__ = [
     "MAX_TEXT_BYTES",
     "OPEN_MODE_WARNING",
     "TRIAGE",
+    "UNIDENTIFIED",
     "ActionStatus",
     "AuditEvent",
     "ChainReport",
@@ -69,6 +80,7 @@ __all__ = [
     "add_reviewer",
     "audit_history",
     "authorize",
+    "authorize_actor",
     "dashboard_metrics",
     "disable_reviewer",
     "event_dict",
@@ -82,12 +94,15 @@ __all__ = [
     "migrate",
     "pseudonym_for",
     "pseudonyms_for",
+    "queue_filter",
     "read_jsonl",
     "record_reveal",
     "reset_token",
     "reverse_decision",
     "reviewer_for_pseudonym",
     "reviewer_queues",
+    "role_allows",
+    "roles_with",
     "schema_is_current",
     "senior_queue",
     "utcnow",

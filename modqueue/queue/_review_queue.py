@@ -18,7 +18,7 @@ from modqueue._exceptions import NotFound, PermissionDenied
 from modqueue.guidelines import GuidelineSet, load_guidelines
 from modqueue.queue import _claims, _decisions
 from modqueue.queue._access import Permission, access_summary, authorize, claimable_queues, refuse
-from modqueue.queue._audit import record_event
+from modqueue.queue._audit import SERVICE_KEY, record_event
 from modqueue.queue._claims import Claim
 from modqueue.queue._dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._db import make_engine, migrate
@@ -90,6 +90,9 @@ class ReviewQueue:
         self.quality = quality or QualityConfig(
             second_review_share=self.settings.second_review_share
         )
+        self.service: str | None = None
+        """The verified service identity of a service process: named in every audit event
+        it writes (`detail.service`)."""
         if auto_migrate:
             migrate(self.engine)
 
@@ -99,6 +102,8 @@ class ReviewQueue:
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            if self.service is not None:
+                session.info[SERVICE_KEY] = self.service
             yield session
 
     def run(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:

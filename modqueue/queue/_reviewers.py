@@ -22,7 +22,13 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from modqueue._exceptions import ConfigError, InvalidState, NotFound, PermissionDenied
-from modqueue.queue._access import Permission, authorize, find_reviewer, is_open_mode, refuse
+from modqueue.queue._access import (
+    Permission,
+    authorize_actor,
+    find_reviewer,
+    is_open_mode,
+    refuse,
+)
 from modqueue.queue._access_models import ALL_POLICIES, Reviewer, ReviewerPublic, Role
 from modqueue.queue._audit import record_event
 from modqueue.queue._pseudonyms import pseudonym_for, pseudonyms_for
@@ -163,10 +169,14 @@ def _active_admins(session: Session) -> list[str]:
 
 
 def _manager(session: Session, actor: str | None, now: datetime) -> str:
-    if actor is None:
-        raise PermissionDenied("managing reviewers needs an acting admin: pass --reviewer")
-    authorize(session, reviewer=actor, permission=Permission.MANAGE_REVIEWERS, now=now)
-    return actor
+    return authorize_actor(
+        session,
+        actor=actor,
+        permission=Permission.MANAGE_REVIEWERS,
+        doing="managing reviewers",
+        how="pass --reviewer ADMIN (with --token)",
+        now=now,
+    )
 
 
 def add_reviewer(
@@ -236,10 +246,14 @@ def add_reviewer(
 
 def list_reviewers(session: Session, *, actor: str | None, now: datetime) -> list[ReviewerPublic]:
     """Every reviewer with role, policies and pseudonym (leads and admins only)."""
-    if not is_open_mode(session):
-        if actor is None:
-            raise PermissionDenied("listing reviewers needs a lead or admin: pass --reviewer")
-        authorize(session, reviewer=actor, permission=Permission.VIEW_REVIEWER_FIGURES, now=now)
+    authorize_actor(
+        session,
+        actor=actor,
+        permission=Permission.VIEW_REVIEWER_FIGURES,
+        doing="listing reviewers",
+        how="pass --reviewer LEAD (with --token)",
+        now=now,
+    )
     rows = list(session.scalars(select(Reviewer).order_by(col(Reviewer.name))))
     names = pseudonyms_for(session, [r.name for r in rows])
     return [
