@@ -297,10 +297,12 @@ def export(
         typer.Option("--cursor", help="Named cursor: export what changed since its last run."),
     ] = None,
 ) -> None:
-    """Write decided items as train/validation/test splits plus a dataset card."""
+    """Write decided items as train/validation/test splits plus a dataset card (the
+    `ml` role, leads and admins, once reviewers are registered)."""
     if fmt not in FORMATS:
         raise fail(f"--format: unknown format {fmt!r} (use {' or '.join(FORMATS)})")
     with cli.open_queue() as queue:
+        cli.authorized(queue, Permission.EXPORT)
         now = queue.clock()
         if policy is not None and policy not in queue.guidelines:
             raise fail(

@@ -39,6 +39,8 @@ def review(
             queue.check_access(reviewer, Permission.VIEW_DASHBOARD)
         for name in queue_name or []:
             queue.check_access(reviewer, Permission.CLAIM, queue=name)
+        if not lead and not queue_name:  # the picker: a role that works queues at all
+            queue.check_access(reviewer, Permission.CLAIM)
         mode: Literal["review", "pick", "lead"] = (
             "lead" if lead else ("review" if queue_name else "pick")
         )
