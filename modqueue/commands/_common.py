@@ -27,12 +27,13 @@ import getpass
 import inspect
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from modqueue._exceptions import PermissionDenied
@@ -40,7 +41,7 @@ from modqueue.config import ModqueueConfig, load_config
 from modqueue.queue import Permission, ReviewQueue, authorize_actor, is_open_mode
 from modqueue.settings import load_settings
 
-__all__ = ["Invocation", "echo_json", "fail", "open_queue", "uses"]
+__all__ = ["Invocation", "echo_json", "fail", "open_queue", "registrar", "uses"]
 
 T = TypeVar("T")
 
@@ -239,6 +240,37 @@ class Invocation:
 
         return queue.run(step)
 
+    def call(
+        self,
+        service: Callable[..., T],
+        *,
+        by: str | None = None,
+        guidelines_as: str | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """Open the queue, verify who is acting (`actor`, or `actor_or(by)`) and run
+        `service(session, actor=..., now=..., **kwargs)` in one transaction; the service
+        authorizes the actor. `guidelines_as` passes the guidelines as that keyword
+        (`guidelines`, or `known_policies` for their ids)."""
+        with self.open_queue() as queue:
+            actor = self.actor(queue) if by is None else self.actor_or(queue, by)
+            if guidelines_as == "guidelines":
+                kwargs["guidelines"] = queue.guidelines
+            elif guidelines_as is not None:
+                kwargs[guidelines_as] = queue.guidelines.ids
+            return queue.run(lambda s: service(s, actor=actor, now=queue.clock(), **kwargs))
+
+    def say(self, value: Any, text: str) -> None:
+        """Print `value` as JSON with `--json`, else the line `text`."""
+        if not self.show(value):
+            typer.echo(text)
+
+    def listing(self, rows: Sequence[BaseModel], line: Callable[[Any], str]) -> None:
+        """Print `rows` as JSON with `--json`, else `line(row)` for each."""
+        if not self.show([r.model_dump(mode="json") for r in rows]):
+            for row in rows:
+                typer.echo(line(row))
+
     def show(self, value: Any) -> bool:
         """With `--json`, print `value` as JSON and return True (the caller is done)."""
         if self.as_json:
@@ -273,3 +305,22 @@ def uses(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
         return run
 
     return decorate
+
+
+def registrar(
+    target: typer.Typer, *names: str
+) -> Callable[..., Callable[[Callable[..., None]], Callable[..., None]]]:
+    """`command = registrar(app, *names)`, then `@command("list")`: registers a command on
+    `target` (Typer's `command(name, **settings)`) with the shared options `names`."""
+
+    def command(
+        name: str | None = None, **settings: Any
+    ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+        def decorate(func: Callable[..., None]) -> Callable[..., None]:
+            wrapped = uses(*names)(func)
+            target.command(name, **settings)(wrapped)
+            return wrapped
+
+        return decorate
+
+    return command

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from modqueue._exceptions import ConfigError, ModqueueError
-from modqueue.commands._common import Invocation, fail, uses
+from modqueue.commands._common import Invocation, fail, registrar, uses
 from modqueue.config import parse_duration
 from modqueue.integrations.export import FORMATS, export_dataset
 from modqueue.quality import (
@@ -33,6 +33,8 @@ from modqueue.queue import Item, Permission, read_jsonl
 
 gold_app = typer.Typer(help="Gold items: known answers mixed into the queues unannounced.")
 SHARED = ("reviewer", "token", "db", "config", "as_json")
+gold_command = registrar(gold_app, *SHARED)
+ItemArg = Annotated[int, typer.Argument(metavar="ITEM_ID")]
 ByOption = Annotated[
     str,
     typer.Option(
@@ -61,13 +63,7 @@ def quality(
     """Agreement (Krippendorff's alpha, pairwise) per policy and reviewer pair, second
     reviews, gold accuracy per reviewer and appeals. Per-reviewer figures are for leads
     and admins; anyone else asks for `--aggregate-only`."""
-    with cli.open_queue() as queue:
-        actor = cli.actor(queue)
-        report = queue.run(
-            lambda s: quality_report(
-                s, actor=actor, aggregate_only=aggregate_only, now=queue.clock()
-            )
-        )
+    report = cli.call(quality_report, aggregate_only=aggregate_only)
     if cli.show(report):
         return
     a = report["agreement"]
@@ -101,7 +97,7 @@ def quality(
 @uses(*SHARED)
 def appeal(
     cli: Invocation,
-    item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
+    item_id: ItemArg,
     note: Annotated[str, typer.Option("--note", help="Why the decision is appealed.")],
     by: ByOption = "appeals",
 ) -> None:
@@ -113,8 +109,10 @@ def appeal(
             lambda s: open_appeal(s, item_id=item_id, note=note, actor=actor, now=queue.clock())
         )
         target = queue.get_item(item_id).queue
-    if not cli.show(opened.model_dump(mode="json")):
-        typer.echo(f"appeal {opened.id}: item {item_id} ({opened.appealed_label}) is in {target}")
+    cli.say(
+        opened.model_dump(mode="json"),
+        f"appeal {opened.id}: item {item_id} ({opened.appealed_label}) is in {target}",
+    )
 
 
 @uses(*SHARED)
@@ -125,72 +123,41 @@ def appeals(
     ] = None,
 ) -> None:
     """List appeals, newest first (leads and admins: each names the reviewer appealed)."""
-    with cli.open_queue() as queue:
-        actor = cli.actor(queue)
-        rows = queue.run(lambda s: list_appeals(s, status=status, actor=actor, now=queue.clock()))
-    if cli.show([r.model_dump(mode="json") for r in rows]):
-        return
-    for r in rows:
-        typer.echo(f"appeal {r.id}: item {r.item_id} {r.appealed_label} -> {r.status}")
+    cli.listing(
+        cli.call(list_appeals, status=status),
+        lambda r: f"appeal {r.id}: item {r.item_id} {r.appealed_label} -> {r.status}",
+    )
 
 
-@gold_app.command("add")
-@uses(*SHARED)
+@gold_command("add")
 def gold_add(
     cli: Invocation,
-    item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
+    item_id: ItemArg,
     label: Annotated[str, typer.Option("--label", help="The known correct label.")],
     note: Annotated[str, typer.Option("--note", help="Why this is the answer.")] = "",
     by: ByOption = "lead",
 ) -> None:
     """Mark an item as gold with its known label (leads and admins)."""
-    with cli.open_queue() as queue:
-        actor = cli.actor_or(queue, by)
-        gold = queue.run(
-            lambda s: add_gold(
-                s,
-                item_id=item_id,
-                label=label,
-                actor=actor,
-                guidelines=queue.guidelines,
-                now=queue.clock(),
-                note=note,
-            )
-        )
-    if not cli.show(gold.model_dump(mode="json")):
-        typer.echo(f"item {gold.item_id} is gold: {gold.label}")
+    gold = cli.call(
+        add_gold, by=by, guidelines_as="guidelines", item_id=item_id, label=label, note=note
+    )
+    cli.say(gold.model_dump(mode="json"), f"item {gold.item_id} is gold: {gold.label}")
 
 
-@gold_app.command("remove")
-@uses(*SHARED)
-def gold_remove(
-    cli: Invocation,
-    item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
-    by: ByOption = "lead",
-) -> None:
+@gold_command("remove")
+def gold_remove(cli: Invocation, item_id: ItemArg, by: ByOption = "lead") -> None:
     """Unmark a gold item (leads and admins)."""
-    with cli.open_queue() as queue:
-        actor = cli.actor_or(queue, by)
-        queue.run(lambda s: remove_gold(s, item_id=item_id, actor=actor, now=queue.clock()))
-    if not cli.show({"item_id": item_id, "gold": False}):
-        typer.echo(f"item {item_id} is no longer gold")
+    cli.call(remove_gold, by=by, item_id=item_id)
+    cli.say({"item_id": item_id, "gold": False}, f"item {item_id} is no longer gold")
 
 
-@gold_app.command("list")
-@uses(*SHARED)
+@gold_command("list")
 def gold_list(cli: Invocation) -> None:
     """List gold items and their labels (leads and admins)."""
-    with cli.open_queue() as queue:
-        actor = cli.actor(queue)
-        rows = queue.run(lambda s: list_gold(s, actor=actor, now=queue.clock()))
-    if cli.show([r.model_dump(mode="json") for r in rows]):
-        return
-    for r in rows:
-        typer.echo(f"item {r.item_id}: {r.label}")
+    cli.listing(cli.call(list_gold), lambda r: f"item {r.item_id}: {r.label}")
 
 
-@gold_app.command("ingest")
-@uses(*SHARED)
+@gold_command("ingest")
 def gold_ingest(
     cli: Invocation,
     file: Annotated[Path, typer.Argument(help="JSON Lines: ingest items with a gold_label.")],

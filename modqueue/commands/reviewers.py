@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from modqueue import queue as mq
-from modqueue.commands._common import Invocation, echo_json, uses
+from modqueue.commands._common import Invocation, echo_json, registrar
 
 app = typer.Typer(
     help="Reviewer identities, roles and policies. Once the first reviewer (an admin) "
@@ -17,6 +17,7 @@ app = typer.Typer(
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The reviewer's name (--reviewer).")]
 SHARED = ("reviewer", "token", "db", "config", "as_json")
+command = registrar(app, *SHARED)
 EmailOption = Annotated[
     str | None,
     typer.Option(
@@ -41,6 +42,10 @@ def _describe(r: mq.ReviewerPublic) -> str:
     )
 
 
+def _changed(cli: Invocation, verb: str, row: mq.ReviewerPublic) -> None:
+    cli.say(row.model_dump(mode="json"), f"{verb} {_describe(row)}")
+
+
 def _show_token(created: mq.NewToken, as_json: bool, verb: str) -> None:
     if as_json:
         echo_json({"reviewer": created.reviewer.model_dump(mode="json"), "token": created.token})
@@ -50,8 +55,7 @@ def _show_token(created: mq.NewToken, as_json: bool, verb: str) -> None:
     typer.echo("the reviewer passes it with --token or the MODQUEUE_TOKEN environment variable")
 
 
-@app.command("add")
-@uses(*SHARED)
+@command("add")
 def add(
     cli: Invocation,
     name: NameArg,
@@ -68,32 +72,23 @@ def add(
 ) -> None:
     """Register a reviewer and print their token once. The first reviewer must be an
     admin: adding it ends open mode."""
-    with cli.open_queue() as queue:
-        actor = cli.actor(queue)
-        created = queue.run(
-            lambda s: mq.add_reviewer(
-                s,
-                actor=actor,
-                name=name,
-                role=role,
-                policies=policy or [],
-                known_policies=queue.guidelines.ids,
-                labelstudio_email=labelstudio_email,
-                now=queue.clock(),
-            )
-        )
+    created = cli.call(
+        mq.add_reviewer,
+        guidelines_as="known_policies",
+        name=name,
+        role=role,
+        policies=policy or [],
+        labelstudio_email=labelstudio_email,
+    )
     _show_token(created, cli.as_json, "added")
 
 
-@app.command("list")
-@uses(*SHARED)
+@command("list")
 def list_(
     cli: Invocation,
 ) -> None:
     """Every reviewer with role, policies, state and pseudonym (leads and admins)."""
-    with cli.open_queue() as queue:
-        actor = cli.actor(queue)
-        rows = queue.run(lambda s: mq.list_reviewers(s, actor=actor, now=queue.clock()))
+    rows = cli.call(mq.list_reviewers)
     if cli.show([r.model_dump(mode="json") for r in rows]):
         return
     if not rows:
@@ -102,27 +97,18 @@ def list_(
         typer.echo(_describe(r))
 
 
-@app.command("disable")
-@uses(*SHARED)
+@command("disable")
 def disable(
     cli: Invocation,
     name: NameArg,
     enable: Annotated[bool, typer.Option("--enable", help="Re-enable instead.")] = False,
 ) -> None:
     """Disable a reviewer (refused everywhere from now on); `--enable` undoes it."""
-    with cli.open_queue() as queue:
-        actor = cli.actor(queue)
-        row = queue.run(
-            lambda s: mq.disable_reviewer(
-                s, actor=actor, name=name, now=queue.clock(), enable=enable
-            )
-        )
-    if not cli.show(row.model_dump(mode="json")):
-        typer.echo(f"{'enabled' if enable else 'disabled'} {_describe(row)}")
+    verb = "enabled" if enable else "disabled"
+    _changed(cli, verb, cli.call(mq.disable_reviewer, name=name, enable=enable))
 
 
-@app.command("grant")
-@uses(*SHARED)
+@command("grant")
 def grant(
     cli: Invocation,
     name: NameArg,
@@ -135,22 +121,15 @@ def grant(
     ] = None,
 ) -> None:
     """Grant policies, revoke policies or change a reviewer's role."""
-    with cli.open_queue() as queue:
-        actor = cli.actor(queue)
-        row = queue.run(
-            lambda s: mq.grant_reviewer(
-                s,
-                actor=actor,
-                name=name,
-                policies=policy or [],
-                revoke=revoke or [],
-                role=role,
-                known_policies=queue.guidelines.ids,
-                now=queue.clock(),
-            )
-        )
-    if not cli.show(row.model_dump(mode="json")):
-        typer.echo(f"updated {_describe(row)}")
+    row = cli.call(
+        mq.grant_reviewer,
+        guidelines_as="known_policies",
+        name=name,
+        policies=policy or [],
+        revoke=revoke or [],
+        role=role,
+    )
+    _changed(cli, "updated", row)
 
 
 _LINK_HELP = (
@@ -168,8 +147,7 @@ _LINK_HELP = (
 )
 
 
-@app.command("link", help=_LINK_HELP)
-@uses(*SHARED)
+@command("link", help=_LINK_HELP)
 def link(
     cli: Invocation,
     name: NameArg,
@@ -183,25 +161,12 @@ def link(
         raise typer.BadParameter(
             "pass either --labelstudio-email EMAIL or --unlink", param_hint="--labelstudio-email"
         )
-    with cli.open_queue() as queue:
-        actor = cli.actor(queue)
-        row = queue.run(
-            lambda s: mq.link_reviewer(
-                s, actor=actor, name=name, labelstudio_email=labelstudio_email, now=queue.clock()
-            )
-        )
-    if not cli.show(row.model_dump(mode="json")):
-        typer.echo(f"{'unlinked' if unlink else 'linked'} {_describe(row)}")
+    row = cli.call(mq.link_reviewer, name=name, labelstudio_email=labelstudio_email)
+    _changed(cli, "unlinked" if unlink else "linked", row)
 
 
-@app.command("reset-token")
-@uses(*SHARED)
-def reset_token_(
-    cli: Invocation,
-    name: NameArg,
-) -> None:
+@command("reset-token")
+def reset_token_(cli: Invocation, name: NameArg) -> None:
     """Issue a new token for a reviewer (the old one stops working); printed once."""
-    with cli.open_queue() as queue:
-        actor = cli.actor(queue)
-        created = queue.run(lambda s: mq.reset_token(s, actor=actor, name=name, now=queue.clock()))
+    created = cli.call(mq.reset_token, name=name)
     _show_token(created, cli.as_json, "new token for")
