@@ -682,3 +682,44 @@ def test_real_command_line_error_and_exit_code(cli_team: tuple[Team, str]) -> No
     assert done.returncode == 1
     assert done.stderr.strip() == "error: the token given for reviewer 'lead-1' is not valid"
     assert wrong not in done.stdout + done.stderr
+
+
+def test_dispatch_runs_as_the_service_and_names_it_in_what_it_writes(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`modqueue actions dispatch` as the service identity, against a real local platform
+    server: the delivery's audit events carry `detail.service`."""
+    from tests.integrations.actions.conftest import SECRETS, TAKEDOWN_LABEL
+    from tests.integrations.actions.platform_server import platform_server
+
+    with ReviewQueue(database_url) as q:
+        root = add(q, "root", "admin", [], None)
+        token = add(q, "svc", "service", [], "root")
+        q.enqueue([make_item(1, source="alpha", external_id="post-1")])
+        q.decide(q.claim(1, "root"), TAKEDOWN_LABEL)
+        with q.session() as s:
+            last = max(e.id or 0 for e in s.scalars(select(AuditEvent)))
+        with platform_server(dict(SECRETS)) as server:
+            config = tmp_path / "modqueue.toml"
+            config.write_text(
+                f'[platforms.alpha]\naction_url = "{server.action_url("alpha")}"\n'
+                'secret_env = "ALPHA_SECRET"\n',
+                encoding="utf-8",
+            )
+            base = ["actions", "dispatch", "--once", "--db", database_url, "--config", str(config)]
+            env = {"ALPHA_SECRET": SECRETS["alpha"], "MODQUEUE_TOKEN": token}
+            code, _, err = cli([*base, "--service", "root"], **{**env, "MODQUEUE_TOKEN": root})
+            assert code == 1 and "may not run a service process" in err
+            code, _, err = cli([*base, "--service", "svc"], **env)
+            assert code == 0, err
+        with q.session() as s:
+            written = list(
+                s.scalars(
+                    select(AuditEvent).where(
+                        col(AuditEvent.id) > last, col(AuditEvent.event) != "access_denied"
+                    )
+                )
+            )
+    assert written, "the dispatcher wrote nothing"
+    assert {(e.detail or {}).get("service") for e in written} == {"svc"}
+    assert {e.actor for e in written} == {"dispatcher"}
