@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -85,6 +86,22 @@ def cli_team(database_url: str, tmp_path: Path) -> Iterator[tuple[Team, str]]:
             encoding="utf-8",
         )
         yield Team(q, tokens), url
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """`modqueue serve` run in-process installs its own log handler on the root logger,
+    bound to the runner's captured stderr: put back what was there for later tests."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    ours = logging.getLogger("modqueue").level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("modqueue").setLevel(ours)
 
 
 @pytest.fixture
