@@ -168,13 +168,25 @@ def _active_admins(session: Session) -> list[str]:
     )
 
 
-def _manager(session: Session, actor: str | None, now: datetime) -> str:
+def _manager(
+    session: Session,
+    actor: str | None,
+    now: datetime,
+    permission: Permission = Permission.MANAGE_REVIEWERS,
+) -> str:
+    """The acting admin (a lead or admin to list), verified by the entry point; a
+    refusal, also of nobody named, is audited."""
+    doing, who = (
+        ("managing reviewers", "ADMIN")
+        if permission == Permission.MANAGE_REVIEWERS
+        else ("listing reviewers", "LEAD")
+    )
     return authorize_actor(
         session,
         actor=actor,
-        permission=Permission.MANAGE_REVIEWERS,
-        doing="managing reviewers",
-        how="pass --reviewer ADMIN (with --token)",
+        permission=permission,
+        doing=doing,
+        how=f"pass --reviewer {who} (with --token)",
         now=now,
     )
 
@@ -246,14 +258,7 @@ def add_reviewer(
 
 def list_reviewers(session: Session, *, actor: str | None, now: datetime) -> list[ReviewerPublic]:
     """Every reviewer with role, policies and pseudonym (leads and admins only)."""
-    authorize_actor(
-        session,
-        actor=actor,
-        permission=Permission.VIEW_REVIEWER_FIGURES,
-        doing="listing reviewers",
-        how="pass --reviewer LEAD (with --token)",
-        now=now,
-    )
+    _manager(session, actor, now, Permission.VIEW_REVIEWER_FIGURES)
     rows = list(session.scalars(select(Reviewer).order_by(col(Reviewer.name))))
     names = pseudonyms_for(session, [r.name for r in rows])
     return [
