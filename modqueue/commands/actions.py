@@ -1,43 +1,25 @@
-"""`modqueue actions`: deliver the outbox, list it, retry failed actions."""
+"""`modqueue actions`: deliver the outbox, list it, retry failed actions.
+
+Once reviewers are registered, `dispatch` runs as a verified service identity (`--service`,
+role `service`), and `list` and `retry` need a verified lead or admin (`--reviewer`)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from modqueue.commands._common import (
-    ConfigOption,
-    DbOption,
-    JsonOption,
-    echo_json,
-    fail,
-    open_config,
-    open_queue,
-)
-from modqueue.guidelines import GuidelineSet
+from modqueue.commands._common import Invocation, fail, uses
 from modqueue.integrations.actions import (
     DispatchReport,
     list_actions,
     retry_actions,
     run_dispatcher,
 )
-from modqueue.queue import ReviewQueue
-from modqueue.settings import load_settings
-
-
-def _open_outbox(db: str | None) -> ReviewQueue:
-    """The queue's database without its guidelines: delivering never decides, and parsing
-    the policy documents would cost each dispatcher start a third of a second."""
-    settings = load_settings(database_url=db)
-    return ReviewQueue(
-        settings=settings, guidelines=GuidelineSet([], directory=settings.guidelines or Path())
-    )
-
+from modqueue.queue import Permission
 
 app = typer.Typer(
     help="Takedown actions: deliver the outbox to platforms, list it, retry failures.",
@@ -46,9 +28,9 @@ app = typer.Typer(
 
 
 @app.command("dispatch")
+@uses("service", "token", "db", "config", "as_json")
 def dispatch(
-    db: DbOption = None,
-    config: ConfigOption = None,
+    cli: Invocation,
     once: Annotated[
         bool, typer.Option("--once", help="Deliver what is due now, then exit.")
     ] = False,
@@ -58,12 +40,11 @@ def dispatch(
     idle: Annotated[
         float, typer.Option("--idle", min=0.01, help="Seconds to wait when nothing is due.")
     ] = 1.0,
-    as_json: JsonOption = False,
 ) -> None:
     """Deliver due actions to each configured platform and follow up pending
     outcomes; runs until interrupted (SIGINT/SIGTERM finish the current batch), or one
     pass with --once."""
-    cfg = open_config(config)
+    cfg = cli.config
     if not cfg.platforms:
         where = cfg.path or "modqueue.toml"
         raise fail(f"{where}: no [platforms.NAME] table: nothing to deliver to")
@@ -94,13 +75,15 @@ def dispatch(
                     file=sys.stderr,
                 )
         total.unconfigured = delivered.unconfigured
-        if not as_json and (delivered.busy or polled.busy):
+        if not cli.as_json and (delivered.busy or polled.busy):
             line = f"delivered: {delivered.summary()}"
             if polled.busy:
                 line += f"; follow-up: {polled.summary()}"
             typer.echo(line)
 
-    with _open_outbox(db) as queue:
+    # Delivering never decides: no guidelines to parse (a third of a second per start).
+    with cli.open_queue(guidelines=False) as queue:
+        queue.service = cli.authorized(queue, Permission.RUN_SERVICE)
         run_dispatcher(
             queue,
             cfg.platforms,
@@ -110,13 +93,13 @@ def dispatch(
             on_pass=on_pass,
             should_stop=lambda: stop["now"],
         )
-    if as_json:
-        echo_json(total.to_dict())
+    cli.show(total.to_dict())
 
 
 @app.command("list")
+@uses("reviewer", "token", "db", "config", "as_json")
 def list_(
-    db: DbOption = None,
+    cli: Invocation,
     status: Annotated[
         str | None,
         typer.Option(
@@ -125,13 +108,16 @@ def list_(
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N.")] = None,
-    as_json: JsonOption = False,
 ) -> None:
-    """List outbound actions, oldest first."""
-    with open_queue(db) as queue:
-        rows = queue.read(lambda s: list_actions(s, status=status, limit=limit))
-    if as_json:
-        echo_json([r.model_dump(mode="json") for r in rows])
+    """List outbound actions, oldest first (leads and admins)."""
+    with cli.open_queue(guidelines=False) as queue:
+        rows = cli.run_as(
+            queue,
+            Permission.VIEW_ACTIONS,
+            lambda s, _actor: list_actions(s, status=status, limit=limit),
+            read=True,
+        )
+    if cli.show([r.model_dump(mode="json") for r in rows]):
         return
     if not rows:
         typer.echo("no actions" + (f" with status {status}" if status else ""))
@@ -147,30 +133,30 @@ def list_(
 
 
 @app.command("retry")
+@uses("reviewer", "token", "db", "config", "as_json")
 def retry(
+    cli: Invocation,
     action_id: Annotated[
         int | None, typer.Argument(metavar="[ID]", help="The failed action to queue again.")
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Queue every failed action.")] = False,
-    db: DbOption = None,
-    actor: Annotated[str, typer.Option("--actor", help="Who asks (audit trail).")] = "cli",
-    as_json: JsonOption = False,
 ) -> None:
-    """Queue a failed action again (same idempotency key, attempts from zero)."""
+    """Queue a failed action again (same idempotency key, attempts from zero); leads and
+    admins. The audit trail names the verified reviewer as the actor."""
     if (action_id is None) == (not failed):
         raise fail("give either an action ID or --failed")
-    with open_queue(db) as queue:
-        ids = queue.run(
-            lambda s: retry_actions(
+    with cli.open_queue(guidelines=False) as queue:
+        ids = cli.run_as(
+            queue,
+            Permission.RETRY_ACTIONS,
+            lambda s, actor: retry_actions(
                 s,
                 action_ids=None if failed else [action_id] if action_id is not None else [],
                 actor=actor,
                 now=queue.clock(),
-            )
+            ),
         )
-    if as_json:
-        echo_json({"queued": ids})
-    else:
+    if not cli.show({"queued": ids}):
         typer.echo(f"queued again: {len(ids)} action(s)" + (f" ({_ids(ids)})" if ids else ""))
 
 

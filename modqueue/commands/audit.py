@@ -1,24 +1,19 @@
-"""`modqueue audit verify | log`: the hash-chained audit trail."""
+"""`modqueue audit verify | log`: the hash-chained audit trail.
+
+`verify` reads only ids and hashes, so anyone with database access may run it (it must work
+even when the reviewer table itself is in doubt); `log` shows who did what and is for a
+verified lead or admin (`--as`) once reviewers are registered."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from sqlmodel import Session
 
 from modqueue._exceptions import ConfigError
-from modqueue.commands._common import ConfigOption, DbOption, JsonOption, echo_json, open_queue
-from modqueue.commands._identity import TokenOption, optional_actor
-from modqueue.queue import (
-    Permission,
-    audit_history,
-    authorize,
-    event_dict,
-    is_open_mode,
-    verify_chain,
-)
+from modqueue.commands._common import Invocation, uses
+from modqueue.queue import Permission, audit_history, event_dict, verify_chain
 
 app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
 
@@ -31,7 +26,9 @@ def _anchor(text: str) -> tuple[int, str]:
 
 
 @app.command("verify")
+@uses("db", "as_json")
 def verify(
+    cli: Invocation,
     anchor: Annotated[
         list[str] | None,
         typer.Option(
@@ -42,15 +39,13 @@ def verify(
             show_default=False,
         ),
     ] = None,
-    db: DbOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Check every link of the hash chain; names the first broken one and exits 2."""
     anchors = [_anchor(text) for text in anchor or []]
-    with open_queue(db) as queue:
+    with cli.open_queue(guidelines=False) as queue:
         report = queue.read(lambda s: verify_chain(s, anchors=anchors))
-    if as_json:
-        echo_json(report.to_dict())
+    if cli.show(report.to_dict()):
+        pass
     elif report.ok:
         typer.echo(f"audit chain ok: {report.checked} events in {len(report.heads)} chain(s)")
         for event_id, digest in report.heads:
@@ -65,7 +60,9 @@ def verify(
 
 
 @app.command("log")
+@uses("acting", "token", "db", "config", "as_json")
 def log(
+    cli: Invocation,
     item: Annotated[
         int | None, typer.Option("--item", help="Only this item's events.", show_default=False)
     ] = None,
@@ -77,30 +74,19 @@ def log(
         str | None, typer.Option("--event", help="Only this event name.", show_default=False)
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 200,
-    acting: Annotated[
-        str | None,
-        typer.Option("--as", help="Who is reading (a lead or admin).", show_default=False),
-    ] = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Show audit history, oldest first (leads and admins once reviewers exist)."""
-    with open_queue(db) as queue:
-        actor = optional_actor(queue, acting, token, config)
-
-        def work(s: Session) -> list[dict[str, Any]]:
-            if not is_open_mode(s):
-                if actor is None:
-                    raise ConfigError("reading the audit log needs a lead or admin: pass --as")
-                authorize(s, reviewer=actor, permission=Permission.VIEW_AUDIT, now=queue.clock())
-            rows = audit_history(s, item_id=item, actor=reviewer, event=event, limit=limit)
-            return [event_dict(r) for r in rows]
-
-        events = queue.read(work)
-    if as_json:
-        echo_json(events)
+    with cli.open_queue(guidelines=False) as queue:
+        events = cli.run_as(
+            queue,
+            Permission.VIEW_AUDIT,
+            lambda s, _actor: [
+                event_dict(r)
+                for r in audit_history(s, item_id=item, actor=reviewer, event=event, limit=limit)
+            ],
+            read=True,
+        )
+    if cli.show(events):
         return
     for e in events:
         extra = {k: e[k] for k in ("before", "after", "detail") if e[k]}

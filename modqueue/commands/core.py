@@ -1,4 +1,8 @@
-"""Core commands: init, schema, ingest, stats, claim, decide, demo."""
+"""Core commands: init, schema, ingest, stats, claim, decide, demo.
+
+Once reviewers are registered, `ingest`, `stats`, `claim` and `decide` act as the verified
+`--reviewer` (token or operating-system user) with the role the service checks; `init`
+needs only the database's owner (it runs before any reviewer can be read)."""
 
 from __future__ import annotations
 
@@ -13,29 +17,17 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from modqueue.commands._common import (
-    ConfigOption,
-    DbOption,
-    GuidelinesOption,
-    JsonOption,
-    ReviewerOption,
-    echo_json,
-    fail,
-    open_config,
-    open_queue,
-)
-from modqueue.commands._identity import TokenOption, acting_reviewer
+from modqueue.commands._common import Invocation, echo_json, fail, open_queue, uses
 from modqueue.queue import (
+    UNIDENTIFIED,
     IngestReport,
+    Permission,
     Rejection,
     ReviewQueue,
-    grant_app_role,
     item_json_schema,
-    make_engine,
-    migrate,
     read_jsonl,
-    validation_reason,
 )
+from modqueue.queue import grant_app_role, make_engine, migrate, validation_reason
 from modqueue.settings import load_settings
 
 DEMO_DB = "sqlite:///modqueue-demo.db"
@@ -44,8 +36,9 @@ SAMPLE_AS_OF = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 CHUNK = 5000
 
 
+@uses("db")
 def init(
-    db: DbOption = None,
+    cli: Invocation,
     app_role: Annotated[
         str | None,
         typer.Option(
@@ -57,7 +50,7 @@ def init(
     ] = None,
 ) -> None:
     """Create or migrate the database (idempotent)."""
-    settings = load_settings(database_url=db)
+    settings = load_settings(database_url=cli.db)
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
@@ -118,32 +111,29 @@ def ingest_stream(
     return total
 
 
+@uses("reviewer", "token", "db", "guidelines", "config", "as_json")
 def ingest(
+    cli: Invocation,
     file: Annotated[str, typer.Argument(metavar="FILE|-", help="JSON Lines file, or - for stdin.")],
-    db: DbOption = None,
-    guidelines: GuidelinesOption = None,
     strict: Annotated[bool, typer.Option("--strict", help="Accept all lines or none.")] = False,
-    as_json: JsonOption = False,
 ) -> None:
     """Add flagged items, one JSON object per line; rejected lines are printed as
-    `line N: reason` and the exit code is 2."""
-    queue = open_queue(db, guidelines)
-    try:
+    `line N: reason` and the exit code is 2. Once reviewers are registered: a lead, an
+    admin or a service identity."""
+    with cli.open_queue() as queue:
+        actor = cli.authorized(queue, Permission.INGEST)
+        actor = "ingest" if actor == UNIDENTIFIED else actor
         if file == "-":
-            report = ingest_stream(queue, sys.stdin.buffer, strict=strict)
+            report = ingest_stream(queue, sys.stdin.buffer, strict=strict, actor=actor)
         else:
             path = Path(file)
             if not path.is_file():
                 raise fail(f"{file}: no such file", code=1)
             with path.open("rb") as stream:
-                report = ingest_stream(queue, stream, strict=strict)
-    finally:
-        queue.close()
+                report = ingest_stream(queue, stream, strict=strict, actor=actor)
     for r in report.rejected:
         typer.echo(f"line {r.position}: {r.reason}", err=True)
-    if as_json:
-        echo_json(report.to_dict())
-    else:
+    if not cli.show(report.to_dict()):
         stored = (
             "nothing stored (--strict)"
             if strict and report.rejected
@@ -180,40 +170,35 @@ def _print_stats(stats: dict[str, Any]) -> None:
         typer.echo("actions: " + ", ".join(f"{k} {v}" for k, v in actions.items()))
 
 
-def stats(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Queue health: pending, claimed, decided, escalated, per queue."""
-    with open_queue(db) as queue:
+@uses("reviewer", "token", "db", "config", "as_json")
+def stats(cli: Invocation) -> None:
+    """Queue health: pending, claimed, decided, escalated, per queue (any reviewer once
+    reviewers are registered)."""
+    with cli.open_queue(guidelines=False) as queue:
+        cli.authorized(queue, Permission.VIEW_STATS)
         data = queue.stats()
     if data["access"]["warning"]:
         typer.echo(f"warning: {data['access']['warning']}", err=True)
-    if as_json:
-        echo_json(data)
-    else:
+    if not cli.show(data):
         _print_stats(data)
 
 
-def claim(
-    reviewer: ReviewerOption,
-    queue_name: Annotated[
-        list[str] | None, typer.Option("--queue", help="Queue to claim from (repeatable).")
-    ] = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
-) -> None:
+QueueNames = Annotated[
+    list[str] | None, typer.Option("--queue", help="Queue to claim from (repeatable).")
+]
+
+
+@uses("reviewer", "token", "db", "config", "as_json")
+def claim(cli: Invocation, queue_name: QueueNames = None) -> None:
     """Claim the next item for a reviewer (exit 3 when the queue is empty)."""
-    with open_queue(db) as queue:
-        reviewer = acting_reviewer(queue, reviewer, token, config)
+    with cli.open_queue() as queue:
+        reviewer = cli.acting_reviewer(queue, Permission.CLAIM)
         got = queue.claim_next(reviewer, queue_name or None)
     if got is None:
-        if as_json:
-            echo_json(None)
-        else:
+        if not cli.show(None):
             typer.echo("queue empty", err=True)
         raise typer.Exit(3)
-    if as_json:
-        echo_json(got.to_dict())
+    if cli.show(got.to_dict()):
         return
     item = got.item
     typer.echo(f"item {got.item_id} in {got.queue} (priority {got.priority:.1f})")
@@ -221,24 +206,19 @@ def claim(
     typer.echo(json.dumps(item.text or item.url or "", ensure_ascii=False)[:400])
 
 
+@uses("reviewer", "token", "db", "config", "as_json")
 def decide(
+    cli: Invocation,
     item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
-    reviewer: ReviewerOption,
     label: Annotated[str, typer.Option("--label", help="Label id from the guideline.")],
     note: Annotated[str, typer.Option("--note", help="Private note (never sent out).")] = "",
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Decide an item (claiming it first if it is pending)."""
-    with open_queue(db, config=open_config(config)) as queue:
-        reviewer = acting_reviewer(queue, reviewer, token, config)
+    with cli.open_queue() as queue:
+        reviewer = cli.acting_reviewer(queue, Permission.DECIDE)
         got = queue.claim(item_id, reviewer)
         decision = queue.decide(got, label, note, origin="cli")
-    if as_json:
-        echo_json(decision.model_dump(mode="json"))
-    else:
+    if not cli.show(decision.model_dump(mode="json")):
         typer.echo(f"item {item_id}: {decision.label} ({decision.action}) by {reviewer}")
 
 
@@ -269,35 +249,33 @@ def load_demo(db: str) -> ReviewQueue:
     return queue
 
 
+@uses("reviewer", "token", "db")
 def demo(
-    db: DbOption = None,
+    cli: Invocation,
     headless: Annotated[
         bool, typer.Option("--headless", help="Print the queue's state instead of the UI.")
     ] = False,
-    reviewer: Annotated[str, typer.Option("--reviewer", help="Reviewer id.")] = "demo-reviewer",
-    token: TokenOption = None,
 ) -> None:
     """The main job on the embedded default: a SQLite file in this folder, filled with
-    the bundled sample items, opened in the reviewer UI. The demo database is in open
-    mode (no token needed); on a database with reviewers the reviewer is verified like
-    `modqueue review`'s."""
-    url = db or DEMO_DB
+    the bundled sample items, opened in the reviewer UI (as `--reviewer`, default
+    demo-reviewer). The demo database is in open mode (no token needed); on a database
+    with reviewers the reviewer is verified like `modqueue review`'s."""
+    url = cli.db or DEMO_DB
+    cli.reviewer = cli.reviewer or "demo-reviewer"
     queue = load_demo(url)
     try:
-        if not headless:
-            reviewer = acting_reviewer(queue, reviewer, token, None)
         if headless:
+            cli.authorized(queue, Permission.VIEW_STATS)
             typer.echo(f"demo database: {_safe_url(url)}")
             _print_stats(queue.stats())
             return
+        reviewer = cli.acting_reviewer(queue)
         try:
             tui = importlib.import_module("modqueue.tui")
         except ImportError:
             typer.echo("terminal UI not available; showing the queue instead", err=True)
             _print_stats(queue.stats())
             return
-        tui.run_review_app(
-            queue=queue, reviewer=reviewer, queues=None, config=open_config(None).tui
-        )
+        tui.run_review_app(queue=queue, reviewer=reviewer, queues=None, config=cli.config.tui)
     finally:
         queue.close()

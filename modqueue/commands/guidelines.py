@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modqueue.commands._common import JsonOption, echo_json, fail
+from modqueue.commands._common import Invocation, fail, uses
 from modqueue.guidelines import bundled_guidelines_dir, check_guidelines, load_guidelines
 from modqueue.settings import load_settings
 
@@ -32,16 +32,15 @@ def check(
 
 
 @app.command("show")
+@uses("guidelines", "as_json")
 def show(
+    cli: Invocation,
     guideline_id: Annotated[str, typer.Argument(metavar="ID", help="Guideline id.")],
-    as_json: JsonOption = False,
-    directory: Annotated[Path | None, typer.Option("--guidelines", help="Folder.")] = None,
 ) -> None:
     """Print one guideline: its labels and hotkeys, then its text."""
-    guidelines = load_guidelines(directory or load_settings().guidelines)
+    guidelines = load_guidelines(cli.guidelines or load_settings().guidelines)
     g = guidelines.get(guideline_id)
-    if as_json:
-        echo_json(g.to_dict())
+    if cli.show(g.to_dict()):
         return
     typer.echo(f"{g.title} ({g.id})")
     typer.echo(

@@ -1,4 +1,8 @@
-"""`modqueue labelstudio setup|push|pull`: the Label Studio round trip."""
+"""`modqueue labelstudio setup|push|pull`: the Label Studio round trip.
+
+Once reviewers are registered, `setup` needs a verified lead or admin, and `push` and
+`pull` a lead, an admin or a service identity (`--reviewer`, verified with `--token` or
+the operating-system user)."""
 
 from __future__ import annotations
 
@@ -6,15 +10,7 @@ from typing import Annotated
 
 import typer
 
-from modqueue.commands._common import (
-    ConfigOption,
-    DbOption,
-    GuidelinesOption,
-    JsonOption,
-    echo_json,
-    open_config,
-    open_queue,
-)
+from modqueue.commands._common import Invocation, uses
 from modqueue.integrations.labelstudio import (
     LabelStudioClient,
     LabelStudioConfig,
@@ -23,6 +19,7 @@ from modqueue.integrations.labelstudio import (
     push,
     setup_project,
 )
+from modqueue.queue import Permission, ReviewQueue
 
 app = typer.Typer(
     help="Send a share of the queue to Label Studio annotators and bring their labels back.",
@@ -32,32 +29,39 @@ app = typer.Typer(
 PolicyOption = Annotated[
     str | None, typer.Option("--policy", help="Guideline (policy) id.", show_default=False)
 ]
+SHARED = ("reviewer", "token", "db", "guidelines", "config", "as_json")
 
 
-def _section(config: ConfigOption) -> LabelStudioConfig:
-    return open_config(config).labelstudio or LabelStudioConfig()
+def _connect(
+    cli: Invocation, permission: Permission
+) -> tuple[ReviewQueue, LabelStudioClient, LabelStudioConfig]:
+    """The queue, checked for `permission`, and a client for the configured server."""
+    section = cli.config.labelstudio or LabelStudioConfig()
+    queue = cli.open_queue()
+    try:
+        cli.authorized(queue, permission)
+        return queue, LabelStudioClient(LabelStudioConnection.from_env(section)), section
+    except BaseException:
+        queue.close()
+        raise
 
 
 @app.command("setup")
+@uses(*SHARED)
 def setup(
+    cli: Invocation,
     policy: Annotated[str, typer.Option("--policy", help="Guideline (policy) id.")],
     force: Annotated[
         bool, typer.Option("--force", help="Rewrite the config even if unchanged.")
     ] = False,
-    db: DbOption = None,
-    guidelines: GuidelinesOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Create or update the Label Studio project of a guideline (annotations are kept)."""
-    section = _section(config)
-    client = LabelStudioClient(LabelStudioConnection.from_env(section))
-    with open_queue(db, guidelines) as queue:
+    queue, client, section = _connect(cli, Permission.SETUP_LABELSTUDIO)
+    with queue:
         result = setup_project(
             queue, client, policy=policy, force=force, prefix=section.project_prefix
         )
-    if as_json:
-        echo_json(result.to_dict())
+    if cli.show(result.to_dict()):
         return
     verb = "created" if result.created else "updated" if result.updated else "up to date"
     typer.echo(
@@ -67,23 +71,19 @@ def setup(
 
 
 @app.command("push")
+@uses(*SHARED)
 def push_command(
+    cli: Invocation,
     policy: PolicyOption = None,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Send at most N items.", show_default=False)
     ] = None,
-    db: DbOption = None,
-    guidelines: GuidelinesOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Lease pending items of the routed queues to Label Studio and import them as tasks."""
-    section = _section(config)
-    client = LabelStudioClient(LabelStudioConnection.from_env(section))
-    with open_queue(db, guidelines) as queue:
+    queue, client, section = _connect(cli, Permission.SYNC_LABELSTUDIO)
+    with queue:
         report = push(queue, client, section, policy=policy, limit=limit)
-    if as_json:
-        echo_json(report.to_dict())
+    if cli.show(report.to_dict()):
         return
     typer.echo(
         f"pushed {report.pushed} items in {report.batches} batches; "
@@ -92,20 +92,13 @@ def push_command(
 
 
 @app.command("pull")
-def pull_command(
-    policy: PolicyOption = None,
-    db: DbOption = None,
-    guidelines: GuidelinesOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@uses(*SHARED)
+def pull_command(cli: Invocation, policy: PolicyOption = None) -> None:
     """Turn new and updated Label Studio annotations into decisions (incremental)."""
-    section = _section(config)
-    client = LabelStudioClient(LabelStudioConnection.from_env(section))
-    with open_queue(db, guidelines, config=open_config(config)) as queue:
+    queue, client, _section = _connect(cli, Permission.SYNC_LABELSTUDIO)
+    with queue:
         report = pull(queue, client, policy=policy)
-    if as_json:
-        echo_json(report.to_dict())
+    if cli.show(report.to_dict()):
         return
     again = f" ({report.retried} fetched again for refused annotations)" if report.retried else ""
     typer.echo(

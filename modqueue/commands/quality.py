@@ -1,8 +1,9 @@
 """Quality commands: quality, appeal, appeals, gold, export.
 
-Once reviewers are registered, `quality`, `appeal`, `appeals` and `gold` act as the
-verified `--reviewer` (token or operating-system user); `--by` names the actor only in
-open mode, where nothing is verified."""
+Once reviewers are registered, every one of them acts as the verified `--reviewer` (token
+or operating-system user) and the service checks its role: `export` needs the `ml` role
+or a lead or admin; `--by` names the actor only in open mode, where nothing is
+verified."""
 
 from __future__ import annotations
 
@@ -16,15 +17,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from modqueue._exceptions import ConfigError, ModqueueError
-from modqueue.commands._common import (
-    ConfigOption,
-    DbOption,
-    JsonOption,
-    echo_json,
-    fail,
-    open_queue,
-)
-from modqueue.commands._identity import ActorOption, TokenOption, actor_or_by, optional_actor
+from modqueue.commands._common import Invocation, fail, registrar, uses
 from modqueue.config import parse_duration
 from modqueue.integrations.export import FORMATS, export_dataset
 from modqueue.quality import (
@@ -39,6 +32,9 @@ from modqueue.quality import (
 from modqueue.queue import Item, Permission, read_jsonl
 
 gold_app = typer.Typer(help="Gold items: known answers mixed into the queues unannounced.")
+SHARED = ("reviewer", "token", "db", "config", "as_json")
+gold_command = registrar(gold_app, *SHARED)
+ItemArg = Annotated[int, typer.Argument(metavar="ITEM_ID")]
 ByOption = Annotated[
     str,
     typer.Option(
@@ -53,7 +49,9 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+@uses(*SHARED)
 def quality(
+    cli: Invocation,
     aggregate_only: Annotated[
         bool,
         typer.Option(
@@ -61,24 +59,12 @@ def quality(
             help="Only figures across reviewers (no reviewer pairs, no gold): any reviewer.",
         ),
     ] = False,
-    reviewer: ActorOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Agreement (Krippendorff's alpha, pairwise) per policy and reviewer pair, second
     reviews, gold accuracy per reviewer and appeals. Per-reviewer figures are for leads
     and admins; anyone else asks for `--aggregate-only`."""
-    with open_queue(db) as queue:
-        actor = optional_actor(queue, reviewer, token, config)
-        report = queue.read(
-            lambda s: quality_report(
-                s, actor=actor, aggregate_only=aggregate_only, now=queue.clock()
-            )
-        )
-    if as_json:
-        echo_json(report)
+    report = cli.call(quality_report, aggregate_only=aggregate_only, read=True)
+    if cli.show(report):
         return
     a = report["agreement"]
     typer.echo(
@@ -108,123 +94,74 @@ def quality(
     )
 
 
+@uses(*SHARED)
 def appeal(
-    item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
+    cli: Invocation,
+    item_id: ItemArg,
     note: Annotated[str, typer.Option("--note", help="Why the decision is appealed.")],
     by: ByOption = "appeals",
-    reviewer: ActorOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Reopen a decided item in its senior queue for a senior other than the one who
     decided it (any registered reviewer)."""
-    with open_queue(db) as queue:
-        actor = actor_or_by(queue, reviewer, token, config, by)
+    with cli.open_queue() as queue:
+        actor = cli.actor_or(queue, by)
         opened = queue.run(
             lambda s: open_appeal(s, item_id=item_id, note=note, actor=actor, now=queue.clock())
         )
         target = queue.get_item(item_id).queue
-    if as_json:
-        echo_json(opened.model_dump(mode="json"))
-    else:
-        typer.echo(f"appeal {opened.id}: item {item_id} ({opened.appealed_label}) is in {target}")
+    cli.say(
+        opened.model_dump(mode="json"),
+        f"appeal {opened.id}: item {item_id} ({opened.appealed_label}) is in {target}",
+    )
 
 
+@uses(*SHARED)
 def appeals(
+    cli: Invocation,
     status: Annotated[
         str | None, typer.Option("--status", help="open, upheld or overturned.")
     ] = None,
-    reviewer: ActorOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """List appeals, newest first (leads and admins: each names the reviewer appealed)."""
-    with open_queue(db) as queue:
-        actor = optional_actor(queue, reviewer, token, config)
-        rows = queue.read(lambda s: list_appeals(s, status=status, actor=actor, now=queue.clock()))
-    if as_json:
-        echo_json([r.model_dump(mode="json") for r in rows])
-        return
-    for r in rows:
-        typer.echo(f"appeal {r.id}: item {r.item_id} {r.appealed_label} -> {r.status}")
+    cli.listing(
+        cli.call(list_appeals, status=status, read=True),
+        lambda r: f"appeal {r.id}: item {r.item_id} {r.appealed_label} -> {r.status}",
+    )
 
 
-@gold_app.command("add")
+@gold_command("add")
 def gold_add(
-    item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
+    cli: Invocation,
+    item_id: ItemArg,
     label: Annotated[str, typer.Option("--label", help="The known correct label.")],
     note: Annotated[str, typer.Option("--note", help="Why this is the answer.")] = "",
     by: ByOption = "lead",
-    reviewer: ActorOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Mark an item as gold with its known label (leads and admins)."""
-    with open_queue(db) as queue:
-        actor = actor_or_by(queue, reviewer, token, config, by)
-        gold = queue.run(
-            lambda s: add_gold(
-                s,
-                item_id=item_id,
-                label=label,
-                actor=actor,
-                guidelines=queue.guidelines,
-                now=queue.clock(),
-                note=note,
-            )
-        )
-    typer.echo(f"item {gold.item_id} is gold: {gold.label}")
+    gold = cli.call(
+        add_gold, by=by, guidelines_as="guidelines", item_id=item_id, label=label, note=note
+    )
+    cli.say(gold.model_dump(mode="json"), f"item {gold.item_id} is gold: {gold.label}")
 
 
-@gold_app.command("remove")
-def gold_remove(
-    item_id: Annotated[int, typer.Argument(metavar="ITEM_ID")],
-    by: ByOption = "lead",
-    reviewer: ActorOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-) -> None:
+@gold_command("remove")
+def gold_remove(cli: Invocation, item_id: ItemArg, by: ByOption = "lead") -> None:
     """Unmark a gold item (leads and admins)."""
-    with open_queue(db) as queue:
-        actor = actor_or_by(queue, reviewer, token, config, by)
-        queue.run(lambda s: remove_gold(s, item_id=item_id, actor=actor, now=queue.clock()))
-    typer.echo(f"item {item_id} is no longer gold")
+    cli.call(remove_gold, by=by, item_id=item_id)
+    cli.say({"item_id": item_id, "gold": False}, f"item {item_id} is no longer gold")
 
 
-@gold_app.command("list")
-def gold_list(
-    reviewer: ActorOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@gold_command("list")
+def gold_list(cli: Invocation) -> None:
     """List gold items and their labels (leads and admins)."""
-    with open_queue(db) as queue:
-        actor = optional_actor(queue, reviewer, token, config)
-        rows = queue.read(lambda s: list_gold(s, actor=actor, now=queue.clock()))
-    if as_json:
-        echo_json([r.model_dump(mode="json") for r in rows])
-        return
-    for r in rows:
-        typer.echo(f"item {r.item_id}: {r.label}")
+    cli.listing(cli.call(list_gold, read=True), lambda r: f"item {r.item_id}: {r.label}")
 
 
-@gold_app.command("ingest")
+@gold_command("ingest")
 def gold_ingest(
+    cli: Invocation,
     file: Annotated[Path, typer.Argument(help="JSON Lines: ingest items with a gold_label.")],
     by: ByOption = "lead",
-    reviewer: ActorOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Ingest items in the ingest format, each with a `gold_label` key, and mark them
     gold: they enter their queues like any other item. Bad lines are printed as
@@ -234,8 +171,8 @@ def gold_ingest(
         raise fail(f"{file}: no such file")
     problems: list[tuple[int, str]] = []
     marked = 0
-    with open_queue(db) as queue, file.open("rb") as stream:
-        named = actor_or_by(queue, reviewer, token, config, by)
+    with cli.open_queue() as queue, file.open("rb") as stream:
+        named = cli.actor_or(queue, by)
         actor = queue.run(
             lambda s: authorize_actor(
                 s,
@@ -282,9 +219,7 @@ def gold_ingest(
             marked += 1
     for line, reason in problems:
         typer.echo(f"line {line}: {reason}", err=True)
-    if as_json:
-        echo_json({"gold": marked, "rejected": [{"line": n, "reason": r} for n, r in problems]})
-    else:
+    if not cli.show({"gold": marked, "rejected": [{"line": n, "reason": r} for n, r in problems]}):
         typer.echo(f"{marked} gold items; {len(problems)} rejected")
     if problems:
         raise typer.Exit(2)
@@ -314,7 +249,9 @@ def _duration(text: str) -> timedelta:
     return timedelta(seconds=parse_duration(text))
 
 
+@uses(*SHARED)
 def export(
+    cli: Invocation,
     out: Annotated[Path, typer.Option("--out", help="Folder to write the dataset into.")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet.")] = "jsonl",
     policy: Annotated[str | None, typer.Option("--policy", help="Only this policy.")] = None,
@@ -326,13 +263,13 @@ def export(
         str | None,
         typer.Option("--cursor", help="Named cursor: export what changed since its last run."),
     ] = None,
-    db: DbOption = None,
-    as_json: JsonOption = False,
 ) -> None:
-    """Write decided items as train/validation/test splits plus a dataset card."""
+    """Write decided items as train/validation/test splits plus a dataset card (the
+    `ml` role, leads and admins, once reviewers are registered)."""
     if fmt not in FORMATS:
         raise fail(f"--format: unknown format {fmt!r} (use {' or '.join(FORMATS)})")
-    with open_queue(db) as queue:
+    with cli.open_queue() as queue:
+        cli.authorized(queue, Permission.EXPORT)
         now = queue.clock()
         if policy is not None and policy not in queue.guidelines:
             raise fail(
@@ -342,8 +279,7 @@ def export(
         report = export_dataset(
             queue.engine, out=out, now=now, fmt=fmt, policy=policy, since=window, cursor=cursor
         )
-    if as_json:
-        echo_json(report.to_dict())
+    if cli.show(report.to_dict()):
         return
     splits = report.stats["splits"]
     typer.echo(

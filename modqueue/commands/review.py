@@ -6,21 +6,15 @@ from typing import Annotated, Literal
 
 import typer
 
-from modqueue.commands._common import (
-    ConfigOption,
-    DbOption,
-    ReviewerOption,
-    open_config,
-    open_queue,
-)
-from modqueue.commands._identity import TokenOption, acting_reviewer
+from modqueue.commands._common import Invocation, uses
 from modqueue.queue import Permission
 
 __all__ = ["review"]
 
 
+@uses("reviewer", "token", "db", "config")
 def review(
-    reviewer: ReviewerOption,
+    cli: Invocation,
     queue_name: Annotated[
         list[str] | None,
         typer.Option("--queue", help="Queue to review (repeatable; default: pick one)."),
@@ -29,9 +23,6 @@ def review(
         bool,
         typer.Option("--lead", help="Open the lead dashboard (queue health, live; leads and up)."),
     ] = False,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Open the terminal UI: review items one by one, or watch the queues with `--lead`.
 
@@ -39,14 +30,17 @@ def review(
     `--lead` and each `--queue` are checked against their role and policies up front."""
     from modqueue.tui import run_review_app
 
-    settings = open_config(config)
-    queue = open_queue(db, config=settings)
+    queue = cli.open_queue()
     try:
-        reviewer = acting_reviewer(queue, reviewer, token, config)
+        reviewer = cli.acting_reviewer(
+            queue, Permission.VIEW_DASHBOARD if lead else Permission.CLAIM
+        )
         if lead:
             queue.check_access(reviewer, Permission.VIEW_DASHBOARD)
         for name in queue_name or []:
             queue.check_access(reviewer, Permission.CLAIM, queue=name)
+        if not lead and not queue_name:  # the picker: a role that works queues at all
+            queue.check_access(reviewer, Permission.CLAIM)
         mode: Literal["review", "pick", "lead"] = (
             "lead" if lead else ("review" if queue_name else "pick")
         )
@@ -55,7 +49,7 @@ def review(
             reviewer=reviewer,
             queues=list(queue_name) if queue_name else None,
             mode=mode,
-            config=settings.tui,
+            config=cli.config.tui,
         )
     finally:
         queue.close()

@@ -6,19 +6,8 @@ from typing import Annotated
 
 import typer
 
-from modqueue.commands._common import ConfigOption, DbOption, JsonOption, echo_json, open_queue
-from modqueue.commands._identity import TokenOption, optional_actor
-from modqueue.queue import (
-    OPEN_MODE_WARNING,
-    NewToken,
-    ReviewerPublic,
-    add_reviewer,
-    disable_reviewer,
-    grant_reviewer,
-    link_reviewer,
-    list_reviewers,
-    reset_token,
-)
+from modqueue import queue as mq
+from modqueue.commands._common import Invocation, echo_json, registrar
 
 app = typer.Typer(
     help="Reviewer identities, roles and policies. Once the first reviewer (an admin) "
@@ -27,12 +16,8 @@ app = typer.Typer(
 )
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The reviewer's name (--reviewer).")]
-ActingOption = Annotated[
-    str | None,
-    typer.Option(
-        "--reviewer", help="Who is acting (an admin; lead for `list`).", show_default=False
-    ),
-]
+SHARED = ("reviewer", "token", "db", "config", "as_json")
+command = registrar(app, *SHARED)
 EmailOption = Annotated[
     str | None,
     typer.Option(
@@ -49,7 +34,7 @@ PolicyOption = Annotated[
 ]
 
 
-def _describe(r: ReviewerPublic) -> str:
+def _describe(r: mq.ReviewerPublic) -> str:
     state = " (disabled)" if r.disabled else ""
     linked = f", Label Studio {r.labelstudio_email}" if r.labelstudio_email else ""
     return f"{r.name}{state}: role {r.role}, policies {', '.join(r.policies) or 'none'}, " + (
@@ -57,7 +42,11 @@ def _describe(r: ReviewerPublic) -> str:
     )
 
 
-def _show_token(created: NewToken, as_json: bool, verb: str) -> None:
+def _changed(cli: Invocation, verb: str, row: mq.ReviewerPublic) -> None:
+    cli.say(row.model_dump(mode="json"), f"{verb} {_describe(row)}")
+
+
+def _show_token(created: mq.NewToken, as_json: bool, verb: str) -> None:
     if as_json:
         echo_json({"reviewer": created.reviewer.model_dump(mode="json"), "token": created.token})
         return
@@ -66,84 +55,62 @@ def _show_token(created: NewToken, as_json: bool, verb: str) -> None:
     typer.echo("the reviewer passes it with --token or the MODQUEUE_TOKEN environment variable")
 
 
-@app.command("add")
+@command("add")
 def add(
+    cli: Invocation,
     name: NameArg,
     role: Annotated[
-        str, typer.Option("--role", help="reviewer, senior, lead or admin.")
+        str,
+        typer.Option(
+            "--role",
+            help="reviewer, senior, lead, admin, ml (export and aggregate quality only) or "
+            "service (the identity of `modqueue serve` and `modqueue actions dispatch`).",
+        ),
     ] = "reviewer",
     policy: PolicyOption = None,
     labelstudio_email: EmailOption = None,
-    reviewer: ActingOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Register a reviewer and print their token once. The first reviewer must be an
     admin: adding it ends open mode."""
-    with open_queue(db) as queue:
-        actor = optional_actor(queue, reviewer, token, config)
-        created = queue.run(
-            lambda s: add_reviewer(
-                s,
-                actor=actor,
-                name=name,
-                role=role,
-                policies=policy or [],
-                known_policies=queue.guidelines.ids,
-                labelstudio_email=labelstudio_email,
-                now=queue.clock(),
-            )
-        )
-    _show_token(created, as_json, "added")
+    created = cli.call(
+        mq.add_reviewer,
+        guidelines_as="known_policies",
+        name=name,
+        role=role,
+        policies=policy or [],
+        labelstudio_email=labelstudio_email,
+    )
+    _show_token(created, cli.as_json, "added")
 
 
-@app.command("list")
+@command("list")
 def list_(
-    reviewer: ActingOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
+    cli: Invocation,
 ) -> None:
     """Every reviewer with role, policies, state and pseudonym (leads and admins)."""
-    with open_queue(db) as queue:
-        actor = optional_actor(queue, reviewer, token, config)
-        rows = queue.run(lambda s: list_reviewers(s, actor=actor, now=queue.clock()))
-    if as_json:
-        echo_json([r.model_dump(mode="json") for r in rows])
+    rows = cli.call(mq.list_reviewers)
+    if cli.show([r.model_dump(mode="json") for r in rows]):
         return
     if not rows:
-        typer.echo(OPEN_MODE_WARNING, err=True)
+        typer.echo(mq.OPEN_MODE_WARNING, err=True)
     for r in rows:
         typer.echo(_describe(r))
 
 
-@app.command("disable")
+@command("disable")
 def disable(
+    cli: Invocation,
     name: NameArg,
     enable: Annotated[bool, typer.Option("--enable", help="Re-enable instead.")] = False,
-    reviewer: ActingOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Disable a reviewer (refused everywhere from now on); `--enable` undoes it."""
-    with open_queue(db) as queue:
-        actor = optional_actor(queue, reviewer, token, config)
-        row = queue.run(
-            lambda s: disable_reviewer(s, actor=actor, name=name, now=queue.clock(), enable=enable)
-        )
-    if as_json:
-        echo_json(row.model_dump(mode="json"))
-    else:
-        typer.echo(f"{'enabled' if enable else 'disabled'} {_describe(row)}")
+    verb = "enabled" if enable else "disabled"
+    _changed(cli, verb, cli.call(mq.disable_reviewer, name=name, enable=enable))
 
 
-@app.command("grant")
+@command("grant")
 def grant(
+    cli: Invocation,
     name: NameArg,
     policy: PolicyOption = None,
     revoke: Annotated[
@@ -152,31 +119,17 @@ def grant(
     role: Annotated[
         str | None, typer.Option("--role", help="New role.", show_default=False)
     ] = None,
-    reviewer: ActingOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Grant policies, revoke policies or change a reviewer's role."""
-    with open_queue(db) as queue:
-        actor = optional_actor(queue, reviewer, token, config)
-        row = queue.run(
-            lambda s: grant_reviewer(
-                s,
-                actor=actor,
-                name=name,
-                policies=policy or [],
-                revoke=revoke or [],
-                role=role,
-                known_policies=queue.guidelines.ids,
-                now=queue.clock(),
-            )
-        )
-    if as_json:
-        echo_json(row.model_dump(mode="json"))
-    else:
-        typer.echo(f"updated {_describe(row)}")
+    row = cli.call(
+        mq.grant_reviewer,
+        guidelines_as="known_policies",
+        name=name,
+        policies=policy or [],
+        revoke=revoke or [],
+        role=role,
+    )
+    _changed(cli, "updated", row)
 
 
 _LINK_HELP = (
@@ -194,48 +147,26 @@ _LINK_HELP = (
 )
 
 
-@app.command("link", help=_LINK_HELP)
+@command("link", help=_LINK_HELP)
 def link(
+    cli: Invocation,
     name: NameArg,
     labelstudio_email: EmailOption = None,
     unlink: Annotated[
         bool, typer.Option("--unlink", help="Remove the reviewer's Label Studio link.")
     ] = False,
-    reviewer: ActingOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Link a reviewer to their Label Studio account (the help is `_LINK_HELP`)."""
     if unlink == (labelstudio_email is not None):
         raise typer.BadParameter(
             "pass either --labelstudio-email EMAIL or --unlink", param_hint="--labelstudio-email"
         )
-    with open_queue(db) as queue:
-        actor = optional_actor(queue, reviewer, token, config)
-        row = queue.run(
-            lambda s: link_reviewer(
-                s, actor=actor, name=name, labelstudio_email=labelstudio_email, now=queue.clock()
-            )
-        )
-    if as_json:
-        echo_json(row.model_dump(mode="json"))
-    else:
-        typer.echo(f"{'unlinked' if unlink else 'linked'} {_describe(row)}")
+    row = cli.call(mq.link_reviewer, name=name, labelstudio_email=labelstudio_email)
+    _changed(cli, "unlinked" if unlink else "linked", row)
 
 
-@app.command("reset-token")
-def reset_token_(
-    name: NameArg,
-    reviewer: ActingOption = None,
-    token: TokenOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@command("reset-token")
+def reset_token_(cli: Invocation, name: NameArg) -> None:
     """Issue a new token for a reviewer (the old one stops working); printed once."""
-    with open_queue(db) as queue:
-        actor = optional_actor(queue, reviewer, token, config)
-        created = queue.run(lambda s: reset_token(s, actor=actor, name=name, now=queue.clock()))
-    _show_token(created, as_json, "new token for")
+    created = cli.call(mq.reset_token, name=name)
+    _show_token(created, cli.as_json, "new token for")

@@ -1,4 +1,8 @@
-"""`modqueue serve` (the scheduler process) and `modqueue config check`."""
+"""`modqueue serve` (the scheduler process) and `modqueue config check`.
+
+Once reviewers are registered, `serve` runs as a verified service identity (`--service
+NAME`, a reviewer added with `--role service`, verified with `--token` or the
+operating-system user); every audit event its jobs write names it (`detail.service`)."""
 
 from __future__ import annotations
 
@@ -12,18 +16,10 @@ from typing import Annotated, Any
 import typer
 
 from modqueue._exceptions import ConfigError
-from modqueue.commands._common import (
-    ConfigOption,
-    DbOption,
-    GuidelinesOption,
-    JsonOption,
-    echo_json,
-    fail,
-    open_config,
-    open_queue,
-)
+from modqueue.commands._common import Invocation, fail, uses
 from modqueue.config import FeedSourceConfig, FolderSourceConfig, ModqueueConfig, load_config
 from modqueue.logs import add_secret, configure_logging
+from modqueue.queue import UNIDENTIFIED, Permission
 from modqueue.scheduler import JobContext, JobSpec, Scheduler, default_jobs, run_once
 
 __all__ = ["config_app", "serve"]
@@ -47,10 +43,9 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+@uses("service", "token", "db", "guidelines", "config")
 def serve(
-    db: DbOption = None,
-    config: ConfigOption = None,
-    guidelines: GuidelinesOption = None,
+    cli: Invocation,
     once: Annotated[bool, typer.Option("--once", help="Run every job once, then exit.")] = False,
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Log one JSON object per line.")
@@ -66,9 +61,15 @@ def serve(
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise fail(f"--log-level: unknown level {log_level!r} (debug, info, warning, error)")
     configure_logging(json_lines=log_json, level=log_level)
-    cfg = open_config(config)
+    cfg = cli.config
     register_secrets(cfg)
-    queue = open_queue(db, guidelines, config=cfg)
+    queue = cli.open_queue()
+    try:
+        service = cli.authorized(queue, Permission.RUN_SERVICE)
+    except BaseException:
+        queue.close()
+        raise
+    queue.service = None if service == UNIDENTIFIED else service
     stop = threading.Event()
     ctx = JobContext(queue, cfg, stop=stop)
     jobs = default_jobs(cfg)
@@ -140,10 +141,11 @@ def _job_row(job: JobSpec) -> dict[str, Any]:
 
 
 @config_app.command("check")
-def config_check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+@uses("config", "as_json")
+def config_check(cli: Invocation) -> None:
     """Validate the configuration (./modqueue.toml or --config): every problem is printed
     as `file: key: what is wrong` and the exit code is 1."""
-    cfg = load_config(config, required=True)
+    cfg = load_config(cli.config_path, required=True)
     problems = check_config(cfg)
     errors = [p for p in problems if not p.startswith("warning:")]
     for warning in (p for p in problems if p.startswith("warning:")):
@@ -151,8 +153,7 @@ def config_check(config: ConfigOption = None, as_json: JsonOption = False) -> No
     if errors:
         raise ConfigError("\n".join(errors))
     jobs = default_jobs(cfg)
-    if as_json:
-        echo_json({"path": str(cfg.path), "ok": True, "jobs": [_job_row(j) for j in jobs]})
+    if cli.show({"path": str(cfg.path), "ok": True, "jobs": [_job_row(j) for j in jobs]}):
         return
     typer.echo(f"{cfg.path}: ok ({len(cfg.sources)} source(s), {len(jobs)} job(s))")
     for job in jobs:

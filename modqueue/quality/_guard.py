@@ -2,7 +2,8 @@
 
 Per-reviewer figures (agreement of reviewer pairs, gold accuracy per reviewer, who was
 appealed) are for leads and above; so are gold items themselves, since a reviewer who
-knows which items are gold is no longer measured blind. In open mode everyone may.
+knows which items are gold is no longer measured blind. Aggregate figures are for every
+reviewer and the `ml` role. In open mode everyone may.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from datetime import datetime
 from sqlmodel import Session
 
 from modqueue.queue import Permission, authorize, is_open_mode, refuse
+from modqueue.queue import UNIDENTIFIED, Permission
+from modqueue.queue import authorize_actor as _authorize_actor
 
 __all__ = ["UNIDENTIFIED", "authorize_actor"]
-
-UNIDENTIFIED = "(unidentified)"
-"""The audit actor of a call that named nobody."""
 
 
 def authorize_actor(
@@ -34,18 +34,8 @@ def authorize_actor(
 
     In open mode anyone may, and no actor is recorded as `UNIDENTIFIED`. Once reviewers
     are registered the actor must be a verified reviewer (the entry point checks the
-    token) with the role `permission` needs.
+    token) with the role `permission` needs (`modqueue.queue.authorize_actor`).
     """
-    if actor is None:
-        if is_open_mode(session):
-            return UNIDENTIFIED
-        raise refuse(
-            session,
-            f"{doing} needs a registered reviewer: pass --reviewer (with --token)"
-            + (f"; {hint}" if hint else ""),
-            actor=UNIDENTIFIED,
-            detail={"permission": permission.value},
-            now=now,
-        )
-    authorize(session, reviewer=actor, permission=permission, now=now, hint=hint)
-    return actor
+    return _authorize_actor(
+        session, actor=actor, permission=permission, doing=doing, now=now, hint=hint
+    )

@@ -20,9 +20,14 @@ from modqueue.queue._access.reviewers import (
 from modqueue.queue._access.rules import (
     OPEN_MODE_WARNING,
     Permission,
+    UNIDENTIFIED,
     authorize,
+    authorize_actor,
     is_open_mode,
+    queue_filter,
     refuse,
+    role_allows,
+    roles_with,
 )
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
 from modqueue.queue._audit.log import ChainReport, audit_history, event_dict, verify_chain
@@ -99,6 +104,7 @@ __all__ = [
     "OPEN_MODE_WARNING",
     "SECOND_REVIEW_SUFFIX",
     "TRIAGE",
+    "UNIDENTIFIED",
     "ActionStatus",
     "Annotation",
     "Appeal",
@@ -141,6 +147,7 @@ __all__ = [
     "add_reviewer",
     "audit_history",
     "authorize",
+    "authorize_actor",
     "dashboard_metrics",
     "decide",
     "decide_held",
@@ -162,6 +169,7 @@ __all__ = [
     "policy_of_queue",
     "pseudonym_for",
     "pseudonyms_for",
+    "queue_filter",
     "read_connection",
     "read_jsonl",
     "read_session",
@@ -177,6 +185,8 @@ __all__ = [
     "reviewer_for_labelstudio",
     "reviewer_for_pseudonym",
     "reviewer_queues",
+    "role_allows",
+    "roles_with",
     "sampled_for_second_review",
     "schema_is_current",
     "senior_queue",

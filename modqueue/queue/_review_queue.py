@@ -24,7 +24,7 @@ from modqueue.queue._access.rules import (
     claimable_queues,
     refuse,
 )
-from modqueue.queue._audit.chain import record_event
+from modqueue.queue._audit.chain import SERVICE_KEY, record_event
 from modqueue.queue._claims import leases
 from modqueue.queue._claims.leases import Claim
 from modqueue.queue._core.db import make_engine, migrate, read_session
@@ -98,6 +98,9 @@ class ReviewQueue:
         self.quality = quality or QualityConfig(
             second_review_share=self.settings.second_review_share
         )
+        self.service: str | None = None
+        """The verified service identity of a service process: named in every audit event
+        it writes (`detail.service`)."""
         if auto_migrate:
             migrate(self.engine)
 
@@ -107,6 +110,8 @@ class ReviewQueue:
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            if self.service is not None:
+                session.info[SERVICE_KEY] = self.service
             yield open_transaction(session)
 
     @contextmanager

@@ -14,6 +14,8 @@ from tests.conftest import make_item
 POLICY = "people-smuggling"
 OTHER_POLICY = "doxxing"
 ROLES = ["reviewer", "senior", "lead", "admin"]
+OFF_LADDER = ["ml", "service"]
+"""The roles outside the reviewer ladder: the ML team and service processes."""
 
 
 @dataclass

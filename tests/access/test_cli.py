@@ -1,9 +1,15 @@
-"""Each role allowed and refused at the command line, with real token checks."""
+"""Each role allowed and refused at the command line, with real token checks.
+
+Every command runs through the real Typer app (`modqueue.cli.app`), so what is tested is
+the CLI's own error handling: the exit status and the `error: ...` line on stderr; one
+test runs `python -m modqueue.cli` as a subprocess for `main()` itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,42 +17,51 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from sqlalchemy import select
+from sqlmodel import col
+from typer.testing import CliRunner, Result
 
-from modqueue._exceptions import ModqueueError
 from modqueue.cli import app
 from modqueue.quality import add_gold
-from modqueue.queue import ReviewQueue
+from modqueue.queue import AuditEvent, ReviewQueue
 from modqueue.tui.app import ReviewApp
 from modqueue.tui.components import ItemCard
 from modqueue.tui.screens import DashboardScreen, ReviewScreen
-from tests.access.conftest import POLICY, ROLES, Team, add, denials
+from tests.access.conftest import OFF_LADDER, POLICY, ROLES, Team, add, denials
 from tests.conftest import make_item
 from tests.tui.conftest import SIZE, settle
 
 runner = CliRunner()
+NO_LABEL_STUDIO = {"LABEL_STUDIO_URL": "", "LABEL_STUDIO_API_KEY": ""}
+
+
+def invoke(args: list[str], **env: str) -> Result:
+    """Run `modqueue ARGS` through the real Typer app. Any exception other than the
+    CLI's own exit is a bug of the CLI (an error it did not turn into a message)."""
+    result = runner.invoke(app, args, env={**NO_LABEL_STUDIO, **env})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"modqueue {' '.join(args)} raised") from result.exception
+    return result
 
 
 def cli(args: list[str], **env: str) -> tuple[int, str, str]:
-    """`(exit code, stdout, stderr)` as `modqueue` would give them (errors exit 1)."""
-    result = runner.invoke(app, args, env=env)
-    if isinstance(result.exception, ModqueueError):
-        return 1, result.stdout, f"error: {result.exception}"
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
+    """`(exit status, stdout, stderr)` of `modqueue ARGS`."""
+    result = invoke(args, **env)
     return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
-def cli_team(tmp_path: Path) -> Iterator[tuple[Team, str]]:
-    """The access team on a SQLite file (the CLI layer is the same on both backends):
-    item 1 pending, item 2 escalated to the senior queue, item 3 decided by root and
-    gold."""
-    url = f"sqlite:///{tmp_path}/cli.db"
+def cli_team(database_url: str, tmp_path: Path) -> Iterator[tuple[Team, str]]:
+    """The access team, plus `ml-1` and `service-1`, on each backend: item 1 pending,
+    item 2 escalated to the senior queue, item 3 decided by root and gold.
+    `tmp_path` holds gold.jsonl, items.jsonl and a modqueue.toml with a platform."""
+    url = database_url
     with ReviewQueue(url) as q:
         tokens = {"root": add(q, "root", "admin", [], None)}
         for role in ROLES:
             tokens[f"{role}-1"] = add(q, f"{role}-1", role, [POLICY], "root")
+        for role in OFF_LADDER:
+            tokens[f"{role}-1"] = add(q, f"{role}-1", role, [], "root")
         q.enqueue([make_item(1), make_item(3), make_item(4)])
         q.escalate(q.claim(2, "root"), "needs a senior")
         q.decide(q.claim(3, "root"), "no-violation")
@@ -63,7 +78,30 @@ def cli_team(tmp_path: Path) -> Iterator[tuple[Team, str]]:
         (tmp_path / "gold.jsonl").write_text(
             json.dumps({**make_item(5), "gold_label": "no-violation"}) + "\n", encoding="utf-8"
         )
+        (tmp_path / "items.jsonl").write_text(json.dumps(make_item(6)) + "\n", encoding="utf-8")
+        (tmp_path / "modqueue.toml").write_text(
+            "[platforms.platform-reports]\n"
+            'action_url = "http://127.0.0.1:9/actions"\n'
+            'secret_env = "MODQUEUE_TEST_PLATFORM_SECRET"\n',
+            encoding="utf-8",
+        )
         yield Team(q, tokens), url
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """`modqueue serve` run in-process installs its own log handler on the root logger,
+    bound to the runner's captured stderr: put back what was there for later tests."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    ours = logging.getLogger("modqueue").level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("modqueue").setLevel(ours)
 
 
 @pytest.fixture
@@ -75,28 +113,135 @@ def ui_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return calls
 
 
-# operation -> (arguments, the roles allowed); WHO is replaced by the acting reviewer
-CASES = {
-    "claim": (["claim", "--reviewer", "WHO"], set(ROLES)),
-    "claim_senior_queue": (
+LADDER = set(ROLES)
+SENIORS = {"senior", "lead", "admin"}
+LEADS = {"lead", "admin"}
+LS_UNSET = "LABEL_STUDIO_URL is not set"  # an allowed Label Studio command got this far
+
+# (operation, arguments, the roles allowed, the permission a refusal names, what an
+# allowed run prints to stderr when it cannot finish for another reason). WHO is the
+# acting reviewer, GOLDFILE, ITEMS, OUT and CONFIG files in tmp_path. In the order run:
+# every later operation still finds what it needs after the earlier ones.
+MATRIX: list[tuple[str, list[str], set[str], str, str | None]] = [
+    ("stats", ["stats", "--reviewer", "WHO"], LADDER, "view_stats", None),
+    (
+        "quality_aggregate",
+        ["quality", "--aggregate-only", "--reviewer", "WHO"],
+        LADDER | {"ml"},
+        "view_quality",
+        None,
+    ),
+    ("quality_full", ["quality", "--reviewer", "WHO"], LEADS, "view_reviewer_figures", None),
+    ("appeals_list", ["appeals", "--reviewer", "WHO"], LEADS, "view_reviewer_figures", None),
+    (
+        "reviewers_list",
+        ["reviewers", "list", "--reviewer", "WHO"],
+        LEADS,
+        "view_reviewer_figures",
+        None,
+    ),
+    ("audit_log", ["audit", "log", "--as", "WHO"], LEADS, "view_audit", None),
+    ("actions_list", ["actions", "list", "--reviewer", "WHO"], LEADS, "view_actions", None),
+    (
+        "actions_retry",
+        ["actions", "retry", "--failed", "--reviewer", "WHO"],
+        LEADS,
+        "retry_actions",
+        None,
+    ),
+    ("export", ["export", "--out", "OUT", "--reviewer", "WHO"], LEADS | {"ml"}, "export", None),
+    ("gold_list", ["gold", "list", "--reviewer", "WHO"], LEADS, "manage_gold", None),
+    (
+        "gold_add",
+        ["gold", "add", "1", "--label", "no-violation", "--reviewer", "WHO"],
+        LEADS,
+        "manage_gold",
+        None,
+    ),
+    ("gold_remove", ["gold", "remove", "3", "--reviewer", "WHO"], LEADS, "manage_gold", None),
+    (
+        "gold_ingest",
+        ["gold", "ingest", "GOLDFILE", "--reviewer", "WHO"],
+        LEADS,
+        "manage_gold",
+        None,
+    ),
+    ("ingest", ["ingest", "ITEMS", "--reviewer", "WHO"], LEADS | {"service"}, "ingest", None),
+    (
+        "labelstudio_setup",
+        ["labelstudio", "setup", "--policy", POLICY, "--reviewer", "WHO"],
+        LEADS,
+        "setup_labelstudio",
+        LS_UNSET,
+    ),
+    (
+        "labelstudio_push",
+        ["labelstudio", "push", "--reviewer", "WHO"],
+        LEADS | {"service"},
+        "sync_labelstudio",
+        LS_UNSET,
+    ),
+    (
+        "labelstudio_pull",
+        ["labelstudio", "pull", "--reviewer", "WHO"],
+        LEADS | {"service"},
+        "sync_labelstudio",
+        LS_UNSET,
+    ),
+    ("review", ["review", "--reviewer", "WHO", "--queue", POLICY], LADDER, "claim", None),
+    ("review_pick", ["review", "--reviewer", "WHO"], LADDER, "claim", None),
+    (
+        "review_senior_queue",
+        ["review", "--reviewer", "WHO", "--queue", f"{POLICY}:senior"],
+        SENIORS,
+        "claim",
+        None,
+    ),
+    (
+        "review_lead_dashboard",
+        ["review", "--reviewer", "WHO", "--lead"],
+        LEADS,
+        "view_dashboard",
+        None,
+    ),
+    ("claim", ["claim", "--reviewer", "WHO", "--queue", POLICY], LADDER, "claim", None),
+    (
+        "claim_senior_queue",
         ["claim", "--reviewer", "WHO", "--queue", f"{POLICY}:senior"],
-        {"senior", "lead", "admin"},
+        SENIORS,
+        "claim",
+        None,
     ),
-    "decide_senior_item": (
+    (
+        "decide_senior_item",
         ["decide", "2", "--reviewer", "WHO", "--label", "no-violation"],
-        {"senior", "lead", "admin"},
+        SENIORS,
+        "claim",  # decide claims the item first
+        None,
     ),
-    "reviewers_list": (["reviewers", "list", "--reviewer", "WHO"], {"lead", "admin"}),
-    "reviewers_add": (
+    (
+        "appeal",
+        ["appeal", "3", "--note", "author disputes", "--reviewer", "WHO"],
+        LADDER,
+        "appeal",
+        None,
+    ),
+    (
+        "reviewers_add",
         ["reviewers", "add", "newcomer", "--policy", POLICY, "--reviewer", "WHO"],
         {"admin"},
+        "manage_reviewers",
+        None,
     ),
-    "reviewers_grant": (
+    (
+        "reviewers_grant",
         ["reviewers", "grant", "reviewer-1", "--policy", "doxxing", "--reviewer", "WHO"],
         {"admin"},
+        "manage_reviewers",
+        None,
     ),
-    "reviewers_disable": (["reviewers", "disable", "senior-1", "--reviewer", "WHO"], {"admin"}),
-    "reviewers_link": (
+    (
+        "reviewers_link",
         [
             "reviewers",
             "link",
@@ -107,57 +252,186 @@ CASES = {
             "WHO",
         ],
         {"admin"},
+        "manage_reviewers",
+        None,
     ),
-    "reviewers_unlink": (
+    (
+        "reviewers_unlink",
         ["reviewers", "link", "lead-1", "--unlink", "--reviewer", "WHO"],
         {"admin"},
+        "manage_reviewers",
+        None,
     ),
-    "audit_log": (["audit", "log", "--as", "WHO"], {"lead", "admin"}),
-    "review": (["review", "--reviewer", "WHO", "--queue", POLICY], set(ROLES)),
-    "review_pick": (["review", "--reviewer", "WHO"], set(ROLES)),
-    "review_senior_queue": (
-        ["review", "--reviewer", "WHO", "--queue", f"{POLICY}:senior"],
-        {"senior", "lead", "admin"},
+    (
+        "reviewers_reset_token",
+        ["reviewers", "reset-token", "senior-1", "--reviewer", "WHO"],
+        {"admin"},
+        "manage_reviewers",
+        None,
     ),
-    "review_lead_dashboard": (["review", "--reviewer", "WHO", "--lead"], {"lead", "admin"}),
-    "quality_full": (["quality", "--reviewer", "WHO"], {"lead", "admin"}),
-    "quality_aggregate": (["quality", "--reviewer", "WHO", "--aggregate-only"], set(ROLES)),
-    "gold_add": (
-        ["gold", "add", "1", "--label", "no-violation", "--reviewer", "WHO"],
-        {"lead", "admin"},
+    (
+        "reviewers_disable",
+        ["reviewers", "disable", "senior-1", "--reviewer", "WHO"],
+        {"admin"},
+        "manage_reviewers",
+        None,
     ),
-    "gold_remove": (["gold", "remove", "3", "--reviewer", "WHO"], {"lead", "admin"}),
-    "gold_list": (["gold", "list", "--reviewer", "WHO"], {"lead", "admin"}),
-    "gold_ingest": (["gold", "ingest", "GOLDFILE", "--reviewer", "WHO"], {"lead", "admin"}),
-    "appeal": (["appeal", "3", "--note", "author disputes", "--reviewer", "WHO"], set(ROLES)),
-    "appeals_list": (["appeals", "--reviewer", "WHO"], {"lead", "admin"}),
-}
+    ("serve", ["serve", "--once", "--service", "WHO"], {"service"}, "run_service", None),
+    (
+        "actions_dispatch",
+        ["actions", "dispatch", "--once", "--service", "WHO"],
+        {"service"},
+        "run_service",
+        None,
+    ),
+]
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("operation", sorted(CASES))
+def _args(args: list[str], who: str | None, url: str, tmp_path: Path, role: str) -> list[str]:
+    place = {
+        "GOLDFILE": str(tmp_path / "gold.jsonl"),
+        "ITEMS": str(tmp_path / "items.jsonl"),
+        "OUT": str(tmp_path / f"export-{role}"),
+    }
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if a == "WHO":
+            if who is not None:
+                out.append(who)
+        elif a.startswith("--") and i + 1 < len(args) and args[i + 1] == "WHO" and who is None:
+            continue  # no identity at all: leave the flag out too
+        else:
+            out.append(place.get(a, a))
+    return [*out, "--db", url, "--config", str(tmp_path / "modqueue.toml")]
+
+
+def _denials_of(q: ReviewQueue, actor: str) -> list[AuditEvent]:
+    return sorted(denials(q, actor), key=lambda e: e.id or 0)
+
+
+@pytest.mark.parametrize("role", ROLES + OFF_LADDER)
 def test_cli_role_matrix(
-    cli_team: tuple[Team, str],
-    ui_calls: list[dict[str, Any]],
-    tmp_path: Path,
-    operation: str,
-    role: str,
+    cli_team: tuple[Team, str], ui_calls: list[dict[str, Any]], tmp_path: Path, role: str
 ) -> None:
+    """Every command of the matrix, as one member of each role: allowed, or refused with
+    `error: ...`, exit status 1 and an `access_denied` event naming the actor, the
+    permission and the reason; a refused `review` opens no UI."""
     team, url = cli_team
     who = team.name(role)
-    args, allowed = CASES[operation]
-    place = {"WHO": who, "GOLDFILE": str(tmp_path / "gold.jsonl")}
-    args = [place.get(a, a) for a in args] + ["--db", url]
-    code, _out, err = cli(args, MODQUEUE_TOKEN=team.tokens[who])
-    if role in allowed:
-        assert code == 0, err
-        assert denials(team.queue, who) == []
-        assert len(ui_calls) == (args[0] == "review")
-    else:
-        assert code == 1
-        assert f"reviewer {who!r} (role {role}) may not" in err
-        assert len(denials(team.queue, who)) == 1
-        assert ui_calls == []  # refused before any UI opens
+    problems: list[str] = []
+    for operation, args, allowed, permission, blocked in MATRIX:
+        before = len(_denials_of(team.queue, who))
+        opened = len(ui_calls)
+        code, _out, err = cli(
+            _args(args, who, url, tmp_path, role), MODQUEUE_TOKEN=team.tokens[who]
+        )
+        new = _denials_of(team.queue, who)[before:]
+        if role in allowed:
+            finished = code == 0 if blocked is None else (code == 1 and blocked in err)
+            if not finished or new:
+                problems.append(f"{operation}: allowed for {role}, got {code}: {err.strip()}")
+            if len(ui_calls) - opened != (args[0] == "review"):
+                problems.append(f"{operation}: the UI opened {len(ui_calls) - opened} times")
+            continue
+        reason = err.strip().removeprefix("error: ")
+        if code != 1 or not err.startswith("error: ") or f"(role {role}) may not" not in err:
+            problems.append(f"{operation}: refused for {role}, got {code}: {err.strip()}")
+        if len(ui_calls) != opened:
+            problems.append(f"{operation}: a UI opened behind a refusal")
+        if len(new) != 1:
+            problems.append(f"{operation}: {len(new)} access_denied events, not 1")
+            continue
+        [event] = new
+        assert event.detail is not None
+        if (event.actor, event.detail.get("permission"), event.detail.get("reason")) != (
+            who,
+            permission,
+            reason,
+        ):
+            problems.append(f"{operation}: audited as {event.actor} {event.detail}")
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_command_refuses_an_unidentified_caller(
+    cli_team: tuple[Team, str], ui_calls: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Once reviewers are registered, a command without `--reviewer` (or `--as`,
+    `--service`) is refused, and the refusal is audited as `(unidentified)` with the
+    permission it needed."""
+    team, url = cli_team
+    problems: list[str] = []
+    for operation, args, _allowed, permission, _blocked in MATRIX:
+        before = len(_denials_of(team.queue, "(unidentified)"))
+        code, _out, err = cli(_args(args, None, url, tmp_path, "nobody"))
+        new = _denials_of(team.queue, "(unidentified)")[before:]
+        if code != 1 or "registered reviewer" not in err:
+            problems.append(f"{operation}: got {code}: {err.strip()}")
+        details = [e.detail or {} for e in new]
+        if operation == "decide_senior_item":
+            permission = "decide"  # refused before the claim that an identified caller gets
+        if [d.get("permission") for d in details] != [permission]:
+            problems.append(f"{operation}: audited {details}")
+    assert problems == [], "\n".join(problems)
+    assert ui_calls == []
+
+
+def test_ml_role_exports_and_reads_aggregate_quality_only(
+    cli_team: tuple[Team, str], tmp_path: Path
+) -> None:
+    """The ML team's role: the export (pseudonymous, no reporter data) and the aggregate
+    quality report; nothing per reviewer, no queue work."""
+    team, url = cli_team
+    env = {"MODQUEUE_TOKEN": team.tokens["ml-1"]}
+    base = ["--reviewer", "ml-1", "--db", url]
+    out_dir = tmp_path / "ml-export"
+    code, out, err = cli(["export", "--out", str(out_dir), *base, "--json"], **env)
+    assert code == 0, err
+    assert json.loads(out)["records"] == 1
+    exported = "".join(p.read_text(encoding="utf-8") for p in out_dir.rglob("*.jsonl"))
+    assert "root" not in exported and "reporter" not in exported
+    code, out, err = cli(["quality", "--aggregate-only", *base, "--json"], **env)
+    assert code == 0 and json.loads(out)["scope"] == "aggregate"
+    code, _, err = cli(["quality", *base], **env)
+    assert code == 1 and "may not see per-reviewer figures" in err
+    code, _, err = cli(["claim", *base], **env)
+    assert code == 1 and "(role ml) may not claim items: that needs role reviewer" in err
+    assert team.queue.get_item(1).status == "pending"
+
+
+def test_service_identity_runs_serve_and_is_named_in_what_jobs_write(
+    cli_team: tuple[Team, str], tmp_path: Path
+) -> None:
+    """`modqueue serve` runs as the verified service identity, and every audit event its
+    jobs write names it; a wrong token or a non-service role is refused before any job."""
+    team, url = cli_team
+    base = ["serve", "--once", "--db", url, "--config", str(tmp_path / "modqueue.toml")]
+    code, _, err = cli([*base, "--service", "service-1"], MODQUEUE_TOKEN="mq_wrong")
+    assert code == 1 and "not valid" in err
+    code, _, err = cli([*base, "--service", "admin-1"], MODQUEUE_TOKEN=team.tokens["admin-1"])
+    assert code == 1 and "may not run a service process" in err
+    # An abandoned claim whose lease ran out an hour ago: the leases job returns it.
+    with ReviewQueue(url, clock=lambda: team.queue.clock().replace(year=2020)) as old:
+        old.claim(1, "reviewer-1")
+    with team.queue.session() as s:
+        last = max(e.id or 0 for e in s.scalars(select(AuditEvent)))
+    code, _, err = cli(
+        [*base, "--service", "service-1"],
+        MODQUEUE_SERVICE="",
+        MODQUEUE_TOKEN=team.tokens["service-1"],
+    )
+    assert code == 0, err
+    with team.queue.session() as s:
+        written = list(s.scalars(select(AuditEvent).where(col(AuditEvent.id) > last)))
+    assert written, "the leases job wrote nothing"
+    assert {(e.detail or {}).get("service") for e in written} == {"service-1"}
+    assert team.queue.get_item(1).status == "pending"
+    # The environment names the service too (MODQUEUE_SERVICE, MODQUEUE_TOKEN).
+    code, _, err = cli(
+        ["actions", "dispatch", "--once", "--db", url, "--config", str(tmp_path / "modqueue.toml")],
+        MODQUEUE_SERVICE="service-1",
+        MODQUEUE_TOKEN=team.tokens["service-1"],
+    )
+    assert code == 0, err
 
 
 def test_review_verifies_the_token_before_the_ui_opens(
@@ -199,11 +473,6 @@ def test_review_in_os_user_mode(
 
 
 def _events(q: ReviewQueue, actor: str, name: str) -> list[Any]:
-    from sqlalchemy import select
-    from sqlmodel import col
-
-    from modqueue.queue import AuditEvent
-
     with q.session() as s:
         return list(
             s.scalars(
@@ -383,7 +652,9 @@ def test_first_reviewer_token_is_shown_once_and_stats_warn(tmp_path: Path) -> No
     assert code == 0 and "boss: role admin, policies *, pseudonym rv-" in out
     assert token not in out
     code, _, err = cli(["stats", "--db", url])
-    assert "open mode" not in err
+    assert code == 1 and "a registered reviewer is needed to see queue statistics" in err
+    code, _, err = cli(["stats", "--reviewer", "boss", "--db", url], MODQUEUE_TOKEN=token)
+    assert code == 0 and "open mode" not in err
 
 
 def test_audit_commands(cli_team: tuple[Team, str]) -> None:
@@ -432,3 +703,44 @@ def test_real_command_line_error_and_exit_code(cli_team: tuple[Team, str]) -> No
     assert done.returncode == 1
     assert done.stderr.strip() == "error: the token given for reviewer 'lead-1' is not valid"
     assert wrong not in done.stdout + done.stderr
+
+
+def test_dispatch_runs_as_the_service_and_names_it_in_what_it_writes(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`modqueue actions dispatch` as the service identity, against a real local platform
+    server: the delivery's audit events carry `detail.service`."""
+    from tests.integrations.actions.conftest import SECRETS, TAKEDOWN_LABEL
+    from tests.integrations.actions.platform_server import platform_server
+
+    with ReviewQueue(database_url) as q:
+        root = add(q, "root", "admin", [], None)
+        token = add(q, "svc", "service", [], "root")
+        q.enqueue([make_item(1, source="alpha", external_id="post-1")])
+        q.decide(q.claim(1, "root"), TAKEDOWN_LABEL)
+        with q.session() as s:
+            last = max(e.id or 0 for e in s.scalars(select(AuditEvent)))
+        with platform_server(dict(SECRETS)) as server:
+            config = tmp_path / "modqueue.toml"
+            config.write_text(
+                f'[platforms.alpha]\naction_url = "{server.action_url("alpha")}"\n'
+                'secret_env = "ALPHA_SECRET"\n',
+                encoding="utf-8",
+            )
+            base = ["actions", "dispatch", "--once", "--db", database_url, "--config", str(config)]
+            env = {"ALPHA_SECRET": SECRETS["alpha"], "MODQUEUE_TOKEN": token}
+            code, _, err = cli([*base, "--service", "root"], **{**env, "MODQUEUE_TOKEN": root})
+            assert code == 1 and "may not run a service process" in err
+            code, _, err = cli([*base, "--service", "svc"], **env)
+            assert code == 0, err
+        with q.session() as s:
+            written = list(
+                s.scalars(
+                    select(AuditEvent).where(
+                        col(AuditEvent.id) > last, col(AuditEvent.event) != "access_denied"
+                    )
+                )
+            )
+    assert written, "the dispatcher wrote nothing"
+    assert {(e.detail or {}).get("service") for e in written} == {"svc"}
+    assert {e.actor for e in written} == {"dispatcher"}

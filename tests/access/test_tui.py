@@ -14,7 +14,7 @@ from modqueue.tui import TuiConfig
 from modqueue.tui.app import ReviewApp
 from modqueue.tui.components import ItemCard
 from modqueue.tui.screens import DashboardScreen, QueuesScreen, ReviewScreen
-from tests.access.conftest import POLICY, ROLES, Team, denials
+from tests.access.conftest import POLICY, ROLES, Team, add, denials
 from tests.tui.conftest import SIZE, settle
 
 CONFIG = TuiConfig(dashboard_refresh=3600)
@@ -141,3 +141,55 @@ async def test_senior_queue_in_the_review_screen_by_role(
         await pilot.press("q")
         await settle(app, pilot)
     assert team.queue.get_item(1).status == "pending"
+
+
+def picker_queues(app: ReviewApp) -> list[str]:
+    """The queue names the picker lists (without its "every queue" row)."""
+    picker = app.screen
+    assert isinstance(picker, QueuesScreen)
+    table = picker.query_one("#queue-table")
+    return [str(row.key.value) for row in table.ordered_rows if row.key.value]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("reviewer-1", [POLICY]),  # granted people-smuggling only: no doxxing
+        ("senior-1", [POLICY]),  # the picker opened from `review` leaves senior queues out
+        ("root", sorted([POLICY, "doxxing"])),  # an admin granted every policy
+        ("ml-1", []),  # the ML team's role works no queue
+    ],
+)
+async def test_queue_picker_lists_only_the_queues_the_reviewer_may_work(
+    team: Team, who: str, expected: list[str]
+) -> None:
+    if who == "ml-1":
+        add(team.queue, "ml-1", "ml", [], "root")
+    app = ReviewApp(queue=team.queue, reviewer=who, mode="pick", config=CONFIG)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert sorted(picker_queues(app)) == expected
+
+
+async def test_lead_picker_shows_granted_senior_queues_only(team: Team) -> None:
+    """From the lead dashboard the picker includes senior queues, still only of the
+    lead's granted policies (lead-1: people-smuggling)."""
+    app = ReviewApp(queue=team.queue, reviewer="lead-1", mode="lead", config=CONFIG)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("g")
+        await settle(app, pilot)
+        assert sorted(picker_queues(app)) == sorted([POLICY, f"{POLICY}:senior"])
+
+
+async def test_open_mode_picker_lists_every_queue(review_queue: ReviewQueue) -> None:
+    review_queue.enqueue(
+        [
+            {"source": "s", "external_id": "1", "text": "hi", "policy": POLICY},
+            {"source": "s", "external_id": "2", "text": "hi", "policy": "doxxing"},
+        ]
+    )
+    app = ReviewApp(queue=review_queue, reviewer="anyone", mode="pick", config=CONFIG)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert sorted(picker_queues(app)) == sorted([POLICY, "doxxing"])

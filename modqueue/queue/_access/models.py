@@ -24,17 +24,26 @@ ALL_POLICIES = "*"
 
 
 class Role(StrEnum):
-    """What a reviewer may do, from least to most; each role includes the ones below it."""
+    """What a reviewer may do. The desk's ladder runs from `reviewer` to `admin`, each
+    including the ones below it; `ml` (the ML team: export and aggregate quality) and
+    `service` (the identity `modqueue serve` and `modqueue actions dispatch` run as) stand
+    apart from it, with only their own permissions."""
 
     REVIEWER = "reviewer"
     SENIOR = "senior"
     LEAD = "lead"
     ADMIN = "admin"
+    ML = "ml"
+    SERVICE = "service"
 
     @property
     def rank(self) -> int:
-        """0 for `reviewer` up to 3 for `admin`."""
-        return list(Role).index(self)
+        """0 for `reviewer` up to 3 for `admin`; -1 for `ml` and `service`, which are
+        off the ladder (below every reviewer for queue work)."""
+        return _LADDER.index(self) if self in _LADDER else -1
+
+
+_LADDER = (Role.REVIEWER, Role.SENIOR, Role.LEAD, Role.ADMIN)
 
 
 class ReviewerBase(SQLModel):

@@ -24,7 +24,14 @@ from sqlmodel import Session, col
 from modqueue._exceptions import ConfigError, InvalidState, NotFound, PermissionDenied
 from modqueue.queue._access.models import ALL_POLICIES, Reviewer, ReviewerPublic, Role
 from modqueue.queue._access.pseudonyms import pseudonym_for, pseudonyms_for
-from modqueue.queue._access.rules import Permission, authorize, find_reviewer, is_open_mode, refuse
+from modqueue.queue._access.rules import (
+    Permission,
+    authorize,
+    authorize_actor,
+    find_reviewer,
+    is_open_mode,
+    refuse,
+)
 from modqueue.queue._audit.chain import record_event
 
 __all__ = [
@@ -162,11 +169,27 @@ def _active_admins(session: Session) -> list[str]:
     )
 
 
-def _manager(session: Session, actor: str | None, now: datetime) -> str:
-    if actor is None:
-        raise PermissionDenied("managing reviewers needs an acting admin: pass --reviewer")
-    authorize(session, reviewer=actor, permission=Permission.MANAGE_REVIEWERS, now=now)
-    return actor
+def _manager(
+    session: Session,
+    actor: str | None,
+    now: datetime,
+    permission: Permission = Permission.MANAGE_REVIEWERS,
+) -> str:
+    """The acting admin (a lead or admin to list), verified by the entry point; a
+    refusal, also of nobody named, is audited."""
+    doing, who = (
+        ("managing reviewers", "ADMIN")
+        if permission == Permission.MANAGE_REVIEWERS
+        else ("listing reviewers", "LEAD")
+    )
+    return authorize_actor(
+        session,
+        actor=actor,
+        permission=permission,
+        doing=doing,
+        how=f"pass --reviewer {who} (with --token)",
+        now=now,
+    )
 
 
 def add_reviewer(
@@ -236,10 +259,7 @@ def add_reviewer(
 
 def list_reviewers(session: Session, *, actor: str | None, now: datetime) -> list[ReviewerPublic]:
     """Every reviewer with role, policies and pseudonym (leads and admins only)."""
-    if not is_open_mode(session):
-        if actor is None:
-            raise PermissionDenied("listing reviewers needs a lead or admin: pass --reviewer")
-        authorize(session, reviewer=actor, permission=Permission.VIEW_REVIEWER_FIGURES, now=now)
+    _manager(session, actor, now, Permission.VIEW_REVIEWER_FIGURES)
     rows = list(session.scalars(select(Reviewer).order_by(col(Reviewer.name))))
     names = pseudonyms_for(session, [r.name for r in rows])
     return [

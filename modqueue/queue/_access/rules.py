@@ -49,17 +49,22 @@ __all__ = [
     "REVIEWER_COLUMNS",
     "REVIEWER_JOIN",
     "REVIEWER_TYPES",
+    "UNIDENTIFIED",
     "Permission",
     "Principal",
     "access_summary",
     "authorize",
+    "authorize_actor",
     "claimable_queues",
     "defer_audit",
     "find_reviewer",
     "is_open_mode",
     "policy_granted",
     "principal_from_rows",
+    "queue_filter",
     "refuse",
+    "role_allows",
+    "roles_with",
 ]
 
 log = logging.getLogger("modqueue.access")
@@ -70,6 +75,8 @@ OPEN_MODE_WARNING = (
     "(`modqueue reviewers add NAME --role admin`)."
 )
 _DEFERRED_KEY = "modqueue_deferred_audit"
+UNIDENTIFIED = "(unidentified)"
+"""The audit actor of a call that named nobody."""
 
 
 class Permission(StrEnum):
@@ -88,9 +95,18 @@ class Permission(StrEnum):
     VIEW_QUALITY = "view_quality"
     MANAGE_GOLD = "manage_gold"
     APPEAL = "appeal"
+    VIEW_STATS = "view_stats"
+    EXPORT = "export"
+    VIEW_ACTIONS = "view_actions"
+    RETRY_ACTIONS = "retry_actions"
+    INGEST = "ingest"
+    SETUP_LABELSTUDIO = "setup_labelstudio"
+    SYNC_LABELSTUDIO = "sync_labelstudio"
+    RUN_SERVICE = "run_service"
 
 
-# The least role for each permission; queue work in a senior queue needs `senior`.
+# The least role on the ladder (reviewer < senior < lead < admin) for each permission the
+# ladder has; queue work in a senior queue needs `senior`.
 _MIN_ROLE = {
     Permission.CLAIM: Role.REVIEWER,
     Permission.DECIDE: Role.REVIEWER,
@@ -105,6 +121,20 @@ _MIN_ROLE = {
     Permission.VIEW_QUALITY: Role.REVIEWER,
     Permission.MANAGE_GOLD: Role.LEAD,
     Permission.APPEAL: Role.REVIEWER,
+    Permission.VIEW_STATS: Role.REVIEWER,
+    Permission.EXPORT: Role.LEAD,
+    Permission.VIEW_ACTIONS: Role.LEAD,
+    Permission.RETRY_ACTIONS: Role.LEAD,
+    Permission.INGEST: Role.LEAD,
+    Permission.SETUP_LABELSTUDIO: Role.LEAD,
+    Permission.SYNC_LABELSTUDIO: Role.LEAD,
+}
+# The roles off the ladder have only these.
+_OFF_LADDER = {
+    Role.ML: frozenset({Permission.EXPORT, Permission.VIEW_QUALITY}),
+    Role.SERVICE: frozenset(
+        {Permission.RUN_SERVICE, Permission.INGEST, Permission.SYNC_LABELSTUDIO}
+    ),
 }
 _QUEUE_WORK = {
     Permission.CLAIM,
@@ -127,7 +157,31 @@ _WHAT = {
     Permission.VIEW_QUALITY: "see quality figures",
     Permission.MANAGE_GOLD: "manage or list gold items",
     Permission.APPEAL: "open appeals",
+    Permission.VIEW_STATS: "see queue statistics",
+    Permission.EXPORT: "export labelled data",
+    Permission.VIEW_ACTIONS: "list outbound actions",
+    Permission.RETRY_ACTIONS: "retry outbound actions",
+    Permission.INGEST: "ingest items",
+    Permission.SETUP_LABELSTUDIO: "set up Label Studio projects",
+    Permission.SYNC_LABELSTUDIO: "push to or pull from Label Studio",
+    Permission.RUN_SERVICE: "run a service process (serve, actions dispatch)",
 }
+
+
+def role_allows(role: Role, permission: Permission) -> bool:
+    """True when `role` has `permission` (queue work also needs the policy granted)."""
+    if role in _OFF_LADDER:
+        return permission in _OFF_LADDER[role]
+    least = _MIN_ROLE.get(permission)
+    return least is not None and role.rank >= least.rank
+
+
+def roles_with(permission: Permission) -> str:
+    """Who has `permission`, for messages and docs: `lead or above, or ml`."""
+    least = _MIN_ROLE.get(permission)
+    parts = [f"{least} or above"] if least is not None else []
+    parts += [str(role) for role, allowed in _OFF_LADDER.items() if permission in allowed]
+    return ", or ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,15 +368,17 @@ def authorize(
     if record.disabled:
         raise deny(f"reviewer {reviewer!r} is disabled")
     role = Role(record.role)
-    needed = _MIN_ROLE[permission]
     senior = queue is not None and is_senior_queue(queue)
-    if permission in _QUEUE_WORK and senior and permission != Permission.UNDO:
-        needed = max(needed, Role.SENIOR, key=lambda r: r.rank)
-    if role.rank < needed.rank:
+    needs = roles_with(permission)
+    allowed = role_allows(role, permission)
+    if allowed and permission in _QUEUE_WORK and senior and permission != Permission.UNDO:
+        needs = f"{Role.SENIOR} or above"
+        allowed = role.rank >= Role.SENIOR.rank
+    if not allowed:
         where = f" in the senior queue {queue!r}" if senior else ""
         raise deny(
             f"reviewer {reviewer!r} (role {role}) may not {_WHAT[permission]}{where}: "
-            f"that needs role {needed} or above"
+            f"that needs role {needs}"
         )
     if permission in _QUEUE_WORK and policy is not None and not policy_granted(record, policy):
         raise deny(
@@ -339,3 +395,64 @@ def claimable_queues(reviewer: Principal | None) -> list[str] | None:
     if reviewer is None or ALL_POLICIES in reviewer.policies:
         return None
     return sorted(set(reviewer.policies))
+
+
+def authorize_actor(
+    session: Session,
+    *,
+    actor: str | None,
+    permission: Permission,
+    doing: str | None = None,
+    now: datetime | None = None,
+    hint: str = "",
+    how: str = "pass --reviewer (with --token)",
+) -> str:
+    """The name to record for `actor` doing `permission`, or `PermissionDenied`, audited
+    as `access_denied`.
+
+    `actor` is a name the entry point has verified (token or operating-system user), or
+    None when nobody was named: allowed in open mode (recorded as `UNIDENTIFIED`), refused
+    once reviewers are registered, with `doing` (what was attempted, default: the
+    permission's own words) and `how` (how to name oneself) in the message. `hint` ends a
+    refusal's message.
+    """
+    if actor is None:
+        if is_open_mode(session):
+            return UNIDENTIFIED
+        what = doing or f"to {_WHAT[permission]}"
+        message = (
+            f"{what} needs a registered reviewer: {how}"
+            if doing
+            else f"a registered reviewer is needed {what}: {how}"
+        )
+        raise refuse(
+            session,
+            message + (f"; {hint}" if hint else ""),
+            actor=UNIDENTIFIED,
+            detail={"permission": permission.value},
+            now=now,
+        )
+    authorize(session, reviewer=actor, permission=permission, now=now, hint=hint)
+    return actor
+
+
+def queue_filter(session: Session, *, reviewer: str) -> Callable[[str], bool]:
+    """A test of which queues `reviewer` may work (claim in): the policy granted, and a
+    senior queue only for seniors and above; every queue in open mode, none for an
+    unknown or disabled reviewer or a role without queue work (`ml`, `service`)."""
+    record, open_mode = _lookup(session, reviewer)
+    if open_mode:
+        return lambda _queue: True
+    if record is None or record.disabled:
+        return lambda _queue: False
+    role = Role(record.role)
+    principal = record
+
+    def may_work(queue: str) -> bool:
+        if not role_allows(role, Permission.CLAIM):
+            return False
+        if is_senior_queue(queue) and role.rank < Role.SENIOR.rank:
+            return False
+        return policy_granted(principal, policy_of_queue(queue))
+
+    return may_work

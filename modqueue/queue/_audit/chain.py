@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ __all__ = [
     "GENESIS_HASH",
     "PG_AUDIT_CHAINS",
     "PG_AUDIT_CHAIN_LOCK",
+    "SERVICE_KEY",
     "TRY_CHAIN_SQL",
     "AuditRecord",
     "canonical_event",
@@ -92,6 +93,10 @@ _PG_HEAD_AND_IDS = text(
     "FROM generate_series(1, :n)) FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT id, hash "
     "FROM audit_event WHERE chain = :chain ORDER BY id DESC LIMIT 1) AS h ON true"
 )
+
+
+SERVICE_KEY = "modqueue_service"
+"""`session.info` key: the service identity a service process's writes are attributed to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,9 +351,15 @@ def _rows(
 
 
 def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
-    """Append `records` to the audit trail (hash-chained) inside the caller's transaction."""
+    """Append `records` to the audit trail (hash-chained) inside the caller's transaction.
+
+    In a service process (`ReviewQueue.service` set: `modqueue serve`, `modqueue actions
+    dispatch`) each event's detail names the verified service identity as `service`."""
     if not records:
         return
+    service = session.info.get(SERVICE_KEY)
+    if service is not None:
+        records = [replace(r, detail={**(r.detail or {}), "service": service}) for r in records]
     conn = session.connection()
     state = _state(conn)
     if state.head is not None and not state.checked and len(records) == 1 and state.spare_ids:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from modqueue.queue._access.rules import queue_filter
 from modqueue.queue._audit.chain import record_event
 from modqueue.queue._claims.leases import Claim
 from modqueue.queue._core.routing import is_senior_queue
@@ -35,18 +36,23 @@ class QueueSummary:
 
 
 def reviewer_queues(
-    session: Session, *, now: datetime, include_senior: bool = False
+    session: Session, *, now: datetime, include_senior: bool = False, reviewer: str | None = None
 ) -> list[QueueSummary]:
     """The queues a reviewer may work, deepest deadline trouble first.
 
     Senior queues are listed only with `include_senior=True` (leads and senior reviewers).
-    Queues with nothing pending or claimed are left out.
+    With `reviewer`, only the queues they may claim in (`queue_filter`: granted policies,
+    senior queues for seniors and above; all in open mode). Queues with nothing pending or
+    claimed are left out.
     """
+    may_work = queue_filter(session, reviewer=reviewer) if reviewer is not None else None
     stats = queue_stats(session, now=now)
     out = []
     for name, q in stats["by_queue"].items():
         senior = is_senior_queue(name)
         if senior and not include_senior:
+            continue
+        if may_work is not None and not may_work(name):
             continue
         if not q["pending"] and not q["claimed"]:
             continue

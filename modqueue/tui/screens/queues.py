@@ -1,4 +1,7 @@
-"""Pick a queue: depth, oldest item's age and deadline breaches of each."""
+"""Pick a queue: depth, oldest item's age and deadline breaches of each.
+
+Only the queues the reviewer may work are listed (their granted policies; senior queues
+for seniors and above), as the service reads them (`reviewer_queues(reviewer=...)`)."""
 
 from __future__ import annotations
 
@@ -39,10 +42,13 @@ class QueuesScreen(Screen[str | None]):
 
         error: str
 
-    def __init__(self, *, queue: ReviewQueue, include_senior: bool) -> None:
+    def __init__(
+        self, *, queue: ReviewQueue, include_senior: bool, reviewer: str | None = None
+    ) -> None:
         super().__init__()
         self.queue = queue
         self.include_senior = include_senior
+        self.reviewer = reviewer
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -52,6 +58,9 @@ class QueuesScreen(Screen[str | None]):
 
     def on_mount(self) -> None:
         self.sub_title = "queues"
+        if self.reviewer is None:  # the app's reviewer, read here, not in the worker
+            reviewer = getattr(self.app, "reviewer", None)
+            self.reviewer = reviewer if isinstance(reviewer, str) else None
         self.load()
 
     @work(thread=True, group="db")
@@ -60,7 +69,10 @@ class QueuesScreen(Screen[str | None]):
         try:
             found = self.queue.read(
                 lambda s: reviewer_queues(
-                    s, now=self.queue.clock(), include_senior=self.include_senior
+                    s,
+                    now=self.queue.clock(),
+                    include_senior=self.include_senior,
+                    reviewer=self.reviewer,
                 )
             )
         except Exception as exc:  # shown, never raised: the UI stays up
