@@ -24,10 +24,13 @@ from modqueue.queue import (
     Permission,
     Rejection,
     ReviewQueue,
+    grant_app_role,
     item_json_schema,
+    make_engine,
+    migrate,
     read_jsonl,
+    validation_reason,
 )
-from modqueue.queue import grant_app_role, make_engine, migrate, validation_reason
 from modqueue.settings import load_settings
 
 DEMO_DB = "sqlite:///modqueue-demo.db"

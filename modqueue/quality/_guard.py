@@ -12,7 +12,6 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from modqueue.queue import Permission, authorize, is_open_mode, refuse
 from modqueue.queue import UNIDENTIFIED, Permission
 from modqueue.queue import authorize_actor as _authorize_actor
 

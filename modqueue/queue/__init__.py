@@ -19,8 +19,8 @@ from modqueue.queue._access.reviewers import (
 )
 from modqueue.queue._access.rules import (
     OPEN_MODE_WARNING,
-    Permission,
     UNIDENTIFIED,
+    Permission,
     authorize,
     authorize_actor,
     is_open_mode,

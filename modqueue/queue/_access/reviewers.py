@@ -26,7 +26,6 @@ from modqueue.queue._access.models import ALL_POLICIES, Reviewer, ReviewerPublic
 from modqueue.queue._access.pseudonyms import pseudonym_for, pseudonyms_for
 from modqueue.queue._access.rules import (
     Permission,
-    authorize,
     authorize_actor,
     find_reviewer,
     is_open_mode,
