@@ -13,6 +13,9 @@ The hierarchy:
     * InvalidState - the operation does not fit the item's or action's current state.
     * PermissionDenied - the reviewer's role does not allow the operation.
     * IntegrationError - a source, platform or Label Studio answered badly or not at all.
+        * ReplyLimitExceeded - a peer's reply broke a bound set on it.
+            * ReplyTooLarge - more bytes (decoded) than the limit allows.
+            * ReplyTooSlow - no complete reply before the request's deadline.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ __all__ = [
     "ModqueueError",
     "NotFound",
     "PermissionDenied",
+    "ReplyLimitExceeded",
+    "ReplyTooLarge",
+    "ReplyTooSlow",
     "UnknownLabel",
 ]
 
@@ -88,3 +94,15 @@ class PermissionDenied(ModqueueError):
 
 class IntegrationError(ModqueueError):
     """A source, platform or Label Studio answered badly or not at all."""
+
+
+class ReplyLimitExceeded(IntegrationError):
+    """A peer's reply broke a bound set on it (size or time); retried like any failure."""
+
+
+class ReplyTooLarge(ReplyLimitExceeded):
+    """A reply's body, counted after decompression, went over its byte limit."""
+
+
+class ReplyTooSlow(ReplyLimitExceeded):
+    """A reply was not complete before the request's deadline."""

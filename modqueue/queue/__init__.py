@@ -10,7 +10,18 @@ from modqueue.queue._claims import Claim
 from modqueue.queue._dashboard import DashboardMetrics, QueueHealth, dashboard_metrics
 from modqueue.queue._db import make_engine, migrate, schema_is_current
 from modqueue.queue._ingest import IngestReport, Rejection
-from modqueue.queue._items import MAX_TEXT_BYTES, ItemIn, item_json_schema, read_jsonl
+from modqueue.queue._ingest_lines import (
+    MAX_LINE_BYTES,
+    CheckedLine,
+    ParsedLine,
+    check_item,
+    check_items,
+    check_lines,
+    ingest_jsonl,
+    parse_json,
+    read_jsonl,
+)
+from modqueue.queue._items import MAX_TEXT_BYTES, ItemIn, item_json_schema
 from modqueue.queue._models import (
     AuditEvent,
     Decision,
@@ -38,12 +49,14 @@ from modqueue.queue._routing import TRIAGE, is_senior_queue, senior_queue
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus, utcnow
 
 __all__ = [
+    "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",
     "OPEN_MODE_WARNING",
     "TRIAGE",
     "ActionStatus",
     "AuditEvent",
     "ChainReport",
+    "CheckedLine",
     "Claim",
     "DashboardMetrics",
     "Decision",
@@ -57,6 +70,7 @@ __all__ = [
     "NewToken",
     "OutboundAction",
     "OutboundActionPublic",
+    "ParsedLine",
     "Permission",
     "QueueHealth",
     "QueueSummary",
@@ -69,10 +83,14 @@ __all__ = [
     "add_reviewer",
     "audit_history",
     "authorize",
+    "check_item",
+    "check_items",
+    "check_lines",
     "dashboard_metrics",
     "disable_reviewer",
     "event_dict",
     "grant_reviewer",
+    "ingest_jsonl",
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
@@ -80,6 +98,7 @@ __all__ = [
     "list_reviewers",
     "make_engine",
     "migrate",
+    "parse_json",
     "pseudonym_for",
     "pseudonyms_for",
     "read_jsonl",

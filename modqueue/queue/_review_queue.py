@@ -23,7 +23,8 @@ from modqueue.queue._claims import Claim
 from modqueue.queue._dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._db import make_engine, migrate
 from modqueue.queue._ingest import IngestReport, Rejection, ingest_batch
-from modqueue.queue._items import ItemIn, validation_reason
+from modqueue.queue._ingest_lines import check_item
+from modqueue.queue._items import ItemIn
 from modqueue.queue._models import Decision, DecisionPublic, Item, ItemPublic
 from modqueue.queue._quality_config import QualityConfig
 from modqueue.queue._reviewers import authenticate, authenticate_os_user
@@ -161,13 +162,7 @@ class ReviewQueue:
         validated: list[ItemIn] = []
         for index, raw in enumerate(items):
             position = positions[index] if positions is not None else index
-            item, reason = validation_reason(raw)
-            if item is not None and item.policy and item.policy not in self.guidelines:
-                reason = (
-                    f"policy: unknown policy {item.policy!r} "
-                    f"(known: {', '.join(self.guidelines.ids)})"
-                )
-                item = None
+            item, reason = check_item(raw, guidelines=self.guidelines)
             if item is None:
                 ext = raw.get("external_id") if isinstance(raw, dict) else None
                 report.rejected.append(
