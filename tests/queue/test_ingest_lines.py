@@ -98,7 +98,7 @@ def test_a_long_last_line_without_newline_and_iterables_of_lines() -> None:
 
 
 def test_check_items_and_check_lines_share_one_set_of_reasons(review_queue: ReviewQueue) -> None:
-    raws = [
+    raws: list[Any] = [
         {"external_id": "a", "text": "t"},
         {"external_id": "b", "text": "t", "policy": "nope"},
         {"source": "other", "external_id": "c", "url": "ftp://x"},
