@@ -80,7 +80,9 @@ def _chunks(stream: Lines) -> Iterator[bytes]:
     if isinstance(stream, Iterable) and not hasattr(stream, "read"):
         yield from stream
         return
-    read = stream.read
+    # `read1` returns what has arrived (a pipe fed line by line is not held back until
+    # a whole chunk is there); plain `read` for streams without it.
+    read = getattr(stream, "read1", None) or stream.read
     while chunk := read(CHUNK_BYTES):
         yield chunk
 

@@ -192,3 +192,24 @@ def test_a_1_gib_line_through_the_service(review_queue: ReviewQueue, huge_line_p
     assert [(r.position, r.reason) for r in report.rejected] == [
         (2, f"longer than {MAX_LINE_BYTES:,} bytes")
     ]
+
+
+def test_lines_from_a_pipe_are_read_as_they_arrive() -> None:
+    """A pipe fed line by line (`tail -f ... | modqueue ingest -`) is not held back until
+    a whole chunk has arrived."""
+    read_fd, write_fd = os.pipe()
+    lines = read_jsonl(os.fdopen(read_fd, "rb"))
+    first: list[Any] = []
+    seen = threading.Event()
+
+    def read_first() -> None:
+        first.append(next(lines).value)
+        seen.set()
+
+    threading.Thread(target=read_first, daemon=True).start()
+    os.write(write_fd, b'{"n": 1}\n')
+    arrived = seen.wait(60)  # a guard against a hang, not a timing
+    os.write(write_fd, b'{"n": 2}\n')
+    os.close(write_fd)
+    assert arrived, "the first line waited for more input"
+    assert [*first, *(p.value for p in lines)] == [{"n": 1}, {"n": 2}]
