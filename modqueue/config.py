@@ -143,8 +143,9 @@ class PlatformConfig(_Section):
     `lease_s` is how long a claimed action stays reserved to one dispatcher (default:
     computed from the batch, `timeout_s`, `concurrency` and `rate_per_s`);
     `backoff_base_s`/`backoff_max_s` shape the retry delays; `status_poll_s` is how often
-    a `pending` outcome is asked about again. `timeout_s` bounds a whole exchange (request
-    to last byte of the reply) and `max_reply_bytes` the reply's decoded body.
+    a `pending` outcome is asked about again. `timeout_s` bounds each step of a request
+    (connecting, sending, each read), `request_deadline_s` the whole exchange (to the
+    reply's last byte) and `max_reply_bytes` the reply's decoded body.
     """
 
     action_url: str = Field(pattern=r"^https?://")
@@ -159,6 +160,7 @@ class PlatformConfig(_Section):
     backoff_max_s: float = Field(default=3600.0, gt=0)
     status_poll_s: float = Field(default=600.0, gt=0)
     max_reply_bytes: Size = Field(default=MIB, ge=1024)
+    request_deadline_s: Duration = Field(default=30.0, gt=0)
 
 
 class JobConfig(_Every):

@@ -152,12 +152,13 @@ def _client(platforms: Mapping[str, PlatformConfig]) -> httpx.AsyncClient:
 
 
 def _limits(cfg: PlatformConfig) -> ReplyLimits:
-    """A platform's reply: at most `max_reply_bytes`, the whole exchange in `timeout_s`."""
+    """A platform's reply: at most `max_reply_bytes`, the whole exchange within
+    `request_deadline_s`."""
     return ReplyLimits(
         max_bytes=cfg.max_reply_bytes,
-        deadline_s=cfg.timeout_s,
+        deadline_s=cfg.request_deadline_s,
         bytes_setting="max_reply_bytes",
-        deadline_setting="timeout_s",
+        deadline_setting="request_deadline_s",
     )
 
 

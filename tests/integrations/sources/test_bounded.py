@@ -197,6 +197,7 @@ def test_limits_are_settings_checked_by_config_check(tmp_path: Path) -> None:
     assert (feed.max_page_bytes, feed.request_deadline_s) == (4 * 1024 * 1024, 120.0)
     assert drop.max_file_bytes == 1_000_000
     assert config.platforms["feed"].max_reply_bytes == 65_536
+    assert config.platforms["feed"].request_deadline_s == 30.0
     defaults = FeedSourceConfig(kind="http", url="http://x/")
     assert (defaults.max_page_bytes, defaults.request_deadline_s) == (32 * 1024 * 1024, 120.0)
 
