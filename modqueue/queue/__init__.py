@@ -18,6 +18,7 @@ from modqueue.queue._ingest_lines import (
     check_items,
     check_lines,
     ingest_jsonl,
+    ingest_values,
     parse_json,
     read_jsonl,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "event_dict",
     "grant_reviewer",
     "ingest_jsonl",
+    "ingest_values",
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",

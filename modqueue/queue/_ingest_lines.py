@@ -12,7 +12,8 @@ whichever way it came in.
   given a default one; an unknown policy is refused).
 - `check_lines(stream)` does both, line by line.
 - `ingest_jsonl(queue, stream)` stores what `check_lines` accepts, in batches each
-  committed as it goes, or (`strict=True`) all or nothing.
+  committed as it goes, or (`strict=True`) all or nothing; `ingest_values(queue, values)`
+  does the same for decoded values (`ReviewQueue.enqueue`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "check_items",
     "check_lines",
     "ingest_jsonl",
+    "ingest_values",
     "parse_json",
     "read_jsonl",
 ]
@@ -225,6 +227,75 @@ def check_lines(
             yield CheckedLine(parsed.line, item=item)
 
 
+def _store(
+    queue: ReviewQueue,
+    checked: Iterable[ItemIn | Rejection],
+    *,
+    strict: bool,
+    actor: str,
+    batch_size: int,
+) -> IngestReport:
+    """Store checked items in batches (each its own transaction), or with `strict` all
+    of them only if nothing was rejected; every rejection goes into the report."""
+    report = IngestReport()
+    batch: list[ItemIn] = []
+
+    def flush() -> None:
+        chunk = list(batch)
+        batch.clear()
+        new, merged = queue.run(
+            lambda s: ingest_batch(
+                s, items=chunk, guidelines=queue.guidelines, now=queue.clock(), actor=actor
+            )
+        )
+        report.new += new
+        report.merged += merged
+
+    kept: list[ItemIn] = []
+    for one in checked:
+        if isinstance(one, Rejection):
+            report.rejected.append(one)
+        elif strict:
+            if not report.rejected:
+                kept.append(one)
+        else:
+            batch.append(one)
+            if len(batch) >= batch_size:
+                flush()
+    if strict and not report.rejected:
+        for start in range(0, len(kept), batch_size):
+            batch.extend(kept[start : start + batch_size])
+            flush()
+    elif batch:
+        flush()
+    return report
+
+
+def ingest_values(
+    queue: ReviewQueue,
+    values: Iterable[Any],
+    *,
+    strict: bool = False,
+    actor: str = "ingest",
+    batch_size: int = 1000,
+    positions: Sequence[int] | None = None,
+) -> IngestReport:
+    """Ingest decoded values (dicts in the ingest format) into `queue`, as
+    `ReviewQueue.enqueue` does: valid items stored in batches of `batch_size`, each
+    committed as it goes, or (`strict=True`) nothing unless every item is valid. A
+    rejection's position is the value's index, or `positions[index]` when given."""
+
+    def checked() -> Iterator[ItemIn | Rejection]:
+        for index, raw in enumerate(values):
+            item, reason = check_item(raw, guidelines=queue.guidelines)
+            if item is not None:
+                yield item
+            else:
+                yield _rejection(raw, positions[index] if positions is not None else index, reason)
+
+    return _store(queue, checked(), strict=strict, actor=actor, batch_size=batch_size)
+
+
 def ingest_jsonl(
     queue: ReviewQueue,
     stream: Lines,
@@ -241,40 +312,14 @@ def ingest_jsonl(
     bad line never loses good ones and memory stays bounded. With `strict=True` nothing
     is stored unless every line is valid (every problem is still reported).
     """
-    report = IngestReport()
-    batch: list[ItemIn] = []
 
-    def flush() -> None:
-        chunk = list(batch)
-        batch.clear()
-        new, merged = queue.run(
-            lambda s: ingest_batch(
-                s, items=chunk, guidelines=queue.guidelines, now=queue.clock(), actor=actor
-            )
+    def checked() -> Iterator[ItemIn | Rejection]:
+        lines = check_lines(
+            stream, guidelines=queue.guidelines, source=source, max_line_bytes=max_line_bytes
         )
-        report.new += new
-        report.merged += merged
+        for line in lines:
+            one = line.item or line.rejection
+            assert one is not None
+            yield one
 
-    kept: list[ItemIn] = []
-    checked = check_lines(
-        stream, guidelines=queue.guidelines, source=source, max_line_bytes=max_line_bytes
-    )
-    for line in checked:
-        if line.rejection is not None:
-            report.rejected.append(line.rejection)
-            continue
-        assert line.item is not None
-        if strict:
-            if not report.rejected:
-                kept.append(line.item)
-            continue
-        batch.append(line.item)
-        if len(batch) >= batch_size:
-            flush()
-    if strict and not report.rejected:
-        for start in range(0, len(kept), batch_size):
-            batch.extend(kept[start : start + batch_size])
-            flush()
-    elif batch:
-        flush()
-    return report
+    return _store(queue, checked(), strict=strict, actor=actor, batch_size=batch_size)

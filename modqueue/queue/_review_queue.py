@@ -22,9 +22,8 @@ from modqueue.queue._audit import record_event
 from modqueue.queue._claims import Claim
 from modqueue.queue._dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._db import make_engine, migrate
-from modqueue.queue._ingest import IngestReport, Rejection, ingest_batch
-from modqueue.queue._ingest_lines import check_item
-from modqueue.queue._items import ItemIn
+from modqueue.queue._ingest import IngestReport
+from modqueue.queue._ingest_lines import ingest_values
 from modqueue.queue._models import Decision, DecisionPublic, Item, ItemPublic
 from modqueue.queue._quality_config import QualityConfig
 from modqueue.queue._reviewers import authenticate, authenticate_os_user
@@ -143,44 +142,14 @@ class ReviewQueue:
         committed as it goes, so a bad item never loses good ones. With `strict=True`
         nothing is stored unless every item is valid.
         """
-        report = IngestReport()
-        batch: list[ItemIn] = []
-
-        def flush() -> None:
-            if not batch:
-                return
-            chunk = list(batch)
-            batch.clear()
-            new, merged = self.run(
-                lambda s: ingest_batch(
-                    s, items=chunk, guidelines=self.guidelines, now=self.clock(), actor=actor
-                )
-            )
-            report.new += new
-            report.merged += merged
-
-        validated: list[ItemIn] = []
-        for index, raw in enumerate(items):
-            position = positions[index] if positions is not None else index
-            item, reason = check_item(raw, guidelines=self.guidelines)
-            if item is None:
-                ext = raw.get("external_id") if isinstance(raw, dict) else None
-                report.rejected.append(
-                    Rejection(position, reason or "invalid", ext if isinstance(ext, str) else None)
-                )
-                continue
-            if strict:
-                validated.append(item)
-                continue
-            batch.append(item)
-            if len(batch) >= batch_size:
-                flush()
-        if strict:
-            if report.rejected:
-                return report
-            batch.extend(validated)
-        flush()
-        return report
+        return ingest_values(
+            self,
+            items,
+            strict=strict,
+            actor=actor,
+            batch_size=batch_size,
+            positions=positions,
+        )
 
     # -- claiming ---------------------------------------------------------------------
 

@@ -22,7 +22,8 @@ misbehave:
 `gzip = True` sends every normal page gzip-compressed.
 
 `always` is the action of every request the script does not name. `busy` counts the
-hostile answers (`endless`, `trickle`, `bomb`, `slowhead`) being written at this moment.
+hostile answers (`endless`, `trickle`, `bomb`, `slowhead`) being written at this moment;
+`hostile_started` is set when the first one begins.
 
 `on_request(offset)` runs before a page is answered (a test can block there), and
 `on_sent(offset)` after it was written.
@@ -77,6 +78,7 @@ class FeedServer:
         self.always = ""
         self.gzip = False
         self.busy = 0
+        self.hostile_started = threading.Event()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -172,6 +174,7 @@ class FeedServer:
                 if action in ("endless", "trickle", "bomb", "slowhead"):
                     with feed._lock:
                         feed.busy += 1
+                    feed.hostile_started.set()
                     try:
                         self._hostile(action)
                     except OSError:

@@ -218,7 +218,8 @@ def test_serve_stays_responsive_while_one_source_is_stuck(
 ) -> None:
     """A feed that trickles for a minute holds up neither the other feed nor the lease
     and deadline jobs, even with a single shared worker thread."""
-    with FeedServer(feed_items(0, 1)) as stuck, FeedServer(feed_items(0, 30)) as good:
+    # a page of 50 items trickled at one byte every 0.5 s: longer than any test run
+    with FeedServer(feed_items(0, 50)) as stuck, FeedServer(feed_items(0, 30)) as good:
         stuck.always = "trickle"
         config = ModqueueConfig.model_validate(
             {
@@ -241,6 +242,8 @@ def test_serve_stays_responsive_while_one_source_is_stuck(
             done[job.name] = threading.Event()
 
             def run(ctx: JobContext, job: JobSpec = job) -> Any:
+                if job.name != "source:a-stuck":  # start once the stuck source is stuck
+                    stuck.hostile_started.wait(GUARD_S)
                 try:
                     return job.run(ctx)
                 finally:
@@ -251,6 +254,7 @@ def test_serve_stays_responsive_while_one_source_is_stuck(
         scheduler = Scheduler(jobs, ctx, workers=1)
         scheduler.start()
         try:
+            assert stuck.hostile_started.wait(GUARD_S), "the stuck source never asked"
             for name in ("leases", "deadlines", "source:b-good"):
                 assert done[name].wait(GUARD_S), f"{name} never ran"
             # ...while the stuck source is still receiving its trickle
