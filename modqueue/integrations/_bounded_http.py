@@ -233,6 +233,28 @@ def _prepare(request: httpx.Request, deadline: float) -> _Watchdog:
     return dog
 
 
+def _exchange(
+    request: httpx.Request,
+    limits: ReplyLimits,
+    send: Callable[[httpx.Request], httpx.Response],
+) -> httpx.Response:
+    """`send(request)` (a streamed response) under a watchdog, read within `limits`."""
+    deadline = time.monotonic() + limits.deadline_s
+    dog = _prepare(request, deadline)
+    with dog:
+        try:
+            response = send(request)
+            try:
+                body = _read(response, limits, deadline)
+            finally:
+                response.close()
+        except httpx.HTTPError:
+            if dog.fired:
+                raise limits.too_slow() from None
+            raise
+    return _complete(response, body, request)
+
+
 def send_limited(
     client: httpx.Client, request: httpx.Request, limits: ReplyLimits
 ) -> httpx.Response:
@@ -243,20 +265,7 @@ def send_limited(
     The deadline covers connecting, the headers and the body when the connection is new
     (`limited_client()` makes every connection new); on a reused connection, the body.
     """
-    deadline = time.monotonic() + limits.deadline_s
-    dog = _prepare(request, deadline)
-    with dog:
-        try:
-            response = client.send(request, stream=True)
-            try:
-                body = _read(response, limits, deadline)
-            finally:
-                response.close()
-        except httpx.HTTPError:
-            if dog.fired:
-                raise limits.too_slow() from None
-            raise
-    return _complete(response, body, request)
+    return _exchange(request, limits, lambda r: client.send(r, stream=True))
 
 
 async def asend_limited(
@@ -305,20 +314,7 @@ class LimitedTransport(httpx.BaseTransport):
         self._inner = inner or httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        deadline = time.monotonic() + self.limits.deadline_s
-        dog = _prepare(request, deadline)
-        with dog:
-            try:
-                response = self._inner.handle_request(request)
-                try:
-                    body = _read(response, self.limits, deadline)
-                finally:
-                    response.close()
-            except httpx.HTTPError:
-                if dog.fired:
-                    raise self.limits.too_slow() from None
-                raise
-        return _complete(response, body, request)
+        return _exchange(request, self.limits, self._inner.handle_request)
 
     def close(self) -> None:
         self._inner.close()
