@@ -15,6 +15,9 @@ The hierarchy:
     * IntegrationError - a source, platform or Label Studio answered badly or not at all.
     * DatabaseBusy - another process held the SQLite database's write lock for longer than
       the busy time-out (`MODQUEUE_SQLITE_BUSY_TIMEOUT_MS`).
+        * ReplyLimitExceeded - a peer's reply broke a bound set on it.
+            * ReplyTooLarge - more bytes (decoded) than the limit allows.
+            * ReplyTooSlow - no complete reply before the request's deadline.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ __all__ = [
     "ModqueueError",
     "NotFound",
     "PermissionDenied",
+    "ReplyLimitExceeded",
+    "ReplyTooLarge",
+    "ReplyTooSlow",
     "UnknownLabel",
 ]
 
@@ -96,3 +102,15 @@ class IntegrationError(ModqueueError):
 class DatabaseBusy(ModqueueError):
     """Another process held the SQLite database's write lock for longer than the busy
     time-out (`MODQUEUE_SQLITE_BUSY_TIMEOUT_MS`); the message names the database file."""
+
+
+class ReplyLimitExceeded(IntegrationError):
+    """A peer's reply broke a bound set on it (size or time); retried like any failure."""
+
+
+class ReplyTooLarge(ReplyLimitExceeded):
+    """A reply's body, counted after decompression, went over its byte limit."""
+
+
+class ReplyTooSlow(ReplyLimitExceeded):
+    """A reply was not complete before the request's deadline."""

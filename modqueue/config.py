@@ -11,7 +11,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from modqueue._exceptions import ConfigError
 from modqueue._sections.labelstudio import LabelStudioConfig
@@ -28,11 +35,24 @@ __all__ = [
     "PlatformConfig",
     "load_config",
     "parse_duration",
+    "parse_size",
 ]
 
 DEFAULT_CONFIG_NAME = "modqueue.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    None: 1,
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+MIB = 1024 * 1024
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -51,6 +71,27 @@ def parse_duration(value: str | int | float) -> float:
     return seconds
 
 
+def parse_size(value: str | int) -> int:
+    """Bytes in a size such as `"32MiB"`, `"512 KiB"`, `"1GB"` or a bare number of bytes."""
+    if isinstance(value, bool | float):
+        raise ValueError(f"invalid size {value!r}: use e.g. 1048576, 512KiB, 32MiB")
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _SIZE.match(value)
+        if not match:
+            raise ValueError(f"invalid size {value!r}: use e.g. 1048576, 512KiB, 32MiB")
+        unit = match.group(2).lower() if match.group(2) else None
+        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    if size <= 0:
+        raise ValueError(f"size {value!r} must be positive")
+    return size
+
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,7 +106,11 @@ class _Every(_Section):
 
 
 class FeedSourceConfig(_Every):
-    """`kind = "http"`: a paged JSON feed, `GET url?cursor=C`."""
+    """`kind = "http"`: a paged JSON feed, `GET url?cursor=C`.
+
+    `timeout_s` bounds each read; `request_deadline_s` the whole request (connection,
+    headers, body); `max_page_bytes` a page's body, counted after decompression.
+    """
 
     kind: Literal["http"]
     url: str = Field(pattern=r"^https?://")
@@ -75,14 +120,18 @@ class FeedSourceConfig(_Every):
     page_limit: int = Field(default=100, ge=1, le=100_000)
     backoff_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=60.0, ge=0)
+    max_page_bytes: Size = Field(default=32 * MIB, ge=1024)
+    request_deadline_s: Duration = Field(default=120.0, gt=0)
 
 
 class FolderSourceConfig(_Every):
-    """`kind = "folder"`: JSONL files dropped into a folder."""
+    """`kind = "folder"`: JSONL files dropped into a folder; a file over
+    `max_file_bytes` is moved to `rejected/` unread."""
 
     kind: Literal["folder"]
     path: Path
     settle_s: float = Field(default=1.0, ge=0)
+    max_file_bytes: Size = Field(default=64 * MIB, ge=1)
 
 
 class PlatformConfig(_Section):
@@ -93,7 +142,9 @@ class PlatformConfig(_Section):
     `lease_s` is how long a claimed action stays reserved to one dispatcher (default:
     computed from the batch, `timeout_s`, `concurrency` and `rate_per_s`);
     `backoff_base_s`/`backoff_max_s` shape the retry delays; `status_poll_s` is how often
-    a `pending` outcome is asked about again.
+    a `pending` outcome is asked about again. `timeout_s` bounds each step of a request
+    (connecting, sending, each read), `request_deadline_s` the whole exchange (to the
+    reply's last byte) and `max_reply_bytes` the reply's decoded body.
     """
 
     action_url: str = Field(pattern=r"^https?://")
@@ -107,6 +158,8 @@ class PlatformConfig(_Section):
     backoff_base_s: float = Field(default=2.0, gt=0)
     backoff_max_s: float = Field(default=3600.0, gt=0)
     status_poll_s: float = Field(default=600.0, gt=0)
+    max_reply_bytes: Size = Field(default=MIB, ge=1024)
+    request_deadline_s: Duration = Field(default=30.0, gt=0)
 
 
 class JobConfig(_Every):

@@ -13,6 +13,7 @@ and does not stop the others. `run_once()` runs every job once (`serve --once`);
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -30,6 +31,7 @@ from modqueue.queue.deadlines import DeadlineReport, sweep_deadlines
 from modqueue.queue.locks import try_exclusive
 
 __all__ = [
+    "CORE",
     "JobContext",
     "JobResult",
     "JobSpec",
@@ -38,6 +40,9 @@ __all__ = [
     "run_job",
     "run_once",
 ]
+
+CORE = "core"
+"""The lane of the jobs that keep the queue healthy (leases, deadlines)."""
 
 
 @dataclass
@@ -53,12 +58,15 @@ class JobContext:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One scheduled job."""
+    """One scheduled job. `lane` names the thread pool it runs in under `Scheduler`:
+    jobs of one lane share that lane's threads, and no other lane can hold them up
+    (`None`: the shared pool of `--workers` threads)."""
 
     name: str
     every: float
     run: Callable[[JobContext], Any]
     description: str = ""
+    lane: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +142,7 @@ def _source_jobs(config: ModqueueConfig) -> list[JobSpec]:
             source.every,
             functools.partial(_pull_source, name),
             f"pull new items from the {source.kind} source {name}",
+            lane=f"source:{name}",
         )
         for name, source in sorted(config.sources.items())
     ]
@@ -164,8 +173,8 @@ def _labelstudio_pull(ctx: JobContext) -> Any:
 def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     """Every job `modqueue serve` runs under `config`, with intervals applied."""
     jobs = [
-        JobSpec("leases", 30.0, _expire_leases, "return abandoned claims to the queue"),
-        JobSpec("deadlines", 60.0, _sweep_deadlines, "mark, raise and escalate items by SLA"),
+        JobSpec("leases", 30.0, _expire_leases, "return abandoned claims to the queue", CORE),
+        JobSpec("deadlines", 60.0, _sweep_deadlines, "mark, raise and escalate items by SLA", CORE),
         *_action_jobs(config),
         *_source_jobs(config),
     ]
@@ -190,7 +199,7 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
         if override is not None and not override.enabled:
             continue
         if override is not None and "every" in override.model_fields_set:
-            job = JobSpec(job.name, override.every, job.run, job.description)
+            job = dataclasses.replace(job, every=override.every)
         out.append(job)
     return out
 
@@ -246,7 +255,10 @@ class Scheduler:
     """Runs jobs on their intervals in a background APScheduler until `stop()`.
 
     Each job runs first at start, then every `every` seconds; a run still going when the
-    next is due is not doubled (`max_instances=1`, missed runs coalesced).
+    next is due is not doubled (`max_instances=1`, missed runs coalesced). Jobs run in
+    thread pools by lane: the `core` jobs (leases, deadlines) have their own threads,
+    every source has its own thread, and the other jobs share `workers` threads. So a
+    source that hangs or floods holds up nothing but itself.
     """
 
     def __init__(self, jobs: Sequence[JobSpec], ctx: JobContext, *, workers: int = 4) -> None:
@@ -255,8 +267,15 @@ class Scheduler:
 
         self.jobs = list(jobs)
         self.ctx = ctx
+        lanes: dict[str, int] = {}
+        for job in self.jobs:
+            if job.lane is not None:
+                lanes[job.lane] = lanes.get(job.lane, 0) + 1
+        executors: dict[str, Any] = {"default": ThreadPoolExecutor(max_workers=max(1, workers))}
+        for lane, count in lanes.items():
+            executors[f"lane:{lane}"] = ThreadPoolExecutor(max_workers=count)
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=max(1, workers))},
+            executors=executors,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
@@ -268,6 +287,7 @@ class Scheduler:
                 seconds=job.every,
                 id=job.name,
                 name=job.name,
+                executor="default" if job.lane is None else f"lane:{job.lane}",
                 next_run_time=datetime.now(UTC),
             )
 

@@ -32,7 +32,7 @@ def test_init_is_idempotent(database_url: str) -> None:
 
 
 def test_ingest_reports_each_bad_line_and_keeps_the_good(database_url: str, tmp_path: Path) -> None:
-    big = "x" * (10 * 1024 * 1024)
+    big = "x" * (8 * 1024 * 1024 + 512 * 1024)  # over the text limit, within the line limit
     data = (
         b"\xef\xbb\xbf"
         + _jsonl(make_item(1))
@@ -44,6 +44,7 @@ def test_ingest_reports_each_bad_line_and_keeps_the_good(database_url: str, tmp_
         + _jsonl(make_item(5, text="nul\x00byte"))
         + b'{"source": "s", "external_id": "bad-utf8", "text": "\xff\xfe"}\n'
         + _jsonl(make_item(2))
+        + _jsonl(make_item(9, text="y" * (10 * 1024 * 1024)))
     )
     path = tmp_path / "items.jsonl"
     path.write_bytes(data)
@@ -53,10 +54,11 @@ def test_ingest_reports_each_bad_line_and_keeps_the_good(database_url: str, tmp_
     assert "line 3: malformed JSON" in err
     assert "line 4: source: Field required" in err
     assert "line 5: views: Input should be a valid integer" in err
-    assert "line 6: text is 10,485,760 bytes, over the 8,388,608-byte limit" in err
+    assert "line 6: text is 8,912,896 bytes, over the 8,388,608-byte limit" in err
     assert "line 7: text contains a NUL character" in err
     assert "line 8: invalid UTF-8 at byte" in err
-    assert "2 new, 0 merged; 6 rejected" in result.stdout
+    assert "line 10: longer than 9,437,184 bytes" in err
+    assert "2 new, 0 merged; 7 rejected" in result.stdout
     stats = runner.invoke(app, ["stats", "--json", "--db", database_url])
     assert json.loads(stats.stdout)["pending"] == 2
 

@@ -51,6 +51,7 @@ class LabelStudioConfig(BaseModel):
     max_attempts: int = Field(default=5, ge=1, le=100)
     backoff_s: float = Field(default=0.5, ge=0.0, le=60.0)
     project_prefix: str = Field(default="modqueue", min_length=1, max_length=100)
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     push_every: float = 60.0
     pull_every: float = 30.0
 
@@ -77,6 +78,7 @@ class LabelStudioConnection:
     timeout_s: float = 60.0
     max_attempts: int = 5
     backoff_s: float = 0.5
+    max_response_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(
@@ -105,4 +107,5 @@ class LabelStudioConnection:
             timeout_s=cfg.timeout_s,
             max_attempts=cfg.max_attempts,
             backoff_s=cfg.backoff_s,
+            max_response_bytes=cfg.max_response_bytes,
         )

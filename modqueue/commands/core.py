@@ -22,14 +22,12 @@ from modqueue.queue import (
     UNIDENTIFIED,
     IngestReport,
     Permission,
-    Rejection,
     ReviewQueue,
     grant_app_role,
+    ingest_jsonl,
     item_json_schema,
     make_engine,
     migrate,
-    read_jsonl,
-    validation_reason,
 )
 from modqueue.settings import load_settings
 
@@ -79,39 +77,8 @@ def _safe_url(url: str) -> str:
 def ingest_stream(
     queue: ReviewQueue, stream: IO[bytes], *, strict: bool, actor: str = "ingest"
 ) -> IngestReport:
-    """Ingest JSON Lines from `stream`; rejections carry line numbers."""
-    total = IngestReport()
-    parse_errors = []
-    values: list[Any] = []
-    lines: list[int] = []
-
-    def flush(*, strict_flush: bool) -> None:
-        report = queue.enqueue(values, positions=lines, strict=strict_flush, actor=actor)
-        total.new += report.new
-        total.merged += report.merged
-        total.rejected.extend(report.rejected)
-        values.clear()
-        lines.clear()
-
-    for parsed in read_jsonl(stream):
-        if parsed.error is not None:
-            parse_errors.append((parsed.line, parsed.error))
-            continue
-        values.append(parsed.value)
-        lines.append(parsed.line)
-        if not strict and len(values) >= CHUNK:
-            flush(strict_flush=False)
-    if strict and parse_errors:
-        # Store nothing, but report every problem at once.
-        for value, line in zip(values, lines, strict=True):
-            reason = validation_reason(value)[1]
-            if reason is not None:
-                total.rejected.append(Rejection(line, reason))
-    elif values:
-        flush(strict_flush=strict)
-    total.rejected.extend(Rejection(line, reason) for line, reason in parse_errors)
-    total.rejected.sort(key=lambda r: r.position)
-    return total
+    """Ingest JSON Lines from `stream` (the ingest service); rejections carry line numbers."""
+    return ingest_jsonl(queue, stream, strict=strict, actor=actor)
 
 
 @uses("reviewer", "token", "db", "guidelines", "config", "as_json")

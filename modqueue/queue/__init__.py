@@ -87,11 +87,22 @@ from modqueue.queue._decisions.settlement import (
     sampled_for_second_review,
 )
 from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
+from modqueue.queue._items.lines import (
+    MAX_LINE_BYTES,
+    CheckedLine,
+    ParsedLine,
+    check_item,
+    check_items,
+    check_lines,
+    ingest_jsonl,
+    ingest_values,
+    parse_json,
+    read_jsonl,
+)
 from modqueue.queue._items.schema import (
     MAX_TEXT_BYTES,
     ItemIn,
     item_json_schema,
-    read_jsonl,
     validation_reason,
 )
 from modqueue.queue._read.dashboard import DashboardMetrics, QueueHealth, dashboard_metrics
@@ -100,6 +111,7 @@ from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
     "DEFAULT_SECOND_REVIEW_SHARE",
+    "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",
     "OPEN_MODE_WARNING",
     "SECOND_REVIEW_SUFFIX",
@@ -114,6 +126,7 @@ __all__ = [
     "AuditRecord",
     "AuthConfig",
     "ChainReport",
+    "CheckedLine",
     "Claim",
     "DashboardMetrics",
     "Decision",
@@ -131,6 +144,7 @@ __all__ = [
     "NewToken",
     "OutboundAction",
     "OutboundActionPublic",
+    "ParsedLine",
     "Permission",
     "QualityConfig",
     "QueueHealth",
@@ -148,6 +162,9 @@ __all__ = [
     "audit_history",
     "authorize",
     "authorize_actor",
+    "check_item",
+    "check_items",
+    "check_lines",
     "dashboard_metrics",
     "decide",
     "decide_held",
@@ -159,6 +176,8 @@ __all__ = [
     "hold_batch_for",
     "hold_for",
     "ingest_batch",
+    "ingest_jsonl",
+    "ingest_values",
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
@@ -166,6 +185,7 @@ __all__ = [
     "list_reviewers",
     "make_engine",
     "migrate",
+    "parse_json",
     "policy_of_queue",
     "pseudonym_for",
     "pseudonyms_for",

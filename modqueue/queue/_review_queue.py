@@ -32,8 +32,8 @@ from modqueue.queue._core.models import Decision, DecisionPublic, Item, ItemPubl
 from modqueue.queue._core.quality_config import QualityConfig
 from modqueue.queue._core.types import utcnow
 from modqueue.queue._decisions import pipeline
-from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
-from modqueue.queue._items.schema import ItemIn, validation_reason
+from modqueue.queue._items.ingest import IngestReport
+from modqueue.queue._items.lines import ingest_values
 from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._read.stats import queue_stats
 from modqueue.queue._transaction import open_transaction
@@ -176,50 +176,14 @@ class ReviewQueue:
         committed as it goes, so a bad item never loses good ones. With `strict=True`
         nothing is stored unless every item is valid.
         """
-        report = IngestReport()
-        batch: list[ItemIn] = []
-
-        def flush() -> None:
-            if not batch:
-                return
-            chunk = list(batch)
-            batch.clear()
-            new, merged = self.run(
-                lambda s: ingest_batch(
-                    s, items=chunk, guidelines=self.guidelines, now=self.clock(), actor=actor
-                )
-            )
-            report.new += new
-            report.merged += merged
-
-        validated: list[ItemIn] = []
-        for index, raw in enumerate(items):
-            position = positions[index] if positions is not None else index
-            item, reason = validation_reason(raw)
-            if item is not None and item.policy and item.policy not in self.guidelines:
-                reason = (
-                    f"policy: unknown policy {item.policy!r} "
-                    f"(known: {', '.join(self.guidelines.ids)})"
-                )
-                item = None
-            if item is None:
-                ext = raw.get("external_id") if isinstance(raw, dict) else None
-                report.rejected.append(
-                    Rejection(position, reason or "invalid", ext if isinstance(ext, str) else None)
-                )
-                continue
-            if strict:
-                validated.append(item)
-                continue
-            batch.append(item)
-            if len(batch) >= batch_size:
-                flush()
-        if strict:
-            if report.rejected:
-                return report
-            batch.extend(validated)
-        flush()
-        return report
+        return ingest_values(
+            self,
+            items,
+            strict=strict,
+            actor=actor,
+            batch_size=batch_size,
+            positions=positions,
+        )
 
     # -- claiming ---------------------------------------------------------------------
 

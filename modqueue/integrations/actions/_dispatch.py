@@ -20,11 +20,14 @@ from urllib.parse import quote
 
 import httpx
 
+from modqueue._exceptions import ReplyLimitExceeded
 from modqueue.config import PlatformConfig
+from modqueue.integrations._bounded_http import ReplyLimits, asend_limited
 from modqueue.integrations.actions._outcome import (
     Outcome,
     OutcomeKind,
     classify_error,
+    classify_limit,
     classify_poll,
     classify_response,
 )
@@ -142,6 +145,17 @@ def _client(platforms: Mapping[str, PlatformConfig]) -> httpx.AsyncClient:
     )
 
 
+def _limits(cfg: PlatformConfig) -> ReplyLimits:
+    """A platform's reply: at most `max_reply_bytes`, the whole exchange within
+    `request_deadline_s`."""
+    return ReplyLimits(
+        max_bytes=cfg.max_reply_bytes,
+        deadline_s=cfg.request_deadline_s,
+        bytes_setting="max_reply_bytes",
+        deadline_setting="request_deadline_s",
+    )
+
+
 def _secret(cfg: PlatformConfig, env: Mapping[str, str]) -> str | None:
     value = env.get(cfg.secret_env)
     return value if value else None
@@ -171,10 +185,13 @@ async def _send(
     async with gate.semaphore:
         if gate.limiter is not None:
             await gate.limiter.wait()
+        request = client.build_request(
+            "POST", cfg.action_url, content=body, headers=headers, timeout=cfg.timeout_s
+        )
         try:
-            response = await client.post(
-                cfg.action_url, content=body, headers=headers, timeout=cfg.timeout_s
-            )
+            response = await asend_limited(client, request, _limits(cfg))
+        except ReplyLimitExceeded as exc:
+            return classify_limit(exc, platform=action.source)
         except httpx.HTTPError as exc:
             return classify_error(exc, platform=action.source, timeout_s=cfg.timeout_s)
     return classify_response(response, platform=action.source, secret_env=cfg.secret_env)
@@ -199,8 +216,11 @@ async def _poll(
     async with gate.semaphore:
         if gate.limiter is not None:
             await gate.limiter.wait()
+        request = client.build_request("GET", url, headers=headers, timeout=cfg.timeout_s)
         try:
-            response = await client.get(url, headers=headers, timeout=cfg.timeout_s)
+            response = await asend_limited(client, request, _limits(cfg))
+        except ReplyLimitExceeded as exc:
+            return classify_limit(exc, platform=action.source)
         except httpx.HTTPError as exc:
             return classify_error(exc, platform=action.source, timeout_s=cfg.timeout_s)
     return classify_poll(response, platform=action.source)

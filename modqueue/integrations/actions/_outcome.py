@@ -11,7 +11,17 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Outcome", "OutcomeKind", "classify_error", "classify_poll", "classify_response"]
+from modqueue._exceptions import ReplyLimitExceeded
+from modqueue.integrations._bounded_http import reply_json
+
+__all__ = [
+    "Outcome",
+    "OutcomeKind",
+    "classify_error",
+    "classify_limit",
+    "classify_poll",
+    "classify_response",
+]
 
 MAX_KEPT_TEXT = 4000
 MAX_RETRY_AFTER_S = 86_400.0
@@ -52,8 +62,8 @@ def _parse_json(response: httpx.Response) -> tuple[Any, str | None]:
     if not raw.strip():
         return None, None
     try:
-        return json.loads(raw), None
-    except (ValueError, UnicodeDecodeError) as exc:
+        return reply_json(response), None
+    except ValueError as exc:
         return None, f"not JSON ({exc})"
 
 
@@ -196,3 +206,9 @@ def classify_error(exc: httpx.HTTPError, *, platform: str, timeout_s: float) -> 
     else:
         error = f"cannot reach platform {platform!r}: {type(exc).__name__}: {exc}"
     return Outcome(OutcomeKind.RETRY, None, None, error=error)
+
+
+def classify_limit(exc: ReplyLimitExceeded, *, platform: str) -> Outcome:
+    """A retryable outcome for a reply over its size or time bound (the action is sent
+    again later with the same idempotency key)."""
+    return Outcome(OutcomeKind.RETRY, None, None, error=f"reply from platform {platform!r}: {exc}")

@@ -1,5 +1,9 @@
 """A thin wrapper over label-studio-sdk 2.x: retries with backoff, clear errors.
 
+Every reply is bounded: the SDK is given an `httpx.Client` whose transport reads each
+reply within `max_response_bytes` (decoded) and `timeout_s` for the whole exchange
+(`modqueue.integrations._bounded_http`); past either, the call fails and is retried.
+
 The SDK is heavy (about 1.5 s to import), so it is imported on first use, never when
 modqueue starts. Its own retries are switched off: an import is not idempotent, and
 the push reconciles a batch whose answer was lost instead of sending it twice.
@@ -15,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from modqueue._exceptions import IntegrationError
+from modqueue._exceptions import IntegrationError, ReplyLimitExceeded
 from modqueue._sections.labelstudio import LabelStudioConnection
 
 __all__ = ["LabelStudioClient", "format_ls_time", "parse_ls_time"]
@@ -71,14 +75,29 @@ class LabelStudioClient:
     def sdk(self) -> Any:
         """The `label_studio_sdk.LabelStudio` client (created on first use)."""
         if self._sdk is None:
+            import httpx
             from label_studio_sdk import LabelStudio
 
+            from modqueue.integrations._bounded_http import LimitedTransport, ReplyLimits
+
+            limits = ReplyLimits(
+                max_bytes=self.connection.max_response_bytes,
+                deadline_s=self.connection.timeout_s,
+                bytes_setting="max_response_bytes",
+                deadline_setting="timeout_s",
+            )
+            http = httpx.Client(
+                transport=LimitedTransport(limits),
+                timeout=self.connection.timeout_s,
+                follow_redirects=True,
+            )
             try:
                 self._sdk = LabelStudio(  # type: ignore[no-untyped-call]
                     base_url=self.connection.url,
                     api_key=self.connection.api_key,
                     timeout=self.connection.timeout_s,
                     max_retries=0,
+                    httpx_client=http,
                 )
             except Exception as exc:
                 raise IntegrationError(
@@ -250,7 +269,7 @@ class LabelStudioClient:
 def _is_transient(exc: Exception) -> bool:
     import httpx
 
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, httpx.TransportError | ReplyLimitExceeded):
         return True
     status = getattr(exc, "status_code", None)
     return isinstance(status, int) and status in RETRY_STATUSES
@@ -258,6 +277,8 @@ def _is_transient(exc: Exception) -> bool:
 
 def _describe(exc: Exception) -> str:
     """A short, key-free description of an SDK or transport error."""
+    if isinstance(exc, RecursionError):
+        return "malformed JSON: nested too deeply"
     status = getattr(exc, "status_code", None)
     if status is not None:
         body = getattr(exc, "body", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modqueue.config import FeedSourceConfig, FolderSourceConfig
-from modqueue.integrations.sources._common import SourceError, SourceReport, validate_items
+from modqueue.integrations.sources._common import SourceError, SourceReport
 from modqueue.integrations.sources._feed import (
     FeedPage,
     FeedResponseError,
@@ -30,7 +30,6 @@ __all__ = [
     "cursor_name",
     "make_source",
     "marker_name",
-    "validate_items",
 ]
 
 

@@ -1,16 +1,15 @@
-"""What the feed and folder sources share: validation, reports and errors."""
+"""What the feed and folder sources share: reports and errors (validation is the
+ingest service's, `modqueue.queue.check_items`/`check_lines`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from modqueue._exceptions import IntegrationError
-from modqueue.guidelines import GuidelineSet
-from modqueue.queue import ItemIn, Rejection, validation_reason
+from modqueue.queue import Rejection
 
-__all__ = ["SourceError", "SourceReport", "validate_items"]
+__all__ = ["SourceError", "SourceReport"]
 
 
 class SourceError(IntegrationError):
@@ -44,32 +43,3 @@ class SourceReport:
             "files": self.files,
             "cursor": self.cursor,
         }
-
-
-def validate_items(
-    raws: Sequence[Any],
-    *,
-    source: str,
-    guidelines: GuidelineSet,
-    positions: Sequence[int] | None = None,
-) -> tuple[list[ItemIn], list[Rejection]]:
-    """Validate decoded items as `ReviewQueue.enqueue` does; an item without `source`
-    gets the source's name. Returns `(valid, rejections)`."""
-    valid: list[ItemIn] = []
-    rejected: list[Rejection] = []
-    for index, raw in enumerate(raws):
-        position = positions[index] if positions is not None else index
-        if isinstance(raw, dict) and "source" not in raw:
-            raw = {**raw, "source": source}
-        item, reason = validation_reason(raw)
-        if item is not None and item.policy and item.policy not in guidelines:
-            reason = f"policy: unknown policy {item.policy!r} (known: {', '.join(guidelines.ids)})"
-            item = None
-        if item is None:
-            ext = raw.get("external_id") if isinstance(raw, dict) else None
-            rejected.append(
-                Rejection(position, reason or "invalid", ext if isinstance(ext, str) else None)
-            )
-            continue
-        valid.append(item)
-    return valid, rejected

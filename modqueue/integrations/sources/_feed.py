@@ -5,6 +5,11 @@ The protocol: `GET url` (first page) or `GET url?cursor=C` answers
 Each request also carries `limit=page_limit`, and `Authorization: Bearer <token>` when the
 source has a `token_env`.
 
+Bounded: a page is read as a stream, at most `max_page_bytes` of body (counted after
+decompression) within `request_deadline_s` for the whole request; past either limit the
+attempt fails like a time-out and is retried with back-off. JSON nested too deeply is
+refused as a bad answer.
+
 Exactly once: a page's items and the cursor that follows it are committed in ONE
 transaction, and only if the stored cursor is still the one the page was fetched with (a
 compare-and-set under a lock). A crash before the commit loses nothing (the page is
@@ -29,9 +34,16 @@ import httpx
 from sqlalchemy import text
 from sqlmodel import Session
 
+from modqueue._exceptions import ReplyLimitExceeded
 from modqueue.config import FeedSourceConfig
-from modqueue.integrations.sources._common import SourceError, SourceReport, validate_items
-from modqueue.queue import ReviewQueue, SyncCursor, ingest_batch, record_event
+from modqueue.integrations._bounded_http import (
+    ReplyLimits,
+    limited_client,
+    reply_json,
+    send_limited,
+)
+from modqueue.integrations.sources._common import SourceError, SourceReport
+from modqueue.queue import ReviewQueue, SyncCursor, check_items, ingest_batch, record_event
 from modqueue.queue.locks import advisory_key
 
 __all__ = ["FeedPage", "FeedResponseError", "FeedSource", "FeedUnavailable", "cursor_name"]
@@ -158,8 +170,16 @@ class FeedSource:
         given = client or self._client
         if given is not None:
             return self._fetch_with_retries(given, params, cursor, stop)
-        with httpx.Client() as own:
+        with limited_client() as own:
             return self._fetch_with_retries(own, params, cursor, stop)
+
+    def _limits(self) -> ReplyLimits:
+        return ReplyLimits(
+            max_bytes=self.config.max_page_bytes,
+            deadline_s=self.config.request_deadline_s,
+            bytes_setting="max_page_bytes",
+            deadline_setting="request_deadline_s",
+        )
 
     def _fetch_with_retries(
         self,
@@ -170,19 +190,22 @@ class FeedSource:
     ) -> FeedPage:
         attempts = self.config.max_attempts
         problem = "no attempt made"
+        per_read = min(self.config.timeout_s, self.config.request_deadline_s)
         for attempt in range(1, attempts + 1):
             delay: float | None = None
             try:
-                response = client.get(
-                    self.config.url,
-                    params=params,
-                    headers=self._headers(),
-                    timeout=self.config.timeout_s,
+                request = client.build_request(
+                    "GET", self.config.url, params=params, headers=self._headers(), timeout=per_read
                 )
+                response = send_limited(client, request, self._limits())
+            except ReplyLimitExceeded as exc:
+                problem = str(exc)
             except httpx.TimeoutException:
-                problem = f"timed out after {self.config.timeout_s:g}s"
+                problem = f"timed out after {per_read:g}s"
             except httpx.TransportError as exc:
                 problem = f"connection failed ({type(exc).__name__})"
+            except httpx.DecodingError as exc:
+                problem = f"undecodable body ({exc})"
             else:
                 if response.status_code == 200:
                     return self._decode(response, cursor)
@@ -214,7 +237,7 @@ class FeedSource:
         body = response.content
         kind = response.headers.get("content-type", "no content type")
         try:
-            data = response.json()
+            data = reply_json(response)
         except ValueError as exc:
             raise FeedResponseError(
                 self.name, f"{at}: response is not JSON ({kind}; {exc}): {_snippet(body)}"
@@ -262,7 +285,7 @@ class FeedSource:
         """
         if self._client is not None:
             return self._pull(queue, self._client, stop, max_pages)
-        with httpx.Client() as client:
+        with limited_client() as client:
             return self._pull(queue, client, stop, max_pages)
 
     def _pull(
@@ -300,7 +323,7 @@ class FeedSource:
     ) -> bool:
         """Store the page's items and its next cursor atomically; False if the stored
         cursor is no longer `cursor` (someone else stored this page)."""
-        valid, rejected = validate_items(page.items, source=self.name, guidelines=queue.guidelines)
+        valid, rejected = check_items(page.items, source=self.name, guidelines=queue.guidelines)
         name = cursor_name(self.name)
         next_cursor = page.next if page.next is not None else cursor
 

@@ -7,6 +7,10 @@ inbox/referrals/done/         every line accepted
 inbox/referrals/rejected/     some lines rejected; NAME.rejects says which and why
 ```
 
+A file over `max_file_bytes` is moved to `rejected/` unread, its `.rejects` file saying
+so; lines are read in bounded chunks, and a line over the ingest line limit is rejected
+on its own.
+
 Only `*.jsonl` files not modified for `settle_s` seconds are picked up, so a file still
 being written is left alone: write `NAME.jsonl.part` (or anywhere else) and rename it
 into the folder when complete. A file is claimed by an atomic rename into `processing/`
@@ -32,14 +36,14 @@ from pathlib import Path
 from sqlmodel import Session
 
 from modqueue.config import FolderSourceConfig
-from modqueue.integrations.sources._common import SourceError, SourceReport, validate_items
+from modqueue.integrations.sources._common import SourceError, SourceReport
 from modqueue.queue import (
     ItemIn,
     Rejection,
     ReviewQueue,
     SyncCursor,
+    check_lines,
     ingest_batch,
-    read_jsonl,
     record_event,
 )
 
@@ -83,6 +87,43 @@ def _locked(path: Path) -> Iterator[io.BufferedReader | None]:
             yield None
             return
         yield handle
+
+
+class _TooLarge(Exception):
+    """A file turned out longer than `max_file_bytes` while it was read."""
+
+
+class _HashingReader:
+    """Reads a file for `check_lines`, hashing what passes and refusing more than
+    `limit` bytes (checked before reading, and again as it goes: files can grow)."""
+
+    def __init__(self, handle: io.BufferedReader, limit: int) -> None:
+        self._handle = handle
+        self._limit = limit
+        self._sha = hashlib.sha256()
+        self.size = os.fstat(handle.fileno()).st_size
+        self._oversized = self.size > limit
+
+    def read(self, n: int = -1) -> bytes:
+        if self._oversized:
+            raise _TooLarge
+        data = self._handle.read(n)
+        self.size = max(self.size, self._handle.tell())
+        if self._handle.tell() > self._limit:
+            raise _TooLarge
+        self._sha.update(data)
+        return data
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def _write_rejects(target: Path, lines: list[str]) -> None:
+    """Write `target.rejects` (one reason a line) atomically."""
+    rejects = target.with_name(target.name + ".rejects")
+    tmp = rejects.with_name(f".{rejects.name}.tmp")
+    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    tmp.replace(rejects)
 
 
 class FolderSource:
@@ -160,39 +201,32 @@ class FolderSource:
         self, queue: ReviewQueue, path: Path, done: Path, rejected_dir: Path, report: SourceReport
     ) -> None:
         original = path.name.split(_SEP, 1)[1]
+        limit = self.config.max_file_bytes
         with _locked(path) as handle:
             if handle is None:
                 return  # another live process is on it
             if not path.exists():
                 return  # finished by another process between listing and locking
-            data = handle.read()
-            sha = hashlib.sha256(data).hexdigest()
-            values, lines, rejections = [], [], []
-            for parsed in read_jsonl(io.BytesIO(data)):
-                if parsed.error is not None:
-                    rejections.append(Rejection(parsed.line, parsed.error))
-                else:
-                    values.append(parsed.value)
-                    lines.append(parsed.line)
-            valid, invalid = validate_items(
-                values, source=self.name, guidelines=queue.guidelines, positions=lines
-            )
-            rejections = sorted([*rejections, *invalid], key=lambda r: r.position)
-            counts = queue.run(lambda s: self._store(s, queue, original, sha, valid, rejections))
+            reader = _HashingReader(handle, limit)
+            try:
+                checked = list(check_lines(reader, guidelines=queue.guidelines, source=self.name))
+            except _TooLarge:
+                checked = None
             report.files += 1
+            if checked is None:
+                self._reject_file(path, original, rejected_dir, report, reader.size)
+                return
+            sha = reader.hexdigest()
+            valid = [c.item for c in checked if c.item is not None]
+            rejections = [c.rejection for c in checked if c.rejection is not None]
+            counts = queue.run(lambda s: self._store(s, queue, original, sha, valid, rejections))
             if counts is not None:
                 report.new += counts[0]
                 report.merged += counts[1]
             report.rejected.extend(rejections)
             if rejections:
                 target = _unique(rejected_dir / original)
-                rejects = target.with_name(target.name + ".rejects")
-                tmp = rejects.with_name(f".{rejects.name}.tmp")
-                tmp.write_text(
-                    "".join(f"line {r.position}: {r.reason}\n" for r in rejections),
-                    encoding="utf-8",
-                )
-                tmp.replace(rejects)
+                _write_rejects(target, [f"line {r.position}: {r.reason}" for r in rejections])
             else:
                 target = _unique(done / original)
             path.rename(target)
@@ -205,6 +239,27 @@ class FolderSource:
             len(rejections),
             target.parent.name,
             extra={"source": self.name, "file": original, "sha256": sha},
+        )
+
+    def _reject_file(
+        self, path: Path, original: str, rejected_dir: Path, report: SourceReport, size: int
+    ) -> None:
+        """Move a file over `max_file_bytes` to `rejected/`, unread, with its reason."""
+        limit = self.config.max_file_bytes
+        reason = (
+            f"file is over the {limit:,}-byte limit (max_file_bytes; {size:,} bytes or more); "
+            "nothing ingested"
+        )
+        target = _unique(rejected_dir / original)
+        _write_rejects(target, [reason])
+        path.rename(target)
+        report.rejected.append(Rejection(0, reason))
+        self.log.warning(
+            "source %s: %s: %s -> rejected",
+            self.name,
+            original,
+            reason,
+            extra={"source": self.name, "file": original},
         )
 
     def _store(

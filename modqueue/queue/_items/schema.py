@@ -1,11 +1,8 @@
-"""The ingest format: validation of one item, and reading JSON Lines with line numbers."""
+"""The ingest format: validation of one item (reading JSON Lines is `lines`)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
@@ -20,9 +17,7 @@ from pydantic import (
 __all__ = [
     "MAX_TEXT_BYTES",
     "ItemIn",
-    "ParsedLine",
     "item_json_schema",
-    "read_jsonl",
     "validation_reason",
 ]
 
@@ -140,42 +135,6 @@ def validation_reason(raw: Any) -> tuple[ItemIn | None, str | None]:
             msg = err["msg"].removeprefix("Value error, ")
             parts.append(f"{where}: {msg}" if where else msg)
         return None, "; ".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedLine:
-    """One non-blank line of a JSON Lines input: its decoded value or why it failed."""
-
-    line: int
-    value: Any = None
-    error: str | None = None
-
-
-def read_jsonl(stream: IO[bytes] | Iterable[bytes]) -> Iterator[ParsedLine]:
-    """Read JSON Lines from a binary stream, one `ParsedLine` per non-blank line.
-
-    A UTF-8 byte-order mark on the first line is dropped. Invalid UTF-8 and malformed
-    JSON become errors naming the line; reading goes on with the next line.
-    """
-    for number, raw in enumerate(stream, start=1):
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if not raw.strip():
-            continue
-        try:
-            decoded = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield ParsedLine(number, error=f"invalid UTF-8 at byte {exc.start + 1}")
-            continue
-        try:
-            value = json.loads(decoded)
-        except json.JSONDecodeError as exc:
-            yield ParsedLine(number, error=f"malformed JSON: {exc.msg} at column {exc.colno}")
-            continue
-        except RecursionError:
-            yield ParsedLine(number, error="malformed JSON: nested too deeply")
-            continue
-        yield ParsedLine(number, value=value)
 
 
 def item_json_schema() -> dict[str, Any]:

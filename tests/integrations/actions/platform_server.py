@@ -17,6 +17,9 @@ secret (401 when wrong) and answers by the action's `external_id` prefix:
 | `bad-`             | 400 `{"error": ...}`                                             |
 | `slow-`            | sleeps `slow_s` the first time (past the client's time-out), then done |
 | `malformed-`       | 200 with an HTML body                                            |
+| `endless-`         | 200 with a body that never ends (until the client hangs up)      |
+| `bomb-`            | 200, gzip: 1 GiB of JSON whitespace in about 1 MB                |
+| `deep-`            | 200 with JSON nested 100,000 levels deep                         |
 
 Idempotency: the first accepted request of a key takes effect (counted in `effects`);
 any later request with that key gets the stored answer again. `requests` counts every
@@ -37,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from modqueue.integrations.actions import SIGNATURE_HEADER, sign, verify_signature
+from tests.integrations.sources.feed_server import gzip_bomb
 
 RETRY_AFTER_S = 7
 
@@ -118,6 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
         if stored is not None:
             self._send(*stored)
             return
+        if ext.startswith(("endless-", "bomb-")):
+            self._hostile(ext)
+            return
         code, reply, headers = self._answer(ext, key, nth)
         if code in (200, 202, 409):
             with state.lock:
@@ -126,6 +133,26 @@ class _Handler(BaseHTTPRequestHandler):
                     state.stored[key] = (code, reply)
                     state.payloads[key] = payload
         self._send(code, reply, headers)
+
+    def _hostile(self, ext: str) -> None:
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        try:
+            if ext.startswith("bomb-"):
+                bomb = gzip_bomb()
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(bomb)))
+                self.end_headers()
+                self.wfile.write(bomb)
+                return
+            self.end_headers()
+            self.wfile.write(b'{"status": "done", "padding": "')
+            chunk = b"x" * 65_536
+            while True:
+                self.wfile.write(chunk)
+        except OSError:
+            return  # the client hung up: what the test expects
 
     def _answer(self, ext: str, key: str, nth: int) -> tuple[int, bytes, dict[str, str]]:
         state = self.server.state
@@ -164,6 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, reply("done"), {}
         if ext.startswith("malformed-"):
             return 200, b"<html>proxy error</html>", {}
+        if ext.startswith("deep-"):
+            return 200, b'{"status": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", {}
         return 200, reply("done"), {}
 
     def do_GET(self) -> None:

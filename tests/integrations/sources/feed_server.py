@@ -13,6 +13,17 @@ misbehave:
 | `html`        | 200 with an HTML error page                                 |
 | `truncated`   | 200 with JSON cut in the middle (correct Content-Length)    |
 | `schema`      | 200 with JSON of the wrong shape                            |
+| `endless`     | 200 with a JSON body that never ends (no Content-Length)    |
+| `trickle`     | 200 with a right page, sent one byte every 0.5 s            |
+| `bomb`        | 200, gzip: 1 GiB of JSON whitespace in about 1 MB           |
+| `deep`        | 200 with JSON nested 100,000 levels deep                    |
+| `slowhead`    | a status line, then headers one byte every 0.5 s            |
+
+`gzip = True` sends every normal page gzip-compressed.
+
+`always` is the action of every request the script does not name. `busy` counts the
+hostile answers (`endless`, `trickle`, `bomb`, `slowhead`) being written at this moment;
+`hostile_started` is set when the first one begins.
 
 `on_request(offset)` runs before a page is answered (a test can block there), and
 `on_sent(offset)` after it was written.
@@ -20,12 +31,36 @@ misbehave:
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import urllib.parse
+import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+CHUNK = b'{"external_id": "endless", "text": "' + b"x" * 65_000 + b'"}, '
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """1 GiB of JSON whitespace inside an `items` list, gzipped (about 1 MB). Each 1 MiB
+    block is compressed once after a full flush (so its bytes repeat exactly); the test
+    process never holds the inflated form."""
+    head, tail, spaces = b'{"items": [', b'], "next": null}', b" " * (1024 * 1024)
+    z = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    start = z.compress(head) + z.flush(zlib.Z_FULL_FLUSH)
+    block = z.compress(spaces) + z.flush(zlib.Z_FULL_FLUSH)
+    end = z.compress(tail) + z.flush()
+    crc = zlib.crc32(head)
+    for _ in range(1024):
+        crc = zlib.crc32(spaces, crc)
+    crc = zlib.crc32(tail, crc)
+    size = len(head) + 1024 * len(spaces) + len(tail)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    trailer = crc.to_bytes(4, "little") + (size % 2**32).to_bytes(4, "little")
+    return header + start + block * 1024 + end + trailer
 
 
 class FeedServer:
@@ -40,6 +75,10 @@ class FeedServer:
         self.on_request: Callable[[int], None] | None = None
         self.on_sent: Callable[[int], None] | None = None
         self.delay_s = 0.0
+        self.always = ""
+        self.gzip = False
+        self.busy = 0
+        self.hostile_started = threading.Event()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -69,6 +108,42 @@ class FeedServer:
                 self.wfile.write(body)
                 self.wfile.flush()
 
+            def _hostile(self, action: str) -> None:
+                self.close_connection = True
+                if action == "slowhead":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+                    for _ in range(10_000):
+                        self.wfile.write(b"a")
+                        self.wfile.flush()
+                        if feed._wake.wait(0.5):
+                            return
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if action == "bomb":
+                    bomb = gzip_bomb()
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(bomb)))
+                    self.end_headers()
+                    self.wfile.write(bomb)
+                    self.wfile.flush()
+                    return
+                if action == "trickle":
+                    body = json.dumps({"items": feed.items[:1], "next": None}).encode()
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        if feed._wake.wait(0.5):
+                            return
+                    return
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(b'{"items": [')
+                while not feed._wake.is_set():
+                    self.wfile.write(CHUNK)
+
             def do_GET(self) -> None:
                 parsed = urllib.parse.urlsplit(self.path)
                 query = dict(urllib.parse.parse_qsl(parsed.query))
@@ -77,7 +152,7 @@ class FeedServer:
                         {"query": query, "auth": self.headers.get("Authorization")}
                     )
                     number = len(feed.requests)
-                    action = feed.script.get(number, "")
+                    action = feed.script.get(number, feed.always)
                 if feed.token is not None and self.headers.get("Authorization") != (
                     f"Bearer {feed.token}"
                 ):
@@ -95,6 +170,22 @@ class FeedServer:
                     return
                 if action == "html":
                     self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+                    return
+                if action in ("endless", "trickle", "bomb", "slowhead"):
+                    with feed._lock:
+                        feed.busy += 1
+                    feed.hostile_started.set()
+                    try:
+                        self._hostile(action)
+                    except OSError:
+                        pass  # the client gave up: what the tests expect
+                    finally:
+                        with feed._lock:
+                            feed.busy -= 1
+                    return
+                if action == "deep":
+                    body = b'{"items": ' + b"[" * 100_000 + b"]" * 100_000 + b', "next": null}'
+                    self._send(200, body, "application/json")
                     return
                 if action == "schema":
                     self._send(200, b'{"data": [], "cursor": 3}', "application/json")
@@ -115,8 +206,13 @@ class FeedServer:
                 ).encode()
                 if action == "truncated":
                     body = body[: len(body) // 2]
+                extra = {}
+                if feed.gzip:
+                    z = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+                    body = z.compress(body) + z.flush()
+                    extra["Content_Encoding"] = "gzip"
                 try:
-                    self._send(200, body, "application/json")
+                    self._send(200, body, "application/json", **extra)
                 except OSError:
                     return
                 if feed.on_sent is not None:
