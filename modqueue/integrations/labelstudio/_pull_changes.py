@@ -1,6 +1,9 @@
 """How the pull changes an item for one annotation (the writes; `_pull` decides which).
 
-* `verdict_of` reads an annotation's label, note, annotator and lead time;
+* `verdict_of` reads an annotation's label, note, annotator, lead time and whether the
+  annotator ticked "show media";
+* `record_media_reveal` audits that ticking, once per annotation, like a reveal in the
+  terminal UI;
 * `claim_as` turns Label Studio's lease into the claim `decide` needs;
 * `lease_again` gives a pending item back to Label Studio when an annotation arrives;
 * `store_extra` keeps a further annotation (`kind = second_review`);
@@ -15,18 +18,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from modqueue.guidelines import REVERSAL_OF, Action, Guideline
-from modqueue.integrations.labelstudio._labeling import NOTE_FIELD, VERDICT_FIELD
+from modqueue.integrations.labelstudio._labeling import (
+    NOTE_FIELD,
+    REVEAL_FIELD,
+    VERDICT_FIELD,
+)
 from modqueue.integrations.labelstudio._models import LabelStudioTask, TaskState
 from modqueue.integrations.labelstudio._pull_access import open_mode_actor
 from modqueue.integrations.labelstudio._push import LS_REVIEWER
-from modqueue.queue import ReviewQueue
+from modqueue.queue import AuditEvent, Claim, ItemPublic, ReviewQueue, record_reveal
 from modqueue.queue._audit import record_event
-from modqueue.queue._claims import Claim
 from modqueue.queue._decisions import new_outbound_action
-from modqueue.queue._models import Decision, Item, ItemPublic
+from modqueue.queue._models import Decision, Item
 from modqueue.queue._reversal import plan_reversals
 from modqueue.queue._routing import is_senior_queue, policy_of_queue, senior_queue
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus
@@ -39,6 +46,8 @@ __all__ = [
     "guideline_of",
     "held",
     "lease_again",
+    "media_revealed",
+    "record_media_reveal",
     "return_to_queue",
     "store_extra",
     "supersede",
@@ -55,6 +64,44 @@ class Verdict:
     note: str
     reviewer: str
     seconds: float
+    revealed: bool = False
+
+
+def media_revealed(annotation: dict[str, Any]) -> bool:
+    """Whether the annotator ticked "show media" (graphic guidelines) in `annotation`."""
+    return any(
+        result.get("from_name") == REVEAL_FIELD and (result.get("value") or {}).get("choices")
+        for result in annotation.get("result") or []
+    )
+
+
+def record_media_reveal(
+    session: Session, *, item: Item, annotation_id: str, reviewer: str, now: datetime
+) -> bool:
+    """Audit (`revealed`, through `record_reveal`) that `reviewer` showed `item`'s media in
+    Label Studio for annotation `annotation_id`; once per annotation. Whether it recorded."""
+    assert item.id is not None
+    what = f"media (Label Studio annotation {annotation_id})"
+    earlier = session.scalars(
+        select(AuditEvent).where(
+            col(AuditEvent.item_id) == item.id, col(AuditEvent.event) == "revealed"
+        )
+    )
+    if any((event.detail or {}).get("what") == what for event in earlier):
+        return False
+    claim = Claim(
+        item_id=item.id,
+        reviewer=reviewer,
+        token=item.claim_token or "",
+        queue=item.queue,
+        claimed_at=item.claimed_at or now,
+        lease_expires_at=item.lease_expires_at or now,
+        priority=item.priority,
+        breakdown=item.priority_breakdown,
+        item=ItemPublic.model_validate(item, from_attributes=True),
+    )
+    record_reveal(session, claim=claim, now=now, what=what)
+    return True
 
 
 def annotator_of(annotation: dict[str, Any], users: dict[int, str]) -> str:
@@ -87,6 +134,7 @@ def verdict_of(annotation: dict[str, Any], users: dict[int, str]) -> Verdict | N
         note="\n".join(notes),
         reviewer=open_mode_actor(annotator_of(annotation, users)),
         seconds=round(max(float(annotation.get("lead_time") or 0.0), 0.0), 3),
+        revealed=media_revealed(annotation),
     )
 
 
