@@ -143,42 +143,45 @@ def config_hash(config: str, instructions: str) -> str:
     return hashlib.sha256(f"{config}\x00{instructions}".encode()).hexdigest()
 
 
-_TABLE_STYLE = "border-collapse:collapse;margin:8px 0"
-_CELL_STYLE = "border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top"
+_BULLETS = ("•", "◦", "▪")
+_INDENT = "\u00a0" * 4
 
 
 def _markdown() -> MarkdownIt:
+    """A CommonMark renderer (raw HTML escaped) with tables and strikethrough, shaped for
+    Label Studio's instructions box: its sanitizer drops `style` attributes and its CSS
+    hides list markers, so headings go one level down (the box has its own title),
+    tables get `border`, and list items carry their marker and indent as text."""
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
 
-    def heading_open(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
-        # The guideline's `#` title sits under the instructions' own heading: one level down.
-        level = min(int(tokens[idx].tag[1]) + 1, 6)
-        tokens[idx].tag = f"h{level}"
+    def heading(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        tokens[idx].tag = f"h{min(int(tokens[idx].tag[1]) + 1, 6)}"
         return str(self.renderToken(tokens, idx, options, env))
 
-    def heading_close(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
-        level = min(int(tokens[idx].tag[1]) + 1, 6)
-        tokens[idx].tag = f"h{level}"
+    def table_open(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        for name, value in (("border", "1"), ("cellpadding", "4"), ("cellspacing", "0")):
+            tokens[idx].attrSet(name, value)
         return str(self.renderToken(tokens, idx, options, env))
 
-    def styled(style: str) -> Any:
-        def render(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
-            tokens[idx].attrSet("style", style)
-            return str(self.renderToken(tokens, idx, options, env))
-
-        return render
+    def list_item_open(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        token = tokens[idx]
+        depth = max((token.level - 1) // 2, 0)
+        if token.markup in (".", ")"):
+            marker = f"{token.info}{token.markup}"
+        else:
+            marker = _BULLETS[min(depth, len(_BULLETS) - 1)]
+        return str(self.renderToken(tokens, idx, options, env)) + f"{_INDENT * depth}{marker} "
 
     def link_open(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
         tokens[idx].attrSet("target", "_blank")
         tokens[idx].attrSet("rel", "noopener noreferrer")
         return str(self.renderToken(tokens, idx, options, env))
 
-    md.add_render_rule("heading_open", heading_open)
-    md.add_render_rule("heading_close", heading_close)
-    md.add_render_rule("table_open", styled(_TABLE_STYLE))
-    md.add_render_rule("th_open", styled(_CELL_STYLE))
-    md.add_render_rule("td_open", styled(_CELL_STYLE))
+    md.add_render_rule("heading_open", heading)
+    md.add_render_rule("heading_close", heading)
+    md.add_render_rule("table_open", table_open)
+    md.add_render_rule("list_item_open", list_item_open)
     md.add_render_rule("link_open", link_open)
     return md
 

@@ -271,6 +271,9 @@ def _annotate(driver: Chrome, plan: Plan, post: int, backend: str) -> None:
         _click(driver, "[data-testid=textarea-add-button]", "the note's Add button")
         _wait(driver, "the note to be added", lambda d: _note_added(d, plan.note))
     if plan.reveal:
+        driver.execute_script(
+            "document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })"
+        )
         _save(driver, "labeling", backend)
     _click(driver, "[data-testid=bottombar-submit-button]", "the Submit button")
 
@@ -341,7 +344,7 @@ def test_an_annotator_labels_in_the_browser_and_the_pull_brings_it_all_back(
         }
     )
 
-    with chromium(tmp_path / "chromium", height=1300) as driver:
+    with chromium(tmp_path / "chromium", height=1500) as driver:
         _log_in(driver, ls_server, email, password)
         driver.get(f"{ls_server.url}/projects/{project.project_id}/data?labeling=1")
         close = _wait(
@@ -350,6 +353,8 @@ def test_an_annotator_labels_in_the_browser_and_the_pull_brings_it_all_back(
         instructions = driver.find_element(By.TAG_NAME, "body").text
         assert "Which label when" in instructions
         assert "|" not in instructions and "**" not in instructions
+        assert "• Videos or photos of a gun or knife" in instructions  # list markers show
+        assert driver.find_elements(By.CSS_SELECTOR, "table[border] td")  # the examples
         _save(driver, "instructions", backend)
         close.click()
         done: list[int] = []
