@@ -98,7 +98,7 @@ def _choice(label: Label) -> str:
 
 def _media_view(guideline: Guideline) -> str:
     media = (
-        f'    <Image name="image" value="${IMAGE_KEY}" zoomControl="false"/>\n'
+        f'    <Image name="image" value="${IMAGE_KEY}" maxWidth="480px" zoomControl="false"/>\n'
         f'    <HyperText name="media" value="${MEDIA_HTML_KEY}"/>\n'
     )
     if not guideline.graphic:
