@@ -60,6 +60,7 @@ def chromium(profile: Path, *, width: int = 1400, height: int = 1000) -> Iterato
             raise RuntimeError(
                 f"{path} is missing: run scripts/test, which installs Debian's {package}"
             )
+    before = os.environ.get("SE_OFFLINE")
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not try the network
     if profile.exists():
         shutil.rmtree(profile)
@@ -73,8 +74,14 @@ def chromium(profile: Path, *, width: int = 1400, height: int = 1000) -> Iterato
     service = Service(
         executable_path=str(CHROMEDRIVER), log_output=str(profile.parent / "chromedriver.log")
     )
-    driver = webdriver.Chrome(service=service, options=options)
     try:
-        yield driver
+        driver = webdriver.Chrome(service=service, options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
     finally:
-        driver.quit()
+        if before is None:
+            os.environ.pop("SE_OFFLINE", None)
+        else:
+            os.environ["SE_OFFLINE"] = before
