@@ -2,8 +2,9 @@
 
 An annotator (a Label Studio user made for the test, not the admin, linked to a
 registered reviewer) works through a project modqueue pushed, the way a person does:
-logs in, opens the labeling stream, reads and closes the instructions, picks labels with
-the hotkeys, types notes, ticks "Show media" on a graphic item, submits, skips one task.
+logs in, opens the labeling stream, reads and closes the instructions, reads a label's
+hint, picks labels with the hotkeys, types notes, ticks "Show media" on a graphic item,
+submits, skips one task.
 Then modqueue pulls, and every decision, label, note, the skip and the reveal are checked.
 Screenshots of the instructions and of the labeling screen are kept in
 `.cache/artifacts/labelstudio/` (see `tests/support/browser.py`).
@@ -25,6 +26,7 @@ from typing import Any, TypeVar, cast
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver import Chrome
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
@@ -256,6 +258,12 @@ def _annotate(driver: Chrome, plan: Plan, post: int, backend: str) -> None:
         )
         driver.execute_script("arguments[0].click()", box)
         _wait(driver, "the revealed image", _revealed_image)
+    if post == 2:  # hovering a choice shows its label's description from the guideline
+        hint = "No threat, glorification or footage of real violence."
+        assert hint not in driver.find_element(By.TAG_NAME, "body").text
+        choice = driver.find_element(By.XPATH, "//label//span/span[starts-with(., '1 · ')]")
+        ActionChains(driver).move_to_element(choice).pause(0.5).move_by_offset(2, 0).perform()
+        _wait(driver, "the hint", lambda d: hint in d.find_element(By.TAG_NAME, "body").text)
     _press(driver, str(plan.hotkey))
     expected = f"{plan.hotkey} · "
     _wait(
