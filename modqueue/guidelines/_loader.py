@@ -39,6 +39,8 @@ _DEFAULT_MIN_SCORE = 0.5
 _REQUIRED_KEYS = ("id", "title", "severity", "sla_hours", "graphic", "labels")
 _OPTIONAL_KEYS = ("routing",)
 _LABEL_KEYS = ("id", "title", "hotkey", "action")
+_LABEL_OPTIONAL = ("description",)
+_MAX_DESCRIPTION = 300
 _ROUTING_KEYS = ("keywords", "signals")
 _SIGNAL_REQUIRED = ("prefix",)
 _SIGNAL_OPTIONAL = ("min_score",)
@@ -293,11 +295,21 @@ class _DocumentChecker:
                 self._problem(self._line(item), f"{where} must be a mapping with {_LABEL_KEYS}")
                 ok = False
                 continue
-            fields = self._mapping(item, _LABEL_KEYS, (), where, self._line(item))
+            fields = self._mapping(item, _LABEL_KEYS, _LABEL_OPTIONAL, where, self._line(item))
             label_id = self._slug(fields.get("id"), f"{where} id")
             title = self._text(fields.get("title"), f"{where} title")
             hotkey = self._int(fields.get("hotkey"), f"{where} hotkey", 1, 9)
             action = self._action(fields.get("action"), f"{where} action")
+            description: str | None = ""
+            if "description" in fields:
+                description = self._text(fields["description"], f"{where} description")
+                if description is not None and len(description) > _MAX_DESCRIPTION:
+                    self._problem(
+                        self._line(fields["description"]),
+                        f"{where} description is {len(description)} characters long: "
+                        f"keep it to one sentence of at most {_MAX_DESCRIPTION}",
+                    )
+                    description = None
             if label_id is not None:
                 line = self._line(fields["id"])
                 if label_id in ids:
@@ -317,10 +329,24 @@ class _DocumentChecker:
                     ok = False
                 else:
                     hotkeys[hotkey] = line
-            if label_id is None or title is None or hotkey is None or action is None:
+            if (
+                label_id is None
+                or title is None
+                or hotkey is None
+                or action is None
+                or description is None
+            ):
                 ok = False
                 continue
-            labels.append(Label(id=label_id, title=title, hotkey=hotkey, action=action))
+            labels.append(
+                Label(
+                    id=label_id,
+                    title=title,
+                    hotkey=hotkey,
+                    action=action,
+                    description=description,
+                )
+            )
         return tuple(labels) if ok else None
 
     def _routing(self, node: Node | None) -> RoutingRules | None:

@@ -45,21 +45,25 @@ class Label:
     """One decision a reviewer can take under a guideline.
 
     `hotkey` is the digit (1..9) that picks the label in the review screen; `action` is
-    what the decision asks the platform to do.
+    what the decision asks the platform to do; `description` (optional, one sentence)
+    says when the label applies (Label Studio shows it as the choice's hint).
     """
 
     id: str
     title: str
     hotkey: int
     action: Action
+    description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the label as a JSON-ready dict (`id`, `title`, `hotkey`, `action`)."""
+        """Return the label as a JSON-ready dict (`id`, `title`, `hotkey`, `action`,
+        `description`)."""
         return {
             "id": self.id,
             "title": self.title,
             "hotkey": self.hotkey,
             "action": self.action.value,
+            "description": self.description,
         }
 
 

@@ -139,3 +139,10 @@ def test_samples_without_policy_route_as_expected(
         for external_id, item in unpoliced.items()
     }
     assert routed == EXPECTED_ROUTES
+
+
+def test_every_bundled_label_says_when_it_applies() -> None:
+    for guideline in load_guidelines():
+        for label in guideline.labels:
+            assert label.description, f"{guideline.id}: label {label.id} has no description"
+            assert label.description.endswith("."), (guideline.id, label.id)

@@ -107,6 +107,13 @@ def test_missing_required_keys_are_each_reported(folder: Path) -> None:
         ("    action: remove", "    action: delete", "'delete' is not one of: none, remove"),
         ("    hotkey: 2", "    hotkey: 0", "hotkey must be 1..9, not 0"),
         ("    hotkey: 2", "    hotkey: 10", "hotkey must be 1..9, not 10"),
+        ("    hotkey: 2", "    description: ''\n    hotkey: 2", "description must not be empty"),
+        ("    hotkey: 2", "    description: [a]\n    hotkey: 2", "description must be text"),
+        (
+            "    hotkey: 2",
+            "    description: " + "x" * 301 + "\n    hotkey: 2",
+            "label 2 description is 301 characters long",
+        ),
         ("  - id: remove", "  - id: Remove It", "label 2 id 'Remove It' is not a slug"),
         ("    - prefix: sample-clf", "    - prefix: ''", "prefix must not be empty"),
         ("      min_score: 0.6", "      min_score: 1.5", "min_score must be between 0 and 1"),
@@ -119,7 +126,20 @@ def test_bad_values_report_the_line_of_the_value(
     assert old in VALID
     text = VALID.replace(old, new, 1)
     write(folder, "bad.md", text)
-    assert_problem(folder, "bad.md", line_of(text, new.strip()), fragment)
+    assert_problem(folder, "bad.md", line_of(text, new.strip().splitlines()[0]), fragment)
+
+
+def test_a_label_description_is_optional_and_loaded(folder: Path) -> None:
+    text = VALID.replace(
+        "    hotkey: 2", "    description: Breaks the sample policy.\n    hotkey: 2", 1
+    )
+    write(folder, "described.md", text)
+    guideline = load_guidelines(folder).get("sample-policy")
+    assert [label.description for label in guideline.labels] == [
+        "",
+        "Breaks the sample policy.",
+        "",
+    ]
 
 
 def test_unknown_keys_top_level_label_and_routing(folder: Path) -> None:

@@ -80,7 +80,13 @@ def test_to_dict_is_json_ready(folder: Path) -> None:
     data = json.loads(json.dumps(g.to_dict()))
     assert data == g.to_dict()
     assert data["path"] == str(folder / "sample.md")
-    assert data["labels"][1] == {"id": "remove", "title": "Remove", "hotkey": 2, "action": "remove"}
+    assert data["labels"][1] == {
+        "id": "remove",
+        "title": "Remove",
+        "hotkey": 2,
+        "action": "remove",
+        "description": "",
+    }
     assert data["routing"] == {
         "keywords": ["blue widget", "pay on arrival"],
         "signals": [

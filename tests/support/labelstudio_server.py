@@ -458,12 +458,18 @@ class LabelStudioServer:
     def create_user(self, email: str, password: str) -> str:
         """Sign an annotator up in the admin's organisation; return their legacy token.
 
-        Label Studio's `/api/users/` takes no password, so this goes through the signup
-        form (CSRF cookie, form post) and reads the token with the new session.
+        The way an admin adds a person: the organisation's invite link (`GET /api/invite`,
+        as the admin), then the signup form at that link (CSRF cookie, form post); the
+        token is read with the new user's session. Label Studio's `/api/users/` takes no
+        password, so a user made there could not log in to the web page. Raises
+        `LabelStudioServerError` unless the new user is a member of the admin's
+        organisation (and so sees its projects).
         """
+        invite = self._api("GET", "/api/invite", expect=(200,), token=self.legacy_token)
+        admin = self._api("GET", "/api/current-user/whoami", expect=(200,), token=self.legacy_token)
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        signup = f"{self.url}/user/signup/"
+        signup = f"{self.url}{invite['invite_url']}"
         with opener.open(signup, timeout=30) as response:
             response.read()
         csrf = next((c.value for c in jar if c.name == "csrftoken"), None)
@@ -483,6 +489,13 @@ class LabelStudioServer:
             )
         with opener.open(f"{self.url}/api/current-user/token", timeout=30) as response:
             body = _decode(response.read())
+        with opener.open(f"{self.url}/api/current-user/whoami", timeout=30) as response:
+            user = _decode(response.read())
+        if user.get("active_organization") != admin.get("active_organization"):
+            raise LabelStudioServerError(
+                f"{email} joined organisation {user.get('active_organization')!r}, not the "
+                f"admin's {admin.get('active_organization')!r}"
+            )
         return str(body["token"])
 
 

@@ -20,6 +20,7 @@ from modqueue.integrations.labelstudio._client import (
 )
 from modqueue.integrations.labelstudio._labeling import (
     instructions_html,
+    label_id_of_choice,
     labeling_config,
     predicted_label,
     task_for_item,
@@ -57,6 +58,7 @@ __all__ = [
     "format_ls_time",
     "in_share",
     "instructions_html",
+    "label_id_of_choice",
     "labeling_config",
     "parse_ls_time",
     "predicted_label",

@@ -14,7 +14,11 @@ terminal UI: guideline version, audit event, outbound action), which writes ever
 * an updated annotation supersedes its decision (`supersede_decision`; for the deciding
   one, the item's label and pending action too);
 * a cancelled (skipped) annotation gives the item back to the moderators' queue
-  (`return_held`).
+  (`return_held`);
+* a verdict is the label id whether the annotation carries the Choice's alias (Label
+  Studio's frontend) or its value (scripts, ML backends);
+* an annotation whose annotator ticked "show media" is audited as a reveal (`revealed`),
+  once, as in the terminal UI.
 
 Each of these is authorized first (`_pull_access`): `decide` in the item's queue for the
 first three, `release` for a skip. A refused annotation is not applied, is audited and
@@ -40,7 +44,7 @@ from modqueue.integrations.labelstudio._client import (
     format_ls_time,
     parse_ls_time,
 )
-from modqueue.integrations.labelstudio._labeling import ITEM_ID_KEY
+from modqueue.integrations.labelstudio._labeling import ITEM_ID_KEY, label_id_of_choice
 from modqueue.integrations.labelstudio._models import (
     LabelStudioProject,
     LabelStudioRefusal,
@@ -57,7 +61,10 @@ from modqueue.integrations.labelstudio._pull_access import (
 from modqueue.integrations.labelstudio._pull_changes import (
     ORIGIN,
     annotator_of,
+    guideline_of,
     held,
+    media_revealed,
+    record_media_reveal,
     verdict_of,
 )
 from modqueue.integrations.labelstudio._push import LS_REVIEWER
@@ -160,18 +167,43 @@ def _apply(
                 mapping.updated_at = now
                 session.flush()
                 report.returned += 1
+                if media_revealed(annotation):
+                    record_media_reveal(
+                        session,
+                        item=item,
+                        annotation_id=str(attempt.annotation_id),
+                        reviewer=actor,
+                        now=now,
+                    )
         return
     verdict = verdict_of(annotation, users)
     if verdict is None:
         return
     assert item.id is not None
+    verdict = replace(verdict, label=label_id_of_choice(guideline_of(queue, item), verdict.label))
     try:
         with session.begin_nested():
             old = existing.get(verdict.annotation_id)
             if old is not None and old.label == verdict.label and old.note == verdict.note:
+                if verdict.revealed:
+                    record_media_reveal(
+                        session,
+                        item=item,
+                        annotation_id=verdict.annotation_id,
+                        reviewer=old.reviewer,
+                        now=now,
+                    )
                 report.unchanged += 1
                 return
             verdict = replace(verdict, reviewer=access.act_as(attempt, Permission.DECIDE, earlier))
+            if verdict.revealed:
+                record_media_reveal(
+                    session,
+                    item=item,
+                    annotation_id=verdict.annotation_id,
+                    reviewer=verdict.reviewer,
+                    now=now,
+                )
             made = Annotation(
                 reviewer=verdict.reviewer,
                 label=verdict.label,

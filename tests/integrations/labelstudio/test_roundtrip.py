@@ -31,7 +31,15 @@ from modqueue.queue import (
 from tests.conftest import Clock
 from tests.support.labelstudio_server import LabelStudioServer
 
-from .conftest import ANNOTATOR, SECOND_ANNOTATOR, annotate, connection, hate_item, task_ids
+from .conftest import (
+    ANNOTATOR,
+    SECOND_ANNOTATOR,
+    annotate,
+    connection,
+    hate_item,
+    task_ids,
+    verdict,
+)
 
 pytestmark = pytest.mark.slow  # a real Label Studio server
 
@@ -509,3 +517,53 @@ def test_an_annotation_with_an_unknown_label_is_reported_not_applied(
         ).all()
     )
     assert [e.item_id for e in rejected] == [1]
+
+
+def test_a_choice_posted_by_its_value_maps_to_the_same_label_as_its_alias(
+    review_queue: ReviewQueue,
+    ls_server: LabelStudioServer,
+    ls_client: LabelStudioClient,
+    ls_config: LabelStudioConfig,
+    annotators: dict[str, str],
+) -> None:
+    """Label Studio's frontend stores a Choice's alias (the label id); scripts and ML
+    backends often post its value ("3 · Remove hateful content"): both decide alike,
+    first annotations and later ones, and an update from one form to the other of the
+    same label changes nothing."""
+    rows = _pushed(review_queue, ls_client, ls_config, 2)
+    by_value = annotate(
+        ls_server,
+        annotators[ANNOTATOR],
+        rows[1].task_id or 0,
+        "3 · Remove hateful content",
+        note="posted by a script",
+    )
+    annotate(ls_server, annotators[ANNOTATOR], rows[2].task_id or 0, "remove-hate")
+    annotate(ls_server, annotators[SECOND_ANNOTATOR], rows[2].task_id or 0, "1 · No violation")
+
+    report = pull(review_queue, ls_client)
+    assert (report.decided, report.stored, report.rejected) == (2, 1, [])
+    (first,) = _decisions(review_queue, 1)
+    assert (first.label, first.note, first.external_ref) == (
+        "remove-hate",
+        "posted by a script",
+        str(by_value),
+    )
+    assert review_queue.get_item(1).final_label == "remove-hate"
+    assert [(d.label, d.kind) for d in _decisions(review_queue, 2)] == [
+        ("remove-hate", "primary"),
+        ("no-violation", "second_review"),
+    ]
+    assert [a.action for a in _actions(review_queue, 1)] == ["remove"]
+
+    status, body = ls_server.request(
+        "PATCH",
+        f"/api/annotations/{by_value}/",
+        token=annotators[ANNOTATOR],
+        json_body={"result": verdict("remove-hate", "posted by a script")},
+    )
+    assert status == 200, body
+    again = pull(review_queue, ls_client)
+    assert (again.updated, again.decided, again.rejected) == (0, 0, [])
+    assert again.unchanged >= 1  # this one, and any others the cursor's overlap re-reads
+    assert [(d.label, d.status) for d in _decisions(review_queue, 1)] == [("remove-hate", "active")]
