@@ -40,6 +40,7 @@ __all__ = [
     "expire_leases",
     "hold_batch_for",
     "hold_for",
+    "lease_to",
     "lock_claimed_item",
     "release",
     "renew",
@@ -242,12 +243,7 @@ def claim_item(
             "who already decided it"
         )
     before = {"status": row.status, "claimed_by": row.claimed_by}
-    row.status = ItemStatus.CLAIMED
-    row.claimed_by = reviewer
-    row.claim_token = secrets.token_hex(16)
-    row.claimed_at = now
-    row.lease_expires_at = now + timedelta(seconds=lease_seconds)
-    row.updated_at = now
+    lease_to(row, reviewer, lease_seconds, now)
     session.flush()
     record_event(
         session,
@@ -299,6 +295,16 @@ def lock_claimed_item(session: Session, *, claim: Claim, now: datetime) -> Item:
         now=now,
     )
     return row
+
+
+def lease_to(row: Item, reviewer: str, seconds: float, now: datetime) -> None:
+    """Claim `row` for `reviewer` under a new token, for `seconds` from `now`."""
+    row.status = ItemStatus.CLAIMED
+    row.claimed_by = reviewer
+    row.claim_token = secrets.token_hex(16)
+    row.claimed_at = now
+    row.lease_expires_at = now + timedelta(seconds=seconds)
+    row.updated_at = now
 
 
 def clear_claim(row: Item, now: datetime) -> None:
@@ -353,12 +359,7 @@ def hold_for(
     row = session.scalars(select(Item).where(col(Item.id) == item_id).with_for_update()).one()
     if row.status != ItemStatus.PENDING:
         raise InvalidState(f"item {item_id} is {row.status}, not pending")
-    row.status = ItemStatus.CLAIMED
-    row.claimed_by = holder
-    row.claim_token = secrets.token_hex(16)
-    row.claimed_at = now
-    row.lease_expires_at = now + timedelta(seconds=seconds)
-    row.updated_at = now
+    lease_to(row, holder, seconds, now)
     session.flush()
     record_event(
         session,

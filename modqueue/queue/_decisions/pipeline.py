@@ -41,6 +41,7 @@ from modqueue.queue._claims.leases import (
     Claim,
     _claim_from_row,
     clear_claim,
+    lease_to,
     lock_claimed_item,
     verify_claim,
 )
@@ -842,14 +843,9 @@ def undo_decision(
         action.updated_at = now
         action.last_error = "cancelled: decision undone"
     decision.status = DecisionStatus.UNDONE
-    item.status = ItemStatus.CLAIMED
     item.final_label = None
     item.decided_at = None
-    item.claimed_by = reviewer
-    item.claim_token = uuid.uuid4().hex
-    item.claimed_at = now
-    item.lease_expires_at = now + timedelta(seconds=lease_seconds)
-    item.updated_at = now
+    lease_to(item, reviewer, lease_seconds, now)
     session.flush()
     record_event(
         session,
