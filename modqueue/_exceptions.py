@@ -13,6 +13,7 @@ The hierarchy:
     * InvalidState - the operation does not fit the item's or action's current state.
     * PermissionDenied - the reviewer's role does not allow the operation.
     * IntegrationError - a source, platform or Label Studio answered badly or not at all.
+    * ModelError - a model cannot be trained, found or loaded (too few decisions, one class).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "IntegrationError",
     "InvalidState",
     "LeaseExpired",
+    "ModelError",
     "ModqueueError",
     "NotFound",
     "PermissionDenied",
@@ -88,3 +90,7 @@ class PermissionDenied(ModqueueError):
 
 class IntegrationError(ModqueueError):
     """A source, platform or Label Studio answered badly or not at all."""
+
+
+class ModelError(ModqueueError):
+    """A model cannot be trained (too few decisions, a single class), found or loaded."""

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modqueue._exceptions import ConfigError
 from modqueue.integrations.labelstudio._config import LabelStudioConfig
+from modqueue.learning._config import ModelsConfig
 from modqueue.queue._auth_config import AuthConfig
 from modqueue.queue._quality_config import QualityConfig
 from modqueue.sla import DeadlinesConfig
@@ -129,6 +130,7 @@ class ModqueueConfig(_Section):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     tui: TuiConfig = Field(default_factory=TuiConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
     path: Path | None = None
 
 

@@ -161,6 +161,24 @@ def _labelstudio_pull(ctx: JobContext) -> Any:
     return pull(ctx.queue, client).to_dict()
 
 
+def _model_score(ctx: JobContext) -> Any:
+    from modqueue.learning import prescore_pending
+
+    report = prescore_pending(ctx.queue, config=ctx.config.models)
+    for warning in report.warnings:
+        ctx.log.warning("model-score: %s", warning)
+    return report.to_dict()
+
+
+def _model_jobs(config: ModqueueConfig) -> list[JobSpec]:
+    """Pre-scoring by the active models, when `modqueue.toml` has a `[models]` section."""
+    if "models" not in config.model_fields_set:
+        return []
+    return [
+        JobSpec("model-score", 30.0, _model_score, "score new items with the active models"),
+    ]
+
+
 def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     """Every job `modqueue serve` runs under `config`, with intervals applied."""
     jobs = [
@@ -168,6 +186,7 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
         JobSpec("deadlines", 60.0, _sweep_deadlines, "mark, raise and escalate items by SLA"),
         *_action_jobs(config),
         *_source_jobs(config),
+        *_model_jobs(config),
     ]
     if config.labelstudio is not None and config.labelstudio.queues:
         jobs += [

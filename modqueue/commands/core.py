@@ -112,6 +112,9 @@ def ingest(
     db: DbOption = None,
     guidelines: GuidelinesOption = None,
     strict: Annotated[bool, typer.Option("--strict", help="Accept all lines or none.")] = False,
+    score: Annotated[
+        bool, typer.Option("--score", help="Score new items with the active models afterwards.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Add flagged items, one JSON object per line; rejected lines are printed as
@@ -126,6 +129,13 @@ def ingest(
                 raise fail(f"{file}: no such file", code=1)
             with path.open("rb") as stream:
                 report = ingest_stream(queue, stream, strict=strict)
+        if score:
+            from modqueue.learning import prescore_pending
+
+            scored = prescore_pending(queue, config=open_config(None).models)
+            for warning in scored.warnings:
+                typer.echo(f"warning: {warning}", err=True)
+            typer.echo(f"scored {scored.total} new item(s) with the active models", err=True)
     finally:
         queue.close()
     for r in report.rejected:

@@ -5,12 +5,14 @@ No UI, no HTTP: the terminal UI, the CLI and the scheduler all call into this pa
 
 from modqueue.queue._access import OPEN_MODE_WARNING, Permission, authorize, is_open_mode
 from modqueue.queue._access_models import Reviewer, ReviewerPublic, Role
+from modqueue.queue._audit import record_event
 from modqueue.queue._audit_log import ChainReport, audit_history, event_dict, verify_chain
 from modqueue.queue._claims import Claim
 from modqueue.queue._dashboard import DashboardMetrics, QueueHealth, dashboard_metrics
 from modqueue.queue._db import make_engine, migrate, schema_is_current
 from modqueue.queue._ingest import IngestReport, Rejection
 from modqueue.queue._items import MAX_TEXT_BYTES, ItemIn, item_json_schema, read_jsonl
+from modqueue.queue._model_routing import ModelBand, route_by_model
 from modqueue.queue._models import (
     AuditEvent,
     Decision,
@@ -34,8 +36,8 @@ from modqueue.queue._reviewers import (
     list_reviewers,
     reset_token,
 )
-from modqueue.queue._routing import TRIAGE, is_senior_queue, senior_queue
-from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus, utcnow
+from modqueue.queue._routing import TRIAGE, is_low_queue, is_senior_queue, low_queue, senior_queue
+from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
 
 __all__ = [
     "MAX_TEXT_BYTES",
@@ -54,6 +56,7 @@ __all__ = [
     "ItemIn",
     "ItemPublic",
     "ItemStatus",
+    "ModelBand",
     "NewToken",
     "OutboundAction",
     "OutboundActionPublic",
@@ -66,6 +69,7 @@ __all__ = [
     "ReviewerPublic",
     "Role",
     "SyncCursor",
+    "UTCDateTime",
     "add_reviewer",
     "audit_history",
     "authorize",
@@ -73,21 +77,25 @@ __all__ = [
     "disable_reviewer",
     "event_dict",
     "grant_reviewer",
+    "is_low_queue",
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
     "link_reviewer",
     "list_reviewers",
+    "low_queue",
     "make_engine",
     "migrate",
     "pseudonym_for",
     "pseudonyms_for",
     "read_jsonl",
+    "record_event",
     "record_reveal",
     "reset_token",
     "reverse_decision",
     "reviewer_for_pseudonym",
     "reviewer_queues",
+    "route_by_model",
     "schema_is_current",
     "senior_queue",
     "utcnow",

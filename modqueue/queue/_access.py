@@ -91,6 +91,7 @@ class Permission(StrEnum):
     VIEW_QUALITY = "view_quality"
     MANAGE_GOLD = "manage_gold"
     APPEAL = "appeal"
+    MANAGE_MODELS = "manage_models"
 
 
 # The least role for each permission; queue work in a senior queue needs `senior`.
@@ -108,6 +109,7 @@ _MIN_ROLE = {
     Permission.VIEW_QUALITY: Role.REVIEWER,
     Permission.MANAGE_GOLD: Role.LEAD,
     Permission.APPEAL: Role.REVIEWER,
+    Permission.MANAGE_MODELS: Role.LEAD,
 }
 _QUEUE_WORK = {
     Permission.CLAIM,
@@ -130,6 +132,7 @@ _WHAT = {
     Permission.VIEW_QUALITY: "see quality figures",
     Permission.MANAGE_GOLD: "manage or list gold items",
     Permission.APPEAL: "open appeals",
+    Permission.MANAGE_MODELS: "train, activate or retire models",
 }
 
 

@@ -9,6 +9,7 @@ from modqueue.integrations.labelstudio._models import (
     LabelStudioRefusal,
     LabelStudioTask,
 )
+from modqueue.learning._registry_models import ModelVersion
 from modqueue.queue._access_models import Reviewer, ReviewerPseudonym
 from modqueue.queue._models import (
     AuditEvent,
@@ -29,6 +30,7 @@ __all__ = [
     "LabelStudioProject",
     "LabelStudioRefusal",
     "LabelStudioTask",
+    "ModelVersion",
     "OutboundAction",
     "Reviewer",
     "ReviewerPseudonym",
