@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from modqueue.commands._common import JsonOption, echo_json, fail
+from modqueue.commands._common import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    echo_json,
+    fail,
+    open_config,
+    open_queue,
+)
 from modqueue.guidelines import bundled_guidelines_dir, check_guidelines, load_guidelines
 from modqueue.settings import load_settings
 
@@ -53,3 +61,55 @@ def show(
         typer.echo(f"  [{label.hotkey}] {label.id:<28} {label.action.value:<22} {label.title}")
     typer.echo("")
     typer.echo(g.body)
+
+
+@app.command("replay")
+def replay_command(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="The proposed guidelines.")],
+    since: Annotated[
+        str, typer.Option("--since", help="Items ingested in this window (e.g. 30d, 12h).")
+    ] = "30d",
+    db: DbOption = None,
+    guidelines: Annotated[
+        Path | None, typer.Option("--guidelines", help="The guidelines in force.")
+    ] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rerun routing (DIR's rules plus the active models) over past items without writing
+    anything: per policy, how many items would change queue or priority band, and how
+    the model's suggestion agrees with the human decisions."""
+    from datetime import timedelta
+
+    from modqueue.config import parse_duration
+    from modqueue.learning import replay
+
+    try:
+        window = parse_duration(since)
+    except ValueError as exc:
+        raise fail(f"--since: {exc}", code=1) from None
+    proposed = load_guidelines(directory)
+    cfg = open_config(config).models
+    with open_queue(db, guidelines) as queue:
+        report = replay(
+            queue,
+            guidelines=proposed,
+            since=queue.clock() - timedelta(seconds=window),
+            config=cfg,
+        )
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    typer.echo(f"{report.items} item(s) ingested since {report.since:%Y-%m-%d %H:%M} UTC replayed")
+    typer.echo(
+        f"{'policy':<22}{'items':>7}{'queue':>7}{'band':>6}{'decided':>9}{'label agr':>11}"
+        f"{'viol agr':>10}"
+    )
+    for name, p in sorted(report.policies.items()):
+        d = p.to_dict()
+        la = "-" if d["label_agreement"] is None else f"{d['label_agreement']:.2f}"
+        va = "-" if d["violation_agreement"] is None else f"{d['violation_agreement']:.2f}"
+        typer.echo(
+            f"{name:<22}{p.items:>7}{p.queue_changes:>7}{p.band_changes:>6}{p.decided:>9}"
+            f"{la:>11}{va:>10}"
+        )

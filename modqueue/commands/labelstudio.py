@@ -72,6 +72,14 @@ def push_command(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Send at most N items.", show_default=False)
     ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="Which items first: priority (the queue's order), uncertainty (those the "
+            "active model is least sure of) or random.",
+        ),
+    ] = "priority",
     db: DbOption = None,
     guidelines: GuidelinesOption = None,
     config: ConfigOption = None,
@@ -81,7 +89,7 @@ def push_command(
     section = _section(config)
     client = LabelStudioClient(LabelStudioConnection.from_env(section))
     with open_queue(db, guidelines) as queue:
-        report = push(queue, client, section, policy=policy, limit=limit)
+        report = push(queue, client, section, policy=policy, limit=limit, strategy=strategy)
     if as_json:
         echo_json(report.to_dict())
         return

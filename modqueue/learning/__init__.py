@@ -10,6 +10,13 @@
 scikit-learn, joblib and matplotlib are imported on first use only. No UI, CLI or HTTP.
 """
 
+from modqueue.learning._active import (
+    STRATEGIES,
+    ActiveModel,
+    Strategy,
+    active_model_for,
+    rank_for_labeling,
+)
 from modqueue.learning._artefact import ModelBundle, Prediction, load_bundle, read_card
 from modqueue.learning._config import ModelsConfig, PolicyModelConfig
 from modqueue.learning._data import AUTOMATED_ORIGINS, Example, is_human, load_examples
@@ -24,19 +31,26 @@ from modqueue.learning._registry import (
     train_policy,
 )
 from modqueue.learning._registry_models import ModelState, ModelVersion
+from modqueue.learning._replay import PolicyReplay, ReplayReport, priority_band, replay
 from modqueue.learning._scoring import PrescoreReport, prescore_pending
 
 __all__ = [
     "AUTOMATED_ORIGINS",
+    "STRATEGIES",
+    "ActiveModel",
     "Example",
     "ModelBundle",
     "ModelState",
     "ModelVersion",
     "ModelsConfig",
     "PolicyModelConfig",
+    "PolicyReplay",
     "Prediction",
     "PrescoreReport",
+    "ReplayReport",
+    "Strategy",
     "activate_model",
+    "active_model_for",
     "active_models",
     "get_model",
     "guideline_warning",
@@ -45,7 +59,10 @@ __all__ = [
     "load_bundle",
     "load_examples",
     "prescore_pending",
+    "priority_band",
+    "rank_for_labeling",
     "read_card",
+    "replay",
     "retire_model",
     "signal_name",
     "train_policy",

@@ -36,7 +36,15 @@ from modqueue.queue._reviewers import (
     list_reviewers,
     reset_token,
 )
-from modqueue.queue._routing import TRIAGE, is_low_queue, is_senior_queue, low_queue, senior_queue
+from modqueue.queue._routing import (
+    TRIAGE,
+    is_low_queue,
+    is_senior_queue,
+    low_queue,
+    policy_of_queue,
+    rescore,
+    senior_queue,
+)
 from modqueue.queue._types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
 
 __all__ = [
@@ -86,11 +94,13 @@ __all__ = [
     "low_queue",
     "make_engine",
     "migrate",
+    "policy_of_queue",
     "pseudonym_for",
     "pseudonyms_for",
     "read_jsonl",
     "record_event",
     "record_reveal",
+    "rescore",
     "reset_token",
     "reverse_decision",
     "reviewer_for_pseudonym",
