@@ -170,12 +170,35 @@ def _model_score(ctx: JobContext) -> Any:
     return report.to_dict()
 
 
+def _model_drift(ctx: JobContext) -> Any:
+    from modqueue.learning import check_drift
+
+    report = check_drift(ctx.queue, config=ctx.config.models)
+    for policy in report.drifted:
+        check = report.checks[policy]
+        ctx.log.warning(
+            "model-drift: %s %s precision %.3f on %d recent decisions, %.3f on test",
+            policy,
+            check["version"],
+            check["recent_precision"],
+            check["decisions"],
+            check["test_precision"],
+        )
+    return report.to_dict()
+
+
 def _model_jobs(config: ModqueueConfig) -> list[JobSpec]:
     """Pre-scoring by the active models, when `modqueue.toml` has a `[models]` section."""
     if "models" not in config.model_fields_set:
         return []
     return [
         JobSpec("model-score", 30.0, _model_score, "score new items with the active models"),
+        JobSpec(
+            "model-drift",
+            3600.0,
+            _model_drift,
+            "compare the active models' recent precision with their test precision",
+        ),
     ]
 
 

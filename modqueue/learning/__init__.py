@@ -20,6 +20,7 @@ from modqueue.learning._active import (
 from modqueue.learning._artefact import ModelBundle, Prediction, load_bundle, read_card
 from modqueue.learning._config import ModelsConfig, PolicyModelConfig
 from modqueue.learning._data import AUTOMATED_ORIGINS, Example, is_human, load_examples
+from modqueue.learning._drift import DriftReport, check_drift
 from modqueue.learning._registry import (
     activate_model,
     active_models,
@@ -38,6 +39,7 @@ __all__ = [
     "AUTOMATED_ORIGINS",
     "STRATEGIES",
     "ActiveModel",
+    "DriftReport",
     "Example",
     "ModelBundle",
     "ModelState",
@@ -52,6 +54,7 @@ __all__ = [
     "activate_model",
     "active_model_for",
     "active_models",
+    "check_drift",
     "get_model",
     "guideline_warning",
     "is_human",

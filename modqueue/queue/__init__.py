@@ -8,7 +8,12 @@ from modqueue.queue._access_models import Reviewer, ReviewerPublic, Role
 from modqueue.queue._audit import record_event
 from modqueue.queue._audit_log import ChainReport, audit_history, event_dict, verify_chain
 from modqueue.queue._claims import Claim
-from modqueue.queue._dashboard import DashboardMetrics, QueueHealth, dashboard_metrics
+from modqueue.queue._dashboard import (
+    DashboardMetrics,
+    ModelHealth,
+    QueueHealth,
+    dashboard_metrics,
+)
 from modqueue.queue._db import make_engine, migrate, schema_is_current
 from modqueue.queue._ingest import IngestReport, Rejection
 from modqueue.queue._items import MAX_TEXT_BYTES, ItemIn, item_json_schema, read_jsonl
@@ -65,6 +70,7 @@ __all__ = [
     "ItemPublic",
     "ItemStatus",
     "ModelBand",
+    "ModelHealth",
     "NewToken",
     "OutboundAction",
     "OutboundActionPublic",
