@@ -87,7 +87,8 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         "| split | decisions | violating |",
         "| --- | ---: | ---: |",
     ]
-    for name, s in counts["by_split"].items():
+    for name in ("train", "validation", "test"):
+        s = counts["by_split"].get(name, {"n": 0, "violating": 0})
         lines.append(f"| {name} | {s['n']} | {s['violating']} |")
     lines += ["", "| label | decisions |", "| --- | ---: |"]
     lines += [f"| {label} | {n} |" for label, n in counts["labels"].items()]
@@ -118,13 +119,18 @@ def render_card_markdown(card: dict[str, Any]) -> str:
             f"{100 * float(op.get('test_share_above', 0.0)):.1f}% of items above it."
         )
     tuning = card["metrics"]["tuning"]
+    by_c = tuning["validation_pr_auc_by_c"]
+    tuned = (
+        ", ".join(f"{c}: {ap:.3f}" for c, ap in by_c.items())
+        if by_c
+        else "not tuned, validation holds one class"
+    )
     lines += [
         "",
         "## Model",
         "",
         "Word (1-2) and character (3-5) n-gram TF-IDF, linear SVM with sigmoid-calibrated "
-        f"probabilities; C = {tuning['c']} (validation PR-AUC by C: "
-        f"{tuning['validation_pr_auc_by_c'] or 'not tuned, validation holds one class'}).",
+        f"probabilities; C = {tuning['c']} (validation PR-AUC by C: {tuned}).",
         f"scikit-learn {card['sklearn']}.",
         "",
         f"![precision-recall curve]({PR_CURVE})",
