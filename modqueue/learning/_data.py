@@ -81,8 +81,9 @@ def iter_examples(
     if since is not None:
         query = query.where(col(Item.decided_at) > since)
     last: int | None = None
-    result = session.connection().execution_options(yield_per=batch).execute(query)
-    for row in result:
+    # On the statement, not the connection: the option must not outlive this query (a
+    # later UPDATE in the same transaction would otherwise go through a server cursor).
+    for row in session.execute(query.execution_options(yield_per=batch)):
         item_id, source, external_id, text, url, media, label, action, origin = row[:9]
         if item_id == last or not is_human(origin):
             continue
