@@ -14,7 +14,9 @@ share of human decisions a model saves at 0.95 precision.
 3. Scoring: `--score-items` new pending items in a fresh SQLite database scored by
    `prescore_pending` (read, mask, score, write the signal through the ingest merge,
    cursor) against the bare pipeline (`features.transform` + `predict_proba`) on the
-   same texts; also `ModelBundle.predict` in memory (masking and the label model).
+   same texts; also `ModelBundle.predict` in memory (the label model too). The bare
+   pipeline and `predict` alternate three times, best of three; `prescore_pending` runs
+   once (it changes the database).
 4. Saved decisions: on the test split, the share of items scoring above the threshold
    chosen on validation for 0.95 precision (a suggested label a reviewer only confirms),
    with the precision reached on test; and the share below the threshold giving 0.95
@@ -131,12 +133,14 @@ def main() -> None:
 
     # Scoring rate.
     texts = [t for t, _ in corpus(args.score_items, args.seed + 99)]
-    t0 = time.perf_counter()
-    bundle.classifier.predict_proba(bundle.features.transform(texts))
-    bare = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    bundle.predict(texts)
-    in_memory = time.perf_counter() - t0
+    bare = in_memory = float("inf")
+    for _ in range(3):  # alternate, best of three: the machine is shared
+        t0 = time.perf_counter()
+        bundle.classifier.predict_proba(bundle.features.transform(texts))
+        bare = min(bare, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        bundle.predict(texts)
+        in_memory = min(in_memory, time.perf_counter() - t0)
     with tempfile.TemporaryDirectory() as tmp:
         import joblib
 
