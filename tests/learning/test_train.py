@@ -144,7 +144,7 @@ def test_refuses_too_few_of_one_class(review_queue: ReviewQueue, tmp_path: Path)
         train_policy(review_queue, policy="hate", config=_config(tmp_path))
 
 
-def test_escalations_and_automated_origins_are_not_labels() -> None:
+def test_automated_origins_are_not_human() -> None:
     assert is_human("tui") and is_human("api") and is_human("labelstudio")
     assert not is_human("propagated") and not is_human("model:hate@v1")
 
