@@ -18,6 +18,7 @@ The hierarchy:
         * ReplyLimitExceeded - a peer's reply broke a bound set on it.
             * ReplyTooLarge - more bytes (decoded) than the limit allows.
             * ReplyTooSlow - no complete reply before the request's deadline.
+    * ModelError - a model cannot be trained, found or loaded (too few decisions, one class).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "IntegrationError",
     "InvalidState",
     "LeaseExpired",
+    "ModelError",
     "ModqueueError",
     "NotFound",
     "PermissionDenied",
@@ -114,3 +116,7 @@ class ReplyTooLarge(ReplyLimitExceeded):
 
 class ReplyTooSlow(ReplyLimitExceeded):
     """A reply was not complete before the request's deadline."""
+
+
+class ModelError(ModqueueError):
+    """A model cannot be trained (too few decisions, a single class), found or loaded."""

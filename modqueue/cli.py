@@ -15,6 +15,7 @@ from modqueue.commands import (
     core,
     guidelines,
     labelstudio,
+    model,
     quality,
     review,
     reviewers,
@@ -61,6 +62,7 @@ app.command("appeals")(quality.appeals)
 app.command("export")(quality.export)
 app.add_typer(quality.gold_app, name="gold")
 app.add_typer(labelstudio.app, name="labelstudio")
+app.add_typer(model.app, name="model")
 
 
 def main() -> None:

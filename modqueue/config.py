@@ -22,6 +22,7 @@ from pydantic import (
 
 from modqueue._exceptions import ConfigError
 from modqueue._sections.labelstudio import LabelStudioConfig
+from modqueue._sections.models import ModelsConfig
 from modqueue._sections.tui import TuiConfig
 from modqueue.queue import AuthConfig, QualityConfig
 from modqueue.sla import DeadlinesConfig
@@ -181,6 +182,7 @@ class ModqueueConfig(_Section):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     tui: TuiConfig = Field(default_factory=TuiConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
     path: Path | None = None
 
 

@@ -9,6 +9,7 @@ from modqueue.integrations.labelstudio._models import (
     LabelStudioRefusal,
     LabelStudioTask,
 )
+from modqueue.learning._registry_models import ModelVersion
 from modqueue.queue import (
     Appeal,
     AuditEvent,
@@ -32,6 +33,7 @@ __all__ = [
     "LabelStudioProject",
     "LabelStudioRefusal",
     "LabelStudioTask",
+    "ModelVersion",
     "OutboundAction",
     "Reviewer",
     "ReviewerPseudonym",

@@ -170,6 +170,47 @@ def _labelstudio_pull(ctx: JobContext) -> Any:
     return pull(ctx.queue, client).to_dict()
 
 
+def _model_score(ctx: JobContext) -> Any:
+    from modqueue.learning import prescore_pending
+
+    report = prescore_pending(ctx.queue, config=ctx.config.models)
+    for warning in report.warnings:
+        ctx.log.warning("model-score: %s", warning)
+    return report.to_dict()
+
+
+def _model_drift(ctx: JobContext) -> Any:
+    from modqueue.learning import check_drift
+
+    report = check_drift(ctx.queue, config=ctx.config.models)
+    for policy in report.drifted:
+        check = report.checks[policy]
+        ctx.log.warning(
+            "model-drift: %s %s precision %.3f on %d recent decisions, %.3f on test",
+            policy,
+            check["version"],
+            check["recent_precision"],
+            check["decisions"],
+            check["test_precision"],
+        )
+    return report.to_dict()
+
+
+def _model_jobs(config: ModqueueConfig) -> list[JobSpec]:
+    """Pre-scoring by the active models, when `modqueue.toml` has a `[models]` section."""
+    if "models" not in config.model_fields_set:
+        return []
+    return [
+        JobSpec("model-score", 30.0, _model_score, "score new items with the active models"),
+        JobSpec(
+            "model-drift",
+            3600.0,
+            _model_drift,
+            "compare the active models' recent precision with their test precision",
+        ),
+    ]
+
+
 def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     """Every job `modqueue serve` runs under `config`, with intervals applied."""
     jobs = [
@@ -177,6 +218,7 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
         JobSpec("deadlines", 60.0, _sweep_deadlines, "mark, raise and escalate items by SLA", CORE),
         *_action_jobs(config),
         *_source_jobs(config),
+        *_model_jobs(config),
     ]
     if config.labelstudio is not None and config.labelstudio.queues:
         jobs += [

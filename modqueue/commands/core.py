@@ -86,6 +86,9 @@ def ingest(
     cli: Invocation,
     file: Annotated[str, typer.Argument(metavar="FILE|-", help="JSON Lines file, or - for stdin.")],
     strict: Annotated[bool, typer.Option("--strict", help="Accept all lines or none.")] = False,
+    score: Annotated[
+        bool, typer.Option("--score", help="Score new items with the active models afterwards.")
+    ] = False,
 ) -> None:
     """Add flagged items, one JSON object per line; rejected lines are printed as
     `line N: reason` and the exit code is 2. Once reviewers are registered: a lead, an
@@ -101,6 +104,13 @@ def ingest(
                 raise fail(f"{file}: no such file", code=1)
             with path.open("rb") as stream:
                 report = ingest_stream(queue, stream, strict=strict, actor=actor)
+        if score:
+            from modqueue.learning import prescore_pending
+
+            scored = prescore_pending(queue, config=cli.config.models)
+            for warning in scored.warnings:
+                typer.echo(f"warning: {warning}", err=True)
+            typer.echo(f"scored {scored.total} new item(s) with the active models", err=True)
     for r in report.rejected:
         typer.echo(f"line {r.position}: {r.reason}", err=True)
     if not cli.show(report.to_dict()):

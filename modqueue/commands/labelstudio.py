@@ -78,11 +78,19 @@ def push_command(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Send at most N items.", show_default=False)
     ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="Which items first: priority (the queue's order), uncertainty (those the "
+            "active model is least sure of) or random.",
+        ),
+    ] = "priority",
 ) -> None:
     """Lease pending items of the routed queues to Label Studio and import them as tasks."""
     queue, client, section = _connect(cli, Permission.SYNC_LABELSTUDIO)
     with queue:
-        report = push(queue, client, section, policy=policy, limit=limit)
+        report = push(queue, client, section, policy=policy, limit=limit, strategy=strategy)
     if cli.show(report.to_dict()):
         return
     typer.echo(

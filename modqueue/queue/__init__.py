@@ -65,8 +65,11 @@ from modqueue.queue._core.quality_models import (
 from modqueue.queue._core.routing import (
     SECOND_REVIEW_SUFFIX,
     TRIAGE,
+    is_low_queue,
     is_senior_queue,
+    low_queue,
     policy_of_queue,
+    rescore,
     senior_queue,
 )
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
@@ -86,6 +89,15 @@ from modqueue.queue._decisions.settlement import (
     DecisionKind,
     sampled_for_second_review,
 )
+from modqueue.queue._items.content import (
+    SPLITS,
+    ItemContent,
+    content_key,
+    mask_pii,
+    normalise_text,
+    split_for,
+    split_of_key,
+)
 from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items.lines import (
     MAX_LINE_BYTES,
@@ -99,13 +111,19 @@ from modqueue.queue._items.lines import (
     parse_json,
     read_jsonl,
 )
+from modqueue.queue._items.model_routing import ModelBand, route_by_model
 from modqueue.queue._items.schema import (
     MAX_TEXT_BYTES,
     ItemIn,
     item_json_schema,
     validation_reason,
 )
-from modqueue.queue._read.dashboard import DashboardMetrics, QueueHealth, dashboard_metrics
+from modqueue.queue._read.dashboard import (
+    DashboardMetrics,
+    ModelHealth,
+    QueueHealth,
+    dashboard_metrics,
+)
 from modqueue.queue._read.desk import QueueSummary, record_reveal, reviewer_queues
 from modqueue.queue._review_queue import ReviewQueue
 
@@ -115,6 +133,7 @@ __all__ = [
     "MAX_TEXT_BYTES",
     "OPEN_MODE_WARNING",
     "SECOND_REVIEW_SUFFIX",
+    "SPLITS",
     "TRIAGE",
     "UNIDENTIFIED",
     "ActionStatus",
@@ -138,9 +157,12 @@ __all__ = [
     "GoldItemPublic",
     "IngestReport",
     "Item",
+    "ItemContent",
     "ItemIn",
     "ItemPublic",
     "ItemStatus",
+    "ModelBand",
+    "ModelHealth",
     "NewToken",
     "OutboundAction",
     "OutboundActionPublic",
@@ -165,6 +187,7 @@ __all__ = [
     "check_item",
     "check_items",
     "check_lines",
+    "content_key",
     "dashboard_metrics",
     "decide",
     "decide_held",
@@ -178,13 +201,17 @@ __all__ = [
     "ingest_batch",
     "ingest_jsonl",
     "ingest_values",
+    "is_low_queue",
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
     "link_reviewer",
     "list_reviewers",
+    "low_queue",
     "make_engine",
+    "mask_pii",
     "migrate",
+    "normalise_text",
     "parse_json",
     "policy_of_queue",
     "pseudonym_for",
@@ -199,6 +226,7 @@ __all__ = [
     "record_reveal",
     "refuse",
     "reopen_for_appeal",
+    "rescore",
     "reset_token",
     "return_held",
     "reverse_decision",
@@ -207,9 +235,12 @@ __all__ = [
     "reviewer_queues",
     "role_allows",
     "roles_with",
+    "route_by_model",
     "sampled_for_second_review",
     "schema_is_current",
     "senior_queue",
+    "split_for",
+    "split_of_key",
     "supersede_decision",
     "undo_decision",
     "utcnow",

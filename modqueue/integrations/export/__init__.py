@@ -11,15 +11,10 @@ from modqueue.integrations.export._export import (
     export_dataset,
     read_cursor,
 )
-from modqueue.integrations.export._privacy import KEY_ENV, Pseudonymiser, export_key, mask_pii
+from modqueue.integrations.export._privacy import KEY_ENV, Pseudonymiser, export_key
 from modqueue.integrations.export._records import FIELDS, iter_records
-from modqueue.integrations.export._splits import (
-    SPLITS,
-    content_key,
-    normalise_text,
-    split_for,
-)
 from modqueue.integrations.export._writers import FORMATS
+from modqueue.queue import SPLITS, content_key, mask_pii, normalise_text, split_for
 
 __all__ = [
     "CURSOR_PREFIX",

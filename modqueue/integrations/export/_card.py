@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from modqueue.integrations.export._records import FIELDS
-from modqueue.integrations.export._splits import SPLITS
 from modqueue.quality import Agreement
+from modqueue.queue import SPLITS
 
 __all__ = ["CardStats", "render_card"]
 

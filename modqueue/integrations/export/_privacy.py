@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import secrets
 
 from sqlalchemy import Engine, select
@@ -19,40 +18,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from modqueue._exceptions import ConfigError
-from modqueue.queue import ExportSecret, read_connection, utcnow
+from modqueue.queue import ExportSecret, mask_pii, read_connection, utcnow
 
 __all__ = ["KEY_ENV", "Pseudonymiser", "export_key", "mask_pii"]
 
 KEY_ENV = "MODQUEUE_EXPORT_KEY"
 KEY_NAME = "export-hmac-key"
 MIN_KEY_CHARS = 16
-
-EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-)
-PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{6,}\d(?!\w)")
-
-
-_NO_DIGITS = str.maketrans("", "", "0123456789")
-
-
-def _digits(text: str) -> int:
-    return len(text) - len(text.translate(_NO_DIGITS))
-
-
-def _phone(match: re.Match[str]) -> str:
-    return "[PHONE]" if 9 <= _digits(match.group(0)) <= 15 else match.group(0)
-
-
-def mask_pii(text: str) -> str:
-    """`text` with email addresses replaced by `[EMAIL]` and phone numbers (9 to 15
-    digits, optionally `+`/`00`-prefixed, with spaces, dots, dashes or brackets) by
-    `[PHONE]`."""
-    if "@" in text:
-        text = EMAIL.sub("[EMAIL]", text)
-    if _digits(text) >= 9:
-        text = PHONE.sub(_phone, text)
-    return text
 
 
 def export_key(engine: Engine) -> bytes:

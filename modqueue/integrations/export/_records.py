@@ -20,8 +20,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from sqlmodel import col
 
 from modqueue.guidelines import Action
-from modqueue.integrations.export._privacy import Pseudonymiser, mask_pii
-from modqueue.integrations.export._splits import split_for
+from modqueue.integrations.export._privacy import Pseudonymiser
 from modqueue.quality import item_agreement
 from modqueue.queue import (
     TRIAGE,
@@ -31,6 +30,8 @@ from modqueue.queue import (
     DecisionKind,
     DecisionStatus,
     Item,
+    mask_pii,
+    split_for,
 )
 
 __all__ = ["FIELDS", "iter_records"]

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from modqueue.integrations.export._splits import SPLITS
+from modqueue.queue import SPLITS
 
 __all__ = ["FORMATS", "JsonlWriter", "ParquetWriter", "SplitWriter", "open_writer"]
 

@@ -26,13 +26,20 @@ from modqueue._exceptions import ConfigError, IntegrationError
 from modqueue._sections.labelstudio import LabelStudioConfig
 from modqueue.guidelines import Guideline
 from modqueue.integrations.labelstudio._client import LabelStudioClient
-from modqueue.integrations.labelstudio._labeling import BATCH_KEY, ITEM_ID_KEY, task_for_item
+from modqueue.integrations.labelstudio._labeling import (
+    BATCH_KEY,
+    ITEM_ID_KEY,
+    TEXT_FIELD,
+    VERDICT_FIELD,
+    task_for_item,
+)
 from modqueue.integrations.labelstudio._models import (
     LabelStudioProject,
     LabelStudioTask,
     TaskState,
 )
 from modqueue.integrations.labelstudio._setup import project_for, setup_project
+from modqueue.learning import ActiveModel, active_model_for, rank_for_labeling
 from modqueue.queue import (
     AuditRecord,
     Item,
@@ -43,10 +50,18 @@ from modqueue.queue import (
     record_events,
 )
 
-__all__ = ["LS_REVIEWER", "PushReport", "in_share", "push", "withdraw_decided"]
+__all__ = [
+    "LS_REVIEWER",
+    "PushReport",
+    "in_share",
+    "model_prediction",
+    "push",
+    "withdraw_decided",
+]
 
 LS_REVIEWER = "labelstudio"
 SHARE_BUCKETS = 10_000
+CANDIDATES = 2000
 log = logging.getLogger("modqueue.labelstudio")
 
 
@@ -133,6 +148,35 @@ def withdraw_decided(queue: ReviewQueue, client: LabelStudioClient) -> int:
     return withdrawn
 
 
+# -- the model's pre-annotations -------------------------------------------------------------
+
+
+def model_prediction(signal: str, score: float, label: str) -> dict[str, Any]:
+    """A Label Studio prediction (pre-annotation) of the `verdict` choice by a model."""
+    return {
+        "model_version": signal,
+        "score": round(score, 4),
+        "result": [
+            {
+                "from_name": VERDICT_FIELD,
+                "to_name": TEXT_FIELD,
+                "type": "choices",
+                "value": {"choices": [label]},
+            }
+        ],
+    }
+
+
+def _tasks(
+    items: Sequence[Item], guideline: Guideline, batch: str, model: ActiveModel | None
+) -> list[dict[str, Any]]:
+    tasks = [task_for_item(item, guideline, batch) for item in items]
+    if model is not None and tasks:
+        for task, p in zip(tasks, model.predict([i.text for i in items]), strict=True):
+            task["predictions"] = [model_prediction(model.signal, p.score, p.label)]
+    return tasks
+
+
 # -- leasing a batch ------------------------------------------------------------------------
 
 
@@ -146,12 +190,32 @@ def _lease_batch(
     lease_seconds: float,
     now: datetime,
     batch: str,
+    strategy: str = "priority",
+    model: ActiveModel | None = None,
 ) -> list[Item]:
-    """Lease up to `size` pending items of `queue_name` to Label Studio; the items."""
+    """Lease up to `size` pending items of `queue_name` to Label Studio; the items.
+
+    `strategy` other than `priority` reads up to `CANDIDATES` pending items (highest
+    priority first) and sends those `rank_for_labeling` puts first."""
     already = exists().where(col(LabelStudioTask.item_id) == col(Item.id))
     chosen: list[int] = []
     last: tuple[float, int] | None = None
-    while len(chosen) < size:
+    if strategy != "priority":
+        stmt = (
+            select(col(Item.id), col(Item.source), col(Item.external_id), col(Item.text))
+            .where(col(Item.status) == ItemStatus.PENDING, col(Item.queue) == queue_name, ~already)
+            .order_by(col(Item.priority).desc(), col(Item.id))
+            .limit(CANDIDATES)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=Item)
+        candidates = [
+            (item_id, text)
+            for item_id, source, external_id, text in session.execute(stmt).all()
+            if in_share(source, external_id, share)
+        ]
+        chosen = rank_for_labeling(strategy, candidates, model=model)[:size]
+    while strategy == "priority" and len(chosen) < size:
         stmt = select(col(Item.id), col(Item.source), col(Item.external_id), col(Item.priority))
         stmt = stmt.where(
             col(Item.status) == ItemStatus.PENDING, col(Item.queue) == queue_name, ~already
@@ -183,6 +247,8 @@ def _lease_batch(
         detail={"labelstudio_batch": batch, "project_id": project_id},
         now=now,
     )
+    rank = {item_id: n for n, item_id in enumerate(chosen)}
+    leased.sort(key=lambda item: rank[item.id or 0])
     session.execute(
         insert(LabelStudioTask),
         [
@@ -347,13 +413,17 @@ def push(
     *,
     policy: str | None = None,
     limit: int | None = None,
+    strategy: str = "priority",
 ) -> PushReport:
     """Send pending items of the routed queues to Label Studio.
 
     First withdraws the tasks of items decided elsewhere and finishes batches an earlier
     push left half-done; then leases up to `limit` new items (default: all that fall in
-    the configured share) in batches of `batch_size`, each with the strongest signal as
-    a prediction. Creates a queue's project first when it has none.
+    the configured share) in batches of `batch_size`, picked by `strategy` (`priority`:
+    the queue's order; `uncertainty`: those the policy's active model is least sure of;
+    `random`). Each task carries a prediction: the active model's label and score when
+    the policy has one, else the strongest signal's. Creates a queue's project first
+    when it has none.
     """
     queues = [policy] if policy else list(config.queues)
     if not queues:
@@ -369,6 +439,16 @@ def push(
     budget = limit if limit is not None else None
     for name in queues:
         guideline = queue.guidelines.get(policy_of_queue(name))
+
+        def load_model(session: Session, policy_id: str = guideline.id) -> ActiveModel | None:
+            return active_model_for(session, policy_id)
+
+        model = queue.run(load_model)
+        if strategy == "uncertainty" and model is None:
+            raise ConfigError(
+                f"--strategy uncertainty: policy {guideline.id!r} has no active model "
+                "(train and activate one with `modqueue model train` and `model activate`)"
+            )
 
         def find(session: Session, policy_id: str = guideline.id) -> LabelStudioProject | None:
             return project_for(session, policy_id)
@@ -396,6 +476,7 @@ def push(
                     pid: int = project_id,
                     name: str = name,
                     guideline: Guideline = guideline,
+                    model: ActiveModel | None = model,
                 ) -> list[dict[str, Any]]:
                     items = _lease_batch(
                         session,
@@ -406,8 +487,10 @@ def push(
                         lease_seconds=config.lease,
                         now=queue.clock(),
                         batch=batch,
+                        strategy=strategy,
+                        model=model,
                     )
-                    return [task_for_item(item, guideline, batch) for item in items]
+                    return _tasks(items, guideline, batch, model)
 
                 tasks = queue.run(lease)
                 if in_flight is not None:

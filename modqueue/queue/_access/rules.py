@@ -103,6 +103,7 @@ class Permission(StrEnum):
     SETUP_LABELSTUDIO = "setup_labelstudio"
     SYNC_LABELSTUDIO = "sync_labelstudio"
     RUN_SERVICE = "run_service"
+    MANAGE_MODELS = "manage_models"
 
 
 # The least role on the ladder (reviewer < senior < lead < admin) for each permission the
@@ -128,6 +129,7 @@ _MIN_ROLE = {
     Permission.INGEST: Role.LEAD,
     Permission.SETUP_LABELSTUDIO: Role.LEAD,
     Permission.SYNC_LABELSTUDIO: Role.LEAD,
+    Permission.MANAGE_MODELS: Role.LEAD,
 }
 # The roles off the ladder have only these.
 _OFF_LADDER = {
@@ -165,6 +167,7 @@ _WHAT = {
     Permission.SETUP_LABELSTUDIO: "set up Label Studio projects",
     Permission.SYNC_LABELSTUDIO: "push to or pull from Label Studio",
     Permission.RUN_SERVICE: "run a service process (serve, actions dispatch)",
+    Permission.MANAGE_MODELS: "train, activate or retire models",
 }
 
 

@@ -84,6 +84,7 @@ class Item(ItemBase, table=True):
     lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     final_label: str | None = Field(default=None, max_length=100)
+    suggestion: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
 class ItemPublic(ItemBase):
@@ -99,6 +100,7 @@ class ItemPublic(ItemBase):
     deadline_state: str
     escalated: bool
     final_label: str | None
+    suggestion: dict[str, Any] | None = None
 
 
 class DecisionBase(SQLModel):

@@ -9,12 +9,15 @@ from modqueue.guidelines import GuidelineSet
 from modqueue.queue._core.priority import score_item
 
 __all__ = [
+    "LOW_SUFFIX",
     "SECOND_REVIEW_SUFFIX",
     "SENIOR_SUFFIX",
     "TRIAGE",
     "deadline_for",
+    "is_low_queue",
     "is_second_review_queue",
     "is_senior_queue",
+    "low_queue",
     "policy_numbers",
     "policy_of_queue",
     "rescore",
@@ -25,6 +28,7 @@ __all__ = [
 TRIAGE = "triage"
 SENIOR_SUFFIX = ":senior"
 SECOND_REVIEW_SUFFIX = ":second"
+LOW_SUFFIX = ":low"
 DEFAULT_SEVERITY = 2
 DEFAULT_SLA_HOURS = 24.0
 
@@ -49,9 +53,23 @@ def is_second_review_queue(queue: str) -> bool:
     return queue.endswith(SECOND_REVIEW_SUFFIX)
 
 
+def low_queue(policy: str) -> str:
+    """The low-priority lane of `policy` (items its model scored as very likely clean)."""
+    return f"{policy}{LOW_SUFFIX}"
+
+
+def is_low_queue(queue: str) -> bool:
+    """True for a low-priority lane."""
+    return queue.endswith(LOW_SUFFIX)
+
+
 def policy_of_queue(queue: str) -> str:
     """The policy a queue belongs to (`triage` for the triage queue)."""
-    return queue.removesuffix(SENIOR_SUFFIX).removesuffix(SECOND_REVIEW_SUFFIX)
+    return (
+        queue.removesuffix(SENIOR_SUFFIX)
+        .removesuffix(SECOND_REVIEW_SUFFIX)
+        .removesuffix(LOW_SUFFIX)
+    )
 
 
 def policy_numbers(guidelines: GuidelineSet, policy: str | None) -> tuple[int, float]:

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import JSON, column, func, select, table
 from sqlmodel import Session, col
 
 from modqueue.queue._core.models import AuditEvent, Decision, Item, OutboundAction
@@ -15,7 +15,16 @@ from modqueue.queue._core.routing import senior_queue
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
 from modqueue.queue._read.stats import past_deadline_by_queue
 
-__all__ = ["DashboardMetrics", "QueueHealth", "dashboard_metrics"]
+__all__ = ["DashboardMetrics", "ModelHealth", "QueueHealth", "dashboard_metrics"]
+
+# The model registry (`modqueue.learning`) sits above the queue: read its table by name.
+_MODEL_VERSION = table(
+    "model_version",
+    column("policy"),
+    column("version"),
+    column("state"),
+    column("drift", JSON),
+)
 
 
 @dataclass(slots=True)
@@ -39,15 +48,58 @@ class QueueHealth:
     actions: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ModelHealth:
+    """An active model's last drift check: its precision on recent human decisions
+    against its test precision; `drifted` when it fell by more than the margin."""
+
+    policy: str
+    version: str
+    recent_precision: float | None
+    test_precision: float | None
+    decisions: int
+    drifted: bool
+    checked_at: str | None
+
+
 @dataclass(slots=True)
 class DashboardMetrics:
-    """Every queue's health at `generated_at`, and the totals across queues."""
+    """Every queue's health at `generated_at`, the totals across queues, and the active
+    models' drift checks."""
 
     generated_at: datetime
     window_hours: int
     queues: list[QueueHealth]
     decided_series: list[int]
     actions: dict[str, int]
+    models: list[ModelHealth] = field(default_factory=list)
+
+
+def _model_health(session: Session) -> list[ModelHealth]:
+    rows = session.execute(
+        select(
+            _MODEL_VERSION.c.policy,
+            _MODEL_VERSION.c.version,
+            _MODEL_VERSION.c.drift,
+        )
+        .where(_MODEL_VERSION.c.state == "active")
+        .order_by(_MODEL_VERSION.c.policy)
+    )
+    out = []
+    for policy, version, drift in rows:
+        d = drift or {}
+        out.append(
+            ModelHealth(
+                policy=policy,
+                version=version,
+                recent_precision=d.get("recent_precision"),
+                test_precision=d.get("test_precision"),
+                decisions=int(d.get("decisions", 0)),
+                drifted=bool(d.get("drifted")),
+                checked_at=d.get("checked_at"),
+            )
+        )
+    return out
 
 
 def _aware(value: datetime | str) -> datetime:
@@ -146,4 +198,5 @@ def dashboard_metrics(
         queues=[health[name] for name in sorted(health)],
         decided_series=total_series,
         actions=totals,
+        models=_model_health(session),
     )

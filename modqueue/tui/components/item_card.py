@@ -123,6 +123,13 @@ class ItemCard(VerticalScroll):
             score = signal.get("score")
             if isinstance(score, int | float):
                 signals.append(f" {score:.2f}")
+        suggestion = item.suggestion
+        if suggestion and suggestion.get("band") == "suggest":
+            signals.append("\nmodel suggests ", style="bold")
+            signals.append(literal(str(suggestion.get("label", "?"))))
+            signals.append(f" {float(suggestion.get('score', 0.0)):.2f} ", style="dim")
+            signals.append(literal(suggestion.get("signal", ""), style="dim"))
+            signals.append(" - yours to decide", style="dim")
         self.query_one("#item-signals", Static).update(signals)
 
         priority = Text(f"priority {claim.priority:.1f}", style="bold")

@@ -115,6 +115,9 @@ class DashboardScreen(Screen[None]):
             f" · {sum(metrics.decided_series)} decided in {metrics.window_hours}h · "
             f"as of {metrics.generated_at:%Y-%m-%d %H:%M:%S} UTC"
         )
+        drifted = [f"{m.policy} {m.version}" for m in metrics.models if m.drifted]
+        if drifted:
+            summary.append(f" · model drift: {', '.join(drifted)}", style="bold red")
         self.query_one("#dashboard-summary", Static).update(summary)
         self.query_one("#decided-sparkline", Sparkline).data = list(metrics.decided_series)
         outcomes = [

@@ -1,4 +1,7 @@
-"""Deterministic train/validation/test splits that keep near-duplicates together.
+"""What an item says, made comparable: emails and phone numbers masked (`mask_pii`), text
+normalised (`normalise_text`), and deterministic train/validation/test splits that keep
+near-duplicates together (`split_for`); the export, the model loop and clustering share it.
+
 
 An item's split depends only on its own content, so it never changes as more data
 arrives. The content key is a MinHash: the text is normalised (lower case, emails,
@@ -21,9 +24,43 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any, NotRequired, TypedDict, Unpack
 
-from modqueue.integrations.export._privacy import mask_pii
+__all__ = [
+    "SPLITS",
+    "ItemContent",
+    "content_key",
+    "mask_pii",
+    "normalise_text",
+    "split_for",
+    "split_of_key",
+]
 
-__all__ = ["SPLITS", "content_key", "normalise_text", "split_for", "split_of_key"]
+EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
+PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{6,}\d(?!\w)")
+
+
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def _digits(text: str) -> int:
+    return len(text) - len(text.translate(_NO_DIGITS))
+
+
+def _phone(match: re.Match[str]) -> str:
+    return "[PHONE]" if 9 <= _digits(match.group(0)) <= 15 else match.group(0)
+
+
+def mask_pii(text: str) -> str:
+    """`text` with email addresses replaced by `[EMAIL]` and phone numbers (9 to 15
+    digits, optionally `+`/`00`-prefixed, with spaces, dots, dashes or brackets) by
+    `[PHONE]`."""
+    if "@" in text:
+        text = EMAIL.sub("[EMAIL]", text)
+    if _digits(text) >= 9:
+        text = PHONE.sub(_phone, text)
+    return text
+
 
 SPLITS = ("train", "validation", "test")
 TRAIN_SHARE = 0.8
