@@ -21,6 +21,8 @@ from tests.conftest import make_item
 from tests.learning.corpus import decide_all, hate_items
 from tests.support.labelstudio_server import LabelStudioServer
 
+pytestmark = pytest.mark.slow  # a real Label Studio server
+
 CLEAR = [
     "market river those people are vermin bus school",
     "bakery the newcomers are invaders football tram",

@@ -16,6 +16,8 @@ from tests.support.labelstudio_server import LabelStudioServer
 
 from .conftest import hate_item
 
+pytestmark = pytest.mark.slow  # a real Label Studio server
+
 
 def test_labelstudio_commands_by_role(
     database_url: str,
