@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
 from modqueue.integrations.labelstudio import (
@@ -20,6 +21,8 @@ from tests.conftest import make_item
 from tests.support.labelstudio_server import LabelStudioServer
 
 from .conftest import ANNOTATOR, verdict
+
+pytestmark = pytest.mark.slow  # a real Label Studio server
 
 POLICY = "violent-threats"  # graphic
 SHOWN = [
