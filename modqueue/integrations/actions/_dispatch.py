@@ -245,6 +245,13 @@ class PassOptions(TypedDict, total=False):
     stop: threading.Event | None
 
 
+class AsyncPassOptions(PassOptions, total=False):
+    """`PassOptions` and, for the async forms, the `client` to send with (default: one
+    of the pass's own)."""
+
+    client: httpx.AsyncClient | None
+
+
 async def _passes(
     queue: ReviewQueue,
     platforms: Mapping[str, PlatformConfig],
@@ -321,9 +328,7 @@ async def _passes(
 async def adispatch_due(
     queue: ReviewQueue,
     platforms: Mapping[str, PlatformConfig],
-    *,
-    client: httpx.AsyncClient | None = None,
-    **options: Unpack[PassOptions],
+    **options: Unpack[AsyncPassOptions],
 ) -> DispatchReport:
     """Deliver every due pending action of the configured `platforms`, batch by batch.
 
@@ -333,7 +338,7 @@ async def adispatch_due(
     once `stop` is set (between batches).
     Secrets are read from `env` (default `os.environ`) by each platform's `secret_env`.
     """
-    return await _passes(queue, platforms, poll=False, client=client, **options)
+    return await _passes(queue, platforms, poll=False, **options)
 
 
 def dispatch_due(
@@ -348,9 +353,7 @@ def dispatch_due(
 async def apoll_statuses(
     queue: ReviewQueue,
     platforms: Mapping[str, PlatformConfig],
-    *,
-    client: httpx.AsyncClient | None = None,
-    **options: Unpack[PassOptions],
+    **options: Unpack[AsyncPassOptions],
 ) -> DispatchReport:
     """Ask each platform's `status_url` about sent actions whose outcome is pending.
 
@@ -359,7 +362,7 @@ async def apoll_statuses(
     with `status` done or declined ends the follow-up, anything else asks again after
     `status_poll_s`.
     """
-    return await _passes(queue, platforms, poll=True, client=client, **options)
+    return await _passes(queue, platforms, poll=True, **options)
 
 
 def poll_statuses(
