@@ -212,8 +212,9 @@ class Invocation:
     ) -> str:
         """Verify who is acting and check `permission` for them: the name to record (in
         open mode without one, `(unidentified)`), or `PermissionDenied`, audited as
-        `access_denied` with the actor, the permission and the reason."""
-        return self.run_as(queue, permission, lambda _s, name: name, doing=doing)
+        `access_denied` with the actor, the permission and the reason. The check only
+        reads (a refusal is audited after it), so on SQLite it does not wait for writers."""
+        return self.run_as(queue, permission, lambda _s, name: name, doing=doing, read=True)
 
     def run_as(
         self,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from modqueue.queue import ReviewQueue
+from modqueue.queue import SECOND_REVIEW_SUFFIX, ReviewQueue
 from tests.conftest import make_item
 
 FILLER = [
@@ -63,11 +63,16 @@ def decide_all(
     *,
     label_for: Any = None,
     reviewer: str = "alice",
+    second_reviewer: str = "bob",
 ) -> int:
     """Ingest `items` and decide each one as its truth says (`remove-hate` or
-    `no-violation`, a few `restrict-borderline`); the number decided."""
+    `no-violation`, a few `restrict-borderline`); the number decided.
+
+    The product's default blind second review stays on: the items it samples are
+    decided again by `second_reviewer`, who agrees, so every item ends final."""
     truth = {i["external_id"]: i.pop("_violating") for i in items}
     queue.enqueue(items)
+    chosen: dict[str, str] = {}
     decided = 0
     while (claim := queue.claim_next(reviewer, ["hate"])) is not None:
         violating = truth[claim.item.external_id]
@@ -77,6 +82,10 @@ def decide_all(
             label = "restrict-borderline" if claim.item.id % 7 == 0 else "remove-hate"
         else:
             label = "no-violation"
+        chosen[claim.item.external_id] = label
         queue.decide(claim, label)
         decided += 1
+    second_review = f"hate{SECOND_REVIEW_SUFFIX}"
+    while (claim := queue.claim_next(second_reviewer, [second_review])) is not None:
+        queue.decide(claim, chosen[claim.item.external_id])
     return decided
