@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from modqueue.guidelines import Action
-from modqueue.queue import TRIAGE, Decision, DecisionStatus, Item, mask_pii, split_for
+from modqueue.queue import CONTENT_COLUMNS, TRIAGE, Decision, DecisionStatus, Item, mask_pii, split_for
 
 __all__ = ["AUTOMATED_ORIGINS", "Example", "iter_examples", "load_examples"]
 
@@ -52,12 +52,7 @@ def iter_examples(
     """Every final human decision of `policy` (decided after `since`), in item order."""
     query = (
         select(
-            col(Item.id),
-            col(Item.source),
-            col(Item.external_id),
-            col(Item.text),
-            col(Item.url),
-            col(Item.media),
+            *CONTENT_COLUMNS,
             col(Item.final_label),
             col(Decision.action),
             col(Decision.origin),

@@ -90,6 +90,7 @@ from modqueue.queue._decisions.settlement import (
     sampled_for_second_review,
 )
 from modqueue.queue._items.content import (
+    CONTENT_COLUMNS,
     SPLITS,
     ItemContent,
     content_key,
@@ -128,6 +129,7 @@ from modqueue.queue._read.desk import QueueSummary, record_reveal, reviewer_queu
 from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
+    "CONTENT_COLUMNS",
     "DEFAULT_SECOND_REVIEW_SHARE",
     "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",

@@ -171,41 +171,19 @@ def _missing_secret(name: str, cfg: PlatformConfig) -> Outcome:
     )
 
 
-async def _send(
-    client: httpx.AsyncClient,
-    action: ClaimedAction,
-    cfg: PlatformConfig,
-    secret: str | None,
-    gate: _Gate,
-) -> Outcome:
-    if secret is None:
-        return _missing_secret(action.source, cfg)
+def _action_request(
+    client: httpx.AsyncClient, action: ClaimedAction, cfg: PlatformConfig, secret: str
+) -> httpx.Request:
     body = action_body(action)
     headers = request_headers(action, secret, body)
-    async with gate.semaphore:
-        if gate.limiter is not None:
-            await gate.limiter.wait()
-        request = client.build_request(
-            "POST", cfg.action_url, content=body, headers=headers, timeout=cfg.timeout_s
-        )
-        try:
-            response = await asend_limited(client, request, _limits(cfg))
-        except ReplyLimitExceeded as exc:
-            return classify_limit(exc, platform=action.source)
-        except httpx.HTTPError as exc:
-            return classify_error(exc, platform=action.source, timeout_s=cfg.timeout_s)
-    return classify_response(response, platform=action.source, secret_env=cfg.secret_env)
+    return client.build_request(
+        "POST", cfg.action_url, content=body, headers=headers, timeout=cfg.timeout_s
+    )
 
 
-async def _poll(
-    client: httpx.AsyncClient,
-    action: ClaimedAction,
-    cfg: PlatformConfig,
-    secret: str | None,
-    gate: _Gate,
-) -> Outcome:
-    if secret is None:
-        return _missing_secret(action.source, cfg)
+def _status_request(
+    client: httpx.AsyncClient, action: ClaimedAction, cfg: PlatformConfig, secret: str
+) -> httpx.Request:
     assert cfg.status_url is not None and action.reference is not None
     url = cfg.status_url.replace("{reference}", quote(action.reference, safe=""))
     target = httpx.URL(url).raw_path
@@ -213,17 +191,34 @@ async def _poll(
         "Idempotency-Key": action.idempotency_key,
         SIGNATURE_HEADER: sign(secret, target),
     }
+    return client.build_request("GET", url, headers=headers, timeout=cfg.timeout_s)
+
+
+async def _exchange(
+    client: httpx.AsyncClient,
+    action: ClaimedAction,
+    cfg: PlatformConfig,
+    secret: str | None,
+    gate: _Gate,
+    *,
+    poll: bool,
+) -> Outcome:
+    """Send `action` (`poll`: ask its status) once `gate` lets it through; its outcome."""
+    if secret is None:
+        return _missing_secret(action.source, cfg)
+    request = (_status_request if poll else _action_request)(client, action, cfg, secret)
     async with gate.semaphore:
         if gate.limiter is not None:
             await gate.limiter.wait()
-        request = client.build_request("GET", url, headers=headers, timeout=cfg.timeout_s)
         try:
             response = await asend_limited(client, request, _limits(cfg))
         except ReplyLimitExceeded as exc:
             return classify_limit(exc, platform=action.source)
         except httpx.HTTPError as exc:
             return classify_error(exc, platform=action.source, timeout_s=cfg.timeout_s)
-    return classify_poll(response, platform=action.source)
+    if poll:
+        return classify_poll(response, platform=action.source)
+    return classify_response(response, platform=action.source, secret_env=cfg.secret_env)
 
 
 async def _guarded(attempt: Awaitable[Outcome]) -> Outcome:
@@ -271,7 +266,6 @@ async def _passes(
     gates = {name: _Gate(cfg) for name, cfg in platforms.items()}
     own = client is None
     http = client or _client(platforms)
-    send: Callable[..., Awaitable[Outcome]] = _poll if poll else _send
     claimer = claim_follow_ups if poll else claim_due
     recorder = record_polls if poll else record_outcomes
 
@@ -295,7 +289,16 @@ async def _passes(
             report.claimed += len(claimed)
             outcomes = await asyncio.gather(
                 *(
-                    _guarded(send(http, a, platforms[a.source], secrets[a.source], gates[a.source]))
+                    _guarded(
+                        _exchange(
+                            http,
+                            a,
+                            platforms[a.source],
+                            secrets[a.source],
+                            gates[a.source],
+                            poll=poll,
+                        )
+                    )
                     for a in claimed
                 )
             )
@@ -326,9 +329,7 @@ async def _passes(
 
 
 async def adispatch_due(
-    queue: ReviewQueue,
-    platforms: Mapping[str, PlatformConfig],
-    **options: Unpack[AsyncPassOptions],
+    queue: ReviewQueue, platforms: Mapping[str, PlatformConfig], **options: Unpack[AsyncPassOptions]
 ) -> DispatchReport:
     """Deliver every due pending action of the configured `platforms`, batch by batch.
 
@@ -342,18 +343,14 @@ async def adispatch_due(
 
 
 def dispatch_due(
-    queue: ReviewQueue,
-    platforms: Mapping[str, PlatformConfig],
-    **options: Unpack[PassOptions],
+    queue: ReviewQueue, platforms: Mapping[str, PlatformConfig], **options: Unpack[PassOptions]
 ) -> DispatchReport:
     """Synchronous `adispatch_due` (runs its own event loop)."""
-    return asyncio.run(adispatch_due(queue, platforms, **options))
+    return asyncio.run(_passes(queue, platforms, poll=False, **options))
 
 
 async def apoll_statuses(
-    queue: ReviewQueue,
-    platforms: Mapping[str, PlatformConfig],
-    **options: Unpack[AsyncPassOptions],
+    queue: ReviewQueue, platforms: Mapping[str, PlatformConfig], **options: Unpack[AsyncPassOptions]
 ) -> DispatchReport:
     """Ask each platform's `status_url` about sent actions whose outcome is pending.
 
@@ -366,12 +363,10 @@ async def apoll_statuses(
 
 
 def poll_statuses(
-    queue: ReviewQueue,
-    platforms: Mapping[str, PlatformConfig],
-    **options: Unpack[PassOptions],
+    queue: ReviewQueue, platforms: Mapping[str, PlatformConfig], **options: Unpack[PassOptions]
 ) -> DispatchReport:
     """Synchronous `apoll_statuses` (runs its own event loop)."""
-    return asyncio.run(apoll_statuses(queue, platforms, **options))
+    return asyncio.run(_passes(queue, platforms, poll=True, **options))
 
 
 def run_dispatcher(

@@ -23,6 +23,7 @@ from modqueue.guidelines import Action
 from modqueue.integrations.export._privacy import Pseudonymiser
 from modqueue.quality import item_agreement
 from modqueue.queue import (
+    CONTENT_COLUMNS,
     TRIAGE,
     Appeal,
     AppealStatus,
@@ -56,12 +57,7 @@ FIELDS = (
 )
 
 _ITEM_COLS: tuple[Any, ...] = (
-    col(Item.id),
-    col(Item.source),
-    col(Item.external_id),
-    col(Item.text),
-    col(Item.url),
-    col(Item.media),
+    *CONTENT_COLUMNS,
     col(Item.author_id),
     col(Item.policy),
     col(Item.final_label),

@@ -24,7 +24,12 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any, NotRequired, TypedDict, Unpack
 
+from sqlmodel import col
+
+from modqueue.queue._core.models import Item
+
 __all__ = [
+    "CONTENT_COLUMNS",
     "SPLITS",
     "ItemContent",
     "content_key",
@@ -159,6 +164,17 @@ def split_of_key(key: str) -> str:
     if fraction < TRAIN_SHARE + VALIDATION_SHARE:
         return "validation"
     return "test"
+
+
+CONTENT_COLUMNS: tuple[Any, ...] = (
+    col(Item.id),
+    col(Item.source),
+    col(Item.external_id),
+    col(Item.text),
+    col(Item.url),
+    col(Item.media),
+)
+"""An item's id, then the columns its `ItemContent` (and so its split) is read from."""
 
 
 class ItemContent(TypedDict):
