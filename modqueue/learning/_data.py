@@ -17,7 +17,15 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from modqueue.guidelines import Action
-from modqueue.queue import CONTENT_COLUMNS, TRIAGE, Decision, DecisionStatus, Item, mask_pii, split_for
+from modqueue.queue import (
+    CONTENT_COLUMNS,
+    TRIAGE,
+    Decision,
+    DecisionStatus,
+    Item,
+    mask_pii,
+    split_for,
+)
 
 __all__ = ["AUTOMATED_ORIGINS", "Example", "iter_examples", "load_examples"]
 
