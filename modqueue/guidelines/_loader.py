@@ -19,14 +19,8 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from modqueue._exceptions import GuidelineError
-from modqueue.guidelines._model import (
-    Action,
-    Guideline,
-    GuidelineProblem,
-    Label,
-    RoutingRules,
-    SignalRule,
-)
+from modqueue.guidelines import _model
+from modqueue.guidelines._model import Action, Guideline, GuidelineProblem, Label
 from modqueue.guidelines._set import TRIAGE_ID, GuidelineSet
 
 __all__ = ["bundled_guidelines_dir", "check_guidelines", "load_guidelines"]
@@ -349,11 +343,11 @@ class _DocumentChecker:
             )
         return tuple(labels) if ok else None
 
-    def _routing(self, node: Node | None) -> RoutingRules | None:
+    def _routing(self, node: Node | None) -> _model.RoutingRules | None:
         if node is None:
-            return RoutingRules()
+            return _model.RoutingRules()
         if isinstance(node, ScalarNode) and self._construct(node) is None:
-            return RoutingRules()
+            return _model.RoutingRules()
         if not isinstance(node, MappingNode):
             self._problem(self._line(node), "routing must be a mapping with keywords and signals")
             return None
@@ -362,7 +356,7 @@ class _DocumentChecker:
         signals = self._signals(fields.get("signals"))
         if keywords is None or signals is None:
             return None
-        return RoutingRules(keywords=keywords, signals=signals)
+        return _model.RoutingRules(keywords=keywords, signals=signals)
 
     def _keywords(self, node: Node | None) -> tuple[str, ...] | None:
         if node is None:
@@ -380,13 +374,13 @@ class _DocumentChecker:
                 keywords.append(keyword)
         return tuple(keywords) if ok else None
 
-    def _signals(self, node: Node | None) -> tuple[SignalRule, ...] | None:
+    def _signals(self, node: Node | None) -> tuple[_model.SignalRule, ...] | None:
         if node is None:
             return ()
         if not isinstance(node, SequenceNode):
             self._problem(self._line(node), "routing signals must be a list of rules")
             return None
-        rules: list[SignalRule] = []
+        rules: list[_model.SignalRule] = []
         ok = True
         for index, item in enumerate(node.value, start=1):
             where = f"routing signal {index}"
@@ -404,7 +398,7 @@ class _DocumentChecker:
             if prefix is None or min_score is None:
                 ok = False
                 continue
-            rules.append(SignalRule(prefix=prefix, min_score=min_score))
+            rules.append(_model.SignalRule(prefix=prefix, min_score=min_score))
         return tuple(rules) if ok else None
 
     # -- scalars ---------------------------------------------------------------------

@@ -6,9 +6,10 @@ Importing this package loads neither Textual nor Rich (the configuration loader 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Unpack
 
 from modqueue._sections.tui import BINDING_IDS, TuiConfig
+from modqueue.tui._options import AppOptions
 
 if TYPE_CHECKING:
     from modqueue.queue import ReviewQueue
@@ -16,14 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["BINDING_IDS", "TuiConfig", "run_review_app"]
 
 
-def run_review_app(
-    *,
-    queue: ReviewQueue,
-    reviewer: str,
-    queues: list[str] | None = None,
-    mode: Literal["review", "pick", "lead"] = "review",
-    config: TuiConfig | None = None,
-) -> None:
+def run_review_app(*, queue: ReviewQueue, reviewer: str, **options: Unpack[AppOptions]) -> None:
     """Run the reviewer's UI on `queue` until the reviewer quits.
 
     `mode="review"` opens the review screen on `queues` (default: every non-senior
@@ -31,6 +25,4 @@ def run_review_app(
     """
     from modqueue.tui.app import ReviewApp
 
-    ReviewApp(
-        queue=queue, reviewer=reviewer, queues=queues, mode=mode, config=config or TuiConfig()
-    ).run()
+    ReviewApp(queue=queue, reviewer=reviewer, **options).run()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Unpack
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from modqueue._sections.tui import TuiConfig
 from modqueue.queue import ReviewQueue
 from modqueue.tui._keys import binding
+from modqueue.tui._options import AppMode, AppOptions
 from modqueue.tui.screens import DashboardScreen, HelpScreen, QueuesScreen, ReviewScreen
 
 __all__ = ["ReviewApp"]
@@ -26,21 +27,13 @@ class ReviewApp(App[None]):
         Binding("ctrl+c", "quit", "Quit", show=False, id="interrupt", priority=True),
     ]
 
-    def __init__(
-        self,
-        *,
-        queue: ReviewQueue,
-        reviewer: str,
-        queues: list[str] | None = None,
-        mode: Literal["review", "pick", "lead"] = "review",
-        config: TuiConfig | None = None,
-    ) -> None:
+    def __init__(self, *, queue: ReviewQueue, reviewer: str, **options: Unpack[AppOptions]) -> None:
         super().__init__()
         self.queue = queue
         self.reviewer = reviewer
-        self.queues = queues
-        self.mode = mode
-        self.config = config or TuiConfig()
+        self.queues = options.get("queues")
+        self.mode: AppMode = options.get("mode", "review")
+        self.config = options.get("config") or TuiConfig()
         self.set_keymap(dict(self.config.keys))
 
     def on_mount(self) -> None:
