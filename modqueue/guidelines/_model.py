@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from modqueue._exceptions import UnknownLabel
+from modqueue._fields import fields_dict
 
 __all__ = [
     "REVERSAL_OF",
@@ -58,13 +59,7 @@ class Label:
     def to_dict(self) -> dict[str, Any]:
         """Return the label as a JSON-ready dict (`id`, `title`, `hotkey`, `action`,
         `description`)."""
-        return {
-            "id": self.id,
-            "title": self.title,
-            "hotkey": self.hotkey,
-            "action": self.action.value,
-            "description": self.description,
-        }
+        return fields_dict(self, action=self.action.value)
 
 
 @dataclass(frozen=True, slots=True)

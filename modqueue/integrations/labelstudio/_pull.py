@@ -39,6 +39,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from modqueue._exceptions import NotFound, UnknownLabel
+from modqueue._fields import fields_dict
 from modqueue.integrations.labelstudio._client import (
     LabelStudioClient,
     format_ls_time,
@@ -108,17 +109,7 @@ class PullReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "tasks": self.tasks,
-            "decided": self.decided,
-            "stored": self.stored,
-            "updated": self.updated,
-            "returned": self.returned,
-            "unchanged": self.unchanged,
-            "retried": self.retried,
-            "rejected": list(self.rejected),
-            "cursors": dict(self.cursors),
-        }
+        return fields_dict(self, rejected=list(self.rejected), cursors=dict(self.cursors))
 
     def add(self, other: PullReport) -> None:
         """Count `other`'s work in this report too."""

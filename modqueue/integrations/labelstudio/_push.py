@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, exists, insert, select, update
 from sqlmodel import Session, col
 
 from modqueue._exceptions import ConfigError, IntegrationError
+from modqueue._fields import fields_dict
 from modqueue._sections.labelstudio import LabelStudioConfig
 from modqueue.guidelines import Guideline
 from modqueue.integrations.labelstudio._client import LabelStudioClient
@@ -77,13 +78,7 @@ class PushReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "pushed": self.pushed,
-            "reconciled": self.reconciled,
-            "withdrawn": self.withdrawn,
-            "batches": self.batches,
-            "by_policy": dict(self.by_policy),
-        }
+        return fields_dict(self, by_policy=dict(self.by_policy))
 
 
 def in_share(source: str, external_id: str, share: float) -> bool:

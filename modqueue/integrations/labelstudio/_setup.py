@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from modqueue._fields import fields_dict
 from modqueue.integrations.labelstudio._client import LabelStudioClient
 from modqueue.integrations.labelstudio._labeling import (
     config_hash,
@@ -33,13 +34,7 @@ class SetupResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "policy": self.policy,
-            "project_id": self.project_id,
-            "guideline_version": self.guideline_version,
-            "created": self.created,
-            "updated": self.updated,
-        }
+        return fields_dict(self)
 
 
 def project_title(policy: str, prefix: str = "modqueue") -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modqueue._exceptions import IntegrationError
+from modqueue._fields import fields_dict
 from modqueue.queue import Rejection
 
 __all__ = ["SourceError", "SourceReport"]
@@ -34,12 +35,4 @@ class SourceReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "source": self.source,
-            "new": self.new,
-            "merged": self.merged,
-            "rejected": len(self.rejected),
-            "pages": self.pages,
-            "files": self.files,
-            "cursor": self.cursor,
-        }
+        return fields_dict(self, rejected=len(self.rejected))

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from modqueue._fields import fields_dict
 from modqueue.queue._audit.chain import GENESIS_HASH, event_hash
 from modqueue.queue._core.models import AuditEvent
 
@@ -39,16 +40,7 @@ class ChainReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "head_id": self.head_id,
-            "head_hash": self.head_hash,
-            "heads": [f"{i}:{h}" for i, h in self.heads],
-            "broken_id": self.broken_id,
-            "last_good_id": self.last_good_id,
-            "problem": self.problem,
-        }
+        return fields_dict(self, heads=[f"{i}:{h}" for i, h in self.heads])
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from modqueue._exceptions import (
     NotFound,
     PermissionDenied,
 )
+from modqueue._fields import fields_dict
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
 from modqueue.queue._core.models import Decision, Item, ItemPublic
 from modqueue.queue._core.routing import (
@@ -67,17 +68,12 @@ class Claim:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the item without reporter data)."""
-        return {
-            "item_id": self.item_id,
-            "reviewer": self.reviewer,
-            "token": self.token,
-            "queue": self.queue,
-            "claimed_at": self.claimed_at.isoformat(),
-            "lease_expires_at": self.lease_expires_at.isoformat(),
-            "priority": self.priority,
-            "breakdown": self.breakdown,
-            "item": self.item.model_dump(mode="json"),
-        }
+        return fields_dict(
+            self,
+            claimed_at=self.claimed_at.isoformat(),
+            lease_expires_at=self.lease_expires_at.isoformat(),
+            item=self.item.model_dump(mode="json"),
+        )
 
 
 def _claim_from_row(row: Item) -> Claim:
