@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, select, text
 from sqlmodel import Session
@@ -35,6 +35,7 @@ __all__ = [
     "SERVICE_KEY",
     "TRY_CHAIN_SQL",
     "AuditRecord",
+    "EventChanges",
     "canonical_event",
     "chain_prologue",
     "event_hash",
@@ -110,6 +111,14 @@ class AuditRecord:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     detail: dict[str, Any] | None = field(default=None)
+
+
+class EventChanges(TypedDict, total=False):
+    """What an `AuditRecord` holds beside who, what, when and which item."""
+
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    detail: dict[str, Any] | None
 
 
 def _iso(at: datetime) -> str:

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Table, bindparam, exists, literal_column, not_, select, update
 from sqlmodel import Session, col
@@ -20,7 +20,7 @@ from modqueue._exceptions import (
     PermissionDenied,
 )
 from modqueue._fields import fields_dict
-from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
+from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_event, record_events
 from modqueue.queue._core.models import Decision, Item, ItemPublic
 from modqueue.queue._core.routing import (
     SENIOR_SUFFIX,
@@ -43,6 +43,7 @@ __all__ = [
     "hold_for",
     "lease_to",
     "lock_claimed_item",
+    "record_claim_event",
     "release",
     "renew",
     "verify_claim",
@@ -312,20 +313,21 @@ def clear_claim(row: Item, now: datetime) -> None:
     row.updated_at = now
 
 
+def record_claim_event(
+    session: Session, claim: Claim, event: str, *, at: datetime, **changes: Unpack[EventChanges]
+) -> None:
+    """Audit `event` on the claimed item, by the reviewer who holds `claim`."""
+    record_events(session, [AuditRecord(claim.reviewer, event, at, claim.item_id, **changes)])
+
+
 def renew(session: Session, *, claim: Claim, lease_seconds: int, now: datetime) -> Claim:
     """Extend a live claim's lease by `lease_seconds` from now."""
     row = lock_claimed_item(session, claim=claim, now=now)
     row.lease_expires_at = now + timedelta(seconds=lease_seconds)
     row.updated_at = now
     session.flush()
-    record_event(
-        session,
-        actor=claim.reviewer,
-        event="renewed",
-        at=now,
-        item_id=claim.item_id,
-        after={"lease_expires_at": row.lease_expires_at.isoformat()},
-    )
+    after = {"lease_expires_at": row.lease_expires_at.isoformat()}
+    record_claim_event(session, claim, "renewed", at=now, after=after)
     return _claim_from_row(row)
 
 
@@ -335,12 +337,11 @@ def release(session: Session, *, claim: Claim, now: datetime, note: str = "") ->
     row.status = ItemStatus.PENDING
     clear_claim(row, now)
     session.flush()
-    record_event(
+    record_claim_event(
         session,
-        actor=claim.reviewer,
-        event="released",
+        claim,
+        "released",
         at=now,
-        item_id=claim.item_id,
         before={"status": "claimed"},
         after={"status": "pending"},
         detail={"note": note} if note else None,

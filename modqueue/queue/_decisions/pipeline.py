@@ -43,6 +43,7 @@ from modqueue.queue._claims.leases import (
     clear_claim,
     lease_to,
     lock_claimed_item,
+    record_claim_event,
     verify_claim,
 )
 from modqueue.queue._core.models import (
@@ -452,12 +453,11 @@ def decide(
     action_id = action_ids[0] if action_ids else None
     if route:
         route["outbound_action_ids"] = action_ids
-    record_event(
+    record_claim_event(
         session,
-        actor=claim.reviewer,
-        event="decided" if chosen.action != Action.ESCALATE else "escalated",
+        claim,
+        "decided" if chosen.action != Action.ESCALATE else "escalated",
         at=now,
-        item_id=claim.item_id,
         before={"status": row["status"], "queue": row["queue"]},
         after={**after, "label": chosen.id},
         detail={
@@ -522,12 +522,11 @@ def escalate(session: Session, *, claim: Claim, note: str, now: datetime) -> str
     row.escalated = True
     clear_claim(row, now)
     session.flush()
-    record_event(
+    record_claim_event(
         session,
-        actor=claim.reviewer,
-        event="escalated",
+        claim,
+        "escalated",
         at=now,
-        item_id=claim.item_id,
         before=before,
         after={"queue": target, "status": "pending"},
         detail={"note": note},

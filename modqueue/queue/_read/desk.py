@@ -9,8 +9,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from modqueue.queue._access.rules import queue_filter
-from modqueue.queue._audit.chain import record_event
-from modqueue.queue._claims.leases import Claim
+from modqueue.queue._claims.leases import Claim, record_claim_event
 from modqueue.queue._core.routing import is_senior_queue
 from modqueue.queue._read.stats import queue_stats
 
@@ -74,11 +73,4 @@ def reviewer_queues(
 def record_reveal(session: Session, *, claim: Claim, now: datetime, what: str) -> None:
     """Audit that `claim.reviewer` revealed hidden content (`what`: e.g. "graphic text,
     media") of the claimed item: exposure is part of the record."""
-    record_event(
-        session,
-        actor=claim.reviewer,
-        event="revealed",
-        at=now,
-        item_id=claim.item_id,
-        detail={"what": what},
-    )
+    record_claim_event(session, claim, "revealed", at=now, detail={"what": what})
