@@ -1,9 +1,4 @@
-"""Core tables: items, decisions, outbound actions, audit events, sync cursors.
-
-Revision ID: 0001_core
-Revises: (none)
-Create Date: 2026-11-24
-"""
+"""Core tables: items, decisions, outbound actions, audit events, sync cursors."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from alembic import op
 
 revision: str = "0001_core"
 down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

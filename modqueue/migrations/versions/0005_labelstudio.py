@@ -1,9 +1,4 @@
-"""Label Studio: one project per policy, one task per item sent.
-
-Revision ID: 0005_labelstudio
-Revises: 0001_core
-Create Date: 2026-11-24
-"""
+"""Label Studio: one project per policy, one task per item sent."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from alembic import op
 
 revision: str = "0005_labelstudio"
 down_revision: str | Sequence[str] | None = "0001_core"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

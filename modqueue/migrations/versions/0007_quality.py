@@ -1,9 +1,4 @@
-"""Quality tables: gold items, appeals, the export's generated key.
-
-Revision ID: 0007_quality
-Revises: 0001_core
-Create Date: 2026-11-24
-"""
+"""Quality tables: gold items, appeals, the export's generated key."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from alembic import op
 
 revision: str = "0007_quality"
 down_revision: str | Sequence[str] | None = "0001_core"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -4,10 +4,6 @@ Adds the `reviewer` and `reviewer_pseudonym` tables and an index for reading the
 log by actor; computes `prev_hash`/`hash` for audit events written before the chain
 existed; on SQLite, triggers that refuse UPDATE and DELETE on `audit_event` (PostgreSQL
 uses privileges instead: `modqueue init --app-role NAME`).
-
-Revision ID: 0008_access
-Revises: 0001_core
-Create Date: 2026-11-24
 """
 
 from __future__ import annotations
@@ -23,8 +19,6 @@ from alembic import op
 
 revision: str = "0008_access"
 down_revision: str | Sequence[str] | None = "0001_core"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 _AUDIT = sa.table(
     "audit_event",

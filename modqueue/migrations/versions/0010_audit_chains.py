@@ -2,10 +2,6 @@
 
 Existing events are all chain 0, whose hashes do not include the chain number, so a trail
 written before this revision still verifies.
-
-Revision ID: 0010_audit_chains
-Revises: 0009_merge
-Create Date: 2026-11-24
 """
 
 from __future__ import annotations
@@ -17,8 +13,6 @@ from alembic import op
 
 revision: str = "0010_audit_chains"
 down_revision: str | Sequence[str] | None = "0009_merge"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

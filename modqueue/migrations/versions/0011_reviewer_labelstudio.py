@@ -3,10 +3,6 @@
 `reviewer.labelstudio_email` (nullable, unique, stored in lower case) links a reviewer
 to their Label Studio account; `labelstudio_refusal` keeps the annotations the pull
 refused, so that a later pull applies them once the link or grant is fixed.
-
-Revision ID: 0011_reviewer_labelstudio
-Revises: 0010_audit_chains
-Create Date: 2026-11-24
 """
 
 from __future__ import annotations
@@ -18,8 +14,6 @@ from alembic import op
 
 revision: str = "0011_reviewer_labelstudio"
 down_revision: str | Sequence[str] | None = "0010_audit_chains"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

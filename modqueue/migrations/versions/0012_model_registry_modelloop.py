@@ -1,9 +1,5 @@
 """The model loop: the registry `model_version` (one row per trained model version) and
 `item.suggestion` (a model's suggested label or low-lane routing, JSON, nullable).
-
-Revision ID: 0012_model_registry_modelloop
-Revises: 0011_reviewer_labelstudio
-Create Date: 2026-11-30
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from alembic import op
 
 revision: str = "0012_model_registry_modelloop"
 down_revision: str | Sequence[str] | None = "0011_reviewer_labelstudio"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
