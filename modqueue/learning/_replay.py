@@ -35,7 +35,7 @@ from modqueue.queue import (
     low_queue,
     mask_pii,
     policy_of_queue,
-    rescore,
+    rescore_item,
 )
 
 __all__ = [
@@ -199,24 +199,9 @@ def _replay_item(
         if band_of(prediction.score, config.for_policy(policy)) == "low":
             new_queue = low_queue(policy)
     at = item.ingested_at
-    old_priority, _ = rescore(
-        current,
-        policy=item.policy,
-        signals=item.signals,
-        report_count=item.report_count,
-        views=item.views,
-        deadline_at=item.deadline_at,
-        now=at,
-    )
-    new_priority, _ = rescore(
-        guidelines,
-        policy=None if policy == TRIAGE else policy,
-        signals=new_signals,
-        report_count=item.report_count,
-        views=item.views,
-        deadline_at=item.deadline_at,
-        now=at,
-    )
+    old_priority, _ = rescore_item(current, item, now=at)
+    new_policy = None if policy == TRIAGE else policy
+    new_priority, _ = rescore_item(guidelines, item, now=at, policy=new_policy, signals=new_signals)
     entry = report.policies.setdefault(policy, PolicyReplay())
     report.items += 1
     entry.items += 1

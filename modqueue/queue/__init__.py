@@ -70,6 +70,7 @@ from modqueue.queue._core.routing import (
     low_queue,
     policy_of_queue,
     rescore,
+    rescore_item,
     senior_queue,
 )
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
@@ -229,6 +230,7 @@ __all__ = [
     "refuse",
     "reopen_for_appeal",
     "rescore",
+    "rescore_item",
     "reset_token",
     "return_held",
     "reverse_decision",

@@ -33,7 +33,7 @@ from modqueue.queue._core.routing import (
     TRIAGE,
     is_senior_queue,
     policy_numbers,
-    rescore,
+    rescore_item,
     senior_queue,
 )
 from modqueue.queue._core.types import ItemStatus
@@ -87,15 +87,7 @@ def _near_condition(guidelines: GuidelineSet, share: float, now: datetime) -> An
 
 
 def _raise_priority(row: Item, guidelines: GuidelineSet, boost: float, now: datetime) -> None:
-    priority, breakdown = rescore(
-        guidelines,
-        policy=row.policy,
-        signals=row.signals,
-        report_count=row.report_count,
-        views=row.views,
-        deadline_at=row.deadline_at,
-        now=now,
-    )
+    priority, breakdown = rescore_item(guidelines, row, now=now)
     parts: dict[str, Any] = dict(breakdown["parts"])
     parts["overdue"] = {"input": {"boost": boost}, "share": 1.0, "points": boost}
     total = round(priority + boost, 3)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from modqueue.guidelines import GuidelineSet
+from modqueue.queue._core.models import Item
 from modqueue.queue._core.priority import score_item
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "policy_numbers",
     "policy_of_queue",
     "rescore",
+    "rescore_item",
     "second_review_queue",
     "senior_queue",
 ]
@@ -108,5 +110,27 @@ def rescore(
         views=views,
         deadline_at=deadline_at,
         sla_hours=sla,
+        now=now,
+    )
+
+
+class ScoreChanges(TypedDict, total=False):
+    """What `rescore_item` takes in place of the item's own policy and signals."""
+
+    policy: str | None
+    signals: list[dict[str, Any]]
+
+
+def rescore_item(
+    guidelines: GuidelineSet, item: Item, *, now: datetime, **changes: Unpack[ScoreChanges]
+) -> tuple[float, dict[str, Any]]:
+    """`rescore` of `item` at `now`, with `changes` (a policy, signals) in place of its own."""
+    return rescore(
+        guidelines,
+        policy=changes.get("policy", item.policy),
+        signals=changes.get("signals", item.signals),
+        report_count=item.report_count,
+        views=item.views,
+        deadline_at=item.deadline_at,
         now=now,
     )
