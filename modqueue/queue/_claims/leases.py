@@ -34,6 +34,7 @@ ITEM: Table = Item.metadata.tables["item"]
 DECISION: Table = Decision.metadata.tables["decision"]
 
 __all__ = [
+    "NO_CLAIM",
     "Claim",
     "claim_item",
     "claim_next",
@@ -45,6 +46,7 @@ __all__ = [
     "lock_claimed_item",
     "record_claim_event",
     "release",
+    "release_row",
     "renew",
     "verify_claim",
 ]
@@ -240,17 +242,7 @@ def claim_item(
             "who already decided it"
         )
     before = {"status": row.status, "claimed_by": row.claimed_by}
-    lease_to(row, reviewer, lease_seconds, now)
-    session.flush()
-    record_event(
-        session,
-        actor=reviewer,
-        event="claimed",
-        at=now,
-        item_id=item_id,
-        before=before,
-        after={"status": "claimed"},
-    )
+    _lease_recorded(session, row, reviewer, lease_seconds, now, before=before)
     return _claim_from_row(row)
 
 
@@ -294,6 +286,15 @@ def lock_claimed_item(session: Session, *, claim: Claim, now: datetime) -> Item:
     return row
 
 
+NO_CLAIM: dict[str, Any] = {
+    "claimed_by": None,
+    "claim_token": None,
+    "claimed_at": None,
+    "lease_expires_at": None,
+}
+"""The claim columns of an item nobody holds (to update rows with; `clear_claim` for one)."""
+
+
 def lease_to(row: Item, reviewer: str, seconds: float, now: datetime) -> None:
     """Claim `row` for `reviewer` under a new token, for `seconds` from `now`."""
     row.status = ItemStatus.CLAIMED
@@ -311,6 +312,34 @@ def clear_claim(row: Item, now: datetime) -> None:
     row.claimed_at = None
     row.lease_expires_at = None
     row.updated_at = now
+
+
+def _lease_recorded(
+    session: Session,
+    row: Item,
+    holder: str,
+    seconds: float,
+    now: datetime,
+    *,
+    before: dict[str, Any],
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """`lease_to`, flushed, and audited as `claimed` by `holder`."""
+    lease_to(row, holder, seconds, now)
+    session.flush()
+    after = {"status": "claimed"}
+    record_events(session, [AuditRecord(holder, "claimed", now, row.id, before, after, detail)])
+
+
+def release_row(
+    session: Session, row: Item, *, actor: str, now: datetime, detail: dict[str, Any] | None
+) -> None:
+    """Give the claimed `row` back to its queue, audited as `released` by `actor`."""
+    row.status = ItemStatus.PENDING
+    clear_claim(row, now)
+    session.flush()
+    before, after = {"status": "claimed"}, {"status": "pending"}
+    record_events(session, [AuditRecord(actor, "released", now, row.id, before, after, detail)])
 
 
 def record_claim_event(
@@ -334,18 +363,8 @@ def renew(session: Session, *, claim: Claim, lease_seconds: int, now: datetime) 
 def release(session: Session, *, claim: Claim, now: datetime, note: str = "") -> None:
     """Give a claimed item back to its queue (a skip)."""
     row = lock_claimed_item(session, claim=claim, now=now)
-    row.status = ItemStatus.PENDING
-    clear_claim(row, now)
-    session.flush()
-    record_claim_event(
-        session,
-        claim,
-        "released",
-        at=now,
-        before={"status": "claimed"},
-        after={"status": "pending"},
-        detail={"note": note} if note else None,
-    )
+    detail = {"note": note} if note else None
+    release_row(session, row, actor=claim.reviewer, now=now, detail=detail)
 
 
 def hold_for(
@@ -356,18 +375,8 @@ def hold_for(
     row = session.scalars(select(Item).where(col(Item.id) == item_id).with_for_update()).one()
     if row.status != ItemStatus.PENDING:
         raise InvalidState(f"item {item_id} is {row.status}, not pending")
-    lease_to(row, holder, seconds, now)
-    session.flush()
-    record_event(
-        session,
-        actor=holder,
-        event="claimed",
-        at=now,
-        item_id=item_id,
-        before={"status": "pending"},
-        after={"status": "claimed"},
-        detail={"reason": reason},
-    )
+    before, detail = {"status": "pending"}, {"reason": reason}
+    _lease_recorded(session, row, holder, seconds, now, before=before, detail=detail)
 
 
 def hold_batch_for(
@@ -426,14 +435,7 @@ def expire_leases(session: Session, *, now: datetime, actor: str = "system") -> 
             col(Item.status) == ItemStatus.CLAIMED,
             col(Item.lease_expires_at) <= now,
         )
-        .values(
-            status=ItemStatus.PENDING,
-            claimed_by=None,
-            claim_token=None,
-            claimed_at=None,
-            lease_expires_at=None,
-            updated_at=now,
-        )
+        .values(status=ItemStatus.PENDING, **NO_CLAIM, updated_at=now)
         .returning(col(Item.id), col(Item.claimed_by))
     ).all()
     record_events(

@@ -38,12 +38,14 @@ from modqueue.guidelines import REVERSAL_OF, Action, Guideline, GuidelineSet, La
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
 from modqueue.queue._claims.leases import (
     ITEM,
+    NO_CLAIM,
     Claim,
     _claim_from_row,
     clear_claim,
     lease_to,
     lock_claimed_item,
     record_claim_event,
+    release_row,
     verify_claim,
 )
 from modqueue.queue._core.models import (
@@ -107,13 +109,7 @@ _LOCK_ITEM = (
 )
 _INSERT_DECISION = insert(DECISION).returning(DECISION.c.id)
 _INSERT_ACTION = insert(ACTION).returning(ACTION.c.id)
-_CLEARED: dict[str, Any] = {
-    "claimed_by": None,
-    "claim_token": None,
-    "claimed_at": None,
-    "lease_expires_at": None,
-    "updated_at": bindparam("b_now"),
-}
+_CLEARED: dict[str, Any] = {**NO_CLAIM, "updated_at": bindparam("b_now")}
 _DECIDE_ITEM = (
     update(ITEM)
     .where(ITEM.c.id == bindparam("b_item_id"))
@@ -312,16 +308,7 @@ def _apply_settlement(
     item_id, reviewer = claim.item_id, claim.reviewer
     changes = {k: getattr(v, "value", v) for k, v in settlement.item.items()}
     session.connection().execute(
-        update(ITEM)
-        .where(ITEM.c.id == item_id)
-        .values(
-            **changes,
-            claimed_by=None,
-            claim_token=None,
-            claimed_at=None,
-            lease_expires_at=None,
-            updated_at=now,
-        )
+        update(ITEM).where(ITEM.c.id == item_id).values(**changes, **NO_CLAIM, updated_at=now)
     )
     if settlement.appeal is not None:
         assert settlement.appeal_status is not None
@@ -710,19 +697,7 @@ def return_held(
     item = session.scalars(select(Item).where(col(Item.id) == item_id).with_for_update()).one()
     if item.status != ItemStatus.CLAIMED or item.claimed_by != holder:
         return False
-    item.status = ItemStatus.PENDING
-    clear_claim(item, now)
-    session.flush()
-    record_event(
-        session,
-        actor=actor,
-        event="released",
-        at=now,
-        item_id=item_id,
-        before={"status": "claimed"},
-        after={"status": "pending"},
-        detail=detail,
-    )
+    release_row(session, item, actor=actor, now=now, detail=detail)
     return True
 
 
