@@ -176,25 +176,22 @@ def _apply(
         with session.begin_nested():
             old = existing.get(verdict.annotation_id)
             if old is not None and old.label == verdict.label and old.note == verdict.note:
-                if verdict.revealed:
-                    record_media_reveal(
-                        session,
-                        item=item,
-                        annotation_id=verdict.annotation_id,
-                        reviewer=old.reviewer,
-                        now=now,
-                    )
-                report.unchanged += 1
-                return
-            verdict = replace(verdict, reviewer=access.act_as(attempt, Permission.DECIDE, earlier))
+                unchanged, revealer = True, old.reviewer
+            else:
+                acting = access.act_as(attempt, Permission.DECIDE, earlier)
+                verdict = replace(verdict, reviewer=acting)
+                unchanged, revealer = False, verdict.reviewer
             if verdict.revealed:
                 record_media_reveal(
                     session,
                     item=item,
                     annotation_id=verdict.annotation_id,
-                    reviewer=verdict.reviewer,
+                    reviewer=revealer,
                     now=now,
                 )
+            if unchanged:
+                report.unchanged += 1
+                return
             made = Annotation(
                 reviewer=verdict.reviewer,
                 label=verdict.label,
