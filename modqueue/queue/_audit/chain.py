@@ -165,17 +165,25 @@ def canonical_event(
 def event_hash(row: AuditEvent, prev_hash: str) -> str:
     """The SHA-256 (hex) that `row` must carry when it follows an event hashed `prev_hash`."""
     assert row.id is not None
+    record = AuditRecord(
+        row.actor, row.event, row.at, row.item_id, row.before, row.after, row.detail
+    )
+    return _record_hash(row.id, row.chain, record, prev_hash)
+
+
+def _record_hash(id: int, chain: int, r: AuditRecord, prev_hash: str) -> str:
+    """The SHA-256 (hex) of `r` stored as event `id` of `chain` after `prev_hash`."""
     return hashlib.sha256(
         canonical_event(
-            id=row.id,
-            chain=row.chain,
-            at=row.at,
-            actor=row.actor,
-            event=row.event,
-            item_id=row.item_id,
-            before=row.before,
-            after=row.after,
-            detail=row.detail,
+            id=id,
+            chain=chain,
+            at=r.at,
+            actor=r.actor,
+            event=r.event,
+            item_id=r.item_id,
+            before=r.before,
+            after=r.after,
+            detail=r.detail,
             prev_hash=prev_hash,
         )
     ).hexdigest()
@@ -326,20 +334,7 @@ def _rows(
     rows = []
     for new_id, r in zip(ids, records, strict=True):
         at = r.at if r.at.tzinfo is not None else r.at.replace(tzinfo=UTC)
-        digest = hashlib.sha256(
-            canonical_event(
-                id=new_id,
-                chain=chain,
-                at=at,
-                actor=r.actor,
-                event=r.event,
-                item_id=r.item_id,
-                before=r.before,
-                after=r.after,
-                detail=r.detail,
-                prev_hash=prev,
-            )
-        ).hexdigest()
+        digest = _record_hash(new_id, chain, r, prev)
         rows.append(
             {
                 "id": new_id,
