@@ -46,7 +46,10 @@ def pg_template() -> Iterator[str]:
             "PostgreSQL (or set MODQUEUE_TEST_BACKENDS=sqlite for a SQLite-only run)"
         )
     conninfo, base = _pg_conninfo(url)
-    template = f"{base}_tmpl"
+    # One template per pytest-xdist worker (`scripts/test --fast` runs two): a shared one
+    # would be dropped under the other worker's feet.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    template = f"{base}_tmpl_{worker}" if worker else f"{base}_tmpl"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{template}"')
