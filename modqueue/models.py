@@ -4,12 +4,12 @@ Alembic's environment and the schema test import this module. A new table lives 
 module of the feature it belongs to and is imported here.
 """
 
-from modqueue.integrations.labelstudio._models import (
+from modqueue.integrations.labelstudio import (
     LabelStudioProject,
     LabelStudioRefusal,
     LabelStudioTask,
 )
-from modqueue.learning._registry_models import ModelVersion
+from modqueue.learning import ModelVersion
 from modqueue.queue import (
     Appeal,
     AuditEvent,

@@ -74,6 +74,7 @@ from modqueue.queue._decisions.settlement import (
     open_appeal_for,
     sampled_for_second_review,
     settle,
+    standing_decision,
 )
 
 __all__ = [
@@ -717,17 +718,7 @@ def reopen_for_appeal(
         raise InvalidState(f"item {item_id} is already under appeal")
     if item.status != ItemStatus.DECIDED or item.final_label is None:
         raise InvalidState(f"item {item_id} is {item.status}, not decided: nothing to appeal")
-    final = session.scalars(
-        select(Decision)
-        .where(
-            col(Decision.item_id) == item_id,
-            col(Decision.status) == DecisionStatus.ACTIVE,
-            col(Decision.label) == item.final_label,
-            col(Decision.action) != Action.ESCALATE.value,
-        )
-        .order_by(col(Decision.id).desc())
-        .limit(1)
-    ).one_or_none()
+    final = standing_decision(session, item_id, col(Decision.label) == item.final_label)
     if final is None or final.id is None:
         raise InvalidState(f"item {item_id} has no standing decision for {item.final_label!r}")
     appeal = Appeal(

@@ -40,6 +40,7 @@ __all__ = [
     "open_appeal_for",
     "sampled_for_second_review",
     "settle",
+    "standing_decision",
 ]
 
 _SCALE = float(2**64)
@@ -124,18 +125,23 @@ def _final(label: Label, now: datetime) -> tuple[dict[str, Any], list[PlannedAct
     return item, [PlannedAction(label.action.value, label.title)]
 
 
-def _primary_label(session: Session, item_id: int) -> Decision | None:
+def standing_decision(session: Session, item_id: int, *criteria: Any) -> Decision | None:
+    """The item's newest active, non-escalating decision that also meets `criteria`."""
     return session.scalars(
         select(Decision)
         .where(
             col(Decision.item_id) == item_id,
-            col(Decision.kind) == DecisionKind.PRIMARY,
             col(Decision.status) == DecisionStatus.ACTIVE,
             col(Decision.action) != Action.ESCALATE.value,
+            *criteria,
         )
         .order_by(col(Decision.id).desc())
         .limit(1)
     ).one_or_none()
+
+
+def _primary_label(session: Session, item_id: int) -> Decision | None:
+    return standing_decision(session, item_id, col(Decision.kind) == DecisionKind.PRIMARY)
 
 
 def _settle_appeal(
