@@ -76,6 +76,7 @@ from modqueue.queue._core.routing import (
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
 from modqueue.queue._decisions.pipeline import (
     Annotation,
+    ModelBand,
     decide,
     decide_held,
     escalate,
@@ -83,6 +84,7 @@ from modqueue.queue._decisions.pipeline import (
     reopen_for_appeal,
     return_held,
     reverse_decision,
+    route_by_model,
     supersede_decision,
     undo_decision,
 )
@@ -113,7 +115,6 @@ from modqueue.queue._items.lines import (
     parse_json,
     read_jsonl,
 )
-from modqueue.queue._items.model_routing import ModelBand, route_by_model
 from modqueue.queue._items.schema import (
     MAX_TEXT_BYTES,
     ItemIn,

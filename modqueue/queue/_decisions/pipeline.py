@@ -27,7 +27,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import CTE, Connection, Select, Table, bindparam, insert, select, true, update
 from sqlalchemy.orm.util import identity_key
@@ -61,6 +61,7 @@ from modqueue.queue._core.routing import (
     TRIAGE,
     is_second_review_queue,
     is_senior_queue,
+    low_queue,
     policy_of_queue,
     senior_queue,
 )
@@ -79,6 +80,7 @@ from modqueue.queue._decisions.settlement import (
 
 __all__ = [
     "Annotation",
+    "ModelBand",
     "decide",
     "decide_held",
     "escalate",
@@ -87,6 +89,7 @@ __all__ = [
     "reopen_for_appeal",
     "return_held",
     "reverse_decision",
+    "route_by_model",
     "supersede_decision",
     "undo_decision",
 ]
@@ -907,3 +910,50 @@ def reverse_decision(
         )
     record_events(session, events)
     return [OutboundActionPublic.model_validate(r) for r in queued]
+
+
+# -- routing by a model score (never a decision) -------------------------------------
+
+ModelBand = Literal["suggest", "low"]
+
+
+def route_by_model(
+    session: Session,
+    *,
+    item_id: int,
+    band: ModelBand,
+    label: str,
+    signal: str,
+    score: float,
+    now: datetime,
+) -> bool:
+    """Apply a model's band to a pending item still in its policy's own queue: record
+    the suggestion (`suggest`), or also move it to the low-priority lane (`low`).
+    Returns whether the item changed (claimed, decided, escalated or already routed
+    items are left alone)."""
+    item = session.get(Item, item_id, with_for_update=True)
+    if item is None or item.status != ItemStatus.PENDING or item.policy is None:
+        return False
+    if item.queue != item.policy or item.suggestion is not None:
+        return False
+    suggestion: dict[str, Any] = {
+        "label": label,
+        "signal": signal,
+        "score": round(score, 4),
+        "band": band,
+    }
+    before: dict[str, Any] = {"queue": item.queue, "suggestion": None}
+    item.suggestion = suggestion
+    if band == "low":
+        item.queue = low_queue(item.policy)
+    item.updated_at = now
+    record_event(
+        session,
+        actor=signal,
+        event="model_routed",
+        at=now,
+        item_id=item_id,
+        before=before,
+        after={"queue": item.queue, "suggestion": suggestion},
+    )
+    return True
