@@ -13,6 +13,8 @@ from modqueue.learning import ModelVersion
 from modqueue.queue import (
     Appeal,
     AuditEvent,
+    ClusterDecision,
+    ContentCluster,
     Decision,
     ExportSecret,
     GoldItem,
@@ -26,6 +28,8 @@ from modqueue.queue import (
 __all__ = [
     "Appeal",
     "AuditEvent",
+    "ClusterDecision",
+    "ContentCluster",
     "Decision",
     "ExportSecret",
     "GoldItem",

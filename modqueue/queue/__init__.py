@@ -32,6 +32,13 @@ from modqueue.queue._access.rules import (
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
 from modqueue.queue._audit.log import ChainReport, audit_history, event_dict, verify_chain
 from modqueue.queue._claims.leases import Claim, hold_batch_for, hold_for
+from modqueue.queue._core.cluster_models import (
+    ClusterDecision,
+    ClusterDecisionPublic,
+    ClusterStatus,
+    ContentCluster,
+    ContentClusterPublic,
+)
 from modqueue.queue._core.db import (
     make_engine,
     migrate,
@@ -151,6 +158,11 @@ __all__ = [
     "ChainReport",
     "CheckedLine",
     "Claim",
+    "ClusterDecision",
+    "ClusterDecisionPublic",
+    "ClusterStatus",
+    "ContentCluster",
+    "ContentClusterPublic",
     "DashboardMetrics",
     "Decision",
     "DecisionKind",

@@ -85,6 +85,7 @@ class Item(ItemBase, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     final_label: str | None = Field(default=None, max_length=100)
     suggestion: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    cluster_id: int | None = Field(default=None, foreign_key="content_cluster.id", index=True)
 
 
 class ItemPublic(ItemBase):
@@ -101,6 +102,7 @@ class ItemPublic(ItemBase):
     escalated: bool
     final_label: str | None
     suggestion: dict[str, Any] | None = None
+    cluster_id: int | None = None
 
 
 class DecisionBase(SQLModel):
@@ -119,6 +121,9 @@ class DecisionBase(SQLModel):
     kind: str = Field(default="primary", max_length=40)
     status: str = Field(default=DecisionStatus.ACTIVE, max_length=20)
     external_ref: str | None = Field(default=None, max_length=200)
+    cluster_decision_id: int | None = Field(
+        default=None, foreign_key="cluster_decision.id", index=True
+    )
 
 
 class Decision(DecisionBase, table=True):
