@@ -17,6 +17,7 @@ from modqueue.commands import (
     labelstudio,
     model,
     quality,
+    report,
     review,
     reviewers,
     serve,
@@ -63,6 +64,7 @@ app.command("export")(quality.export)
 app.add_typer(quality.gold_app, name="gold")
 app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

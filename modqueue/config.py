@@ -24,7 +24,7 @@ from modqueue._exceptions import ConfigError
 from modqueue._sections.labelstudio import LabelStudioConfig
 from modqueue._sections.models import ModelsConfig
 from modqueue._sections.tui import TuiConfig
-from modqueue.queue import AuthConfig, QualityConfig
+from modqueue.queue import AuthConfig, QualityConfig, TrustedFlagger
 from modqueue.sla import DeadlinesConfig
 
 __all__ = [
@@ -106,7 +106,27 @@ class _Every(_Section):
         return parse_duration(value)
 
 
-class FeedSourceConfig(_Every):
+class _SourceBase(_Every):
+    """What every source may declare: that it is a trusted flagger.
+
+    `trusted_flagger` names the organisation (e.g. a police referral unit); its items get
+    `trusted_boost` priority points and a deadline of `trusted_sla` (default: half the
+    policy's SLA; never later than the policy's), and reports count them apart.
+    """
+
+    trusted_flagger: str | None = Field(default=None, min_length=1, max_length=200)
+    trusted_boost: float = Field(default=25.0, ge=0, le=1000)
+    trusted_sla: Duration | None = None
+
+    def flagger(self) -> TrustedFlagger | None:
+        """The trusted-flagger settings of this source, or None."""
+        if self.trusted_flagger is None:
+            return None
+        hours = None if self.trusted_sla is None else self.trusted_sla / 3600.0
+        return TrustedFlagger(self.trusted_flagger, self.trusted_boost, hours)
+
+
+class FeedSourceConfig(_SourceBase):
     """`kind = "http"`: a paged JSON feed, `GET url?cursor=C`.
 
     `timeout_s` bounds each read; `request_deadline_s` the whole request (connection,
@@ -125,7 +145,7 @@ class FeedSourceConfig(_Every):
     request_deadline_s: Duration = Field(default=120.0, gt=0)
 
 
-class FolderSourceConfig(_Every):
+class FolderSourceConfig(_SourceBase):
     """`kind = "folder"`: JSONL files dropped into a folder; a file over
     `max_file_bytes` is moved to `rejected/` unread."""
 
@@ -184,6 +204,11 @@ class ModqueueConfig(_Section):
     tui: TuiConfig = Field(default_factory=TuiConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     path: Path | None = None
+
+    def trusted_flaggers(self) -> dict[str, TrustedFlagger]:
+        """The sources declared trusted flaggers, by source name."""
+        found = {name: src.flagger() for name, src in self.sources.items()}
+        return {name: flagger for name, flagger in found.items() if flagger is not None}
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:

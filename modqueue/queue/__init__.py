@@ -69,6 +69,7 @@ from modqueue.queue._core.quality_models import (
     GoldItem,
     GoldItemPublic,
 )
+from modqueue.queue._core.referrals import NoticeType, TrustedFlagger
 from modqueue.queue._core.routing import (
     SECOND_REVIEW_SUFFIX,
     TRIAGE,
@@ -180,6 +181,7 @@ __all__ = [
     "ModelBand",
     "ModelHealth",
     "NewToken",
+    "NoticeType",
     "OutboundAction",
     "OutboundActionPublic",
     "ParsedLine",
@@ -195,6 +197,7 @@ __all__ = [
     "ReviewerPublic",
     "Role",
     "SyncCursor",
+    "TrustedFlagger",
     "UTCDateTime",
     "add_reviewer",
     "audit_history",

@@ -30,6 +30,7 @@ from modqueue.queue._claims.leases import Claim
 from modqueue.queue._core.db import make_engine, migrate, read_session
 from modqueue.queue._core.models import Decision, DecisionPublic, Item, ItemPublic
 from modqueue.queue._core.quality_config import QualityConfig
+from modqueue.queue._core.referrals import TrustedFlagger
 from modqueue.queue._core.types import utcnow
 from modqueue.queue._decisions import pipeline
 from modqueue.queue._items.ingest import IngestReport
@@ -98,6 +99,8 @@ class ReviewQueue:
         self.quality = quality or QualityConfig(
             second_review_share=self.settings.second_review_share
         )
+        self.flaggers: dict[str, TrustedFlagger] = {}
+        """Sources declared trusted flaggers (`[sources.NAME] trusted_flagger`), by name."""
         self.service: str | None = None
         """The verified service identity of a service process: named in every audit event
         it writes (`detail.service`)."""

@@ -65,6 +65,7 @@ class Item(ItemBase, table=True):
         ),
         Index("ix_item_status_lease", "status", "lease_expires_at"),
         Index("ix_item_queue_status", "queue", "status"),
+        Index("ix_item_notice_source", "notice_type", "source"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -86,6 +87,8 @@ class Item(ItemBase, table=True):
     final_label: str | None = Field(default=None, max_length=100)
     suggestion: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     cluster_id: int | None = Field(default=None, foreign_key="content_cluster.id", index=True)
+    notice_type: str = Field(default="own_initiative", max_length=20)
+    trusted_flagger: str | None = Field(default=None, max_length=200)
 
 
 class ItemPublic(ItemBase):

@@ -8,16 +8,19 @@ from typing import Any, TypedDict, Unpack
 from modqueue.guidelines import GuidelineSet
 from modqueue.queue._core.models import Item
 from modqueue.queue._core.priority import score_item
+from modqueue.queue._core.referrals import TRUSTED_PART, TrustedFlagger
 
 __all__ = [
     "LOW_SUFFIX",
     "SECOND_REVIEW_SUFFIX",
     "SENIOR_SUFFIX",
     "TRIAGE",
+    "boost_part",
     "deadline_for",
     "is_low_queue",
     "is_second_review_queue",
     "is_senior_queue",
+    "keep_boost",
     "low_queue",
     "policy_numbers",
     "policy_of_queue",
@@ -25,6 +28,7 @@ __all__ = [
     "rescore_item",
     "second_review_queue",
     "senior_queue",
+    "with_boost",
 ]
 
 TRIAGE = "triage"
@@ -84,11 +88,45 @@ def policy_numbers(guidelines: GuidelineSet, policy: str | None) -> tuple[int, f
 
 
 def deadline_for(
-    guidelines: GuidelineSet, policy: str | None, flagged_at: datetime | None, now: datetime
+    guidelines: GuidelineSet,
+    policy: str | None,
+    flagged_at: datetime | None,
+    now: datetime,
+    flagger: TrustedFlagger | None = None,
 ) -> datetime:
-    """When a decision is due: flag time (or now) plus the policy's SLA."""
+    """When a decision is due: flag time (or now) plus the policy's SLA, or a trusted
+    flagger's own SLA when that is shorter."""
     _, sla = policy_numbers(guidelines, policy)
+    if flagger is not None:
+        sla = flagger.sla_for(sla)
     return (flagged_at or now) + timedelta(hours=sla)
+
+
+def with_boost(
+    scored: tuple[float, dict[str, Any]], part: dict[str, Any] | None
+) -> tuple[float, dict[str, Any]]:
+    """`scored` (priority, breakdown) with a trusted flagger's boost `part` added."""
+    priority, breakdown = scored
+    if not part:
+        return scored
+    total = round(priority + float(part["points"]), 3)
+    parts = {**breakdown["parts"], TRUSTED_PART: part}
+    return total, {**breakdown, "parts": parts, "total": total}
+
+
+def boost_part(flagger: TrustedFlagger) -> dict[str, Any]:
+    """The priority-breakdown part of a trusted flagger's boost."""
+    return {
+        "input": {"organisation": flagger.organisation, "boost": flagger.boost},
+        "share": 1.0,
+        "points": flagger.boost,
+    }
+
+
+def keep_boost(breakdown: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The trusted-flagger part of a stored breakdown (kept when an item is re-scored)."""
+    part = ((breakdown or {}).get("parts") or {}).get(TRUSTED_PART)
+    return part if isinstance(part, dict) else None
 
 
 def rescore(
@@ -124,8 +162,9 @@ class ScoreChanges(TypedDict, total=False):
 def rescore_item(
     guidelines: GuidelineSet, item: Item, *, now: datetime, **changes: Unpack[ScoreChanges]
 ) -> tuple[float, dict[str, Any]]:
-    """`rescore` of `item` at `now`, with `changes` (a policy, signals) in place of its own."""
-    return rescore(
+    """`rescore` of `item` at `now`, with `changes` (a policy, signals) in place of its
+    own; a trusted flagger's boost stays."""
+    scored = rescore(
         guidelines,
         policy=changes.get("policy", item.policy),
         signals=changes.get("signals", item.signals),
@@ -134,3 +173,4 @@ def rescore_item(
         deadline_at=item.deadline_at,
         now=now,
     )
+    return with_boost(scored, keep_boost(item.priority_breakdown))

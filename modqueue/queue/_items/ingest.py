@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,7 +15,15 @@ from sqlmodel import Session, col
 from modqueue.guidelines import GuidelineSet
 from modqueue.queue._audit.chain import AuditRecord, record_events
 from modqueue.queue._core.models import Item
-from modqueue.queue._core.routing import TRIAGE, deadline_for, rescore
+from modqueue.queue._core.referrals import NoticeType, TrustedFlagger, notice_type_of
+from modqueue.queue._core.routing import (
+    TRIAGE,
+    boost_part,
+    deadline_for,
+    keep_boost,
+    rescore,
+    with_boost,
+)
 from modqueue.queue._core.types import ItemStatus
 from modqueue.queue._items.schema import ItemIn
 
@@ -75,18 +83,24 @@ def _combine(first: ItemIn, later: ItemIn) -> ItemIn:
     return ItemIn.model_validate(data)
 
 
-def _new_row(item: ItemIn, guidelines: GuidelineSet, now: datetime) -> dict[str, Any]:
+def _new_row(
+    item: ItemIn, guidelines: GuidelineSet, now: datetime, flagger: TrustedFlagger | None
+) -> dict[str, Any]:
     signals = [s.model_dump() for s in item.signals]
     policy = item.policy or guidelines.route(item.text, [(s.name, s.score) for s in item.signals])
-    deadline = deadline_for(guidelines, policy, item.flagged_at, now)
-    priority, breakdown = rescore(
-        guidelines,
-        policy=policy,
-        signals=signals,
-        report_count=item.report_count,
-        views=item.views,
-        deadline_at=deadline,
-        now=now,
+    deadline = deadline_for(guidelines, policy, item.flagged_at, now, flagger)
+    reporter = item.reporter.model_dump(exclude_none=True) if item.reporter else None
+    priority, breakdown = with_boost(
+        rescore(
+            guidelines,
+            policy=policy,
+            signals=signals,
+            report_count=item.report_count,
+            views=item.views,
+            deadline_at=deadline,
+            now=now,
+        ),
+        boost_part(flagger) if flagger is not None else None,
     )
     return {
         "source": item.source,
@@ -105,17 +119,21 @@ def _new_row(item: ItemIn, guidelines: GuidelineSet, now: datetime) -> dict[str,
         "status": ItemStatus.PENDING.value,
         "priority": priority,
         "priority_breakdown": breakdown,
-        "reporter": item.reporter.model_dump(exclude_none=True) if item.reporter else None,
+        "reporter": reporter,
         "ingested_at": now,
         "updated_at": now,
         "deadline_at": deadline,
         "deadline_state": "ok",
         "escalated": False,
+        "notice_type": notice_type_of(
+            flagger=flagger, report_count=item.report_count, reporter=reporter
+        ).value,
+        "trusted_flagger": flagger.organisation if flagger is not None else None,
     }
 
 
 def _merge_into(
-    row: Item, item: ItemIn, guidelines: GuidelineSet, now: datetime
+    row: Item, item: ItemIn, guidelines: GuidelineSet, now: datetime, flagger: TrustedFlagger | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Merge a re-ingested item into its stored row; returns (before, after) of what changed."""
     changes: dict[str, Any] = {
@@ -134,18 +152,23 @@ def _merge_into(
     if row.policy is None and item.policy and row.status == ItemStatus.PENDING:
         changes["policy"] = item.policy
         changes["queue"] = item.policy
-        changes["deadline_at"] = deadline_for(guidelines, item.policy, row.flagged_at, now)
+        changes["deadline_at"] = deadline_for(guidelines, item.policy, row.flagged_at, now, flagger)
+    if row.notice_type == NoticeType.OWN_INITIATIVE and (item.report_count > 0 or item.reporter):
+        changes["notice_type"] = NoticeType.NOTICE.value
     changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
     before = {k: getattr(row, k) for k in changed if k not in ("text", "reporter")}
     if changed and row.status == ItemStatus.PENDING:
-        priority, breakdown = rescore(
-            guidelines,
-            policy=changed.get("policy", row.policy),
-            signals=changed.get("signals", row.signals),
-            report_count=changed.get("report_count", row.report_count),
-            views=changed.get("views", row.views),
-            deadline_at=changed.get("deadline_at", row.deadline_at),
-            now=now,
+        priority, breakdown = with_boost(
+            rescore(
+                guidelines,
+                policy=changed.get("policy", row.policy),
+                signals=changed.get("signals", row.signals),
+                report_count=changed.get("report_count", row.report_count),
+                views=changed.get("views", row.views),
+                deadline_at=changed.get("deadline_at", row.deadline_at),
+                now=now,
+            ),
+            keep_boost(row.priority_breakdown),
         )
         before["priority"] = row.priority
         changed["priority"] = priority
@@ -181,8 +204,12 @@ def ingest_batch(
     guidelines: GuidelineSet,
     now: datetime,
     actor: str = "ingest",
+    flaggers: Mapping[str, TrustedFlagger] | None = None,
 ) -> tuple[int, int]:
     """Store a batch of validated items in the caller's transaction: `(new, merged)`.
+
+    `flaggers` maps source names declared trusted flaggers to their settings: their new
+    items get the flagger's boost and deadline and are recorded as its referrals.
 
     Items already stored (same source and external_id) are merged: signals keep their
     strongest score, report counts and views their highest value, missing content is
@@ -209,7 +236,9 @@ def ingest_batch(
         )
         count = 0
         for row in rows:
-            before, after = _merge_into(row, by_key[(row.source, row.external_id)], guidelines, now)
+            incoming = by_key[(row.source, row.external_id)]
+            flagger = (flaggers or {}).get(row.source)
+            before, after = _merge_into(row, incoming, guidelines, now, flagger)
             count += 1
             if after:
                 audit.append(AuditRecord(actor, "merged", now, row.id, before, after))
@@ -229,7 +258,8 @@ def ingest_batch(
     if fresh:
         bind = session.get_bind()
         inserted = session.execute(
-            _insert_statement(bind), [_new_row(by_key[k], guidelines, now) for k in fresh]
+            _insert_statement(bind),
+            [_new_row(by_key[k], guidelines, now, (flaggers or {}).get(k[0])) for k in fresh],
         ).all()
         inserted_keys = set()
         for item_id, source, external_id in inserted:

@@ -19,11 +19,12 @@ whichever way it came in.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from modqueue.guidelines import GuidelineSet
+from modqueue.queue._core.referrals import TrustedFlagger
 from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items.schema import MAX_TEXT_BYTES, ItemIn, validation_reason
 
@@ -38,6 +39,9 @@ class ReviewQueue(Protocol):
     layer does not import the one above it)."""
 
     guidelines: GuidelineSet
+
+    @property
+    def flaggers(self) -> Mapping[str, TrustedFlagger]: ...
 
     def clock(self) -> datetime: ...
 
@@ -261,7 +265,12 @@ def _store(
         batch.clear()
         new, merged = queue.run(
             lambda s: ingest_batch(
-                s, items=chunk, guidelines=queue.guidelines, now=queue.clock(), actor=actor
+                s,
+                items=chunk,
+                guidelines=queue.guidelines,
+                now=queue.clock(),
+                actor=actor,
+                flaggers=queue.flaggers,
             )
         )
         report.new += new

@@ -1,0 +1,43 @@
+"""What the report queries share: the dialect's seconds between two timestamps, the
+nearest-rank percentile over window functions, and typed date bounds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import TextClause, bindparam, text
+from sqlmodel import Session
+
+from modqueue.queue import UTCDateTime
+
+__all__ = ["bounds_clause", "dialect", "query", "seconds_between"]
+
+
+def dialect(session: Session) -> str:
+    """`postgresql` or `sqlite`."""
+    return session.get_bind().dialect.name
+
+
+def seconds_between(session: Session, later: str, earlier: str) -> str:
+    """SQL for the seconds from `earlier` to `later` (two timestamp expressions)."""
+    if dialect(session) == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+def bounds_clause(column: str, since: datetime | None, until: datetime | None) -> str:
+    """`AND column >= :since AND column < :until` for the bounds that are given."""
+    parts = []
+    if since is not None:
+        parts.append(f"AND {column} >= :since")
+    if until is not None:
+        parts.append(f"AND {column} < :until")
+    return " ".join(parts)
+
+
+def query(sql: str, params: dict[str, Any]) -> TextClause:
+    """`text(sql)` with `since`/`until` bound as stored timestamps (aware UTC in)."""
+    clause = text(sql)
+    typed = [bindparam(k, type_=UTCDateTime()) for k in ("since", "until") if k in params]
+    return clause.bindparams(*typed) if typed else clause
