@@ -25,6 +25,7 @@ from modqueue._sections.labelstudio import LabelStudioConfig
 from modqueue._sections.models import ModelsConfig
 from modqueue._sections.tui import TuiConfig
 from modqueue.queue import AuthConfig, QualityConfig, TrustedFlagger
+from modqueue.reports import ReportsConfig
 from modqueue.sla import DeadlinesConfig
 
 __all__ = [
@@ -203,6 +204,7 @@ class ModqueueConfig(_Section):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     tui: TuiConfig = Field(default_factory=TuiConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
     path: Path | None = None
 
     def trusted_flaggers(self) -> dict[str, TrustedFlagger]:

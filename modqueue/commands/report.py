@@ -5,13 +5,24 @@ the `view_reports` permission (leads and admins); in open mode anyone may."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlmodel import Session
 
 from modqueue.commands._common import Invocation, fail, registrar
-from modqueue.reports import OUTCOMES, ReferralFilter, referral_report
+from modqueue.reports import (
+    OUTCOMES,
+    ReferralFilter,
+    iter_statements,
+    parse_period,
+    referral_report,
+    transparency_data,
+    write_report,
+)
 
 app = typer.Typer(help="Referral, statement-of-reasons and transparency reports.")
 SHARED = ("reviewer", "token", "db", "config", "as_json")
@@ -91,3 +102,71 @@ def referrals(
     report = cli.call(referral_report, where=where, with_items=listing, read=True)
     if not cli.show(report):
         _print_referrals(report, listing=listing)
+
+
+@command("statements")
+def statements(
+    cli: Invocation,
+    since: Annotated[str, typer.Option("--since", help="Decided at or after (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", help="The JSON Lines file to write.")],
+    until: Annotated[
+        str | None, typer.Option("--until", help="Decided before (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """One statement of reasons (EU DSA Art. 17) per restrictive decision, in the shape
+    of the DSA Transparency Database's statement API, one JSON object per line. The
+    file is written whole or not at all."""
+    start = parse_when(since, "--since")
+    end = parse_when(until, "--until")
+    partial = out.with_name(f".{out.name}.partial")
+    count = 0
+    with cli.open_queue() as queue:
+        actor = cli.actor(queue)
+
+        def work(session: Session) -> int:
+            written = 0
+            with partial.open("w", encoding="utf-8") as stream:
+                for statement in iter_statements(
+                    session,
+                    actor=actor,
+                    now=queue.clock(),
+                    guidelines=queue.guidelines,
+                    config=cli.config.reports,
+                    since=start,
+                    until=end,
+                ):
+                    stream.write(json.dumps(statement, ensure_ascii=False, sort_keys=True))
+                    stream.write("\n")
+                    written += 1
+            return written
+
+        try:
+            count = queue.read(work)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    partial.replace(out)
+    cli.say({"statements": count, "out": str(out)}, f"{count} statements of reasons in {out}")
+
+
+@command("transparency")
+def transparency(
+    cli: Invocation,
+    period: Annotated[
+        str,
+        typer.Option(
+            "--period", help="2026 (a year), 2026-H2 (half), 2026-Q3 (quarter) or 2026-07."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.md/.json/.html.")],
+) -> None:
+    """A transparency report for a period: notices, actions, time to action, automated
+    and human decisions, appeals, second-review agreement and deadline breaches, as
+    report.json, report.md and a self-contained report.html with charts."""
+    chosen = parse_period(period)
+    data = cli.call(transparency_data, period=chosen, read=True)
+    written = write_report(data, out)
+    cli.say(
+        {"period": chosen.name, "files": [str(p) for p in written]},
+        f"transparency report {chosen.name}: " + ", ".join(str(p) for p in written),
+    )

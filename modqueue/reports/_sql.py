@@ -37,7 +37,12 @@ def bounds_clause(column: str, since: datetime | None, until: datetime | None) -
 
 
 def query(sql: str, params: dict[str, Any]) -> TextClause:
-    """`text(sql)` with `since`/`until` bound as stored timestamps (aware UTC in)."""
+    """`text(sql)` with `since`, `until` and `cutoff` bound as stored timestamps (aware
+    UTC in)."""
     clause = text(sql)
-    typed = [bindparam(k, type_=UTCDateTime()) for k in ("since", "until") if k in params]
+    typed = [
+        bindparam(k, type_=UTCDateTime())
+        for k in ("since", "until", "cutoff")
+        if k in params and f":{k}" in sql
+    ]
     return clause.bindparams(*typed) if typed else clause

@@ -29,6 +29,8 @@ OTHER = "platform-reports"
 ORGANISATION = "Example Police Referral Unit"
 SECRETS = {POLICE: "police-secret-0123456789", OTHER: "reports-secret-0123456789"}
 ENV = {"POLICE_SECRET": SECRETS[POLICE], "REPORTS_SECRET": SECRETS[OTHER]}
+REPORTER_CONTACT = "reporter-contact@example.org"
+AUTHOR = {"id": "author-1", "handle": "author-handle-secret"}
 SMUGGLING_TAKEDOWN = "remove-fake-documents"  # remove_and_ban
 DRUG_TAKEDOWN = "remove-supply"  # remove
 
@@ -99,7 +101,11 @@ def platforms(server: PlatformServer) -> dict[str, PlatformConfig]:
 def _jsonl(path: Path, source: str, items: dict[str, tuple[str, str | None, str]]) -> None:
     lines = []
     for n, (ext, (policy, _, flagged)) in enumerate(items.items()):
-        extra: dict[str, Any] = {"report_count": 0} if source == POLICE else {}
+        extra: dict[str, Any] = (
+            {"report_count": 0}
+            if source == POLICE
+            else {"reporter": {"id": "r-1", "contact": REPORTER_CONTACT}, "author": AUTHOR}
+        )
         item = make_item(
             n, source=source, external_id=ext, policy=policy, flagged_at=flagged, **extra
         )
