@@ -13,8 +13,9 @@ What counts in the period `[start, end)`:
 - actions: outbound actions created in it, by action and current state;
 - appeals: opened in it; overturned and upheld as decided so far;
 - second review: blind second reviews made in it, agreeing or not with the primary label;
-- deadline breaches: items flagged in it decided after their deadline, or still undecided
-  with the deadline passed at the report's cut-off (the period's end, or now if earlier).
+- deadline breaches: items flagged in it first decided after their deadline, or still
+  undecided with the deadline passed at the report's cut-off (the period's end, or now if
+  earlier).
 Percentiles are nearest-rank.
 """
 
@@ -225,12 +226,19 @@ GROUP BY COALESCE(i.policy, 'triage') ORDER BY policy""",
 
 
 def _breaches(session: Session, params: dict[str, Any]) -> dict[str, Any]:
+    # An item's first decision settles its deadline; a later appeal or senior decision
+    # does not make it late after the fact.
     rows = _rows(
         session,
-        f"""SELECT COALESCE(i.policy, 'triage') AS policy, COUNT(*) AS items,
-    SUM(CASE WHEN (i.decided_at IS NOT NULL AND i.decided_at > i.deadline_at)
-        OR (i.decided_at IS NULL AND i.deadline_at < :cutoff) THEN 1 ELSE 0 END) AS breached
-FROM item i WHERE {_IN_PERIOD}
+        f"""WITH first_decision AS (
+    SELECT item_id, MIN(decided_at) AS at FROM decision
+    WHERE status <> 'undone' AND action <> 'escalate' GROUP BY item_id
+)
+SELECT COALESCE(i.policy, 'triage') AS policy, COUNT(*) AS items,
+    SUM(CASE WHEN (f.at IS NOT NULL AND f.at > i.deadline_at)
+        OR (f.at IS NULL AND i.deadline_at < :cutoff) THEN 1 ELSE 0 END) AS breached
+FROM item i LEFT JOIN first_decision f ON f.item_id = i.id
+WHERE {_IN_PERIOD}
 GROUP BY COALESCE(i.policy, 'triage') ORDER BY policy""",
         params,
     )

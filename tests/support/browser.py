@@ -71,6 +71,7 @@ def chromium(profile: Path, *, width: int = 1400, height: int = 1000) -> Iterato
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--window-size={width},{height}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # driver.get_log
     service = Service(
         executable_path=str(CHROMEDRIVER), log_output=str(profile.parent / "chromedriver.log")
     )
