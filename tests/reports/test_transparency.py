@@ -177,7 +177,8 @@ def test_transparency_html_renders_in_chromium(
 ) -> None:
     with reported(database_url, clock, tmp_path) as report:
         page = report["out"] / "report.html"
-    with chromium(tmp_path / "profile") as driver:
+    # tall enough for the whole page, charts included, in the screenshot
+    with chromium(tmp_path / "profile", width=1200, height=7000) as driver:
         driver.get(page.as_uri())
         assert driver.title == "Transparency report 2026-H2"
         loaded = driver.execute_script(
