@@ -10,7 +10,7 @@ from pathlib import Path
 import modqueue
 
 PACKAGE = Path(modqueue.__file__).parent
-DOMAIN = ["queue", "guidelines"]
+DOMAIN = ["queue", "guidelines", "reports"]
 DOMAIN_FILES = ["settings.py", "config.py", "_exceptions.py"]
 FORBIDDEN = ("textual", "typer", "httpx", "rich", "click")
 
@@ -42,6 +42,7 @@ def test_domain_sources_import_no_ui_cli_or_http() -> None:
 def test_importing_the_domain_loads_no_ui_cli_or_http() -> None:
     code = (
         "import sys, modqueue, modqueue.queue, modqueue.guidelines, modqueue.config, "
+        "modqueue.reports, "
         "modqueue.settings\n"
         f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})\n"
         "print(','.join(bad))"

@@ -20,7 +20,7 @@ from typing import Any
 from sqlmodel import Session
 
 from modqueue.queue import Permission, authorize_actor
-from modqueue.reports._sql import bounds_clause, query, seconds_between
+from modqueue.reports._sql import bounds_clause, percentiles_sql, query, seconds_between
 
 __all__ = ["OUTCOMES", "ReferralFilter", "referral_report"]
 
@@ -93,22 +93,6 @@ WITH last_decision AS (
 )"""
 
 
-def _percentiles(partition: str) -> str:
-    keys = f"PARTITION BY {partition}" if partition else ""
-    group = f"GROUP BY {partition}" if partition else ""
-    cols = f"{partition}, " if partition else ""
-    return f"""
-, ranked AS (
-    SELECT {cols}seconds,
-        ROW_NUMBER() OVER ({keys} ORDER BY seconds) AS rn,
-        COUNT(*) OVER ({keys}) AS n
-    FROM referred WHERE seconds IS NOT NULL
-)
-SELECT {cols}MIN(CASE WHEN rn >= 0.5 * n THEN seconds END) AS p50,
-    MIN(CASE WHEN rn >= 0.9 * n THEN seconds END) AS p90
-FROM ranked {group}"""
-
-
 def _hours(seconds: Any) -> float | None:
     return None if seconds is None else round(float(seconds) / 3600.0, 3)
 
@@ -151,14 +135,15 @@ FROM referred GROUP BY source, policy ORDER BY source, policy""",
     times = {
         (r["source"], r["policy"]): (r["p50"], r["p90"])
         for r in session.execute(
-            query(cte + _percentiles("source, policy"), params), params
+            query(cte + percentiles_sql(session, "referred", "source, policy"), params), params
         ).mappings()
     }
     for entry in rows:
         p50, p90 = times.get((entry["source"], entry["policy"]), (None, None))
         entry["median_hours_to_removal"] = _hours(p50)
         entry["p90_hours_to_removal"] = _hours(p90)
-    overall = session.execute(query(cte + _percentiles(""), params), params).mappings().first()
+    overall_sql = cte + percentiles_sql(session, "referred", None)
+    overall = session.execute(query(overall_sql, params), params).mappings().first()
     totals: dict[str, Any] = {key: sum(r[key] for r in rows) for key in ("referred", *OUTCOMES)}
     totals["median_hours_to_removal"] = _hours(overall["p50"]) if overall else None
     totals["p90_hours_to_removal"] = _hours(overall["p90"]) if overall else None

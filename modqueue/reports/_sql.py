@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from modqueue.queue import UTCDateTime
 
-__all__ = ["bounds_clause", "dialect", "query", "seconds_between"]
+__all__ = ["bounds_clause", "dialect", "percentiles_sql", "query", "seconds_between"]
 
 
 def dialect(session: Session) -> str:
@@ -46,3 +46,28 @@ def query(sql: str, params: dict[str, Any]) -> TextClause:
         if k in params and f":{k}" in sql
     ]
     return clause.bindparams(*typed) if typed else clause
+
+
+def percentiles_sql(session: Session, source: str, partition: str | None) -> str:
+    """SQL for the nearest-rank median and 90th percentile of `seconds` in the CTE
+    `source`, with the row count, grouped by the columns `partition` (None: overall):
+    columns `[partition,] n, p50, p90`. PostgreSQL's `percentile_disc` is exactly the
+    nearest rank; SQLite, which has none, ranks the rows with window functions."""
+    cols = f"{partition}, " if partition else ""
+    group = f"GROUP BY {partition}" if partition else ""
+    if dialect(session) == "postgresql":
+        return f"""
+SELECT {cols}COUNT(*) AS n,
+    percentile_disc(0.5) WITHIN GROUP (ORDER BY seconds) AS p50,
+    percentile_disc(0.9) WITHIN GROUP (ORDER BY seconds) AS p90
+FROM {source} WHERE seconds IS NOT NULL {group}"""
+    keys = f"PARTITION BY {partition}" if partition else ""
+    return f"""
+, ranked AS (
+    SELECT {cols}seconds, ROW_NUMBER() OVER ({keys} ORDER BY seconds) AS rn,
+        COUNT(*) OVER ({keys}) AS n
+    FROM {source} WHERE seconds IS NOT NULL
+)
+SELECT {cols}MAX(n) AS n, MIN(CASE WHEN rn >= 0.5 * n THEN seconds END) AS p50,
+    MIN(CASE WHEN rn >= 0.9 * n THEN seconds END) AS p90
+FROM ranked {group}"""

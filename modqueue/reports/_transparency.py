@@ -28,7 +28,7 @@ from sqlmodel import Session
 
 from modqueue.queue import Permission, authorize_actor
 from modqueue.reports._period import Period
-from modqueue.reports._sql import query, seconds_between
+from modqueue.reports._sql import percentiles_sql, query, seconds_between
 from modqueue.reports._statements import AUTOMATED_ORIGINS
 
 __all__ = ["REPORT_VERSION", "transparency_data"]
@@ -43,20 +43,6 @@ def _rows(session: Session, sql: str, params: dict[str, Any]) -> list[dict[str, 
     return [dict(r) for r in session.execute(query(sql, params), params).mappings()]
 
 
-def _percentiles(durations: str, partition: str | None) -> str:
-    keys = f"PARTITION BY {partition}" if partition else ""
-    group = f"GROUP BY {partition}" if partition else ""
-    cols = f"{partition}, " if partition else ""
-    return f"""{durations}, ranked AS (
-    SELECT {cols}seconds, ROW_NUMBER() OVER ({keys} ORDER BY seconds) AS rn,
-        COUNT(*) OVER ({keys}) AS n
-    FROM durations WHERE seconds IS NOT NULL
-)
-SELECT {cols}MAX(n) AS n, MIN(CASE WHEN rn >= 0.5 * n THEN seconds END) AS p50,
-    MIN(CASE WHEN rn >= 0.9 * n THEN seconds END) AS p90
-FROM ranked {group}"""
-
-
 def _hours(seconds: Any) -> float | None:
     return None if seconds is None else round(float(seconds) / 3600.0, 3)
 
@@ -68,9 +54,13 @@ def _timing(session: Session, durations: str, params: dict[str, Any]) -> dict[st
             "median_hours": _hours(r["p50"]),
             "p90_hours": _hours(r["p90"]),
         }
-        for r in _rows(session, _percentiles(durations, "policy") + " ORDER BY policy", params)
+        for r in _rows(
+            session,
+            durations + percentiles_sql(session, "durations", "policy") + " ORDER BY policy",
+            params,
+        )
     }
-    overall = _rows(session, _percentiles(durations, None), params)
+    overall = _rows(session, durations + percentiles_sql(session, "durations", None), params)
     first = overall[0] if overall else {}
     return {
         "count": int(first.get("n") or 0),
