@@ -118,6 +118,7 @@ def statements(
     file is written whole or not at all."""
     start = parse_when(since, "--since")
     end = parse_when(until, "--until")
+    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     count = 0
     with cli.open_queue() as queue:
