@@ -30,7 +30,13 @@ from modqueue.queue._access.rules import (
     roles_with,
 )
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
-from modqueue.queue._audit.log import ChainReport, audit_history, event_dict, verify_chain
+from modqueue.queue._audit.log import (
+    ChainReport,
+    audit_history,
+    event_dict,
+    personal_of,
+    verify_chain,
+)
 from modqueue.queue._claims.leases import Claim, hold_batch_for, hold_for
 from modqueue.queue._core.cluster_models import (
     ClusterDecision,
@@ -56,6 +62,7 @@ from modqueue.queue._core.models import (
     OutboundActionPublic,
     SyncCursor,
 )
+from modqueue.queue._core.privacy_models import AuditPersonal, AuditSeal
 from modqueue.queue._core.quality_config import (
     DEFAULT_SECOND_REVIEW_SHARE,
     QualityConfig,
@@ -69,6 +76,7 @@ from modqueue.queue._core.quality_models import (
     GoldItem,
     GoldItemPublic,
 )
+from modqueue.queue._core.retention_config import RetentionConfig
 from modqueue.queue._core.routing import (
     SECOND_REVIEW_SUFFIX,
     TRIAGE,
@@ -94,6 +102,12 @@ from modqueue.queue._decisions.pipeline import (
     route_by_model,
     supersede_decision,
     undo_decision,
+)
+from modqueue.queue._decisions.retention import (
+    ErasureReport,
+    RetentionReport,
+    apply_retention,
+    erase_person,
 )
 from modqueue.queue._decisions.settlement import (
     DecisionKind,
@@ -153,7 +167,9 @@ __all__ = [
     "AppealPublic",
     "AppealStatus",
     "AuditEvent",
+    "AuditPersonal",
     "AuditRecord",
+    "AuditSeal",
     "AuthConfig",
     "ChainReport",
     "CheckedLine",
@@ -168,6 +184,7 @@ __all__ = [
     "DecisionKind",
     "DecisionPublic",
     "DecisionStatus",
+    "ErasureReport",
     "ExportSecret",
     "GoldItem",
     "GoldItemPublic",
@@ -189,6 +206,8 @@ __all__ = [
     "QueueQualityConfig",
     "QueueSummary",
     "Rejection",
+    "RetentionConfig",
+    "RetentionReport",
     "ReviewQueue",
     "Reviewer",
     "ReviewerPseudonym",
@@ -197,6 +216,7 @@ __all__ = [
     "SyncCursor",
     "UTCDateTime",
     "add_reviewer",
+    "apply_retention",
     "audit_history",
     "authorize",
     "authorize_actor",
@@ -208,6 +228,7 @@ __all__ = [
     "decide",
     "decide_held",
     "disable_reviewer",
+    "erase_person",
     "escalate",
     "event_dict",
     "grant_app_role",
@@ -229,6 +250,7 @@ __all__ = [
     "migrate",
     "normalise_text",
     "parse_json",
+    "personal_of",
     "policy_of_queue",
     "pseudonym_for",
     "pseudonyms_for",

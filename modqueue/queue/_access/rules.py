@@ -104,6 +104,7 @@ class Permission(StrEnum):
     SYNC_LABELSTUDIO = "sync_labelstudio"
     RUN_SERVICE = "run_service"
     MANAGE_MODELS = "manage_models"
+    ERASE_PERSONAL_DATA = "erase_personal_data"
 
 
 # The least role on the ladder (reviewer < senior < lead < admin) for each permission the
@@ -130,6 +131,7 @@ _MIN_ROLE = {
     Permission.SETUP_LABELSTUDIO: Role.LEAD,
     Permission.SYNC_LABELSTUDIO: Role.LEAD,
     Permission.MANAGE_MODELS: Role.LEAD,
+    Permission.ERASE_PERSONAL_DATA: Role.ADMIN,
 }
 # The roles off the ladder have only these.
 _OFF_LADDER = {
@@ -168,6 +170,7 @@ _WHAT = {
     Permission.SYNC_LABELSTUDIO: "push to or pull from Label Studio",
     Permission.RUN_SERVICE: "run a service process (serve, actions dispatch)",
     Permission.MANAGE_MODELS: "train, activate or retire models",
+    Permission.ERASE_PERSONAL_DATA: "erase a person's data",
 }
 
 

@@ -86,6 +86,8 @@ class Item(ItemBase, table=True):
     final_label: str | None = Field(default=None, max_length=100)
     suggestion: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     cluster_id: int | None = Field(default=None, foreign_key="content_cluster.id", index=True)
+    reporter_purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    content_purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ItemPublic(ItemBase):

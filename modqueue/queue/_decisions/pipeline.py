@@ -29,7 +29,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import CTE, Connection, Select, Table, bindparam, insert, select, true, update
+from sqlalchemy import (
+    CTE,
+    Connection,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    null,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
@@ -79,13 +91,17 @@ from modqueue.queue._decisions.settlement import (
 )
 
 __all__ = [
+    "ERASED",
     "Annotation",
+    "ItemPurge",
     "ModelBand",
     "decide",
     "decide_held",
     "escalate",
     "outbox_row",
+    "purge_item_fields",
     "record_annotation",
+    "redact_decision_notes",
     "reopen_for_appeal",
     "return_held",
     "reverse_decision",
@@ -390,6 +406,7 @@ def decide(
         "kind": kind,
         "status": DecisionStatus.ACTIVE.value,
         "external_ref": external_ref,
+        "cluster_decision_id": None,
     }
     planned: list[PlannedAction] = []
     route: dict[str, Any] = {}
@@ -957,3 +974,42 @@ def route_by_model(
         after={"queue": item.queue, "suggestion": suggestion},
     )
     return True
+
+
+# -- personal data: retention and erasure ------------------------------------------------
+
+ItemPurge = Literal["reporter", "content", "author"]
+ERASED = "[erased]"
+
+
+def purge_item_fields(
+    session: Session, *, item_ids: list[int], what: set[ItemPurge], now: datetime
+) -> None:
+    """Remove personal data from items `item_ids` in one statement: `reporter` (the
+    reporter's data), `content` (text, URL and media URLs; fingerprints and clusters
+    stay) and `author` (author id and handle). The caller audits the purge."""
+    if not item_ids or not what:
+        return
+    values: dict[str, Any] = {}
+    if "reporter" in what:
+        values |= {"reporter": null(), "reporter_purged_at": now}
+    if "content" in what:
+        values |= {"text": None, "url": None, "media": [], "content_purged_at": now}
+    if "author" in what:
+        values |= {"author_id": None, "author_handle": None}
+    session.connection().execute(update(ITEM).where(ITEM.c.id.in_(item_ids)).values(**values))
+    for item_id in item_ids:
+        _forget_item(session, item_id)
+
+
+def redact_decision_notes(session: Session, *, item_ids: list[int], needles: list[str]) -> None:
+    """Replace every occurrence of `needles` (a person's ids, handle or contact) in the
+    notes of the decisions on items `item_ids` by `[erased]`."""
+    note = DECISION.c.note
+    replaced: Any = note
+    for needle in needles:
+        replaced = func.replace(replaced, needle, ERASED)
+    if item_ids and needles:
+        session.connection().execute(
+            update(DECISION).where(DECISION.c.item_id.in_(item_ids)).values(note=replaced)
+        )
