@@ -16,6 +16,7 @@ from modqueue.commands import (
     guidelines,
     labelstudio,
     model,
+    privacy,
     quality,
     review,
     reviewers,
@@ -63,6 +64,8 @@ app.command("export")(quality.export)
 app.add_typer(quality.gold_app, name="gold")
 app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
+app.command("erase")(privacy.erase)
+app.command("retention")(privacy.retention)
 
 
 def main() -> None:

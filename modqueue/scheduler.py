@@ -26,7 +26,7 @@ from typing import Any
 from modqueue._exceptions import ModqueueError
 from modqueue.config import ModqueueConfig
 from modqueue.integrations.sources import make_source
-from modqueue.queue import ReviewQueue
+from modqueue.queue import RetentionReport, ReviewQueue, apply_retention
 from modqueue.queue.deadlines import DeadlineReport, sweep_deadlines
 from modqueue.queue.locks import try_exclusive
 
@@ -129,6 +129,17 @@ def _sweep_deadlines(ctx: JobContext) -> DeadlineReport:
     return total
 
 
+def _apply_retention(ctx: JobContext) -> RetentionReport:
+    total = RetentionReport()
+    queue, cfg = ctx.queue, ctx.config.retention
+    while not ctx.stop.is_set():
+        batch = queue.run(lambda s: apply_retention(s, config=cfg, now=queue.clock()))
+        total.add(batch)
+        if not batch.more:
+            break
+    return total
+
+
 def _pull_source(name: str, ctx: JobContext) -> Any:
     base = ctx.config.path.parent if ctx.config.path is not None else None
     source = make_source(name, ctx.config.sources[name], base=base)
@@ -216,6 +227,9 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     jobs = [
         JobSpec("leases", 30.0, _expire_leases, "return abandoned claims to the queue", CORE),
         JobSpec("deadlines", 60.0, _sweep_deadlines, "mark, raise and escalate items by SLA", CORE),
+        JobSpec(
+            "retention", 3600.0, _apply_retention, "purge personal data past [retention] limits"
+        ),
         *_action_jobs(config),
         *_source_jobs(config),
         *_model_jobs(config),

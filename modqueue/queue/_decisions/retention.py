@@ -57,6 +57,14 @@ class RetentionReport:
         """JSON-ready form."""
         return asdict(self)
 
+    def add(self, other: RetentionReport) -> None:
+        """Add the counts of `other` (a later batch) to these."""
+        self.reporters += other.reporters
+        self.contents += other.contents
+        self.audit_fields += other.audit_fields
+        self.export_keys += other.export_keys
+        self.more = other.more
+
 
 @dataclass(slots=True)
 class ErasureReport:

@@ -136,6 +136,11 @@ def _merge_into(
         changes["queue"] = item.policy
         changes["deadline_at"] = deadline_for(guidelines, item.policy, row.flagged_at, now)
     changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
+    # Data sent again after retention purged it starts its own retention period.
+    if "reporter" in changed:
+        row.reporter_purged_at = None
+    if {"text", "url", "media"} & changed.keys():
+        row.content_purged_at = None
     before = {k: getattr(row, k) for k in changed if k not in ("text", "reporter")}
     if changed and row.status == ItemStatus.PENDING:
         priority, breakdown = rescore(
