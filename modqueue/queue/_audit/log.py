@@ -15,6 +15,7 @@ from modqueue.queue._audit.chain import GENESIS_HASH, event_hash
 from modqueue.queue._audit.personal import (
     MARKER,
     PERSONAL_PARTS,
+    REDACTED,
     merge_personal,
     personal_digest,
 )
@@ -103,6 +104,9 @@ def _problem(
         for part in PERSONAL_PARTS:
             for key, value in (getattr(row, part) or {}).items():
                 path = f"{part}.{key}"
+                stored = personal.data.get(path)
+                if isinstance(stored, dict) and stored.keys() == {REDACTED}:
+                    continue  # redacted on purpose (`[erased]`): no longer the digested value
                 if path in personal.data and value != {
                     MARKER: personal_digest(personal.nonce, path, personal.data[path])
                 }:

@@ -21,8 +21,10 @@ __all__ = [
     "MARKER",
     "PERSONAL_KEYS",
     "PERSONAL_PARTS",
+    "REDACTED",
     "merge_personal",
     "personal_digest",
+    "redacted_text",
     "split_personal",
 ]
 
@@ -32,6 +34,9 @@ PERSONAL_KEYS = CONTENT_KEYS | {"reporter", "author_id", "author_handle", "note"
 """Keys of `before`, `after` and `detail` whose values are personal data."""
 PERSONAL_PARTS = ("before", "after", "detail")
 MARKER = "personal"
+REDACTED = "redacted"
+"""`{"redacted": text}` in `audit_personal`: a note whose quoted personal data was
+replaced by `[erased]`; it no longer matches its digest, and says so."""
 
 
 def _canonical(value: Any) -> bytes:
@@ -70,6 +75,14 @@ def split_personal(
     return out, nonce, moved
 
 
+def redacted_text(value: Any) -> str | None:
+    """The text of a note as stored in `audit_personal` (redacted or not); None for
+    a value that is not text."""
+    if isinstance(value, dict) and value.keys() == {REDACTED}:
+        return str(value[REDACTED])
+    return value if isinstance(value, str) else None
+
+
 def _is_marker(value: Any) -> bool:
     return isinstance(value, dict) and value.keys() == {MARKER}
 
@@ -85,5 +98,7 @@ def merge_personal(
     for key, value in values.items():
         if _is_marker(value):
             path = f"{part}.{key}"
-            merged[key] = data[path] if data is not None and path in data else "[erased]"
+            stored = data[path] if data is not None and path in data else "[erased]"
+            text = redacted_text(stored)
+            merged[key] = text if text is not None else stored
     return merged

@@ -23,7 +23,7 @@ from sqlmodel import Session, col
 
 from modqueue._exceptions import InvalidState
 from modqueue.queue._audit.chain import AuditRecord, record_events
-from modqueue.queue._audit.personal import CONTENT_KEYS
+from modqueue.queue._audit.personal import CONTENT_KEYS, REDACTED, redacted_text
 from modqueue.queue._core.models import Item
 from modqueue.queue._core.privacy_models import AuditPersonal
 from modqueue.queue._core.quality_models import Appeal, ExportSecret
@@ -111,9 +111,11 @@ def _strip_audit_fields(
             if path.rsplit(".", 1)[-1] in keys:
                 touched += 1
                 continue
-            if isinstance(value, str) and any(n in value for n in needles):
+            text = redacted_text(value)
+            if text is not None and any(n in text for n in needles):
                 for needle in needles:
-                    value = value.replace(needle, ERASED)
+                    text = text.replace(needle, ERASED)
+                value = {REDACTED: text}
                 touched += 1
             kept[path] = value
         if kept == data:
@@ -158,8 +160,11 @@ def apply_retention(
         ids, cutoff = _due(session, marker, days, now, config.batch_size)
         if not ids:
             continue
+        # The reporter's id and contact also leave the notes that quote them.
+        needles = _reporter_needles(session, ids) if what == "reporter" else []
         purge_item_fields(session, item_ids=ids, what={what}, now=now)
-        fields = _strip_audit_fields(session, ids, keys=keys)
+        fields = _strip_audit_fields(session, ids, keys=keys, needles=needles)
+        _redact_notes(session, ids, needles)
         report.audit_fields += fields
         report.more = report.more or len(ids) == config.batch_size
         if what == "reporter":
@@ -201,6 +206,28 @@ def apply_retention(
         )
     record_events(session, events)
     return report
+
+
+def _redact_notes(session: Session, ids: list[int], needles: list[str]) -> None:
+    """`needles` become `[erased]` in the decision and appeal notes of items `ids`."""
+    if not ids or not needles:
+        return
+    redact_decision_notes(session, item_ids=ids, needles=needles)
+    note: Any = APPEAL.c.note
+    for needle in needles:
+        note = func.replace(note, needle, ERASED)
+    session.connection().execute(update(APPEAL).where(APPEAL.c.item_id.in_(ids)).values(note=note))
+
+
+def _reporter_needles(session: Session, ids: list[int]) -> list[str]:
+    """The reporter ids and contacts stored on items `ids`."""
+    values: list[Any] = []
+    for start in range(0, len(ids), 1000):
+        for (reporter,) in session.execute(
+            select(col(Item.reporter)).where(col(Item.id).in_(ids[start : start + 1000]))
+        ):
+            values += list((reporter or {}).values())
+    return _needles(values)
 
 
 def _needles(values: list[Any]) -> list[str]:
@@ -256,14 +283,7 @@ def erase_person(
         needles = _needles([wanted, *(v for r in rows for v in r[1:])])
         purge_item_fields(session, item_ids=ids, what={"author", "content"}, now=now)
         fields = _strip_audit_fields(session, ids, keys=None)
-    redact_decision_notes(session, item_ids=ids, needles=needles)
-    if ids and needles:
-        note: Any = APPEAL.c.note
-        for needle in needles:
-            note = func.replace(note, needle, ERASED)
-        session.connection().execute(
-            update(APPEAL).where(APPEAL.c.item_id.in_(ids)).values(note=note)
-        )
+    _redact_notes(session, ids, needles)
     report = ErasureReport(subject=subject, items=ids, audit_fields=fields)
     record_events(
         session,
