@@ -176,12 +176,17 @@ def _seal_existing() -> None:
         .limit(1)
     ).one_or_none()
     prev = head[1] if head is not None and head[1] else GENESIS_HASH
+    new_id = (conn.execute(sa.select(sa.func.max(_AUDIT.c.id))).scalar() or 0) + 1
     if conn.dialect.name == "postgresql":
-        new_id = conn.execute(
+        taken = conn.execute(
             sa.text("SELECT nextval(pg_get_serial_sequence('audit_event', 'id'))")
         ).scalar_one()
-    else:
-        new_id = (conn.execute(sa.select(sa.func.max(_AUDIT.c.id))).scalar() or 0) + 1
+        if taken < new_id:  # keep the sequence past every id, the new one included
+            conn.execute(
+                sa.text("SELECT setval(pg_get_serial_sequence('audit_event', 'id'), :v)"),
+                {"v": new_id},
+            )
+        new_id = max(new_id, int(taken))
     lines = "".join(f"{i}:{h}\n" for i, h in sorted(seals))
     event = {
         "id": int(new_id),
