@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from modqueue._exceptions import ConfigError
@@ -107,7 +108,26 @@ class _Every(_Section):
         return parse_duration(value)
 
 
-class FeedSourceConfig(_Every):
+class _Notify(_Every):
+    """Feedback to the notifier (see docs/reports.md): `notify_url` receives a signed
+    acknowledgement of each item this source sends (matched by the items' `source`) and,
+    later, its outcome; `notify_secret_env` names the variable holding the signing
+    secret; `notify_timeout_s` and `notify_max_attempts` bound each request and the
+    retries. Delivery uses the outbox, like a platform's actions."""
+
+    notify_url: str | None = Field(default=None, pattern=r"^https?://")
+    notify_secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    notify_timeout_s: float = Field(default=10.0, gt=0)
+    notify_max_attempts: int = Field(default=8, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _notify_pair(self) -> _Notify:
+        if (self.notify_url is None) != (self.notify_secret_env is None):
+            raise ValueError("notify_url and notify_secret_env go together: set both or neither")
+        return self
+
+
+class FeedSourceConfig(_Notify):
     """`kind = "http"`: a paged JSON feed, `GET url?cursor=C`.
 
     `timeout_s` bounds each read; `request_deadline_s` the whole request (connection,
@@ -126,7 +146,7 @@ class FeedSourceConfig(_Every):
     request_deadline_s: Duration = Field(default=120.0, gt=0)
 
 
-class FolderSourceConfig(_Every):
+class FolderSourceConfig(_Notify):
     """`kind = "folder"`: JSONL files dropped into a folder; a file over
     `max_file_bytes` is moved to `rejected/` unread."""
 

@@ -89,12 +89,14 @@ from modqueue.queue._core.routing import (
     senior_queue,
 )
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
+from modqueue.queue._decisions.notices import NOTIFY_ACTIONS, NOTIFY_PREFIX
 from modqueue.queue._decisions.pipeline import (
     Annotation,
     ModelBand,
     decide,
     decide_held,
     escalate,
+    queue_notices,
     record_annotation,
     reopen_for_appeal,
     return_held,
@@ -156,6 +158,8 @@ __all__ = [
     "DEFAULT_SECOND_REVIEW_SHARE",
     "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",
+    "NOTIFY_ACTIONS",
+    "NOTIFY_PREFIX",
     "OPEN_MODE_WARNING",
     "SECOND_REVIEW_SUFFIX",
     "SPLITS",
@@ -255,6 +259,7 @@ __all__ = [
     "pseudonym_for",
     "pseudonyms_for",
     "queue_filter",
+    "queue_notices",
     "read_connection",
     "read_jsonl",
     "read_session",

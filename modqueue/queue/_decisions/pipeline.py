@@ -25,6 +25,7 @@ the same rows as the statements SQLite runs (a test compares them).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -42,6 +43,8 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
@@ -78,6 +81,14 @@ from modqueue.queue._core.routing import (
     senior_queue,
 )
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue._decisions.notices import (
+    NOTIFY_ACK,
+    NOTIFY_OUTCOME,
+    NOTIFY_PREFIX,
+    due_notices,
+    notice_body,
+    notice_key,
+)
 from modqueue.queue._decisions.reversal import plan_reversals
 from modqueue.queue._decisions.settlement import (
     DecisionKind,
@@ -100,6 +111,7 @@ __all__ = [
     "escalate",
     "outbox_row",
     "purge_item_fields",
+    "queue_notices",
     "record_annotation",
     "redact_decision_notes",
     "reopen_for_appeal",
@@ -1013,3 +1025,51 @@ def redact_decision_notes(session: Session, *, item_ids: list[int], needles: lis
         session.connection().execute(
             update(DECISION).where(DECISION.c.item_id.in_(item_ids)).values(note=replaced)
         )
+
+
+# -- feedback to the notifier ----------------------------------------------------------
+
+
+def queue_notices(
+    session: Session, *, sources: Collection[str], now: datetime, limit: int = 500
+) -> int:
+    """Queue the acknowledgements and outcomes due to the notifiers of `sources`
+    (`notices.due_notices`) as outbox rows on `notify:<source>`, one per notice and
+    stage (an idempotency key derived from both; a row already there is kept). Returns
+    how many were queued; audited as one `notices_queued` event."""
+    rows = []
+    for item, stage, payload in due_notices(session, sources=sources, limit=limit):
+        assert item.id is not None
+        row = outbox_row(
+            item_id=item.id,
+            decision_id=None,
+            action=stage,
+            reason=notice_body(item, stage, payload),
+            source=NOTIFY_PREFIX + item.source,
+            external_id=item.external_id,
+            policy=item.policy,
+            label=item.final_label or "",
+            now=now,
+        )
+        row["idempotency_key"] = notice_key(item.source, item.external_id, stage)
+        rows.append(row)
+    if not rows:
+        return 0
+    factory = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    ids = session.execute(
+        factory(ACTION)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(ACTION.c.id, ACTION.c.item_id, ACTION.c.action),
+        rows,
+    ).all()
+    queued: dict[str, list[int]] = {NOTIFY_ACK: [], NOTIFY_OUTCOME: []}
+    for _id, item_id, stage in ids:
+        queued[stage].append(int(item_id))
+    record_event(
+        session,
+        actor="notifier",
+        event="notices_queued",
+        at=now,
+        detail={"ack": sorted(queued[NOTIFY_ACK]), "outcome": sorted(queued[NOTIFY_OUTCOME])},
+    )
+    return len(ids)
