@@ -13,6 +13,7 @@ from modqueue.commands import (
     actions,
     audit,
     core,
+    exposure,
     guidelines,
     labelstudio,
     model,
@@ -66,6 +67,7 @@ app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
 app.command("erase")(privacy.erase)
 app.command("retention")(privacy.retention)
+app.add_typer(exposure.app, name="exposure")
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from modqueue._sections.labelstudio import LabelStudioConfig
 from modqueue._sections.media import MediaConfig
 from modqueue._sections.models import ModelsConfig
 from modqueue._sections.tui import TuiConfig
-from modqueue.queue import AuthConfig, QualityConfig, RetentionConfig
+from modqueue.queue import AuthConfig, ExposureConfig, QualityConfig, RetentionConfig
 from modqueue.sla import DeadlinesConfig
 
 __all__ = [
@@ -206,6 +206,7 @@ class ModqueueConfig(_Section):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    exposure: ExposureConfig = Field(default_factory=ExposureConfig)
     path: Path | None = None
 
 

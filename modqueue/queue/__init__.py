@@ -37,6 +37,12 @@ from modqueue.queue._audit.log import (
     personal_of,
     verify_chain,
 )
+from modqueue.queue._claims.exposure import (
+    ExposureStatus,
+    QueueExposure,
+    ReviewerExposure,
+    graphic_policies,
+)
 from modqueue.queue._claims.leases import Claim, hold_batch_for, hold_for
 from modqueue.queue._core.cluster_models import (
     ClusterDecision,
@@ -52,6 +58,8 @@ from modqueue.queue._core.db import (
     read_session,
     schema_is_current,
 )
+from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
+from modqueue.queue._core.exposure_models import ExposureEvent, ExposureLift
 from modqueue.queue._core.models import (
     AuditEvent,
     Decision,
@@ -190,6 +198,11 @@ __all__ = [
     "DecisionStatus",
     "ErasureReport",
     "ExportSecret",
+    "ExposureConfig",
+    "ExposureEvent",
+    "ExposureKind",
+    "ExposureLift",
+    "ExposureStatus",
     "GoldItem",
     "GoldItemPublic",
     "IngestReport",
@@ -206,6 +219,7 @@ __all__ = [
     "ParsedLine",
     "Permission",
     "QualityConfig",
+    "QueueExposure",
     "QueueHealth",
     "QueueQualityConfig",
     "QueueSummary",
@@ -214,6 +228,7 @@ __all__ = [
     "RetentionReport",
     "ReviewQueue",
     "Reviewer",
+    "ReviewerExposure",
     "ReviewerPseudonym",
     "ReviewerPublic",
     "Role",
@@ -237,6 +252,7 @@ __all__ = [
     "event_dict",
     "grant_app_role",
     "grant_reviewer",
+    "graphic_policies",
     "hold_batch_for",
     "hold_for",
     "ingest_batch",

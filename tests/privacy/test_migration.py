@@ -1,4 +1,4 @@
-"""Migration 0013_privacy_retention moves personal data out of events written before it,
+"""Migration 0015_privacy_retention moves personal data out of events written before it,
 without changing any event's hash: old anchors still hold, and erasing the moved data
 keeps the chain verifying."""
 
@@ -40,7 +40,7 @@ def legacy(database_url: str) -> Iterator[tuple[Engine, dict[int, str]]]:
     """A database at the revision before, with events written by the rules before it;
     yields the engine and every event's hash (the anchors written down before)."""
     engine = make_engine(database_url)
-    command.downgrade(alembic_config(engine), "0013_clusters")
+    command.downgrade(alembic_config(engine), "0014_exposure")
     heads: dict[int, str] = {}
     hashes: dict[int, str] = {}
     with engine.begin() as conn:
@@ -115,7 +115,7 @@ def test_tampering_with_sealed_events_is_detected(
 
 def test_downgrade_puts_the_fields_back(legacy: tuple[Engine, dict[int, str]]) -> None:
     engine, hashes = legacy
-    command.downgrade(alembic_config(engine), "0013_clusters")
+    command.downgrade(alembic_config(engine), "0014_exposure")
     with Session(engine) as s:
         rows = list(s.scalars(select(AuditEvent).order_by(col(AuditEvent.id))))
     assert rows[1].after == {"url": URL} and rows[2].detail == {"note": NOTE, "appeal_id": 1}

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 VERIFY_BATCH = 5000
-SEALED_EVENT = "audit_sealed"  # anchors the seals of migration 0013_privacy_retention
+SEALED_EVENT = "audit_sealed"  # anchors the seals of migration 0015_privacy_retention
 
 
 @dataclass(frozen=True, slots=True)

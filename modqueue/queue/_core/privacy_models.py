@@ -4,7 +4,7 @@ An audit event's personal fields (item text, URLs, media, author and reporter da
 free-text notes) live in `audit_personal`, keyed by the event's id; the chained payload
 holds only a salted digest in their place (`{"personal": "<sha256>"}`), so deleting the
 row erases them without changing any hash. `audit_seal` holds, for events written before
-this split existed and rewritten by migration `0013_privacy_retention`, the hash of their
+this split existed and rewritten by migration `0015_privacy_retention`, the hash of their
 rewritten contents; the seals' digest is anchored by a chained `audit_sealed` event.
 """
 

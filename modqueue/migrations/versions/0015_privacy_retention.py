@@ -25,8 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_privacy_retention"
-down_revision: str | Sequence[str] | None = "0013_clusters"
+revision: str = "0015_privacy_retention"
+down_revision: str | Sequence[str] | None = "0014_exposure"
 
 # Inlined (migrations do not import the application): the hash-chain and personal-field
 # rules as they are when this revision is written.
