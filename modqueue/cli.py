@@ -17,6 +17,7 @@ from modqueue.commands import (
     guidelines,
     labelstudio,
     model,
+    privacy,
     quality,
     report,
     review,
@@ -65,6 +66,8 @@ app.command("export")(quality.export)
 app.add_typer(quality.gold_app, name="gold")
 app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
+app.command("erase")(privacy.erase)
+app.command("retention")(privacy.retention)
 app.add_typer(exposure.app, name="exposure")
 app.add_typer(report.app, name="report")
 

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from modqueue._exceptions import ConfigError
@@ -25,7 +26,13 @@ from modqueue._sections.labelstudio import LabelStudioConfig
 from modqueue._sections.media import MediaConfig
 from modqueue._sections.models import ModelsConfig
 from modqueue._sections.tui import TuiConfig
-from modqueue.queue import AuthConfig, ExposureConfig, QualityConfig, TrustedFlagger
+from modqueue.queue import (
+    AuthConfig,
+    ExposureConfig,
+    QualityConfig,
+    RetentionConfig,
+    TrustedFlagger,
+)
 from modqueue.reports import ReportsConfig
 from modqueue.sla import DeadlinesConfig
 
@@ -128,7 +135,26 @@ class _SourceBase(_Every):
         return TrustedFlagger(self.trusted_flagger, self.trusted_boost, hours)
 
 
-class FeedSourceConfig(_SourceBase):
+class _Notify(_SourceBase):
+    """Feedback to the notifier (see docs/reports.md): `notify_url` receives a signed
+    acknowledgement of each item this source sends (matched by the items' `source`) and,
+    later, its outcome; `notify_secret_env` names the variable holding the signing
+    secret; `notify_timeout_s` and `notify_max_attempts` bound each request and the
+    retries. Delivery uses the outbox, like a platform's actions."""
+
+    notify_url: str | None = Field(default=None, pattern=r"^https?://")
+    notify_secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    notify_timeout_s: float = Field(default=10.0, gt=0)
+    notify_max_attempts: int = Field(default=8, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _notify_pair(self) -> _Notify:
+        if (self.notify_url is None) != (self.notify_secret_env is None):
+            raise ValueError("notify_url and notify_secret_env go together: set both or neither")
+        return self
+
+
+class FeedSourceConfig(_Notify):
     """`kind = "http"`: a paged JSON feed, `GET url?cursor=C`.
 
     `timeout_s` bounds each read; `request_deadline_s` the whole request (connection,
@@ -147,7 +173,7 @@ class FeedSourceConfig(_SourceBase):
     request_deadline_s: Duration = Field(default=120.0, gt=0)
 
 
-class FolderSourceConfig(_SourceBase):
+class FolderSourceConfig(_Notify):
     """`kind = "folder"`: JSONL files dropped into a folder; a file over
     `max_file_bytes` is moved to `rejected/` unread."""
 
@@ -206,6 +232,7 @@ class ModqueueConfig(_Section):
     tui: TuiConfig = Field(default_factory=TuiConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     exposure: ExposureConfig = Field(default_factory=ExposureConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     path: Path | None = None

@@ -13,6 +13,8 @@ from modqueue.learning import ModelVersion
 from modqueue.queue import (
     Appeal,
     AuditEvent,
+    AuditPersonal,
+    AuditSeal,
     ClusterDecision,
     ContentCluster,
     Decision,
@@ -30,6 +32,8 @@ from modqueue.queue import (
 __all__ = [
     "Appeal",
     "AuditEvent",
+    "AuditPersonal",
+    "AuditSeal",
     "ClusterDecision",
     "ContentCluster",
     "Decision",

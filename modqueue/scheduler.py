@@ -26,7 +26,7 @@ from typing import Any
 from modqueue._exceptions import ModqueueError
 from modqueue.config import ModqueueConfig
 from modqueue.integrations.sources import make_source
-from modqueue.queue import ReviewQueue
+from modqueue.queue import RetentionReport, ReviewQueue, apply_retention, queue_notices
 from modqueue.queue.deadlines import DeadlineReport, sweep_deadlines
 from modqueue.queue.locks import try_exclusive
 
@@ -87,9 +87,9 @@ def _expire_leases(ctx: JobContext) -> int:
 
 
 def _dispatch_actions(ctx: JobContext) -> dict[str, Any]:
-    from modqueue.integrations.actions import dispatch_due
+    from modqueue.integrations.actions import destinations, dispatch_due
 
-    report = dispatch_due(ctx.queue, ctx.config.platforms, stop=ctx.stop)
+    report = dispatch_due(ctx.queue, destinations(ctx.config), stop=ctx.stop)
     if report.busy:
         ctx.log.info("actions: %s", report.summary())
     return report.to_dict()
@@ -104,16 +104,41 @@ def _poll_action_status(ctx: JobContext) -> dict[str, Any]:
     return report.to_dict()
 
 
+def _notify_sources(config: ModqueueConfig) -> list[str]:
+    return [name for name, source in config.sources.items() if source.notify_url is not None]
+
+
+def _queue_notices(ctx: JobContext) -> int:
+    queue, sources = ctx.queue, _notify_sources(ctx.config)
+    total = 0
+    while not ctx.stop.is_set():
+        queued = queue.run(lambda s: queue_notices(s, sources=sources, now=queue.clock()))
+        total += queued
+        if queued == 0:
+            break
+    return total
+
+
 def _action_jobs(config: ModqueueConfig) -> list[JobSpec]:
-    """Delivery and outcome follow-up, when at least one platform is configured."""
-    if not config.platforms:
-        return []
-    return [
-        JobSpec("actions", 5.0, _dispatch_actions, "deliver due takedown actions to platforms"),
-        JobSpec(
-            "action-status", 60.0, _poll_action_status, "follow up actions whose outcome is pending"
-        ),
-    ]
+    """Delivery and outcome follow-up, when at least one platform is configured;
+    feedback to notifiers, when a source has a `notify_url`."""
+    jobs = []
+    if config.platforms or _notify_sources(config):
+        jobs.append(
+            JobSpec("actions", 5.0, _dispatch_actions, "deliver due actions and notifications")
+        )
+    if config.platforms:
+        jobs.append(
+            JobSpec(
+                "action-status",
+                60.0,
+                _poll_action_status,
+                "follow up actions whose outcome is pending",
+            )
+        )
+    if _notify_sources(config):
+        jobs.append(JobSpec("notices", 5.0, _queue_notices, "queue acknowledgements and outcomes"))
+    return jobs
 
 
 def _sweep_deadlines(ctx: JobContext) -> DeadlineReport:
@@ -125,6 +150,17 @@ def _sweep_deadlines(ctx: JobContext) -> DeadlineReport:
         )
         total.add(batch)
         if batch.changed == 0:
+            break
+    return total
+
+
+def _apply_retention(ctx: JobContext) -> RetentionReport:
+    total = RetentionReport()
+    queue, cfg = ctx.queue, ctx.config.retention
+    while not ctx.stop.is_set():
+        batch = queue.run(lambda s: apply_retention(s, config=cfg, now=queue.clock()))
+        total.add(batch)
+        if not batch.more:
             break
     return total
 
@@ -216,6 +252,9 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     jobs = [
         JobSpec("leases", 30.0, _expire_leases, "return abandoned claims to the queue", CORE),
         JobSpec("deadlines", 60.0, _sweep_deadlines, "mark, raise and escalate items by SLA", CORE),
+        JobSpec(
+            "retention", 3600.0, _apply_retention, "purge personal data past [retention] limits"
+        ),
         *_action_jobs(config),
         *_source_jobs(config),
         *_model_jobs(config),

@@ -15,6 +15,7 @@ import typer
 from modqueue.commands._common import Invocation, fail, uses
 from modqueue.integrations.actions import (
     DispatchReport,
+    destinations,
     list_actions,
     retry_actions,
     run_dispatcher,
@@ -45,9 +46,13 @@ def dispatch(
     outcomes; runs until interrupted (SIGINT/SIGTERM finish the current batch), or one
     pass with --once."""
     cfg = cli.config
-    if not cfg.platforms:
+    targets = destinations(cfg)
+    if not targets:
         where = cfg.path or "modqueue.toml"
-        raise fail(f"{where}: no [platforms.NAME] table: nothing to deliver to")
+        raise fail(
+            f"{where}: no [platforms.NAME] table and no source with notify_url: "
+            "nothing to deliver to"
+        )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = {"now": False}
 
@@ -86,7 +91,7 @@ def dispatch(
         queue.service = cli.authorized(queue, Permission.RUN_SERVICE)
         run_dispatcher(
             queue,
-            cfg.platforms,
+            targets,
             once=once,
             batch_size=batch_size,
             idle_s=idle,

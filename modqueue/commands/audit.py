@@ -7,13 +7,21 @@ verified lead or admin (`--as`) once reviewers are registered."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from sqlmodel import Session
 
 from modqueue._exceptions import ConfigError
 from modqueue.commands._common import Invocation, uses
-from modqueue.queue import Permission, audit_history, event_dict, verify_chain
+from modqueue.queue import (
+    AuditEvent,
+    Permission,
+    audit_history,
+    event_dict,
+    personal_of,
+    verify_chain,
+)
 
 app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
 
@@ -80,10 +88,9 @@ def log(
         events = cli.run_as(
             queue,
             Permission.VIEW_AUDIT,
-            lambda s, _actor: [
-                event_dict(r)
-                for r in audit_history(s, item_id=item, actor=reviewer, event=event, limit=limit)
-            ],
+            lambda s, _actor: _with_personal(
+                s, audit_history(s, item_id=item, actor=reviewer, event=event, limit=limit)
+            ),
             read=True,
         )
     if cli.show(events):
@@ -95,3 +102,8 @@ def log(
             f"{e['id']:>7} {e['at']} {e['actor']} {e['event']}{item_text}"
             + (f" {json.dumps(extra, sort_keys=True, ensure_ascii=False)}" if extra else "")
         )
+
+
+def _with_personal(session: Session, rows: list[AuditEvent]) -> list[dict[str, Any]]:
+    personal = personal_of(session, [r.id for r in rows if r.id is not None])
+    return [event_dict(r, personal.get(r.id or 0)) for r in rows]

@@ -30,7 +30,13 @@ from modqueue.queue._access.rules import (
     roles_with,
 )
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
-from modqueue.queue._audit.log import ChainReport, audit_history, event_dict, verify_chain
+from modqueue.queue._audit.log import (
+    ChainReport,
+    audit_history,
+    event_dict,
+    personal_of,
+    verify_chain,
+)
 from modqueue.queue._claims.exposure import (
     ExposureStatus,
     QueueExposure,
@@ -64,6 +70,7 @@ from modqueue.queue._core.models import (
     OutboundActionPublic,
     SyncCursor,
 )
+from modqueue.queue._core.privacy_models import AuditPersonal, AuditSeal
 from modqueue.queue._core.quality_config import (
     DEFAULT_SECOND_REVIEW_SHARE,
     QualityConfig,
@@ -78,6 +85,7 @@ from modqueue.queue._core.quality_models import (
     GoldItemPublic,
 )
 from modqueue.queue._core.referrals import NoticeType, TrustedFlagger
+from modqueue.queue._core.retention_config import RetentionConfig
 from modqueue.queue._core.routing import (
     SECOND_REVIEW_SUFFIX,
     TRIAGE,
@@ -90,12 +98,14 @@ from modqueue.queue._core.routing import (
     senior_queue,
 )
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
+from modqueue.queue._decisions.notices import NOTIFY_ACTIONS, NOTIFY_PREFIX
 from modqueue.queue._decisions.pipeline import (
     Annotation,
     ModelBand,
     decide,
     decide_held,
     escalate,
+    queue_notices,
     record_annotation,
     reopen_for_appeal,
     return_held,
@@ -103,6 +113,12 @@ from modqueue.queue._decisions.pipeline import (
     route_by_model,
     supersede_decision,
     undo_decision,
+)
+from modqueue.queue._decisions.retention import (
+    ErasureReport,
+    RetentionReport,
+    apply_retention,
+    erase_person,
 )
 from modqueue.queue._decisions.settlement import (
     DecisionKind,
@@ -151,6 +167,8 @@ __all__ = [
     "DEFAULT_SECOND_REVIEW_SHARE",
     "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",
+    "NOTIFY_ACTIONS",
+    "NOTIFY_PREFIX",
     "OPEN_MODE_WARNING",
     "SECOND_REVIEW_SUFFIX",
     "SPLITS",
@@ -162,7 +180,9 @@ __all__ = [
     "AppealPublic",
     "AppealStatus",
     "AuditEvent",
+    "AuditPersonal",
     "AuditRecord",
+    "AuditSeal",
     "AuthConfig",
     "ChainReport",
     "CheckedLine",
@@ -177,6 +197,7 @@ __all__ = [
     "DecisionKind",
     "DecisionPublic",
     "DecisionStatus",
+    "ErasureReport",
     "ExportSecret",
     "ExposureConfig",
     "ExposureEvent",
@@ -205,6 +226,8 @@ __all__ = [
     "QueueQualityConfig",
     "QueueSummary",
     "Rejection",
+    "RetentionConfig",
+    "RetentionReport",
     "ReviewQueue",
     "Reviewer",
     "ReviewerExposure",
@@ -215,6 +238,7 @@ __all__ = [
     "TrustedFlagger",
     "UTCDateTime",
     "add_reviewer",
+    "apply_retention",
     "audit_history",
     "authorize",
     "authorize_actor",
@@ -226,6 +250,7 @@ __all__ = [
     "decide",
     "decide_held",
     "disable_reviewer",
+    "erase_person",
     "escalate",
     "event_dict",
     "grant_app_role",
@@ -248,10 +273,12 @@ __all__ = [
     "migrate",
     "normalise_text",
     "parse_json",
+    "personal_of",
     "policy_of_queue",
     "pseudonym_for",
     "pseudonyms_for",
     "queue_filter",
+    "queue_notices",
     "read_connection",
     "read_jsonl",
     "read_session",

@@ -70,6 +70,7 @@ WITH last_decision AS (
 ), last_action AS (
     SELECT item_id, MAX(id) AS id FROM outbound_action
     WHERE reverses_id IS NULL AND status <> 'cancelled'
+        AND action NOT IN ('notify_ack', 'notify_outcome')
     GROUP BY item_id
 ), referred AS (
     SELECT i.id AS item_id, i.source AS source, COALESCE(i.policy, 'triage') AS policy,

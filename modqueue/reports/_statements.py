@@ -73,6 +73,7 @@ WITH last_decision AS (
 ), last_action AS (
     SELECT item_id, MAX(id) AS id FROM outbound_action
     WHERE reverses_id IS NULL AND status <> 'cancelled'
+        AND action NOT IN ('notify_ack', 'notify_outcome')
     GROUP BY item_id
 )
 SELECT d.id AS decision_id, d.label AS label, d.action AS action,

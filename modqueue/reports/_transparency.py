@@ -86,7 +86,9 @@ def _action_durations(session: Session) -> str:
     seconds = seconds_between(session, "a.updated_at", _FLAGGED)
     return f"""WITH first_done AS (
     SELECT item_id, MIN(id) AS id FROM outbound_action
-    WHERE status = 'done' AND reverses_id IS NULL GROUP BY item_id
+    WHERE status = 'done' AND reverses_id IS NULL
+        AND action NOT IN ('notify_ack', 'notify_outcome')
+    GROUP BY item_id
 ), durations AS (
     SELECT COALESCE(i.policy, 'triage') AS policy, {seconds} AS seconds
     FROM item i JOIN first_done f ON f.item_id = i.id JOIN outbound_action a ON a.id = f.id
@@ -126,6 +128,7 @@ def _actions(session: Session, params: dict[str, Any]) -> dict[str, Any]:
         session,
         """SELECT action, status, COUNT(*) AS actions FROM outbound_action
 WHERE created_at >= :since AND created_at < :until
+    AND action NOT IN ('notify_ack', 'notify_outcome')
 GROUP BY action, status ORDER BY action, status""",
         params,
     )

@@ -9,7 +9,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from modqueue.queue import AuditEvent, Decision, Item, OutboundAction, ReviewQueue
+from modqueue.queue import (
+    AuditEvent,
+    Decision,
+    Item,
+    OutboundAction,
+    ReviewQueue,
+    event_dict,
+    personal_of,
+)
 from modqueue.tui import TuiConfig
 from modqueue.tui.app import ReviewApp
 from tests.conftest import Clock, make_item
@@ -96,13 +104,15 @@ def decisions(queue: ReviewQueue) -> list[tuple[int, str, str, str]]:
 
 
 def events(queue: ReviewQueue, name: str) -> list[tuple[int | None, Any]]:
+    """`(item id, detail)` of each `name` event, its personal fields (notes) put back."""
     with queue.session() as s:
-        rows = s.execute(
-            select(col(AuditEvent.item_id), col(AuditEvent.detail))
-            .where(col(AuditEvent.event) == name)
-            .order_by(col(AuditEvent.id))
-        ).all()
-    return [(i, d) for i, d in rows]
+        rows = list(
+            s.scalars(
+                select(AuditEvent).where(col(AuditEvent.event) == name).order_by(col(AuditEvent.id))
+            )
+        )
+        personal = personal_of(s, [r.id for r in rows if r.id is not None])
+        return [(r.item_id, event_dict(r, personal.get(r.id or 0))["detail"]) for r in rows]
 
 
 def action_statuses(queue: ReviewQueue) -> list[str]:

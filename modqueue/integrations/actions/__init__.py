@@ -12,6 +12,8 @@ outbox) in the decision's own transaction. This package delivers those rows:
 * `list_actions()`, `retry_actions()` read and re-queue the outbox;
   `reverse_decision()` (from `modqueue.queue`) queues the opposite action of an
   overturned decision.
+* `notifiers()`, `destinations()`: sources with a `notify_url` as destinations
+  `notify:<source>`, for feedback to the notifier (`modqueue.queue.queue_notices`).
 * `action_body()`, `sign()`, `verify_signature()` describe the wire format for platforms.
 """
 
@@ -23,6 +25,7 @@ from modqueue.integrations.actions._dispatch import (
     poll_statuses,
     run_dispatcher,
 )
+from modqueue.integrations.actions._notify import destinations, notifiers
 from modqueue.integrations.actions._outcome import Outcome, OutcomeKind, parse_retry_after
 from modqueue.integrations.actions._payload import (
     SIGNATURE_HEADER,
@@ -57,8 +60,10 @@ __all__ = [
     "backoff_seconds",
     "claim_due",
     "claim_follow_ups",
+    "destinations",
     "dispatch_due",
     "list_actions",
+    "notifiers",
     "parse_retry_after",
     "poll_statuses",
     "record_outcomes",

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from modqueue.queue import NOTIFY_ACTIONS
+
 __all__ = [
     "SIGNATURE_HEADER",
     "ClaimedAction",
@@ -50,6 +52,12 @@ def action_body(action: ClaimedAction) -> bytes:
     The same action always gives the same bytes, so every retry carries the same body,
     key and signature.
     """
+    if action.action in NOTIFY_ACTIONS:
+        # Feedback to a notifier: the document queued with it, plus the key.
+        notice = {**json.loads(action.reason), "idempotency_key": action.idempotency_key}
+        return json.dumps(
+            notice, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
     payload = {
         "idempotency_key": action.idempotency_key,
         "action": action.action,

@@ -104,6 +104,7 @@ class Permission(StrEnum):
     SYNC_LABELSTUDIO = "sync_labelstudio"
     RUN_SERVICE = "run_service"
     MANAGE_MODELS = "manage_models"
+    ERASE_PERSONAL_DATA = "erase_personal_data"
     LIFT_EXPOSURE = "lift_exposure"
     VIEW_PERSONAL_EXPOSURE = "view_personal_exposure"
     VIEW_REPORTS = "view_reports"
@@ -133,6 +134,7 @@ _MIN_ROLE = {
     Permission.SETUP_LABELSTUDIO: Role.LEAD,
     Permission.SYNC_LABELSTUDIO: Role.LEAD,
     Permission.MANAGE_MODELS: Role.LEAD,
+    Permission.ERASE_PERSONAL_DATA: Role.ADMIN,
     Permission.LIFT_EXPOSURE: Role.LEAD,
     # Per-person exposure is health data in all but name: admins only, not leads.
     Permission.VIEW_PERSONAL_EXPOSURE: Role.ADMIN,
@@ -178,6 +180,7 @@ _WHAT = {
     Permission.RUN_SERVICE: "run a service process (serve, actions dispatch)",
     Permission.MANAGE_MODELS: "train, activate or retire models",
     Permission.VIEW_REPORTS: "produce referral, statement and transparency reports",
+    Permission.ERASE_PERSONAL_DATA: "erase a person's data",
 }
 
 

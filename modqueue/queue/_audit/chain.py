@@ -26,7 +26,9 @@ from typing import Any, TypedDict
 from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, select, text
 from sqlmodel import Session
 
+from modqueue.queue._audit.personal import split_personal
 from modqueue.queue._core.models import AuditEvent
+from modqueue.queue._core.privacy_models import AuditPersonal
 
 __all__ = [
     "GENESIS_HASH",
@@ -51,6 +53,7 @@ PG_AUDIT_CHAINS = 16  # chains on PostgreSQL: how many transactions can append a
 
 AUDIT: Table = AuditEvent.metadata.tables["audit_event"]
 _INSERT_AUDIT = insert(AUDIT)
+_INSERT_PERSONAL = insert(AuditPersonal.metadata.tables["audit_personal"])
 _HEAD = (
     select(AUDIT.c.id, AUDIT.c.hash)
     .where(AUDIT.c.chain == bindparam("chain"))
@@ -364,6 +367,7 @@ def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
     service = session.info.get(SERVICE_KEY)
     if service is not None:
         records = [replace(r, detail={**(r.detail or {}), "service": service}) for r in records]
+    records, personal = _split(records)
     conn = session.connection()
     state = _state(conn)
     if state.head is not None and not state.checked and len(records) == 1 and state.spare_ids:
@@ -373,6 +377,7 @@ def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
         guard |= {"g_chain": state.chain, "g_last": state.head[0]}
         if conn.execute(_GUARDED_INSERT, guard).first() is not None:
             state.head, state.checked = (rows[0]["id"], rows[0]["hash"]), True
+            _insert_personal(conn, rows, personal)
             return
     if state.head is None or not state.checked:
         ids = _read_head(conn, state, len(records))
@@ -382,6 +387,39 @@ def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
     rows = _rows(records, state.chain, state.head[1], ids)
     conn.execute(_INSERT_AUDIT, rows)
     state.head = (rows[-1]["id"], rows[-1]["hash"])
+    _insert_personal(conn, rows, personal)
+
+
+def _split(
+    records: Sequence[AuditRecord],
+) -> tuple[list[AuditRecord], list[tuple[str, dict[str, Any]] | None]]:
+    """`records` with their personal fields replaced by digests (`split_personal`), and
+    for each the `(nonce, values)` that go to `audit_personal` (None: nothing personal)."""
+    out: list[AuditRecord] = []
+    personal: list[tuple[str, dict[str, Any]] | None] = []
+    for r in records:
+        parts, nonce, moved = split_personal(
+            {"before": r.before, "after": r.after, "detail": r.detail}
+        )
+        if moved:
+            r = replace(r, before=parts["before"], after=parts["after"], detail=parts["detail"])
+        out.append(r)
+        personal.append((nonce, moved) if moved else None)
+    return out, personal
+
+
+def _insert_personal(
+    conn: Connection,
+    rows: list[dict[str, Any]],
+    personal: list[tuple[str, dict[str, Any]] | None],
+) -> None:
+    side = [
+        {"event_id": row["id"], "item_id": row["item_id"], "nonce": p[0], "data": p[1]}
+        for row, p in zip(rows, personal, strict=True)
+        if p is not None
+    ]
+    if side:
+        conn.execute(_INSERT_PERSONAL, side)
 
 
 def record_event(

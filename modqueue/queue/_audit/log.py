@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,11 +12,28 @@ from sqlmodel import Session, col
 
 from modqueue._fields import fields_dict
 from modqueue.queue._audit.chain import GENESIS_HASH, event_hash
+from modqueue.queue._audit.personal import (
+    MARKER,
+    PERSONAL_PARTS,
+    REDACTED,
+    merge_personal,
+    personal_digest,
+)
 from modqueue.queue._core.models import AuditEvent
+from modqueue.queue._core.privacy_models import AuditPersonal, AuditSeal
 
-__all__ = ["ChainReport", "audit_history", "event_dict", "verify_chain"]
+__all__ = [
+    "SEALED_EVENT",
+    "ChainReport",
+    "audit_history",
+    "event_dict",
+    "personal_of",
+    "seals_digest",
+    "verify_chain",
+]
 
 VERIFY_BATCH = 5000
+SEALED_EVENT = "audit_sealed"  # anchors the seals of migration 0016_privacy_retention
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +80,12 @@ class _Walk:
         )
 
 
-def _problem(row: AuditEvent, chain_head: tuple[int, str] | None) -> str | None:
+def _problem(
+    row: AuditEvent,
+    chain_head: tuple[int, str] | None,
+    sealed: str | None,
+    personal: AuditPersonal | None,
+) -> str | None:
     prev_hash = chain_head[1] if chain_head else GENESIS_HASH
     if row.hash is None or row.prev_hash is None:
         return "it has no hash (written outside the audit chain)"
@@ -72,9 +95,37 @@ def _problem(row: AuditEvent, chain_head: tuple[int, str] | None) -> str | None:
             f"its prev_hash does not match {what}: an event before it was deleted, "
             "inserted or moved"
         )
-    if row.hash != event_hash(row, prev_hash):
+    # A sealed event (personal fields moved out by a migration) verifies against its
+    # seal; the seals themselves are anchored by the chained `audit_sealed` event.
+    expected = sealed if sealed is not None else row.hash
+    if expected != event_hash(row, prev_hash):
         return "its contents do not match its hash: the event was edited"
+    if personal is not None:
+        for part in PERSONAL_PARTS:
+            for key, value in (getattr(row, part) or {}).items():
+                path = f"{part}.{key}"
+                stored = personal.data.get(path)
+                if isinstance(stored, dict) and stored.keys() == {REDACTED}:
+                    continue  # redacted on purpose (`[erased]`): no longer the digested value
+                if path in personal.data and value != {
+                    MARKER: personal_digest(personal.nonce, path, personal.data[path])
+                }:
+                    return f"its personal field {path} does not match its digest: it was edited"
     return None
+
+
+def seals_digest(seals: Sequence[tuple[int, str]]) -> str:
+    """The SHA-256 (hex) over `(event id, sealed hash)` pairs, in id order, that an
+    `audit_sealed` event's detail records as `seals`."""
+    lines = "".join(f"{i}:{h}\n" for i, h in sorted(seals))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _anchors_seals(row: AuditEvent, seals: dict[int, str]) -> bool:
+    """True when `audit_sealed` event `row` records exactly the seals before it."""
+    detail = row.detail or {}
+    covered = [(i, h) for i, h in seals.items() if i < (row.id or 0)]
+    return detail.get("count") == len(covered) and detail.get("seals") == seals_digest(covered)
 
 
 def verify_chain(session: Session, *, anchors: Sequence[tuple[int, str]] = ()) -> ChainReport:
@@ -86,6 +137,11 @@ def verify_chain(session: Session, *, anchors: Sequence[tuple[int, str]] = ()) -
     `(id, hash)` anchors recorded earlier (`ChainReport.heads`) to detect it.
     """
     wanted = {int(i): h.lower() for i, h in anchors}
+    seals: dict[int, str] = {
+        int(i): str(h)
+        for i, h in session.execute(select(col(AuditSeal.event_id), col(AuditSeal.sealed_hash)))
+    }
+    anchored = not seals
     walk = _Walk()
     after = 0
     while True:
@@ -99,10 +155,23 @@ def verify_chain(session: Session, *, anchors: Sequence[tuple[int, str]] = ()) -
         )
         if not rows:
             break
+        personal = {
+            p.event_id: p
+            for p in session.scalars(
+                select(AuditPersonal).where(
+                    col(AuditPersonal.event_id) >= rows[0].id,
+                    col(AuditPersonal.event_id) <= rows[-1].id,
+                )
+            )
+        }
         for row in rows:
             assert row.id is not None
             chain_head = walk.heads.get(row.chain)
-            problem = _problem(row, chain_head)
+            problem = _problem(row, chain_head, seals.get(row.id), personal.get(row.id))
+            if problem is None and row.event == SEALED_EVENT and not anchored:
+                # The latest migration's anchor covers every seal (a re-run of the
+                # migration after a downgrade leaves an older, outdated anchor behind).
+                anchored = _anchors_seals(row, seals)
             if problem is None and row.id in wanted and row.hash != wanted.pop(row.id):
                 problem = "its hash differs from the anchor: the chain was rewritten"
             if problem is not None:
@@ -114,6 +183,15 @@ def verify_chain(session: Session, *, anchors: Sequence[tuple[int, str]] = ()) -
             walk.checked += 1
             walk.heads[row.chain] = walk.last = (row.id, row.hash or GENESIS_HASH)
         after = rows[-1].id or after
+    if not anchored:
+        return walk.report(
+            broken_id=min(seals),
+            last_good_id=walk.last[0] if walk.last else None,
+            problem=(
+                "the seals of events rewritten by a migration differ from their anchor "
+                "(the audit_sealed event), or it is missing"
+            ),
+        )
     if wanted:
         missing = min(wanted)
         return walk.report(
@@ -124,17 +202,30 @@ def verify_chain(session: Session, *, anchors: Sequence[tuple[int, str]] = ()) -
     return walk.report()
 
 
-def event_dict(row: AuditEvent) -> dict[str, Any]:
-    """JSON-ready form of one audit event."""
+def personal_of(session: Session, event_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The personal fields still stored for `event_ids`: `{event id: {path: value}}`."""
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(event_ids), VERIFY_BATCH):
+        chunk = list(event_ids[start : start + VERIFY_BATCH])
+        for p in session.scalars(
+            select(AuditPersonal).where(col(AuditPersonal.event_id).in_(chunk))
+        ):
+            found[p.event_id] = p.data
+    return found
+
+
+def event_dict(row: AuditEvent, personal: dict[str, Any] | None = None) -> dict[str, Any]:
+    """JSON-ready form of one audit event; `personal` (from `personal_of`) puts its
+    personal fields back in place of their digests (erased ones read `"[erased]"`)."""
     return {
         "id": row.id,
         "at": row.at.isoformat(),
         "actor": row.actor,
         "event": row.event,
         "item_id": row.item_id,
-        "before": row.before,
-        "after": row.after,
-        "detail": row.detail,
+        "before": merge_personal("before", row.before, personal),
+        "after": merge_personal("after", row.after, personal),
+        "detail": merge_personal("detail", row.detail, personal),
         "chain": row.chain,
         "prev_hash": row.prev_hash,
         "hash": row.hash,

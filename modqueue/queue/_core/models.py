@@ -89,6 +89,8 @@ class Item(ItemBase, table=True):
     cluster_id: int | None = Field(default=None, foreign_key="content_cluster.id", index=True)
     notice_type: str = Field(default="own_initiative", max_length=20)
     trusted_flagger: str | None = Field(default=None, max_length=200)
+    reporter_purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    content_purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ItemPublic(ItemBase):

@@ -25,11 +25,26 @@ the same rows as the statements SQLite runs (a test compares them).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import CTE, Connection, Select, Table, bindparam, insert, select, true, update
+from sqlalchemy import (
+    CTE,
+    Connection,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    null,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
@@ -66,6 +81,14 @@ from modqueue.queue._core.routing import (
     senior_queue,
 )
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue._decisions.notices import (
+    NOTIFY_ACK,
+    NOTIFY_OUTCOME,
+    NOTIFY_PREFIX,
+    due_notices,
+    notice_body,
+    notice_key,
+)
 from modqueue.queue._decisions.reversal import plan_reversals
 from modqueue.queue._decisions.settlement import (
     DecisionKind,
@@ -79,13 +102,18 @@ from modqueue.queue._decisions.settlement import (
 )
 
 __all__ = [
+    "ERASED",
     "Annotation",
+    "ItemPurge",
     "ModelBand",
     "decide",
     "decide_held",
     "escalate",
     "outbox_row",
+    "purge_item_fields",
+    "queue_notices",
     "record_annotation",
+    "redact_decision_notes",
     "reopen_for_appeal",
     "return_held",
     "reverse_decision",
@@ -958,3 +986,90 @@ def route_by_model(
         after={"queue": item.queue, "suggestion": suggestion},
     )
     return True
+
+
+# -- personal data: retention and erasure ------------------------------------------------
+
+ItemPurge = Literal["reporter", "content", "author"]
+ERASED = "[erased]"
+
+
+def purge_item_fields(
+    session: Session, *, item_ids: list[int], what: set[ItemPurge], now: datetime
+) -> None:
+    """Remove personal data from items `item_ids` in one statement: `reporter` (the
+    reporter's data), `content` (text, URL and media URLs; fingerprints and clusters
+    stay) and `author` (author id and handle). The caller audits the purge."""
+    if not item_ids or not what:
+        return
+    values: dict[str, Any] = {}
+    if "reporter" in what:
+        values |= {"reporter": null(), "reporter_purged_at": now}
+    if "content" in what:
+        values |= {"text": None, "url": None, "media": [], "content_purged_at": now}
+    if "author" in what:
+        values |= {"author_id": None, "author_handle": None}
+    session.connection().execute(update(ITEM).where(ITEM.c.id.in_(item_ids)).values(**values))
+    for item_id in item_ids:
+        _forget_item(session, item_id)
+
+
+def redact_decision_notes(session: Session, *, item_ids: list[int], needles: list[str]) -> None:
+    """Replace every occurrence of `needles` (a person's ids, handle or contact) in the
+    notes of the decisions on items `item_ids` by `[erased]`."""
+    note = DECISION.c.note
+    replaced: Any = note
+    for needle in needles:
+        replaced = func.replace(replaced, needle, ERASED)
+    if item_ids and needles:
+        session.connection().execute(
+            update(DECISION).where(DECISION.c.item_id.in_(item_ids)).values(note=replaced)
+        )
+
+
+# -- feedback to the notifier ----------------------------------------------------------
+
+
+def queue_notices(
+    session: Session, *, sources: Collection[str], now: datetime, limit: int = 500
+) -> int:
+    """Queue the acknowledgements and outcomes due to the notifiers of `sources`
+    (`notices.due_notices`) as outbox rows on `notify:<source>`, one per notice and
+    stage (an idempotency key derived from both; a row already there is kept). Returns
+    how many were queued; audited as one `notices_queued` event."""
+    rows = []
+    for item, stage, payload in due_notices(session, sources=sources, limit=limit):
+        assert item.id is not None
+        row = outbox_row(
+            item_id=item.id,
+            decision_id=None,
+            action=stage,
+            reason=notice_body(item, stage, payload),
+            source=NOTIFY_PREFIX + item.source,
+            external_id=item.external_id,
+            policy=item.policy,
+            label=item.final_label or "",
+            now=now,
+        )
+        row["idempotency_key"] = notice_key(item.source, item.external_id, stage)
+        rows.append(row)
+    if not rows:
+        return 0
+    factory = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    ids = session.execute(
+        factory(ACTION)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(ACTION.c.id, ACTION.c.item_id, ACTION.c.action),
+        rows,
+    ).all()
+    queued: dict[str, list[int]] = {NOTIFY_ACK: [], NOTIFY_OUTCOME: []}
+    for _id, item_id, stage in ids:
+        queued[stage].append(int(item_id))
+    record_event(
+        session,
+        actor="notifier",
+        event="notices_queued",
+        at=now,
+        detail={"ack": sorted(queued[NOTIFY_ACK]), "outcome": sorted(queued[NOTIFY_OUTCOME])},
+    )
+    return len(ids)

@@ -156,6 +156,11 @@ def _merge_into(
     if row.notice_type == NoticeType.OWN_INITIATIVE and (item.report_count > 0 or item.reporter):
         changes["notice_type"] = NoticeType.NOTICE.value
     changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
+    # Data sent again after retention purged it starts its own retention period.
+    if "reporter" in changed:
+        row.reporter_purged_at = None
+    if {"text", "url", "media"} & changed.keys():
+        row.content_purged_at = None
     before = {k: getattr(row, k) for k in changed if k not in ("text", "reporter")}
     if changed and row.status == ItemStatus.PENDING:
         priority, breakdown = with_boost(
