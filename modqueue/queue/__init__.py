@@ -134,7 +134,14 @@ from modqueue.queue._read.dashboard import (
     QueueHealth,
     dashboard_metrics,
 )
-from modqueue.queue._read.desk import QueueSummary, record_reveal, reviewer_queues
+from modqueue.queue._read.desk import (
+    MEDIA_REVEALED,
+    MediaKind,
+    QueueSummary,
+    record_media_reveal,
+    record_reveal,
+    reviewer_queues,
+)
 from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
@@ -142,6 +149,7 @@ __all__ = [
     "DEFAULT_SECOND_REVIEW_SHARE",
     "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",
+    "MEDIA_REVEALED",
     "OPEN_MODE_WARNING",
     "SECOND_REVIEW_SUFFIX",
     "SPLITS",
@@ -177,6 +185,7 @@ __all__ = [
     "ItemIn",
     "ItemPublic",
     "ItemStatus",
+    "MediaKind",
     "ModelBand",
     "ModelHealth",
     "NewToken",
@@ -239,6 +248,7 @@ __all__ = [
     "record_annotation",
     "record_event",
     "record_events",
+    "record_media_reveal",
     "record_reveal",
     "refuse",
     "reopen_for_appeal",

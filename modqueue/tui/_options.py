@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
+from modqueue._sections.media import MediaConfig
 from modqueue._sections.tui import TuiConfig
 
 __all__ = ["AppMode", "AppOptions"]
@@ -16,9 +17,11 @@ AppMode = Literal["review", "pick", "lead"]
 
 class AppOptions(TypedDict, total=False):
     """`queues` to review (default: every non-senior queue), the `mode` to start in
-    (default `"review"`; `"pick"` the queue picker, `"lead"` the lead dashboard) and the
-    `config` (default `TuiConfig()`)."""
+    (default `"review"`; `"pick"` the queue picker, `"lead"` the lead dashboard), the
+    `config` (default `TuiConfig()`) and the `media` fetcher's limits (default
+    `MediaConfig()`: public addresses only)."""
 
     queues: list[str] | None
     mode: AppMode
     config: TuiConfig | None
+    media: MediaConfig | None

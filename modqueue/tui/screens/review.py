@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -21,11 +21,27 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from modqueue._exceptions import ModqueueError, PermissionDenied
+from modqueue._sections.media import MediaConfig
 from modqueue._sections.tui import TuiConfig
-from modqueue.guidelines import Guideline
-from modqueue.queue import Claim, DecisionPublic, ReviewQueue, record_reveal
+from modqueue.guidelines import DEFAULT_MEDIA_VIEW, Guideline
+from modqueue.queue import (
+    Claim,
+    DecisionPublic,
+    ReviewQueue,
+    policy_of_queue,
+    record_media_reveal,
+    record_reveal,
+)
 from modqueue.tui._keys import binding, display_key
-from modqueue.tui.components import ExposureMeter, GuidelinePanel, ItemCard
+from modqueue.tui.components import (
+    ExposureMeter,
+    GuidelinePanel,
+    ItemCard,
+    MediaEntry,
+    MediaPanel,
+    MediaRequest,
+    media_entries,
+)
 from modqueue.tui.screens.note import NoteScreen
 
 __all__ = ["ReviewScreen"]
@@ -117,8 +133,10 @@ class ReviewScreen(Screen[None]):
         queues: list[str] | None,
         config: TuiConfig,
         exit_on_quit: bool = True,
+        media: MediaConfig | None = None,
     ) -> None:
         super().__init__()
+        self.media = media or MediaConfig()
         self.queue = queue
         self.reviewer = reviewer
         self.queues = queues
@@ -205,10 +223,27 @@ class ReviewScreen(Screen[None]):
             reveal_key=display_key("reveal", self._keymap()),
             max_chars=self.config.max_text_chars,
         )
+        self._show_media(claim, guideline)
         if guideline is not None:
             keys = {n: display_key(f"decide-{n}", self._keymap()) for n in range(1, 10)}
             self.query_one(GuidelinePanel).show_guideline(guideline, keys)
         self._render_status()
+
+    def _show_media(self, claim: Claim, guideline: Guideline | None) -> None:
+        panel = self.query_one(MediaPanel)
+        panel.protocol = self.config.image_protocol
+        panel.show_media(
+            MediaRequest(
+                item_id=claim.item_id,
+                policy=guideline.id if guideline else policy_of_queue(claim.queue),
+                policy_view=guideline.media_view if guideline else DEFAULT_MEDIA_VIEW,
+                preference=self.config.media_view,
+                media=tuple(media_entries(claim.item.media)),
+                revealed=self.revealed,
+                reveal_key=display_key("reveal", self._keymap()),
+                config=self.media,
+            )
+        )
 
     def _render_status(self) -> None:
         text = Text()
@@ -336,11 +371,26 @@ class ReviewScreen(Screen[None]):
             self.post_message(self.Settled())
 
     @work(thread=True, group="db")
-    def _record_reveal(self, claim: Claim, what: str) -> None:
+    def _record_reveal(
+        self, claim: Claim, what: str, media: list[MediaEntry], policy: str, protection: str
+    ) -> None:
+        def record(s: Any) -> None:
+            now = self.queue.clock()
+            record_reveal(s, claim=claim, now=now, what=what)
+            for entry in media:
+                if entry.audit_kind is not None:
+                    record_media_reveal(
+                        s,
+                        claim=claim,
+                        now=now,
+                        policy=policy,
+                        media_kind=entry.audit_kind,
+                        protection=protection,
+                        media_index=entry.index,
+                    )
+
         try:
-            self.queue.run(
-                lambda s: record_reveal(s, claim=claim, now=self.queue.clock(), what=what)
-            )
+            self.queue.run(record)
         except Exception as exc:
             self.post_message(self.Failed(f"could not record the reveal: {_error(exc)}"))
         finally:
@@ -542,10 +592,15 @@ class ReviewScreen(Screen[None]):
         self._start(lambda: self._undo(decision))
 
     def action_reveal(self) -> None:
-        """Show (or hide again) graphic text and media links of the item on screen."""
+        """Show (or hide again) graphic text, media links and media of the item on screen."""
         claim = self.current
         if claim is None:
             return
+        panel = self.query_one(MediaPanel)
+        shown = panel.revealable()
+        request = panel.request
+        protection = request.view.value if request is not None else DEFAULT_MEDIA_VIEW.value
+        policy = request.policy if request is not None else policy_of_queue(claim.queue)
         self.revealed = not self.revealed
         self._show()
         if self.revealed:
@@ -557,7 +612,7 @@ class ReviewScreen(Screen[None]):
                 parts.append("media links")
             if parts:
                 what = ", ".join(parts)
-                self._start(lambda: self._record_reveal(claim, what))
+                self._start(lambda: self._record_reveal(claim, what, shown, policy, protection))
 
     def action_toggle_guideline(self) -> None:
         """Fold or unfold the guideline text."""
