@@ -251,7 +251,8 @@ class MediaPanel(Vertical):
         if request is None or slot is None:
             return
         caption = Text()
-        caption.append(f"{entry.kind} {entry.index + 1} of {len(request.media)}", style="bold")
+        caption.append(literal(entry.kind, style="bold"))
+        caption.append(f" {entry.index + 1} of {len(request.media)}", style="bold")
         if entry.image_url is not None and entry.image_url != entry.url:
             caption.append(" · thumbnail (nothing plays)", style="dim")
         slot.caption.update(caption)
