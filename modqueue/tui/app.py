@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import PurePath
 from typing import ClassVar, Unpack
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from modqueue._sections.media import MediaConfig
 from modqueue._sections.tui import TuiConfig
+from modqueue.integrations.media import MediaConfig, fetch_media
 from modqueue.queue import ReviewQueue
 from modqueue.tui._keys import binding
 from modqueue.tui._options import AppMode, AppOptions
@@ -36,7 +37,8 @@ class ReviewApp(App[None]):
         self.queues = options.get("queues")
         self.mode: AppMode = options.get("mode", "review")
         self.config = options.get("config") or TuiConfig()
-        self.media = options.get("media") or MediaConfig()
+        media = options.get("media") or MediaConfig()
+        self.media_fetch = options.get("media_fetch") or partial(fetch_media, config=media)
         self.set_keymap(dict(self.config.keys))
 
     def on_mount(self) -> None:
@@ -61,7 +63,7 @@ class ReviewApp(App[None]):
             queues=queues,
             config=self.config,
             exit_on_quit=exit_on_quit,
-            media=self.media,
+            media_fetch=self.media_fetch,
         )
 
     def open_queue_picker(self, *, include_senior: bool, exit_on_back: bool = False) -> None:

@@ -9,7 +9,7 @@ none) drops every image of the previous one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +26,16 @@ from textual_image.widget import Image as AutoImage
 
 from modqueue._sections.tui import ImageProtocol
 from modqueue.guidelines import MediaView
-from modqueue.integrations.media import MediaConfig, fetch_media
+from modqueue.integrations.media import FetchedMedia
 from modqueue.queue import MediaKind
 from modqueue.tui.components.literal import literal
 from modqueue.tui.components.media_image import PreparedImage, prepare_image
 
-__all__ = ["MediaEntry", "MediaPanel", "MediaRequest", "media_entries"]
+__all__ = ["MediaEntry", "MediaFetch", "MediaPanel", "MediaRequest", "media_entries"]
+
+MediaFetch = Callable[[str], FetchedMedia]
+"""Fetches one media URL into memory: the safe fetcher with `[media]`'s limits
+(`modqueue.integrations.media.fetch_media`), or the demo's sample images."""
 
 _WIDGETS: dict[str, Any] = {
     "auto": AutoImage,
@@ -90,7 +94,7 @@ class MediaRequest:
     media: tuple[MediaEntry, ...]
     revealed: bool
     reveal_key: str
-    config: MediaConfig
+    fetch: MediaFetch
 
     @property
     def view(self) -> MediaView:
@@ -274,7 +278,7 @@ class MediaPanel(Vertical):
             slot.placeholder_text(Text("loading…", style="italic dim"), "loading")
             if entry.index not in self.fetching:
                 self.fetching.add(entry.index)
-                self._load(self.token, entry.index, entry.image_url, request.view, request.config)
+                self._load(self.token, entry.index, entry.image_url, request.view, request.fetch)
             return
         if request.revealed:
             slot.picture(prepared.clear, "clear", self.protocol)
@@ -284,9 +288,9 @@ class MediaPanel(Vertical):
     # -- the worker (never touches widgets) --------------------------------------------
 
     @work(thread=True, group="media")
-    def _load(self, token: int, index: int, url: str, view: MediaView, config: MediaConfig) -> None:
+    def _load(self, token: int, index: int, url: str, view: MediaView, fetch: MediaFetch) -> None:
         try:
-            fetched = fetch_media(url, config=config)
+            fetched = fetch(url)
             prepared = prepare_image(fetched.content, view)
         except Exception as exc:
             self.post_message(self.LoadFailed(token, index, str(exc) or type(exc).__name__))

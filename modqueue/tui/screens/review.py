@@ -21,7 +21,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from modqueue._exceptions import ModqueueError, PermissionDenied
-from modqueue._sections.media import MediaConfig
 from modqueue._sections.tui import TuiConfig
 from modqueue.guidelines import DEFAULT_MEDIA_VIEW, Guideline
 from modqueue.queue import (
@@ -38,6 +37,7 @@ from modqueue.tui.components import (
     GuidelinePanel,
     ItemCard,
     MediaEntry,
+    MediaFetch,
     MediaPanel,
     MediaRequest,
     media_entries,
@@ -133,10 +133,10 @@ class ReviewScreen(Screen[None]):
         queues: list[str] | None,
         config: TuiConfig,
         exit_on_quit: bool = True,
-        media: MediaConfig | None = None,
+        media_fetch: MediaFetch,
     ) -> None:
         super().__init__()
-        self.media = media or MediaConfig()
+        self.media_fetch = media_fetch
         self.queue = queue
         self.reviewer = reviewer
         self.queues = queues
@@ -241,7 +241,7 @@ class ReviewScreen(Screen[None]):
                 media=tuple(media_entries(claim.item.media)),
                 revealed=self.revealed,
                 reveal_key=display_key("reveal", self._keymap()),
-                config=self.media,
+                fetch=self.media_fetch,
             )
         )
 
