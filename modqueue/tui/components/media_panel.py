@@ -278,7 +278,16 @@ class MediaPanel(Vertical):
             slot.placeholder_text(Text("loading…", style="italic dim"), "loading")
             if entry.index not in self.fetching:
                 self.fetching.add(entry.index)
-                self._load(self.token, entry.index, entry.image_url, request.view, request.fetch)
+                # after the next paint: the item's text is on screen before any
+                # fetching, decoding or blurring competes with drawing it
+                self.call_after_refresh(
+                    self._load,
+                    self.token,
+                    entry.index,
+                    entry.image_url,
+                    request.view,
+                    request.fetch,
+                )
             return
         if request.revealed:
             slot.picture(prepared.clear, "clear", self.protocol)
