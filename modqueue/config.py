@@ -25,7 +25,7 @@ from modqueue._sections.labelstudio import LabelStudioConfig
 from modqueue._sections.media import MediaConfig
 from modqueue._sections.models import ModelsConfig
 from modqueue._sections.tui import TuiConfig
-from modqueue.queue import AuthConfig, QualityConfig
+from modqueue.queue import AuthConfig, ExposureConfig, QualityConfig
 from modqueue.sla import DeadlinesConfig
 
 __all__ = [
@@ -185,6 +185,7 @@ class ModqueueConfig(_Section):
     tui: TuiConfig = Field(default_factory=TuiConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
+    exposure: ExposureConfig = Field(default_factory=ExposureConfig)
     path: Path | None = None
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "MEDIA_REVEALED",
     "MediaKind",
     "QueueSummary",
+    "RevealedMedia",
     "record_media_reveal",
     "record_reveal",
     "reviewer_queues",
@@ -27,6 +28,17 @@ MEDIA_REVEALED = "media_revealed"
 """The audit event of one media file shown unprotected on the review screen."""
 
 MediaKind = Literal["image", "video"]
+
+
+@dataclass(frozen=True, slots=True)
+class RevealedMedia:
+    """One media file a reveal showed unprotected: its kind, its place in the item's
+    `media`, the policy it is under and the protection it had (`record_media_reveal`)."""
+
+    media_kind: MediaKind
+    media_index: int
+    policy: str
+    protection: str
 
 
 @dataclass(frozen=True, slots=True)
