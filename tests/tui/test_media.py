@@ -37,10 +37,8 @@ def media_queue(database_url: str, clock: Clock, server: MediaServer) -> Iterato
 
 
 def shown(app: ReviewApp, index: int = 0) -> Image.Image:
-    picture = panel(app).slots[index].image
-    assert picture is not None
-    image = picture.image  # type: ignore[attr-defined]
-    assert isinstance(image, Image.Image)
+    image = panel(app).slots[index].picture_data
+    assert image is not None
     return image
 
 
@@ -131,7 +129,7 @@ async def test_a_hidden_policy_fetches_nothing_until_r(
         await settle(app, pilot)
         assert item_on_screen(app) == 4
         assert panel(app).shown_views() == {0: "hidden"}
-        assert panel(app).slots[0].image is None
+        assert panel(app).slots[0].picture_data is None
         assert "/c.png" not in server.requests
         await pilot.press("r")
         await settle(app, pilot)
@@ -142,7 +140,7 @@ async def test_a_hidden_policy_fetches_nothing_until_r(
         await pilot.press("r")
         await settle(app, pilot)
         assert panel(app).shown_views() == {0: "hidden"}
-        assert panel(app).slots[0].image is None
+        assert panel(app).slots[0].picture_data is None
 
 
 @pytest.mark.parametrize(

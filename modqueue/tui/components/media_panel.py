@@ -127,10 +127,18 @@ class _Slot:
         box = Vertical(caption, placeholder, id=slot_id, classes="media-slot")
         return cls(box=box, caption=caption, placeholder=placeholder)
 
+    @property
+    def picture_data(self) -> PILImage.Image | None:
+        """The picture drawn now (`None`: none)."""
+        if self.image is None or not self.image.display:
+            return None
+        data = self.image.image  # type: ignore[attr-defined]
+        return data if isinstance(data, PILImage.Image) else None
+
     def placeholder_text(self, text: Text, state: str) -> None:
-        if self.image is not None:
-            self.image.remove()
-            self.image = None
+        if self.image is not None and self.image.display:
+            self.image.image = None  # type: ignore[attr-defined]  # dropped from memory
+            self.image.display = False
         self.placeholder.update(text)
         self.placeholder.display = True
         self.state = state
@@ -140,8 +148,9 @@ class _Slot:
         if self.image is None:
             self.image = _WIDGETS[protocol](data, classes="media-image")
             self.box.mount(self.image)
-        elif self.state != state:
+        elif self.state != state or not self.image.display:
             self.image.image = data  # type: ignore[attr-defined]
+            self.image.display = True
         self.state = state
 
 
@@ -179,6 +188,12 @@ class MediaPanel(Vertical):
 
     # -- what the screen calls ---------------------------------------------------------
 
+    def _forget(self) -> None:
+        self.token += 1
+        self.images.clear()
+        self.errors.clear()
+        self.fetching.clear()
+
     def clear(self) -> None:
         """No item: drop every image."""
         self.request = None
@@ -197,12 +212,17 @@ class MediaPanel(Vertical):
         background); the same item only swaps protected and clear pictures."""
         before = self.request
         if before is None or before.item_id != request.item_id or before.media != request.media:
-            self.clear()
-            if not request.media:
-                return
-            self.display = True
-            self.slots = {entry.index: _Slot.build(entry, self.token) for entry in request.media}
-            self.mount_all([slot.box for slot in self.slots.values()])
+            if before is not None and len(before.media) == len(request.media):
+                # the same number of files: the slots are reused (no widgets mounted or
+                # removed while the next item is drawn); their pictures are dropped
+                self._forget()
+            else:
+                self.clear()
+                if not request.media:
+                    return
+                self.display = True
+                self.slots = {e.index: _Slot.build(e, self.token) for e in request.media}
+                self.mount_all([slot.box for slot in self.slots.values()])
         self.request = request
         self._note()
         for entry in request.media:
