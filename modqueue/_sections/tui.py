@@ -6,11 +6,17 @@ domain) can validate it without loading the UI.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["BINDING_IDS", "TuiConfig"]
+from modqueue.guidelines import MediaView
+
+__all__ = ["BINDING_IDS", "ImageProtocol", "TuiConfig"]
+
+ImageProtocol = Literal["auto", "sixel", "kitty", "halfcell", "unicode"]
+"""How images are drawn: `auto` picks Sixel or the Kitty graphics protocol when the
+terminal answers for them, else coloured half-cells (tmux included)."""
 
 BINDING_IDS: dict[str, str] = {
     **{f"decide-{n}": str(n) for n in range(1, 10)},
@@ -42,10 +48,18 @@ class TuiConfig(BaseModel):
     break_after_minutes = "45m"
     undo_grace = "30s"
 
+    media_view = "hidden"      # your own protection: stronger than a policy's, never weaker
+    image_protocol = "auto"
+
     [tui.keys]
     skip = "k"
     escalate = "x"
     ```
+
+    `media_view` is the reviewer's own choice of how media first appear (`clear` <
+    `greyscale` < `blurred` < `hidden`). Each policy's guideline sets a floor: where the
+    choice is weaker than the policy's `media_view`, the policy's is used and the screen
+    says so.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,6 +71,8 @@ class TuiConfig(BaseModel):
     dashboard_refresh: float = Field(default=5.0, gt=0)
     max_text_chars: int = Field(default=20_000, ge=100, le=1_000_000)
     claim_ahead: int = Field(default=1, ge=0, le=5)
+    media_view: MediaView | None = None
+    image_protocol: ImageProtocol = "auto"
 
     @field_validator("break_after_minutes", mode="before")
     @classmethod

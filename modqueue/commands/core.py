@@ -256,6 +256,16 @@ def demo(
             typer.echo("terminal UI not available; showing the queue instead", err=True)
             _print_stats(queue.stats())
             return
-        tui.run_review_app(queue=queue, reviewer=reviewer, queues=None, config=cli.config.tui)
+        # The sample items' media (https://media.example.net/...) are generated shapes
+        # answered from memory: the demo needs no network and reaches no other host.
+        from modqueue.integrations.media import sample_fetcher
+
+        tui.run_review_app(
+            queue=queue,
+            reviewer=reviewer,
+            queues=None,
+            config=cli.config.tui,
+            media_fetch=sample_fetcher(cli.config.media),
+        )
     finally:
         queue.close()

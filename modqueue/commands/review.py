@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import typer
 
 from modqueue.commands._common import Invocation, uses
+from modqueue.guidelines import MediaView
 from modqueue.queue import Permission
 
 __all__ = ["review"]
@@ -23,6 +24,14 @@ def review(
         bool,
         typer.Option("--lead", help="Open the lead dashboard (queue health, live; leads and up)."),
     ] = False,
+    media_view: Annotated[
+        MediaView | None,
+        typer.Option(
+            "--media-view",
+            help="Your own protection for media: stronger than a policy's applies, weaker "
+            "is refused on screen (default: [tui] media_view, else each policy's).",
+        ),
+    ] = None,
 ) -> None:
     """Open the terminal UI: review items one by one, or watch the queues with `--lead`.
 
@@ -41,6 +50,9 @@ def review(
             queue.check_access(reviewer, Permission.CLAIM, queue=name)
         if not lead and not queue_name:  # the picker: a role that works queues at all
             queue.check_access(reviewer, Permission.CLAIM)
+        tui = cli.config.tui
+        if media_view is not None:
+            tui = tui.model_copy(update={"media_view": media_view})
         mode: Literal["review", "pick", "lead"] = (
             "lead" if lead else ("review" if queue_name else "pick")
         )
@@ -49,7 +61,8 @@ def review(
             reviewer=reviewer,
             queues=list(queue_name) if queue_name else None,
             mode=mode,
-            config=cli.config.tui,
+            config=tui,
+            media=cli.config.media,
         )
     finally:
         queue.close()

@@ -1,7 +1,8 @@
 """The written policies moderators decide against.
 
 Each policy is one markdown document with YAML front matter (id, title, severity, SLA,
-whether its material is graphic, its labels and its routing rules) and a markdown body
+whether its material is graphic, how its media first appear (`media_view`), its labels
+and its routing rules) and a markdown body
 (definitions, examples, grey areas). The documents that ship with modqueue live in
 `bundled_guidelines_dir()`; a team can point modqueue at its own folder instead.
 
@@ -15,17 +16,20 @@ whether its material is graphic, its labels and its routing rules) and a markdow
 
 from modqueue.guidelines._loader import bundled_guidelines_dir, check_guidelines, load_guidelines
 from modqueue.guidelines._model import (
+    DEFAULT_MEDIA_VIEW,
     REVERSAL_OF,
     Action,
     Guideline,
     GuidelineProblem,
     Label,
+    MediaView,
     RoutingRules,
     SignalRule,
 )
 from modqueue.guidelines._set import TRIAGE_ID, GuidelineSet
 
 __all__ = [
+    "DEFAULT_MEDIA_VIEW",
     "REVERSAL_OF",
     "TRIAGE_ID",
     "Action",
@@ -33,6 +37,7 @@ __all__ = [
     "GuidelineProblem",
     "GuidelineSet",
     "Label",
+    "MediaView",
     "RoutingRules",
     "SignalRule",
     "bundled_guidelines_dir",

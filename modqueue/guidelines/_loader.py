@@ -20,7 +20,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from modqueue._exceptions import GuidelineError
 from modqueue.guidelines import _model
-from modqueue.guidelines._model import Action, Guideline, GuidelineProblem, Label
+from modqueue.guidelines._model import (
+    DEFAULT_MEDIA_VIEW,
+    Action,
+    Guideline,
+    GuidelineProblem,
+    Label,
+    MediaView,
+)
 from modqueue.guidelines._set import TRIAGE_ID, GuidelineSet
 
 __all__ = ["bundled_guidelines_dir", "check_guidelines", "load_guidelines"]
@@ -31,7 +38,7 @@ _MAX_LABELS = 9
 _DEFAULT_MIN_SCORE = 0.5
 
 _REQUIRED_KEYS = ("id", "title", "severity", "sla_hours", "graphic", "labels")
-_OPTIONAL_KEYS = ("routing",)
+_OPTIONAL_KEYS = ("routing", "media_view")
 _LABEL_KEYS = ("id", "title", "hotkey", "action")
 _LABEL_OPTIONAL = ("description",)
 _MAX_DESCRIPTION = 300
@@ -39,6 +46,7 @@ _ROUTING_KEYS = ("keywords", "signals")
 _SIGNAL_REQUIRED = ("prefix",)
 _SIGNAL_OPTIONAL = ("min_score",)
 _ACTIONS = ", ".join(a.value for a in Action)
+_MEDIA_VIEWS = " | ".join(v.value for v in MediaView)
 
 
 def bundled_guidelines_dir() -> Path:
@@ -193,6 +201,7 @@ class _DocumentChecker:
         graphic = self._bool(fields.get("graphic"), "graphic")
         labels = self._labels(fields.get("labels"))
         routing = self._routing(fields.get("routing"))
+        media_view = self._media_view(fields.get("media_view"))
         if routing and gid == TRIAGE_ID and "routing" in fields:
             self._problem(
                 self._line(fields["routing"]),
@@ -215,6 +224,7 @@ class _DocumentChecker:
             or graphic is None
             or labels is None
             or routing is None
+            or media_view is None
         ):
             return None
         return Guideline(
@@ -228,6 +238,7 @@ class _DocumentChecker:
             body=body,
             version=version,
             path=self.path,
+            media_view=media_view,
         )
 
     # -- structure -------------------------------------------------------------------
@@ -492,6 +503,18 @@ class _DocumentChecker:
             self._problem(self._line(node), f"{what} must be true or false, not {_show(value)}")
             return None
         return value
+
+    def _media_view(self, node: Node | None) -> MediaView | None:
+        if node is None:
+            return DEFAULT_MEDIA_VIEW
+        value = self._text(node, "media_view")
+        if value is None:
+            return None
+        try:
+            return MediaView(value)
+        except ValueError:
+            self._problem(self._line(node), f"media_view {value!r} is not one of: {_MEDIA_VIEWS}")
+            return None
 
     def _action(self, node: Node | None, what: str) -> Action | None:
         value = self._text(node, what)

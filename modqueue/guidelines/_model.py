@@ -11,11 +11,13 @@ from modqueue._exceptions import UnknownLabel
 from modqueue._fields import fields_dict
 
 __all__ = [
+    "DEFAULT_MEDIA_VIEW",
     "REVERSAL_OF",
     "Action",
     "Guideline",
     "GuidelineProblem",
     "Label",
+    "MediaView",
     "RoutingRules",
     "SignalRule",
 ]
@@ -30,6 +32,32 @@ class Action(StrEnum):
     RESTRICT = "restrict"
     REFER_LAW_ENFORCEMENT = "refer_law_enforcement"
     ESCALATE = "escalate"
+
+
+class MediaView(StrEnum):
+    """How media of a policy's items first appears to a reviewer, weakest protection
+    first: `clear` < `greyscale` < `blurred` (blurred and greyscale) < `hidden` (not
+    fetched until revealed). Compare protections with `strength`."""
+
+    CLEAR = "clear"
+    GREYSCALE = "greyscale"
+    BLURRED = "blurred"
+    HIDDEN = "hidden"
+
+    @property
+    def strength(self) -> int:
+        """0 (clear) to 3 (hidden): a higher number protects more."""
+        return _MEDIA_VIEW_ORDER.index(self)
+
+    def at_least(self, floor: MediaView) -> MediaView:
+        """The stronger of this view and `floor` (never weaker than `floor`)."""
+        return self if self.strength >= floor.strength else floor
+
+
+_MEDIA_VIEW_ORDER = (MediaView.CLEAR, MediaView.GREYSCALE, MediaView.BLURRED, MediaView.HIDDEN)
+
+DEFAULT_MEDIA_VIEW = MediaView.BLURRED
+"""A policy's media view when its front matter names none: blurred and greyscale."""
 
 
 REVERSAL_OF: dict[Action, str] = {
@@ -102,6 +130,8 @@ class Guideline:
 
     `version` is `"sha256:"` plus the first 16 hex digits of the SHA-256 of the file's
     bytes; every decision records it, so any edit to the file gives a new version.
+    `media_view` is how its items' media first appear (front matter `media_view`,
+    default `blurred`); a reviewer may choose stronger protection, never weaker.
     """
 
     id: str
@@ -114,6 +144,7 @@ class Guideline:
     body: str
     version: str
     path: Path
+    media_view: MediaView = DEFAULT_MEDIA_VIEW
 
     def label(self, label_id: str) -> Label:
         """Return the label with id `label_id`.
@@ -143,6 +174,7 @@ class Guideline:
             "severity": self.severity,
             "sla_hours": self.sla_hours,
             "graphic": self.graphic,
+            "media_view": self.media_view.value,
             "version": self.version,
             "labels": [label.to_dict() for label in self.labels],
             "routing": self.routing.to_dict(),

@@ -159,7 +159,15 @@ from modqueue.queue._read.dashboard import (
     QueueHealth,
     dashboard_metrics,
 )
-from modqueue.queue._read.desk import QueueSummary, record_reveal, reviewer_queues
+from modqueue.queue._read.desk import (
+    MEDIA_REVEALED,
+    MediaKind,
+    QueueSummary,
+    RevealedMedia,
+    record_media_reveal,
+    record_reveal,
+    reviewer_queues,
+)
 from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
@@ -167,6 +175,7 @@ __all__ = [
     "DEFAULT_SECOND_REVIEW_SHARE",
     "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",
+    "MEDIA_REVEALED",
     "NOTIFY_ACTIONS",
     "NOTIFY_PREFIX",
     "OPEN_MODE_WARNING",
@@ -212,6 +221,7 @@ __all__ = [
     "ItemIn",
     "ItemPublic",
     "ItemStatus",
+    "MediaKind",
     "ModelBand",
     "ModelHealth",
     "NewToken",
@@ -228,6 +238,7 @@ __all__ = [
     "Rejection",
     "RetentionConfig",
     "RetentionReport",
+    "RevealedMedia",
     "ReviewQueue",
     "Reviewer",
     "ReviewerExposure",
@@ -285,6 +296,7 @@ __all__ = [
     "record_annotation",
     "record_event",
     "record_events",
+    "record_media_reveal",
     "record_reveal",
     "refuse",
     "reopen_for_appeal",

@@ -39,6 +39,7 @@ from modqueue.queue._decisions import pipeline
 from modqueue.queue._items.ingest import IngestReport
 from modqueue.queue._items.lines import ingest_values
 from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
+from modqueue.queue._read.desk import RevealedMedia, record_media_reveal
 from modqueue.queue._read.stats import queue_stats
 from modqueue.queue._transaction import open_transaction
 from modqueue.settings import Settings, load_settings
@@ -259,9 +260,13 @@ class ReviewQueue:
 
         return self.read(work)
 
-    def record_reveal(self, claim: Claim, *, text: bool, media: bool) -> None:
+    def record_reveal(
+        self, claim: Claim, *, text: bool, media: bool, files: Sequence[RevealedMedia] = ()
+    ) -> None:
         """Audit that the holder of `claim` revealed its graphic text and/or media, and
-        add the reveal to their exposure (media counts most)."""
+        add the reveal to their exposure (media counts most). Each of `files` (images
+        and video thumbnails shown unprotected) is also audited as `media_revealed`, in
+        the same transaction."""
         parts = [p for p, on in (("graphic text", text), ("media links", media)) if on]
         if not parts:
             return
@@ -273,6 +278,16 @@ class ReviewQueue:
                 s, claim, "revealed", at=now, detail={"what": ", ".join(parts)}
             )
             self._shown(s, claim, kinds, now)
+            for file in files:
+                record_media_reveal(
+                    s,
+                    claim=claim,
+                    now=now,
+                    policy=file.policy,
+                    media_kind=file.media_kind,
+                    protection=file.protection,
+                    media_index=file.media_index,
+                )
 
         self.run(work)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import PurePath
 from typing import ClassVar, Unpack
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 
 from modqueue._sections.tui import TuiConfig
+from modqueue.integrations.media import MediaConfig, fetch_media
 from modqueue.queue import ReviewQueue
 from modqueue.tui._keys import binding
 from modqueue.tui._options import AppMode, AppOptions
@@ -19,7 +22,7 @@ __all__ = ["ReviewApp"]
 class ReviewApp(App[None]):
     """Review, queue picker and lead dashboard; keys remapped from `config.keys`."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss", "components/media_panel.tcss"]
     TITLE = "modqueue"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -34,6 +37,8 @@ class ReviewApp(App[None]):
         self.queues = options.get("queues")
         self.mode: AppMode = options.get("mode", "review")
         self.config = options.get("config") or TuiConfig()
+        media = options.get("media") or MediaConfig()
+        self.media_fetch = options.get("media_fetch") or partial(fetch_media, config=media)
         self.set_keymap(dict(self.config.keys))
 
     def on_mount(self) -> None:
@@ -58,6 +63,7 @@ class ReviewApp(App[None]):
             queues=queues,
             config=self.config,
             exit_on_quit=exit_on_quit,
+            media_fetch=self.media_fetch,
         )
 
     def open_queue_picker(self, *, include_senior: bool, exit_on_back: bool = False) -> None:

@@ -95,9 +95,10 @@ def test_to_dict_is_json_ready(folder: Path) -> None:
         ],
     }
     assert set(data) == {
-        "id", "title", "severity", "sla_hours", "graphic", "version", "labels", "routing",
-        "body", "path",
+        "id", "title", "severity", "sla_hours", "graphic", "media_view", "version", "labels",
+        "routing", "body", "path",
     }  # fmt: skip
+    assert data["media_view"] == "blurred"  # the default when the front matter names none
 
 
 def test_guideline_is_frozen(folder: Path) -> None:

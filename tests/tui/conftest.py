@@ -33,7 +33,9 @@ def seed_items() -> list[dict[str, Any]]:
             1,
             text="Boat to UK this Friday, 100% success, pay on arrival.",
             url="https://social.example.com/p/1",
-            media=[{"kind": "image", "url": "https://media.example.net/1.jpg"}],
+            # 192.0.2.0/24 is for documentation: the media fetcher refuses it (not a
+            # public address) without touching the network, the same everywhere
+            media=[{"kind": "image", "url": "https://192.0.2.10/1.jpg"}],
             author={"id": "acct-1", "handle": "@safe_travel"},
             signals=[{"name": "smuggling-clf-v2", "score": 0.95}],
             report_count=40,

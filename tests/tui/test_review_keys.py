@@ -171,11 +171,11 @@ async def test_reveal_shows_media_and_graphic_text_and_is_audited(
     app = make_app(seeded_queue, tui_config)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert "media.example.net/1.jpg" not in card_text(app)
+        assert "192.0.2.10/1.jpg" not in card_text(app)
         assert "1 media link(s) hidden" in card_text(app)
         await pilot.press("r")
         await settle(app, pilot)
-        assert "media.example.net/1.jpg" in card_text(app)
+        assert "192.0.2.10/1.jpg" in card_text(app)
         assert events(seeded_queue, "revealed") == [(1, {"what": "media links"})]
         await pilot.press("1")  # next: the graphic violent-threats item
         await settle(app, pilot)

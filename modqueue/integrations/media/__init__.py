@@ -9,19 +9,26 @@
 - Size and time limits cover the whole exchange; the declared content type must be an
   allowed image type and must match the bytes (`sniff_image_type`).
 
+`sample_fetcher` answers the demo's `https://media.example.net/` URLs with generated
+shapes from memory and sends every other URL to `fetch_media`.
+
 Errors: `MediaRefused`, `ReplyTooLarge`, `ReplyTooSlow` (all `IntegrationError`).
 """
 
 from modqueue._sections.media import MediaConfig
 from modqueue.integrations.media._address import Target, is_public_address, resolve_target
 from modqueue.integrations.media._fetch import FetchedMedia, fetch_media, sniff_image_type
+from modqueue.integrations.media._samples import SAMPLE_MEDIA_HOST, sample_fetcher, sample_image
 
 __all__ = [
+    "SAMPLE_MEDIA_HOST",
     "FetchedMedia",
     "MediaConfig",
     "Target",
     "fetch_media",
     "is_public_address",
     "resolve_target",
+    "sample_fetcher",
+    "sample_image",
     "sniff_image_type",
 ]

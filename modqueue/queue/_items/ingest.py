@@ -107,7 +107,7 @@ def _new_row(
         "external_id": item.external_id,
         "text": item.text,
         "url": item.url,
-        "media": [m.model_dump() for m in item.media],
+        "media": [m.model_dump(exclude_none=True) for m in item.media],
         "author_id": item.author.id if item.author else None,
         "author_handle": item.author.handle if item.author else None,
         "policy": policy,
@@ -146,7 +146,7 @@ def _merge_into(
     if not row.url and item.url:
         changes["url"] = item.url
     if not row.media and item.media:
-        changes["media"] = [m.model_dump() for m in item.media]
+        changes["media"] = [m.model_dump(exclude_none=True) for m in item.media]
     if row.reporter is None and item.reporter is not None:
         changes["reporter"] = item.reporter.model_dump(exclude_none=True)
     if row.policy is None and item.policy and row.status == ItemStatus.PENDING:

@@ -34,10 +34,12 @@ class _Strict(BaseModel):
 
 
 class MediaIn(_Strict):
-    """A media attachment: what kind it is and where it lives."""
+    """A media attachment: what kind it is and where it lives; a video may carry the
+    platform's still `thumbnail_url` (shown on the review screen; nothing plays)."""
 
     kind: Annotated[str, Field(min_length=1, max_length=40)]
     url: Url
+    thumbnail_url: Url | None = None
 
 
 class AuthorIn(_Strict):

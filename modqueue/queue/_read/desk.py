@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlmodel import Session
 
@@ -13,7 +14,31 @@ from modqueue.queue._claims.leases import Claim, record_claim_event
 from modqueue.queue._core.routing import is_senior_queue
 from modqueue.queue._read.stats import queue_stats
 
-__all__ = ["QueueSummary", "record_reveal", "reviewer_queues"]
+__all__ = [
+    "MEDIA_REVEALED",
+    "MediaKind",
+    "QueueSummary",
+    "RevealedMedia",
+    "record_media_reveal",
+    "record_reveal",
+    "reviewer_queues",
+]
+
+MEDIA_REVEALED = "media_revealed"
+"""The audit event of one media file shown unprotected on the review screen."""
+
+MediaKind = Literal["image", "video"]
+
+
+@dataclass(frozen=True, slots=True)
+class RevealedMedia:
+    """One media file a reveal showed unprotected: its kind, its place in the item's
+    `media`, the policy it is under and the protection it had (`record_media_reveal`)."""
+
+    media_kind: MediaKind
+    media_index: int
+    policy: str
+    protection: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +99,30 @@ def record_reveal(session: Session, *, claim: Claim, now: datetime, what: str) -
     """Audit that `claim.reviewer` revealed hidden content (`what`: e.g. "graphic text,
     media") of the claimed item: exposure is part of the record."""
     record_claim_event(session, claim, "revealed", at=now, detail={"what": what})
+
+
+def record_media_reveal(
+    session: Session,
+    *,
+    claim: Claim,
+    now: datetime,
+    policy: str,
+    media_kind: MediaKind,
+    protection: str,
+    media_index: int = 0,
+) -> None:
+    """Audit that `claim.reviewer` revealed one media file of the claimed item: event
+    `media_revealed`, detail `item_id`, `policy` (the guideline's id), `media_kind`
+    (`"image"`, or `"video"` for a video's thumbnail), `protection` (the view it was
+    under: `hidden`, `blurred`, `greyscale` or `clear`) and `media_index` (its place in
+    the item's `media`). Exposure is counted from these events, one per file revealed."""
+    if media_kind not in ("image", "video"):
+        raise ValueError(f"media_kind must be 'image' or 'video', not {media_kind!r}")
+    detail = {
+        "item_id": claim.item_id,
+        "policy": policy,
+        "media_kind": media_kind,
+        "protection": protection,
+        "media_index": media_index,
+    }
+    record_claim_event(session, claim, MEDIA_REVEALED, at=now, detail=detail)

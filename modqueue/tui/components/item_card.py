@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from modqueue.queue import Claim
 from modqueue.tui.components.literal import literal, literal_block
+from modqueue.tui.components.media_panel import MediaPanel
 
 __all__ = ["ItemCard", "human_duration"]
 
@@ -39,6 +40,7 @@ class ItemCard(VerticalScroll):
         yield Static(id="item-meta")
         yield Static(id="item-text")
         yield Static(id="item-media")
+        yield MediaPanel(id="media-panel")
         yield Static(id="item-signals")
         yield Static(id="item-priority")
 
@@ -47,6 +49,7 @@ class ItemCard(VerticalScroll):
         self.query_one("#item-meta", Static).update(Text(message, style="bold"))
         for part in ("#item-text", "#item-media", "#item-signals", "#item-priority"):
             self.query_one(part, Static).update("")
+        self.query_one(MediaPanel).clear()
         self.shown_item_id = None
 
     def show_claim(

@@ -22,10 +22,25 @@ from textual.widgets import Footer, Header, Static
 
 from modqueue._exceptions import ModqueueError, PermissionDenied
 from modqueue._sections.tui import TuiConfig
-from modqueue.guidelines import Guideline
-from modqueue.queue import Claim, DecisionPublic, ExposureStatus, ReviewQueue
+from modqueue.guidelines import DEFAULT_MEDIA_VIEW, Guideline
+from modqueue.queue import (
+    Claim,
+    DecisionPublic,
+    ExposureStatus,
+    RevealedMedia,
+    ReviewQueue,
+    policy_of_queue,
+)
 from modqueue.tui._keys import binding, display_key
-from modqueue.tui.components import ExposureMeter, GuidelinePanel, ItemCard
+from modqueue.tui.components import (
+    ExposureMeter,
+    GuidelinePanel,
+    ItemCard,
+    MediaFetch,
+    MediaPanel,
+    MediaRequest,
+    media_entries,
+)
 from modqueue.tui.screens.checkin import CheckInScreen
 from modqueue.tui.screens.note import NoteScreen
 
@@ -125,8 +140,10 @@ class ReviewScreen(Screen[None]):
         queues: list[str] | None,
         config: TuiConfig,
         exit_on_quit: bool = True,
+        media_fetch: MediaFetch,
     ) -> None:
         super().__init__()
+        self.media_fetch = media_fetch
         self.queue = queue
         self.reviewer = reviewer
         self.queues = queues
@@ -220,10 +237,27 @@ class ReviewScreen(Screen[None]):
             reveal_key=display_key("reveal", self._keymap()),
             max_chars=self.config.max_text_chars,
         )
+        self._show_media(claim, guideline)
         if guideline is not None:
             keys = {n: display_key(f"decide-{n}", self._keymap()) for n in range(1, 10)}
             self.query_one(GuidelinePanel).show_guideline(guideline, keys)
         self._render_status()
+
+    def _show_media(self, claim: Claim, guideline: Guideline | None) -> None:
+        panel = self.query_one(MediaPanel)
+        panel.protocol = self.config.image_protocol
+        panel.show_media(
+            MediaRequest(
+                item_id=claim.item_id,
+                policy=guideline.id if guideline else policy_of_queue(claim.queue),
+                policy_view=guideline.media_view if guideline else DEFAULT_MEDIA_VIEW,
+                preference=self.config.media_view,
+                media=tuple(media_entries(claim.item.media)),
+                revealed=self.revealed,
+                reveal_key=display_key("reveal", self._keymap()),
+                fetch=self.media_fetch,
+            )
+        )
 
     def _render_status(self) -> None:
         text = Text()
@@ -352,9 +386,11 @@ class ReviewScreen(Screen[None]):
             self.post_message(self.Settled())
 
     @work(thread=True, group="db")
-    def _record_reveal(self, claim: Claim, text: bool, media: bool) -> None:
+    def _record_reveal(
+        self, claim: Claim, text: bool, media: bool, files: list[RevealedMedia]
+    ) -> None:
         try:
-            self.queue.record_reveal(claim, text=text, media=media)
+            self.queue.record_reveal(claim, text=text, media=media, files=files)
             self.post_message(self.ExposureChanged(self.queue.exposure_status(self.reviewer)))
         except Exception as exc:
             self.post_message(self.Failed(f"could not record the reveal: {_error(exc)}"))
@@ -584,18 +620,28 @@ class ReviewScreen(Screen[None]):
         self._start(lambda: self._undo(decision))
 
     def action_reveal(self) -> None:
-        """Show (or hide again) graphic text and media links of the item on screen."""
+        """Show (or hide again) graphic text, media links and media of the item on screen."""
         claim = self.current
         if claim is None:
             return
+        panel = self.query_one(MediaPanel)
+        shown = panel.revealable()
+        request = panel.request
+        protection = request.view.value if request is not None else DEFAULT_MEDIA_VIEW.value
+        policy = request.policy if request is not None else policy_of_queue(claim.queue)
         self.revealed = not self.revealed
         self._show()
         if self.revealed:
             guideline = self._guideline(claim)
             text = guideline is not None and guideline.graphic
             media = bool(claim.item.media)
+            files = [
+                RevealedMedia(entry.audit_kind, entry.index, policy, protection)
+                for entry in shown
+                if entry.audit_kind is not None
+            ]
             if text or media:
-                self._start(lambda: self._record_reveal(claim, text, media))
+                self._start(lambda: self._record_reveal(claim, text, media, files))
 
     def action_toggle_guideline(self) -> None:
         """Fold or unfold the guideline text."""
