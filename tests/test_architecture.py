@@ -109,6 +109,7 @@ _WRITERS = {
         "queue/_decisions/pipeline.py",
         "queue/_claims/leases.py",
         "queue/_items/ingest.py",
+        "queue/_items/clustering.py",
         "queue/deadlines.py",
     },
 }

@@ -46,6 +46,7 @@ from modqueue.queue._core.db import (
     read_session,
     schema_is_current,
 )
+from modqueue.queue._core.match_models import FingerprintBand, ItemFingerprint, KnownContent
 from modqueue.queue._core.models import (
     AuditEvent,
     Decision,
@@ -99,6 +100,7 @@ from modqueue.queue._decisions.settlement import (
     DecisionKind,
     sampled_for_second_review,
 )
+from modqueue.queue._items.clustering import assign_clusters, cluster_settings, late_members
 from modqueue.queue._items.content import (
     CONTENT_COLUMNS,
     SPLITS,
@@ -169,14 +171,17 @@ __all__ = [
     "DecisionPublic",
     "DecisionStatus",
     "ExportSecret",
+    "FingerprintBand",
     "GoldItem",
     "GoldItemPublic",
     "IngestReport",
     "Item",
     "ItemContent",
+    "ItemFingerprint",
     "ItemIn",
     "ItemPublic",
     "ItemStatus",
+    "KnownContent",
     "ModelBand",
     "ModelHealth",
     "NewToken",
@@ -197,12 +202,14 @@ __all__ = [
     "SyncCursor",
     "UTCDateTime",
     "add_reviewer",
+    "assign_clusters",
     "audit_history",
     "authorize",
     "authorize_actor",
     "check_item",
     "check_items",
     "check_lines",
+    "cluster_settings",
     "content_key",
     "dashboard_metrics",
     "decide",
@@ -221,6 +228,7 @@ __all__ = [
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
+    "late_members",
     "link_reviewer",
     "list_reviewers",
     "low_queue",

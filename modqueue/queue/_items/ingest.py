@@ -17,6 +17,7 @@ from modqueue.queue._audit.chain import AuditRecord, record_events
 from modqueue.queue._core.models import Item
 from modqueue.queue._core.routing import TRIAGE, deadline_for, rescore
 from modqueue.queue._core.types import ItemStatus
+from modqueue.queue._items.clustering import assign_clusters
 from modqueue.queue._items.schema import ItemIn
 
 __all__ = ["IngestReport", "Rejection", "ingest_batch"]
@@ -93,7 +94,7 @@ def _new_row(item: ItemIn, guidelines: GuidelineSet, now: datetime) -> dict[str,
         "external_id": item.external_id,
         "text": item.text,
         "url": item.url,
-        "media": [m.model_dump() for m in item.media],
+        "media": [m.model_dump(exclude_none=True) for m in item.media],
         "author_id": item.author.id if item.author else None,
         "author_handle": item.author.handle if item.author else None,
         "policy": policy,
@@ -128,7 +129,7 @@ def _merge_into(
     if not row.url and item.url:
         changes["url"] = item.url
     if not row.media and item.media:
-        changes["media"] = [m.model_dump() for m in item.media]
+        changes["media"] = [m.model_dump(exclude_none=True) for m in item.media]
     if row.reporter is None and item.reporter is not None:
         changes["reporter"] = item.reporter.model_dump(exclude_none=True)
     if row.policy is None and item.policy and row.status == ItemStatus.PENDING:
@@ -226,6 +227,7 @@ def ingest_batch(
     merged = merge_existing(sorted(existing))
     fresh = [k for k in keys if k not in existing]
     new = 0
+    new_ids: list[int] = []
     if fresh:
         bind = session.get_bind()
         inserted = session.execute(
@@ -234,6 +236,7 @@ def ingest_batch(
         inserted_keys = set()
         for item_id, source, external_id in inserted:
             inserted_keys.add((source, external_id))
+            new_ids.append(item_id)
             audit.append(
                 AuditRecord(
                     actor,
@@ -249,4 +252,10 @@ def ingest_batch(
         merged += merge_existing([k for k in fresh if k not in inserted_keys])
     session.flush()
     record_events(session, audit)
+    # Fingerprints and clusters of the new items: one set-based step per batch.
+    assign_clusters(session, item_ids=new_ids, guidelines=guidelines, now=now)
+    # CALL SITE apply_cluster_standing (helper `clusters`; wired at merge): late copies of
+    # decided clusters get the cluster's standing decision:
+    #     for cluster_id, late in late_members(session, item_ids=new_ids).items():
+    #         apply_cluster_standing(session, cluster_id=cluster_id, item_ids=late)
     return new, merged
