@@ -13,6 +13,7 @@ from modqueue.commands import (
     actions,
     audit,
     core,
+    exposure,
     guidelines,
     labelstudio,
     model,
@@ -63,6 +64,7 @@ app.command("export")(quality.export)
 app.add_typer(quality.gold_app, name="gold")
 app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
+app.add_typer(exposure.app, name="exposure")
 
 
 def main() -> None:

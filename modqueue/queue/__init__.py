@@ -31,6 +31,12 @@ from modqueue.queue._access.rules import (
 )
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
 from modqueue.queue._audit.log import ChainReport, audit_history, event_dict, verify_chain
+from modqueue.queue._claims.exposure import (
+    ExposureStatus,
+    QueueExposure,
+    ReviewerExposure,
+    graphic_policies,
+)
 from modqueue.queue._claims.leases import Claim, hold_batch_for, hold_for
 from modqueue.queue._core.cluster_models import (
     ClusterDecision,
@@ -46,6 +52,8 @@ from modqueue.queue._core.db import (
     read_session,
     schema_is_current,
 )
+from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
+from modqueue.queue._core.exposure_models import ExposureEvent, ExposureLift
 from modqueue.queue._core.match_models import FingerprintBand, ItemFingerprint, KnownContent
 from modqueue.queue._core.models import (
     AuditEvent,
@@ -171,6 +179,11 @@ __all__ = [
     "DecisionPublic",
     "DecisionStatus",
     "ExportSecret",
+    "ExposureConfig",
+    "ExposureEvent",
+    "ExposureKind",
+    "ExposureLift",
+    "ExposureStatus",
     "FingerprintBand",
     "GoldItem",
     "GoldItemPublic",
@@ -190,12 +203,14 @@ __all__ = [
     "ParsedLine",
     "Permission",
     "QualityConfig",
+    "QueueExposure",
     "QueueHealth",
     "QueueQualityConfig",
     "QueueSummary",
     "Rejection",
     "ReviewQueue",
     "Reviewer",
+    "ReviewerExposure",
     "ReviewerPseudonym",
     "ReviewerPublic",
     "Role",
@@ -219,6 +234,7 @@ __all__ = [
     "event_dict",
     "grant_app_role",
     "grant_reviewer",
+    "graphic_policies",
     "hold_batch_for",
     "hold_for",
     "ingest_batch",

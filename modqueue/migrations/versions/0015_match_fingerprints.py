@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014_match_fingerprints"
-down_revision: str | Sequence[str] | None = "0013_clusters"
+revision: str = "0015_match_fingerprints"
+down_revision: str | Sequence[str] | None = "0014_exposure"
 
 
 def upgrade() -> None:
