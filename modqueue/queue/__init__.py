@@ -132,6 +132,14 @@ from modqueue.queue._items.lines import (
     parse_json,
     read_jsonl,
 )
+from modqueue.queue._items.media_hashes import (
+    MAX_FETCH_ATTEMPTS,
+    MediaResult,
+    MediaToFetch,
+    hash_image,
+    media_to_fetch,
+    record_media_results,
+)
 from modqueue.queue._items.schema import (
     MAX_TEXT_BYTES,
     ItemIn,
@@ -150,6 +158,7 @@ from modqueue.queue._review_queue import ReviewQueue
 __all__ = [
     "CONTENT_COLUMNS",
     "DEFAULT_SECOND_REVIEW_SHARE",
+    "MAX_FETCH_ATTEMPTS",
     "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",
     "OPEN_MODE_WARNING",
@@ -195,6 +204,8 @@ __all__ = [
     "ItemPublic",
     "ItemStatus",
     "KnownContent",
+    "MediaResult",
+    "MediaToFetch",
     "ModelBand",
     "ModelHealth",
     "NewToken",
@@ -235,6 +246,7 @@ __all__ = [
     "grant_app_role",
     "grant_reviewer",
     "graphic_policies",
+    "hash_image",
     "hold_batch_for",
     "hold_for",
     "ingest_batch",
@@ -250,6 +262,7 @@ __all__ = [
     "low_queue",
     "make_engine",
     "mask_pii",
+    "media_to_fetch",
     "migrate",
     "normalise_text",
     "parse_json",
@@ -263,6 +276,7 @@ __all__ = [
     "record_annotation",
     "record_event",
     "record_events",
+    "record_media_results",
     "record_reveal",
     "refuse",
     "reopen_for_appeal",

@@ -46,6 +46,7 @@ __all__ = [
     "estimated_jaccard",
     "fingerprints_of",
     "is_hex64",
+    "needs_fetch",
     "pdq_distance",
     "pdq_exact_keys",
     "pdq_query_keys",
@@ -169,6 +170,7 @@ class Fingerprints:
     words: int = 0
     sha256: list[str] = field(default_factory=list)
     pdq: list[str] = field(default_factory=list)
+    media_pending: bool = False
 
     def stored_keys(self) -> list[int]:
         """The keys this item is stored under in the candidate index."""
@@ -193,6 +195,8 @@ class Fingerprints:
             rows.append(("text_minhash", f"{self.words}:{signature_hex(self.signature)}"))
         rows.extend(("sha256", d) for d in self.sha256)
         rows.extend(("pdq", p) for p in self.pdq)
+        if self.media_pending:
+            rows.append(("media_pending", "1"))
         return rows
 
     @classmethod
@@ -226,6 +230,18 @@ class Fingerprints:
         return similarity >= text_jaccard
 
 
+def needs_fetch(entry: dict[str, Any]) -> bool:
+    """Whether a media entry is an image still waiting for its hashes (no `sha256`, no
+    `pdq`, no final `fetch_error`)."""
+    return (
+        str(entry.get("kind", "")).lower() == "image"
+        and bool(entry.get("url"))
+        and not entry.get("sha256")
+        and not entry.get("pdq")
+        and not entry.get("fetch_error")
+    )
+
+
 def fingerprints_of(text: str | None, media: Sequence[dict[str, Any]]) -> Fingerprints:
     """The fingerprints of an item's text and of the hashes in its media entries."""
     found = Fingerprints()
@@ -233,6 +249,7 @@ def fingerprints_of(text: str | None, media: Sequence[dict[str, Any]]) -> Finger
     if signed is not None:
         found.signature, found.words = signed
     for entry in media:
+        found.media_pending = found.media_pending or needs_fetch(entry)
         digest = entry.get("sha256")
         if isinstance(digest, str) and is_hex64(digest) and digest not in found.sha256:
             found.sha256.append(digest)
