@@ -42,8 +42,8 @@ class PdqIndex:
         raw = pdq_bytes(hashes)
         self.size = len(ids)
         self.ids = np.asarray(ids, dtype=np.int64)
-        self._words = raw.view(">u8").astype(np.uint64) if self.size else np.zeros((0, 4), np.uint64)
-        chunks = raw.view(">u2").astype(np.int64) if self.size else np.zeros((0, 16), np.int64)
+        self._words = raw.view(">u8").astype(np.uint64)
+        chunks = raw.view(">u2").astype(np.int64)
         self._perm = np.empty((_CHUNKS, self.size), dtype=np.int32)
         self._offsets = np.empty((_CHUNKS, _VALUES + 1), dtype=np.int64)
         for i in range(_CHUNKS):
@@ -81,4 +81,5 @@ class PdqIndex:
         rows, first = np.unique(rows[keep], return_index=True)
         distances = distances[keep][first]
         order = np.argsort(distances, kind="stable")
-        return [(int(self.ids[r]), int(d)) for r, d in zip(rows[order], distances[order], strict=True)]
+        found = zip(rows[order], distances[order], strict=True)
+        return [(int(self.ids[r]), int(d)) for r, d in found]
