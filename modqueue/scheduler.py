@@ -26,7 +26,7 @@ from typing import Any
 from modqueue._exceptions import ModqueueError
 from modqueue.config import ModqueueConfig
 from modqueue.integrations.sources import make_source
-from modqueue.queue import ReviewQueue
+from modqueue.queue import ReviewQueue, fill_bank
 from modqueue.queue.deadlines import DeadlineReport, sweep_deadlines
 from modqueue.queue.locks import try_exclusive
 
@@ -220,6 +220,14 @@ def _hash_media(ctx: JobContext) -> dict[str, Any]:
     return report.to_dict()
 
 
+def _fill_bank(ctx: JobContext) -> dict[str, int]:
+    queue = ctx.queue
+    added, dropped = queue.run(lambda s: fill_bank(s, now=queue.clock()))
+    if added or dropped:
+        ctx.log.info("bank: %d added, %d dropped", added, dropped)
+    return {"added": added, "dropped": dropped}
+
+
 def _media_jobs(config: ModqueueConfig) -> list[JobSpec]:
     """Image hashing, when `modqueue.toml` has a `[media]` section (it fetches item URLs)."""
     if "media" not in config.model_fields_set:
@@ -240,6 +248,7 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
         *_source_jobs(config),
         *_model_jobs(config),
         *_media_jobs(config),
+        JobSpec("bank", 300.0, _fill_bank, "add fingerprints of confirmed removals to the bank"),
     ]
     if config.labelstudio is not None and config.labelstudio.queues:
         jobs += [

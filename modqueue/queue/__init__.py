@@ -108,7 +108,19 @@ from modqueue.queue._decisions.settlement import (
     DecisionKind,
     sampled_for_second_review,
 )
-from modqueue.queue._items.clustering import assign_clusters, cluster_settings, late_members
+from modqueue.queue._items.bank import REMOVAL_ACTIONS, BankMatch, bank_lookup, fill_bank
+from modqueue.queue._items.bank_io import (
+    BANK_SCHEME,
+    BankImportReport,
+    bank_lines,
+    import_bank_lines,
+)
+from modqueue.queue._items.clustering import (
+    assign_clusters,
+    bank_matches,
+    cluster_settings,
+    late_members,
+)
 from modqueue.queue._items.content import (
     CONTENT_COLUMNS,
     SPLITS,
@@ -156,12 +168,14 @@ from modqueue.queue._read.desk import QueueSummary, record_reveal, reviewer_queu
 from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
+    "BANK_SCHEME",
     "CONTENT_COLUMNS",
     "DEFAULT_SECOND_REVIEW_SHARE",
     "MAX_FETCH_ATTEMPTS",
     "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",
     "OPEN_MODE_WARNING",
+    "REMOVAL_ACTIONS",
     "SECOND_REVIEW_SUFFIX",
     "SPLITS",
     "TRIAGE",
@@ -174,6 +188,8 @@ __all__ = [
     "AuditEvent",
     "AuditRecord",
     "AuthConfig",
+    "BankImportReport",
+    "BankMatch",
     "ChainReport",
     "CheckedLine",
     "Claim",
@@ -232,6 +248,9 @@ __all__ = [
     "audit_history",
     "authorize",
     "authorize_actor",
+    "bank_lines",
+    "bank_lookup",
+    "bank_matches",
     "check_item",
     "check_items",
     "check_lines",
@@ -243,12 +262,14 @@ __all__ = [
     "disable_reviewer",
     "escalate",
     "event_dict",
+    "fill_bank",
     "grant_app_role",
     "grant_reviewer",
     "graphic_policies",
     "hash_image",
     "hold_batch_for",
     "hold_for",
+    "import_bank_lines",
     "ingest_batch",
     "ingest_jsonl",
     "ingest_values",

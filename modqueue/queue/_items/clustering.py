@@ -17,10 +17,15 @@ transaction, with a fixed number of statements whatever the batch size:
    non-copy, so an item matches a concrete member, never a chain of them.
 4. Write fingerprints, the keys new to each cluster, new clusters, `item.cluster_id`,
    and recount the touched clusters' `member_count`.
+5. Match the batch against the known-content bank (`bank_lookup`): a match becomes a
+   signal `bank:<policy>` with its distance (so it feeds priority like any signal) and a
+   `bank` fingerprint row (`bank_matches`), by which the cluster tools can tell a
+   bank-matched item.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,10 +39,12 @@ from modqueue.guidelines import ClusterSettings, GuidelineSet
 from modqueue.queue._core.cluster_models import ClusterStatus, ContentCluster
 from modqueue.queue._core.match_models import FingerprintBand, ItemFingerprint
 from modqueue.queue._core.models import Item
-from modqueue.queue._core.types import utcnow
+from modqueue.queue._core.routing import rescore
+from modqueue.queue._core.types import ItemStatus, utcnow
+from modqueue.queue._items.bank import BankMatch, bank_lookup
 from modqueue.queue._items.fingerprints import Fingerprints, fingerprints_of
 
-__all__ = ["assign_clusters", "cluster_settings", "late_members"]
+__all__ = ["assign_clusters", "bank_matches", "cluster_settings", "late_members"]
 
 _KEYS_PER_QUERY = 2000
 _ANCHORS_PER_ITEM = 8
@@ -260,6 +267,13 @@ def assign_clusters(
             {"item_id": item_id, "kind": kind, "value": value} for kind, value in mine.rows()
         )
 
+    matches = bank_lookup(session, prints, guidelines=guidelines)
+    if matches:
+        _record_bank_matches(session, matches, guidelines=guidelines, now=now)
+        fingerprint_rows.extend(
+            {"item_id": item_id, "kind": "bank", "value": json.dumps(match.to_dict())}
+            for item_id, match in matches.items()
+        )
     if fingerprint_rows:
         session.execute(ItemFingerprint.__table__.insert(), fingerprint_rows)  # type: ignore[attr-defined]
     if band_rows:
@@ -303,6 +317,52 @@ def assign_clusters(
             [{"id": cid, "member_count": counts.get(cid, 0), "updated_at": now} for cid in touched],
         )
     return sorted(touched)
+
+
+def _record_bank_matches(
+    session: Session,
+    matches: dict[int, BankMatch],
+    *,
+    guidelines: GuidelineSet | None,
+    now: datetime,
+) -> None:
+    """A bank match becomes a signal (`bank:<policy>`, with its distance) on the item,
+    and a pending item is re-scored with it."""
+    changes = []
+    for item in session.scalars(select(Item).where(col(Item.id).in_(sorted(matches)))):
+        match = matches[item.id]  # type: ignore[index]
+        signal = match.signal()
+        signals = [s for s in item.signals if s.get("name") != signal["name"]] + [signal]
+        change: dict[str, Any] = {"id": item.id, "signals": signals, "updated_at": now}
+        if guidelines is not None and item.status == ItemStatus.PENDING:
+            priority, breakdown = rescore(
+                guidelines,
+                policy=item.policy,
+                signals=signals,
+                report_count=item.report_count,
+                views=item.views,
+                deadline_at=item.deadline_at,
+                now=now,
+            )
+            change["priority"] = priority
+            change["priority_breakdown"] = breakdown
+        changes.append(change)
+    if changes:
+        session.execute(update(Item), changes)
+
+
+def bank_matches(session: Session, *, item_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The bank match recorded on each of `item_ids` that has one (entry, kind, policy,
+    label, distance, score): decisions on these items may count as automated."""
+    found: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(set(item_ids)), _KEYS_PER_QUERY):
+        for item_id, value in session.execute(
+            select(col(ItemFingerprint.item_id), col(ItemFingerprint.value)).where(
+                col(ItemFingerprint.item_id).in_(chunk), col(ItemFingerprint.kind) == "bank"
+            )
+        ):
+            found[item_id] = json.loads(value)
+    return found
 
 
 def late_members(session: Session, *, item_ids: Sequence[int]) -> dict[int, list[int]]:

@@ -58,11 +58,14 @@ class IngestReport:
 
 
 def _merge_signals(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    best: dict[str, float] = {}
+    """One signal per name, the strongest kept (with its other keys, e.g. a bank match's
+    `distance`)."""
+    best: dict[str, dict[str, Any]] = {}
     for s in [*old, *new]:
         name, score = str(s["name"]), float(s["score"])
-        best[name] = max(score, best.get(name, 0.0))
-    return [{"name": n, "score": sc} for n, sc in sorted(best.items())]
+        if name not in best or score > float(best[name]["score"]):
+            best[name] = {**s, "name": name, "score": score}
+    return [best[n] for n in sorted(best)]
 
 
 def _combine(first: ItemIn, later: ItemIn) -> ItemIn:
