@@ -152,6 +152,7 @@ from modqueue.queue._items.media_hashes import (
     media_to_fetch,
     record_media_results,
 )
+from modqueue.queue._items.pdq_index import PdqIndex
 from modqueue.queue._items.schema import (
     MAX_TEXT_BYTES,
     ItemIn,
@@ -228,6 +229,7 @@ __all__ = [
     "OutboundAction",
     "OutboundActionPublic",
     "ParsedLine",
+    "PdqIndex",
     "Permission",
     "QualityConfig",
     "QueueExposure",

@@ -4,15 +4,16 @@
 {"kind": "pdq", "hash": "<64 hex>", "policy": "people-smuggling",
  "label": "remove-ban-refer", "distance": 20}
 {"kind": "text_minhash", "signature": [128 ints], "num_perm": 128, "seed": 1,
- "scheme": "char5-affine32", "policy": "...", "label": "..."}
+ "scheme": "byte5-fib32-affine32", "policy": "...", "label": "..."}
 ```
 
 (one object per line in the file; wrapped here).
 
 `distance` (PDQ only, optional) overrides the policy's `pdq_distance` for that entry.
 A text signature is the MinHash (datasketch, 128 permutations, seed 1, scheme
-`affine32`) of the character 5-grams of the text's normalised words joined by spaces
-(`normalise_text`); values are unsigned 32-bit integers. Unknown keys are ignored.
+`affine32`) of the 5-byte shingles of the text's normalised words joined by spaces
+(`normalise_text`, UTF-8), each shingle hashed to 32 bits as the fingerprints module
+describes; values are unsigned 32-bit integers. Unknown keys are ignored.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ __all__ = [
     "import_bank_lines",
 ]
 
-BANK_SCHEME = "char5-affine32"
+BANK_SCHEME = "byte5-fib32-affine32"
 """How modqueue's text signatures are made (see the module docstring)."""
 _MAX_U32 = 2**32 - 1
 

@@ -1,11 +1,13 @@
 """Fingerprints of an item's content and the candidate keys copies share.
 
 - Text: the words `normalise_text` keeps (case, digits, contacts, URLs and punctuation
-  gone, as in the export), joined by single spaces and cut into character 5-grams; the
-  MinHash of that set (`datasketch`, 128 permutations, seed 1) estimates the Jaccard
-  similarity of two texts. Its LSH band keys (bands and rows chosen by datasketch's
-  optimal-parameter helper for `LSH_THRESHOLD`, weighted towards recall) find the
-  candidates; the estimated Jaccard then decides.
+  gone, as in the export), joined by single spaces and cut into shingles of 5 UTF-8
+  bytes; each shingle, read as a little-endian 40-bit integer, is hashed to 32 bits
+  (times 0x9E3779B97F4A7C15 modulo 2^64, top 32 bits; numpy, no Python loop) and the
+  MinHash of that set (`datasketch`, 128 permutations, seed 1, scheme `affine32`)
+  estimates the Jaccard similarity of two texts. Its LSH band keys (bands and rows
+  chosen by datasketch's optimal-parameter helper for `LSH_THRESHOLD`, weighted towards
+  recall) find the candidates; the estimated Jaccard then decides.
 - Media: a SHA-256 digest (exact copies) and, for images, a PDQ hash (64 hex digits);
   two PDQ hashes match within a Hamming distance. PDQ candidates come from 16 chunks of
   16 bits: two hashes within distance 31 differ in at most one bit in at least one chunk
@@ -17,7 +19,6 @@ Every key is a 63-bit integer: a kind tag in the top bits, the kind's value belo
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ LSH_THRESHOLD = 0.6
 """Jaccard similarity the candidate search is tuned for (below any guideline's default)."""
 BANDS, ROWS = _optimal_param(LSH_THRESHOLD, NUM_PERM, 0.2, 0.8)
 SHINGLE = 5
-"""Characters per text shingle."""
+"""UTF-8 bytes per text shingle."""
 SHORT_TEXT_WORDS = 5
 """Texts with fewer normalised words match only when their signatures are identical."""
 PDQ_CHUNKS = 16
@@ -77,6 +78,10 @@ _LOW56 = (1 << 56) - 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _MODEL = MinHash(num_perm=NUM_PERM, seed=SEED)
 _PERMUTATIONS = _MODEL.permutations
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX = np.random.default_rng(20261130)
+_BAND_MULTIPLIERS = _MIX.integers(1, 2**63, size=(BANDS, ROWS), dtype=np.uint64) | np.uint64(1)
+_BAND_OFFSETS = _MIX.integers(0, 2**63, size=BANDS, dtype=np.uint64)
 _SCHEME = _MODEL.scheme
 
 
@@ -93,13 +98,22 @@ def text_signature(text: str | None) -> tuple[Signature, int] | None:
     words = normalise_text(text)
     if not words:
         return None
-    joined = " ".join(words)
-    if len(joined) <= SHINGLE:
-        shingles = {joined}
-    else:
-        shingles = {joined[i : i + SHINGLE] for i in range(len(joined) - SHINGLE + 1)}
-    minhash = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_PERMUTATIONS, scheme=_SCHEME)
-    minhash.update_batch([s.encode() for s in sorted(shingles)])
+    data = np.frombuffer(" ".join(words).encode(), dtype=np.uint8).astype(np.uint64)
+    if len(data) < SHINGLE:
+        data = np.concatenate([data, np.zeros(SHINGLE - len(data), dtype=np.uint64)])
+    count = len(data) - SHINGLE + 1
+    codes = np.zeros(count, dtype=np.uint64)
+    for offset in range(SHINGLE):
+        codes |= data[offset : offset + count] << np.uint64(8 * offset)
+    hashed = (np.unique(codes) * _GOLDEN) >> np.uint64(32)
+    minhash = MinHash(
+        num_perm=NUM_PERM,
+        seed=SEED,
+        permutations=_PERMUTATIONS,
+        scheme=_SCHEME,
+        hashfunc=int,
+    )
+    minhash.update_batch(hashed.tolist())
     signature: Signature = np.asarray(minhash.hashvalues, dtype=np.uint32)
     return signature, len(words)
 
@@ -121,14 +135,11 @@ def estimated_jaccard(a: Signature, b: Signature) -> float:
 
 
 def band_keys(signature: Signature) -> list[int]:
-    """The LSH band keys of a signature (`BANDS` of `ROWS` values each)."""
-    raw = signature.astype(">u4").tobytes()
-    keys = []
-    for band in range(BANDS):
-        chunk = raw[band * ROWS * 4 : (band + 1) * ROWS * 4]
-        digest = hashlib.blake2b(f"{BANDS}x{ROWS}:{band}:".encode() + chunk, digest_size=7).digest()
-        keys.append(_TAG_BAND | int.from_bytes(digest, "big"))
-    return keys
+    """The LSH band keys of a signature (`BANDS` of `ROWS` values each): each band's
+    values mixed with fixed random 64-bit multipliers (a multiply-add hash per band)."""
+    rows = signature[: BANDS * ROWS].astype(np.uint64).reshape(BANDS, ROWS)
+    mixed = (rows * _BAND_MULTIPLIERS).sum(axis=1, dtype=np.uint64) + _BAND_OFFSETS
+    return [_TAG_BAND | int(v) for v in (mixed >> np.uint64(8)).tolist()]
 
 
 def sha256_key(digest: str) -> int:
@@ -172,17 +183,21 @@ class Fingerprints:
     pdq: list[str] = field(default_factory=list)
     media_pending: bool = False
 
-    def stored_keys(self) -> list[int]:
+    def bands(self) -> list[int]:
+        """The LSH band keys of the text signature (none without text)."""
+        return band_keys(self.signature) if self.signature is not None else []
+
+    def stored_keys(self, bands: list[int] | None = None) -> list[int]:
         """The keys this item is stored under in the candidate index."""
-        keys = band_keys(self.signature) if self.signature is not None else []
+        keys = list(bands) if bands is not None else self.bands()
         keys.extend(sha256_key(d) for d in self.sha256)
         for pdq in self.pdq:
             keys.extend(pdq_exact_keys(pdq))
         return keys
 
-    def query_keys(self) -> list[int]:
+    def query_keys(self, bands: list[int] | None = None) -> list[int]:
         """The keys that find this item's candidates."""
-        keys = band_keys(self.signature) if self.signature is not None else []
+        keys = list(bands) if bands is not None else self.bands()
         keys.extend(sha256_key(d) for d in self.sha256)
         for pdq in self.pdq:
             keys.extend(pdq_query_keys(pdq))

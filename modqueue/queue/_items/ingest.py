@@ -185,13 +185,15 @@ def ingest_batch(
     guidelines: GuidelineSet,
     now: datetime,
     actor: str = "ingest",
+    fingerprint: bool = True,
 ) -> tuple[int, int]:
     """Store a batch of validated items in the caller's transaction: `(new, merged)`.
 
     Items already stored (same source and external_id) are merged: signals keep their
     strongest score, report counts and views their highest value, missing content is
     filled; a pending item is re-scored. No item is ever stored twice, even when
-    several processes ingest the same items at once.
+    several processes ingest the same items at once. New items are fingerprinted and
+    put in their clusters (`assign_clusters`) unless `fingerprint=False` (benchmarks).
     """
     by_key: dict[tuple[str, str], ItemIn] = {}
     for item in items:
@@ -256,7 +258,8 @@ def ingest_batch(
     session.flush()
     record_events(session, audit)
     # Fingerprints and clusters of the new items: one set-based step per batch.
-    assign_clusters(session, item_ids=new_ids, guidelines=guidelines, now=now)
+    if fingerprint:
+        assign_clusters(session, item_ids=new_ids, guidelines=guidelines, now=now)
     # CALL SITE apply_cluster_standing (helper `clusters`; wired at merge): late copies of
     # decided clusters get the cluster's standing decision:
     #     for cluster_id, late in late_members(session, item_ids=new_ids).items():
