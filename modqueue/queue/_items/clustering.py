@@ -204,6 +204,18 @@ def assign_clusters(
             return ("n", member.id)
         return ("n", member.id)
 
+    # Anchors (clusters, or items in none) of the stored items carrying a key: stored
+    # items never change anchor during the batch, so this is computed once per key.
+    anchor_cache: dict[int, set[tuple[str, int]]] = {}
+    batch_anchors: dict[int, set[tuple[str, int]]] = defaultdict(set)
+
+    def stored_anchors(key: int) -> set[tuple[str, int]]:
+        found = anchor_cache.get(key)
+        if found is None:
+            found = {cluster_of(o) for o in postings.get(key, ()) if o in members}
+            anchor_cache[key] = found
+        return found
+
     def representative(anchor: tuple[str, int]) -> int | None:
         kind, ident = anchor
         if kind == "n":
@@ -254,16 +266,17 @@ def assign_clusters(
                 pending_rep[item_id] = ident
                 pending_rep.setdefault(ident, ident)
         # Store only the keys the item's cluster does not have yet.
-        home = cluster_of(item_id) if (chosen or item.cluster_id is not None) else None
+        home = cluster_of(item_id)
         for key in mine.stored_keys(bands[item_id]):
-            known = home is not None and any(
-                other != item_id and other in members and cluster_of(other) == home
-                for other in (*postings.get(key, ()), *batch_keys.get(key, ()))
-            )  # a cluster member already brought this key
+            # Known: a member of the item's cluster already brought this key.
+            known = (chosen is not None or item.cluster_id is not None) and (
+                home in stored_anchors(key) or home in batch_anchors.get(key, ())
+            )
             if not known:
                 band_rows.append({"key": key, "item_id": item_id})
                 batch_keys[key].append(item_id)
                 batch_present.add(key)
+                batch_anchors[key].add(home)
         fingerprint_rows.extend(
             {"item_id": item_id, "kind": kind, "value": value} for kind, value in mine.rows()
         )

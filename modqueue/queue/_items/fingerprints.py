@@ -76,6 +76,8 @@ _TAG_PDQ = 2 << 56
 _TAG_SHA = 3 << 56
 _LOW56 = (1 << 56) - 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_PDQ_BASES = (_TAG_PDQ | (np.arange(PDQ_CHUNKS, dtype=np.int64) << 16))[:, None]
+_PDQ_FLIPS = np.array([0, *(1 << b for b in range(16))], dtype=np.int64)[None, :]
 _MODEL = MinHash(num_perm=NUM_PERM, seed=SEED)
 _PERMUTATIONS = _MODEL.permutations
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -159,11 +161,8 @@ def pdq_exact_keys(pdq: str) -> list[int]:
 def pdq_query_keys(pdq: str) -> list[int]:
     """The 272 keys that find every stored PDQ hash within distance 31 of `pdq`: each
     chunk and its 16 one-bit neighbours."""
-    keys = []
-    for i, v in enumerate(_chunks(pdq)):
-        base = _TAG_PDQ | (i << 16)
-        keys.append(base | v)
-        keys.extend(base | (v ^ (1 << bit)) for bit in range(16))
+    chunks = np.array(_chunks(pdq), dtype=np.int64)[:, None]
+    keys: list[int] = (_PDQ_BASES | (chunks ^ _PDQ_FLIPS)).reshape(-1).tolist()
     return keys
 
 
