@@ -21,6 +21,7 @@ against a bank of 1,000,000 hashes.
 from __future__ import annotations
 
 import argparse
+import pickle
 import random
 import tempfile
 import time
@@ -133,7 +134,12 @@ def main() -> None:
     parser.add_argument("--skip-plain", action="store_true")
     args = parser.parse_args()
     start = time.perf_counter()
-    items, truth = generate(n=args.n, k=args.k)
+    cache = Path(args.db_dir) / f"flood_corpus_{args.n}_{args.k}.pickle"
+    if cache.exists():
+        items, truth = pickle.loads(cache.read_bytes())
+    else:
+        items, truth = generate(n=args.n, k=args.k)
+        cache.write_bytes(pickle.dumps((items, truth)))
     print(
         f"corpus: {len(items)} items from {args.k} originals ({time.perf_counter() - start:.0f} s)"
     )

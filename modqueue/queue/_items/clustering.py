@@ -10,8 +10,9 @@ transaction, with a fixed number of statements whatever the batch size:
    keys), and among the batch itself.
 3. For each item, in id order, try its candidates grouped by cluster (an unclustered
    candidate is a cluster of one), most shared keys first: the item joins the first
-   whose representative, or whose best-matching candidate member, is a copy under the
-   policy's thresholds (guideline front matter `clusters:`) and has the same policy. A
+   whose representative, or one of its best-matching candidate members, is a copy under
+   the policy's thresholds (guideline front matter `clusters:`) and has the same policy
+   (the representative, then up to 4 candidate members sharing the most keys). A
    match with an unclustered item creates a cluster with both (the earlier item is the
    representative). Clusters are never merged: a removal must never spread to a
    non-copy, so an item matches a concrete member, never a chain of them.
@@ -48,6 +49,7 @@ __all__ = ["assign_clusters", "bank_matches", "cluster_settings", "late_members"
 
 _KEYS_PER_QUERY = 2000
 _ANCHORS_PER_ITEM = 8
+_TRIES_PER_ANCHOR = 4
 _DEFAULT = ClusterSettings()
 
 
@@ -235,16 +237,25 @@ def assign_clusters(
             hits.update(batch_keys[key])
         hits.pop(item_id, None)
         by_anchor: dict[tuple[str, int], list[int]] = defaultdict(list)
-        for other, _count in hits.most_common():
+        weight: Counter[tuple[str, int]] = Counter()
+        for other, count in hits.most_common():
             candidate = members.get(other)
             if candidate is None or candidate.policy != item.policy:
                 continue
-            by_anchor[cluster_of(other)].append(other)
+            anchor = cluster_of(other)
+            by_anchor[anchor].append(other)
+            weight[anchor] += count
         chosen: tuple[str, int] | None = None
         if item.cluster_id is None:
-            for anchor, candidates in list(by_anchor.items())[:_ANCHORS_PER_ITEM]:
+            # The cluster sharing the most keys first: copies keep to one cluster.
+            for anchor, _weight in weight.most_common(_ANCHORS_PER_ITEM):
+                candidates = by_anchor[anchor]
                 rep = representative(anchor)
-                tries = [rep, candidates[0]] if rep is not None else [candidates[0]]
+                tries = (
+                    [rep, *candidates[:_TRIES_PER_ANCHOR]]
+                    if rep is not None
+                    else candidates[:_TRIES_PER_ANCHOR]
+                )
                 if any(
                     members[t].prints is not None
                     and mine.matches(

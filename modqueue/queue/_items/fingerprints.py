@@ -230,8 +230,9 @@ class Fingerprints:
 
     def matches(self, other: Fingerprints, *, text_jaccard: float, pdq_max: int) -> bool:
         """Whether two items are copies: a shared media digest, PDQ hashes within
-        `pdq_max`, or texts whose estimated Jaccard is at least `text_jaccard` (identical
-        signatures for short texts)."""
+        `pdq_max`, or texts whose estimated Jaccard is at least `text_jaccard`. Short
+        texts need identical signatures, and never match when both items carry images
+        that differ (the same "look at this" under two pictures is no copy)."""
         if set(self.sha256) & set(other.sha256):
             return True
         if any(pdq_distance(a, b) <= pdq_max for a in self.pdq for b in other.pdq):
@@ -240,7 +241,8 @@ class Fingerprints:
             return False
         similarity = estimated_jaccard(self.signature, other.signature)
         if min(self.words, other.words) < SHORT_TEXT_WORDS:
-            return similarity == 1.0
+            both_media = bool(self.sha256 or self.pdq) and bool(other.sha256 or other.pdq)
+            return similarity == 1.0 and not both_media
         return similarity >= text_jaccard
 
 
