@@ -12,6 +12,7 @@ from modqueue._exceptions import ModqueueError
 from modqueue.commands import (
     actions,
     audit,
+    bank,
     core,
     exposure,
     guidelines,
@@ -59,6 +60,7 @@ app.add_typer(serve.config_app, name="config")
 app.add_typer(actions.app, name="actions")
 app.add_typer(reviewers.app, name="reviewers")
 app.add_typer(audit.app, name="audit")
+app.add_typer(bank.app, name="bank")
 app.command("quality")(quality.quality)
 app.command("appeal")(quality.appeal)
 app.command("appeals")(quality.appeals)

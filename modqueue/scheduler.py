@@ -26,7 +26,13 @@ from typing import Any
 from modqueue._exceptions import ModqueueError
 from modqueue.config import ModqueueConfig
 from modqueue.integrations.sources import make_source
-from modqueue.queue import RetentionReport, ReviewQueue, apply_retention, queue_notices
+from modqueue.queue import (
+    RetentionReport,
+    ReviewQueue,
+    apply_retention,
+    fill_bank,
+    queue_notices,
+)
 from modqueue.queue.deadlines import DeadlineReport, sweep_deadlines
 from modqueue.queue.locks import try_exclusive
 
@@ -247,6 +253,34 @@ def _model_jobs(config: ModqueueConfig) -> list[JobSpec]:
     ]
 
 
+def _hash_media(ctx: JobContext) -> dict[str, Any]:
+    from modqueue.integrations.media_hashes import hash_pending_media
+
+    report = hash_pending_media(ctx.queue, ctx.config.media, stop=ctx.stop)
+    if report.busy:
+        ctx.log.info("media: %s", report.summary())
+    return report.to_dict()
+
+
+def _fill_bank(ctx: JobContext) -> dict[str, int]:
+    queue = ctx.queue
+    added, dropped = queue.run(lambda s: fill_bank(s, now=queue.clock()))
+    if added or dropped:
+        ctx.log.info("bank: %d added, %d dropped", added, dropped)
+    return {"added": added, "dropped": dropped}
+
+
+def _media_jobs(config: ModqueueConfig) -> list[JobSpec]:
+    """Image hashing, when `modqueue.toml` has a `[media]` section (it fetches item URLs)."""
+    if "media" not in config.model_fields_set:
+        return []
+    return [
+        JobSpec(
+            "media", 30.0, _hash_media, "fetch and hash images of items that came without hashes"
+        )
+    ]
+
+
 def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     """Every job `modqueue serve` runs under `config`, with intervals applied."""
     jobs = [
@@ -258,6 +292,8 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
         *_action_jobs(config),
         *_source_jobs(config),
         *_model_jobs(config),
+        *_media_jobs(config),
+        JobSpec("bank", 300.0, _fill_bank, "add fingerprints of confirmed removals to the bank"),
     ]
     if config.labelstudio is not None and config.labelstudio.queues:
         jobs += [

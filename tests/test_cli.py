@@ -9,12 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from modqueue.cli import app
 from modqueue.guidelines import bundled_guidelines_dir
-from modqueue.queue import Item, ReviewQueue
+from modqueue.queue import ContentCluster, Item, ReviewQueue
 from tests.conftest import make_item
 
 runner = CliRunner()
@@ -199,6 +199,25 @@ def test_demo_headless_is_idempotent(tmp_path: Path) -> None:
         "hate",
         "triage",
     } <= set(stats["by_queue"])
+
+
+def test_demo_shows_clusters_of_copies(tmp_path: Path) -> None:
+    """The sample items carry copies: a smuggling advert reposted with another day, price
+    or phone number, and a "wanted poster" re-uploaded (PDQ hashes sent by the platform)."""
+    db = f"sqlite:///{tmp_path}/demo.db"
+    assert runner.invoke(app, ["demo", "--headless", "--db", db]).exit_code == 0
+    with ReviewQueue(db, auto_migrate=False) as q:
+        clusters = q.read(lambda s: list(s.exec(select(ContentCluster)).all()))
+        members = q.read(
+            lambda s: {
+                i.external_id: i.cluster_id
+                for i in s.exec(select(Item).where(col(Item.cluster_id).is_not(None))).all()
+            }
+        )
+    sizes = {c.policy: c.member_count for c in clusters}
+    assert sizes == {"people-smuggling": 4, "doxxing": 3}
+    assert members["post-8812"] == members["post-8871"] == members["post-8872"]
+    assert members["post-3301"] == members["post-3303"] == members["post-3304"]
 
 
 def test_demo_looks_like_a_live_desk_on_first_run(tmp_path: Path) -> None:

@@ -60,6 +60,7 @@ from modqueue.queue._core.db import (
 )
 from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
 from modqueue.queue._core.exposure_models import ExposureEvent, ExposureLift
+from modqueue.queue._core.match_models import FingerprintBand, ItemFingerprint, KnownContent
 from modqueue.queue._core.models import (
     AuditEvent,
     Decision,
@@ -124,6 +125,19 @@ from modqueue.queue._decisions.settlement import (
     DecisionKind,
     sampled_for_second_review,
 )
+from modqueue.queue._items.bank import REMOVAL_ACTIONS, BankMatch, bank_lookup, fill_bank
+from modqueue.queue._items.bank_io import (
+    BANK_SCHEME,
+    BankImportReport,
+    bank_lines,
+    import_bank_lines,
+)
+from modqueue.queue._items.clustering import (
+    assign_clusters,
+    bank_matches,
+    cluster_settings,
+    late_members,
+)
 from modqueue.queue._items.content import (
     CONTENT_COLUMNS,
     SPLITS,
@@ -147,6 +161,15 @@ from modqueue.queue._items.lines import (
     parse_json,
     read_jsonl,
 )
+from modqueue.queue._items.media_hashes import (
+    MAX_FETCH_ATTEMPTS,
+    MediaResult,
+    MediaToFetch,
+    hash_image,
+    media_to_fetch,
+    record_media_results,
+)
+from modqueue.queue._items.pdq_index import PdqIndex
 from modqueue.queue._items.schema import (
     MAX_TEXT_BYTES,
     ItemIn,
@@ -171,14 +194,17 @@ from modqueue.queue._read.desk import (
 from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
+    "BANK_SCHEME",
     "CONTENT_COLUMNS",
     "DEFAULT_SECOND_REVIEW_SHARE",
+    "MAX_FETCH_ATTEMPTS",
     "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",
     "MEDIA_REVEALED",
     "NOTIFY_ACTIONS",
     "NOTIFY_PREFIX",
     "OPEN_MODE_WARNING",
+    "REMOVAL_ACTIONS",
     "SECOND_REVIEW_SUFFIX",
     "SPLITS",
     "TRIAGE",
@@ -193,6 +219,8 @@ __all__ = [
     "AuditRecord",
     "AuditSeal",
     "AuthConfig",
+    "BankImportReport",
+    "BankMatch",
     "ChainReport",
     "CheckedLine",
     "Claim",
@@ -213,15 +241,20 @@ __all__ = [
     "ExposureKind",
     "ExposureLift",
     "ExposureStatus",
+    "FingerprintBand",
     "GoldItem",
     "GoldItemPublic",
     "IngestReport",
     "Item",
     "ItemContent",
+    "ItemFingerprint",
     "ItemIn",
     "ItemPublic",
     "ItemStatus",
+    "KnownContent",
     "MediaKind",
+    "MediaResult",
+    "MediaToFetch",
     "ModelBand",
     "ModelHealth",
     "NewToken",
@@ -229,6 +262,7 @@ __all__ = [
     "OutboundAction",
     "OutboundActionPublic",
     "ParsedLine",
+    "PdqIndex",
     "Permission",
     "QualityConfig",
     "QueueExposure",
@@ -250,12 +284,17 @@ __all__ = [
     "UTCDateTime",
     "add_reviewer",
     "apply_retention",
+    "assign_clusters",
     "audit_history",
     "authorize",
     "authorize_actor",
+    "bank_lines",
+    "bank_lookup",
+    "bank_matches",
     "check_item",
     "check_items",
     "check_lines",
+    "cluster_settings",
     "content_key",
     "dashboard_metrics",
     "decide",
@@ -264,11 +303,14 @@ __all__ = [
     "erase_person",
     "escalate",
     "event_dict",
+    "fill_bank",
     "grant_app_role",
     "grant_reviewer",
     "graphic_policies",
+    "hash_image",
     "hold_batch_for",
     "hold_for",
+    "import_bank_lines",
     "ingest_batch",
     "ingest_jsonl",
     "ingest_values",
@@ -276,11 +318,13 @@ __all__ = [
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
+    "late_members",
     "link_reviewer",
     "list_reviewers",
     "low_queue",
     "make_engine",
     "mask_pii",
+    "media_to_fetch",
     "migrate",
     "normalise_text",
     "parse_json",
@@ -296,6 +340,7 @@ __all__ = [
     "record_annotation",
     "record_event",
     "record_events",
+    "record_media_results",
     "record_media_reveal",
     "record_reveal",
     "refuse",

@@ -297,3 +297,56 @@ def test_every_problem_in_every_file_is_reported(folder: Path) -> None:
 def test_problem_str() -> None:
     problem = GuidelineProblem(Path("g/hate.md"), 7, "severity must be 1..5, not 9")
     assert str(problem) == "g/hate.md:7: severity must be 1..5, not 9"
+
+
+def test_cluster_settings_are_read(folder: Path) -> None:
+    text = VALID.replace(
+        "routing:\n",
+        "clusters:\n  text_jaccard: 0.9\n  pdq_distance: 20\n  propagate: auto\n"
+        "  propagate_review_share: 0.25\nrouting:\n",
+    )
+    write(folder, "sample.md", text)
+    assert check_guidelines(folder) == []
+    settings = load_guidelines(folder).get("sample-policy").clusters
+    assert (settings.text_jaccard, settings.pdq_distance) == (0.9, 20)
+    assert (settings.propagate, settings.propagate_review_share) == ("auto", 0.25)
+    assert load_guidelines(folder).get("triage").clusters.text_jaccard == 0.8
+
+
+@pytest.mark.parametrize(
+    ("block", "key", "fragment"),
+    [
+        ("  text_jaccard: 0\n", "text_jaccard: 0", "clusters.text_jaccard must be greater than 0"),
+        ("  text_jaccard: 1.5\n", "text_jaccard: 1.5", "at most 1, not 1.5"),
+        ("  text_jaccard: high\n", "text_jaccard: high", "clusters.text_jaccard must be a number"),
+        ("  pdq_distance: 300\n", "pdq_distance: 300", "clusters.pdq_distance must be 0..256"),
+        ("  pdq_distance: 3.5\n", "pdq_distance: 3.5", "clusters.pdq_distance must be a whole"),
+        (
+            "  propagate: always\n",
+            "propagate: always",
+            "'always' is not one of: suggest, auto, off",
+        ),
+        (
+            "  propagate_review_share: 2\n",
+            "propagate_review_share: 2",
+            "clusters.propagate_review_share must be between 0 and 1",
+        ),
+        ("  jaccard: 0.5\n", "jaccard: 0.5", "clusters: unknown key 'jaccard'"),
+    ],
+)
+def test_bad_cluster_settings_name_file_line_and_key(
+    folder: Path, block: str, key: str, fragment: str
+) -> None:
+    text = VALID.replace("routing:\n", f"clusters:\n{block}routing:\n")
+    write(folder, "sample.md", text)
+    assert_problem(folder, "sample.md", line_of(text, key), fragment)
+    with pytest.raises(GuidelineError, match=r"sample\.md"):
+        load_guidelines(folder)
+
+
+def test_clusters_must_be_a_mapping(folder: Path) -> None:
+    text = VALID.replace("routing:\n", "clusters: 0.8\nrouting:\n")
+    write(folder, "sample.md", text)
+    assert_problem(
+        folder, "sample.md", line_of(text, "clusters: 0.8"), "clusters must be a mapping"
+    )

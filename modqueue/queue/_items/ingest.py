@@ -25,6 +25,7 @@ from modqueue.queue._core.routing import (
     with_boost,
 )
 from modqueue.queue._core.types import ItemStatus
+from modqueue.queue._items.clustering import assign_clusters
 from modqueue.queue._items.schema import ItemIn
 
 __all__ = ["IngestReport", "Rejection", "ingest_batch"]
@@ -65,11 +66,14 @@ class IngestReport:
 
 
 def _merge_signals(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    best: dict[str, float] = {}
+    """One signal per name, the strongest kept (with its other keys, e.g. a bank match's
+    `distance`)."""
+    best: dict[str, dict[str, Any]] = {}
     for s in [*old, *new]:
         name, score = str(s["name"]), float(s["score"])
-        best[name] = max(score, best.get(name, 0.0))
-    return [{"name": n, "score": sc} for n, sc in sorted(best.items())]
+        if name not in best or score > float(best[name]["score"]):
+            best[name] = {**s, "name": name, "score": score}
+    return [best[n] for n in sorted(best)]
 
 
 def _combine(first: ItemIn, later: ItemIn) -> ItemIn:
@@ -210,6 +214,7 @@ def ingest_batch(
     now: datetime,
     actor: str = "ingest",
     flaggers: Mapping[str, TrustedFlagger] | None = None,
+    fingerprint: bool = True,
 ) -> tuple[int, int]:
     """Store a batch of validated items in the caller's transaction: `(new, merged)`.
 
@@ -219,7 +224,8 @@ def ingest_batch(
     Items already stored (same source and external_id) are merged: signals keep their
     strongest score, report counts and views their highest value, missing content is
     filled; a pending item is re-scored. No item is ever stored twice, even when
-    several processes ingest the same items at once.
+    several processes ingest the same items at once. New items are fingerprinted and
+    put in their clusters (`assign_clusters`) unless `fingerprint=False` (benchmarks).
     """
     by_key: dict[tuple[str, str], ItemIn] = {}
     for item in items:
@@ -260,6 +266,7 @@ def ingest_batch(
     merged = merge_existing(sorted(existing))
     fresh = [k for k in keys if k not in existing]
     new = 0
+    new_ids: list[int] = []
     if fresh:
         bind = session.get_bind()
         inserted = session.execute(
@@ -269,6 +276,7 @@ def ingest_batch(
         inserted_keys = set()
         for item_id, source, external_id in inserted:
             inserted_keys.add((source, external_id))
+            new_ids.append(item_id)
             audit.append(
                 AuditRecord(
                     actor,
@@ -284,4 +292,11 @@ def ingest_batch(
         merged += merge_existing([k for k in fresh if k not in inserted_keys])
     session.flush()
     record_events(session, audit)
+    # Fingerprints and clusters of the new items: one set-based step per batch.
+    if fingerprint:
+        assign_clusters(session, item_ids=new_ids, guidelines=guidelines, now=now)
+    # CALL SITE apply_cluster_standing (helper `clusters`; wired at merge): late copies of
+    # decided clusters get the cluster's standing decision:
+    #     for cluster_id, late in late_members(session, item_ids=new_ids).items():
+    #         apply_cluster_standing(session, cluster_id=cluster_id, item_ids=late)
     return new, merged
