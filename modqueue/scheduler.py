@@ -26,7 +26,7 @@ from typing import Any
 from modqueue._exceptions import ModqueueError
 from modqueue.config import ModqueueConfig
 from modqueue.integrations.sources import make_source
-from modqueue.queue import ReviewQueue
+from modqueue.queue import ReviewQueue, ensure_audit_partitions
 from modqueue.queue.deadlines import DeadlineReport, sweep_deadlines
 from modqueue.queue.locks import try_exclusive
 
@@ -114,6 +114,10 @@ def _action_jobs(config: ModqueueConfig) -> list[JobSpec]:
             "action-status", 60.0, _poll_action_status, "follow up actions whose outcome is pending"
         ),
     ]
+
+
+def _audit_partitions(ctx: JobContext) -> int:
+    return ctx.queue.run(lambda s: ensure_audit_partitions(s))
 
 
 def _sweep_deadlines(ctx: JobContext) -> DeadlineReport:
@@ -216,6 +220,13 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     jobs = [
         JobSpec("leases", 30.0, _expire_leases, "return abandoned claims to the queue", CORE),
         JobSpec("deadlines", 60.0, _sweep_deadlines, "mark, raise and escalate items by SLA", CORE),
+        JobSpec(
+            "audit-partitions",
+            86_400.0,
+            _audit_partitions,
+            "create the coming months' audit partitions (PostgreSQL)",
+            CORE,
+        ),
         *_action_jobs(config),
         *_source_jobs(config),
         *_model_jobs(config),

@@ -30,7 +30,14 @@ from modqueue.queue._access.rules import (
     roles_with,
 )
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
+from modqueue.queue._audit.checkpoints import latest_checkpoint, verify_since, write_checkpoint
 from modqueue.queue._audit.log import ChainReport, audit_history, event_dict, verify_chain
+from modqueue.queue._audit.partitions import (
+    AUDIT_MONTHS_AHEAD,
+    AuditPartition,
+    audit_partitions,
+    ensure_audit_partitions,
+)
 from modqueue.queue._claims.leases import Claim, hold_batch_for, hold_for
 from modqueue.queue._core.cluster_models import (
     ClusterDecision,
@@ -47,6 +54,7 @@ from modqueue.queue._core.db import (
     schema_is_current,
 )
 from modqueue.queue._core.models import (
+    AuditCheckpoint,
     AuditEvent,
     Decision,
     DecisionPublic,
@@ -138,6 +146,7 @@ from modqueue.queue._read.desk import QueueSummary, record_reveal, reviewer_queu
 from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
+    "AUDIT_MONTHS_AHEAD",
     "CONTENT_COLUMNS",
     "DEFAULT_SECOND_REVIEW_SHARE",
     "MAX_LINE_BYTES",
@@ -152,7 +161,9 @@ __all__ = [
     "Appeal",
     "AppealPublic",
     "AppealStatus",
+    "AuditCheckpoint",
     "AuditEvent",
+    "AuditPartition",
     "AuditRecord",
     "AuthConfig",
     "ChainReport",
@@ -198,6 +209,7 @@ __all__ = [
     "UTCDateTime",
     "add_reviewer",
     "audit_history",
+    "audit_partitions",
     "authorize",
     "authorize_actor",
     "check_item",
@@ -208,6 +220,7 @@ __all__ = [
     "decide",
     "decide_held",
     "disable_reviewer",
+    "ensure_audit_partitions",
     "escalate",
     "event_dict",
     "grant_app_role",
@@ -221,6 +234,7 @@ __all__ = [
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
+    "latest_checkpoint",
     "link_reviewer",
     "list_reviewers",
     "low_queue",
@@ -263,4 +277,6 @@ __all__ = [
     "utcnow",
     "validation_reason",
     "verify_chain",
+    "verify_since",
+    "write_checkpoint",
 ]

@@ -13,7 +13,15 @@ from modqueue._fields import fields_dict
 from modqueue.queue._audit.chain import GENESIS_HASH, event_hash
 from modqueue.queue._core.models import AuditEvent
 
-__all__ = ["ChainReport", "audit_history", "event_dict", "verify_chain"]
+__all__ = [
+    "VERIFY_BATCH",
+    "ChainReport",
+    "Walk",
+    "audit_history",
+    "event_dict",
+    "problem_of",
+    "verify_chain",
+]
 
 VERIFY_BATCH = 5000
 
@@ -25,8 +33,9 @@ class ChainReport:
     `ok` is False at the first broken link: `broken_id` is the first event that does not
     verify, `problem` says how, `last_good_id` is the event before it in its chain (None
     at the chain's start). `head_id`/`head_hash` are the last event's; `heads` holds the
-    last event of every chain, `(id, hash)` in chain order: write them down as external
-    anchors (`verify_chain(anchors=...)`).
+    last event of every chain, `(id, hash)` in chain order, and `chains` their chain
+    numbers: write them down as external anchors (`verify_chain(anchors=...)`) or store
+    them as a checkpoint (`write_checkpoint`).
     """
 
     ok: bool
@@ -34,17 +43,20 @@ class ChainReport:
     head_id: int | None
     head_hash: str | None
     heads: tuple[tuple[int, str], ...] = ()
+    chains: tuple[int, ...] = ()
     broken_id: int | None = None
     last_good_id: int | None = None
     problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return fields_dict(self, heads=[f"{i}:{h}" for i, h in self.heads])
+        return fields_dict(
+            self, heads=[f"{i}:{h}" for i, h in self.heads], chains=list(self.chains)
+        )
 
 
 @dataclass(slots=True)
-class _Walk:
+class Walk:
     """Where verification stands: each chain's last good event, and the last overall."""
 
     heads: dict[int, tuple[int, str]] = field(default_factory=dict)
@@ -52,17 +64,21 @@ class _Walk:
     last: tuple[int, str] | None = None
 
     def report(self, **failure: Any) -> ChainReport:
+        """The report of the walk so far; `failure` names the broken link, if any."""
         return ChainReport(
             ok=not failure,
             checked=self.checked,
             head_id=self.last[0] if self.last else None,
             head_hash=self.last[1] if self.last else None,
             heads=tuple(self.heads[c] for c in sorted(self.heads)),
+            chains=tuple(sorted(self.heads)),
             **failure,
         )
 
 
-def _problem(row: AuditEvent, chain_head: tuple[int, str] | None) -> str | None:
+def problem_of(row: AuditEvent, chain_head: tuple[int, str] | None) -> str | None:
+    """Why `row` does not follow `chain_head` (its chain's previous event, None at the
+    chain's start), or None when the link holds."""
     prev_hash = chain_head[1] if chain_head else GENESIS_HASH
     if row.hash is None or row.prev_hash is None:
         return "it has no hash (written outside the audit chain)"
@@ -86,7 +102,7 @@ def verify_chain(session: Session, *, anchors: Sequence[tuple[int, str]] = ()) -
     `(id, hash)` anchors recorded earlier (`ChainReport.heads`) to detect it.
     """
     wanted = {int(i): h.lower() for i, h in anchors}
-    walk = _Walk()
+    walk = Walk()
     after = 0
     while True:
         rows = list(
@@ -102,7 +118,7 @@ def verify_chain(session: Session, *, anchors: Sequence[tuple[int, str]] = ()) -
         for row in rows:
             assert row.id is not None
             chain_head = walk.heads.get(row.chain)
-            problem = _problem(row, chain_head)
+            problem = problem_of(row, chain_head)
             if problem is None and row.id in wanted and row.hash != wanted.pop(row.id):
                 problem = "its hash differs from the anchor: the chain was rewritten"
             if problem is not None:
