@@ -225,7 +225,6 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
             86_400.0,
             _audit_partitions,
             "create the coming months' audit partitions (PostgreSQL)",
-            CORE,
         ),
         *_action_jobs(config),
         *_source_jobs(config),

@@ -12,7 +12,8 @@ copied with their ids, hashes and chains unchanged, its privileges copied (the
 application role keeps no UPDATE or DELETE, on the partitions too), then dropped.
 
 `modqueue_audit_partitions(months_ahead)` creates the partitions of this month and the
-next `months_ahead` ones when missing (the migration runs it with 3, `modqueue serve` runs
+next `months_ahead` ones when missing (as the schema's owner, `SECURITY DEFINER`, so the
+application role, which may not create tables, can run it) (the migration runs it with 3, `modqueue serve` runs
 it daily, `modqueue audit partitions` on demand). An insert never fails for a missing
 month: rows for a month without a partition land in the default partition, and
 creating that month's partition later moves them into it.
@@ -57,7 +58,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION modqueue_audit_partition(month timestamp)
-RETURNS boolean LANGUAGE plpgsql AS $$
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     lo timestamp := date_trunc('month', month);
     hi timestamp := date_trunc('month', month) + interval '1 month';
@@ -85,7 +86,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION modqueue_audit_partitions(months_ahead integer DEFAULT 3)
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     first timestamp := date_trunc('month', now() AT TIME ZONE 'UTC');
     made integer := 0;

@@ -271,4 +271,9 @@ def test_jobs_have_their_lanes() -> None:
         {"sources": {"f": {"kind": "http", "url": "http://x/"}}, "jobs": {"leases": {"every": 5}}}
     )
     lanes = {job.name: job.lane for job in default_jobs(config)}
-    assert lanes == {"leases": "core", "deadlines": "core", "source:f": "source:f"}
+    assert lanes == {
+        "leases": "core",
+        "deadlines": "core",
+        "audit-partitions": None,
+        "source:f": "source:f",
+    }
