@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from modqueue._exceptions import ConfigError
+from modqueue._exceptions import ConfigError, DatabaseBusy
 from modqueue.commands._common import Invocation, uses
 from modqueue.queue import (
     AUDIT_MONTHS_AHEAD,
@@ -61,8 +61,14 @@ def _verify(
 
 
 def _checkpoint(queue: ReviewQueue, report: ChainReport) -> int | None:
-    """Store a passed verification's heads as a checkpoint (on the primary database)."""
-    return queue.run(lambda s: write_checkpoint(s, report=report, now=queue.clock()))
+    """Store a passed verification's heads as a checkpoint (on the primary database).
+    A busy database (another process holds SQLite's writers' lock) does not fail the
+    verification, which only reads: the checkpoint is skipped with a warning."""
+    try:
+        return queue.run(lambda s: write_checkpoint(s, report=report, now=queue.clock()))
+    except DatabaseBusy as exc:
+        typer.echo(f"warning: checkpoint not written: {exc}", err=True)
+        return None
 
 
 def _show(cli: Invocation, report: ChainReport, start: int | None, written: int | None) -> None:
