@@ -12,6 +12,7 @@ from modqueue.integrations.labelstudio import (
 from modqueue.learning import ModelVersion
 from modqueue.queue import (
     Appeal,
+    AuditCheckpoint,
     AuditEvent,
     AuditPersonal,
     AuditSeal,
@@ -34,6 +35,7 @@ from modqueue.queue import (
 
 __all__ = [
     "Appeal",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditPersonal",
     "AuditSeal",

@@ -30,6 +30,7 @@ from modqueue.queue import (
     RetentionReport,
     ReviewQueue,
     apply_retention,
+    ensure_audit_partitions,
     fill_bank,
     queue_notices,
 )
@@ -145,6 +146,10 @@ def _action_jobs(config: ModqueueConfig) -> list[JobSpec]:
     if _notify_sources(config):
         jobs.append(JobSpec("notices", 5.0, _queue_notices, "queue acknowledgements and outcomes"))
     return jobs
+
+
+def _audit_partitions(ctx: JobContext) -> int:
+    return ctx.queue.run(lambda s: ensure_audit_partitions(s))
 
 
 def _sweep_deadlines(ctx: JobContext) -> DeadlineReport:
@@ -288,6 +293,12 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
         JobSpec("deadlines", 60.0, _sweep_deadlines, "mark, raise and escalate items by SLA", CORE),
         JobSpec(
             "retention", 3600.0, _apply_retention, "purge personal data past [retention] limits"
+        ),
+        JobSpec(
+            "audit-partitions",
+            86_400.0,
+            _audit_partitions,
+            "create the coming months' audit partitions (PostgreSQL)",
         ),
         *_action_jobs(config),
         *_source_jobs(config),

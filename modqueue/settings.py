@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODQUEUE_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    # A read replica (or any copy) for read-only work: dashboard, stats, exports, reports,
+    # audit verification (MODQUEUE_READ_DATABASE_URL). Unset: everything uses database_url.
+    read_database_url: str | None = None
     guidelines: Path | None = None
     lease_seconds: int = Field(default=300, ge=10, le=86_400)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0, le=600_000)
@@ -55,6 +58,16 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
+        try:
+            return normalise_database_url(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _check_read_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
         try:
             return normalise_database_url(value)
         except ConfigError as exc:

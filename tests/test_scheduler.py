@@ -261,7 +261,14 @@ def test_serve_once_logs_json_and_keeps_going_after_a_failing_source(tmp_path: P
     assert len(failed) == 1 and failed[0]["job"] == "source:dead"
     assert failed[0]["source"] == "dead" and "connection failed" in failed[0]["msg"]
     done = {r["job"] for r in records if r["msg"].startswith("job ") and "done" in r["msg"]}
-    assert done == {"leases", "deadlines", "retention", "bank", "source:referrals"}
+    assert done == {
+        "leases",
+        "deadlines",
+        "retention",
+        "bank",
+        "audit-partitions",
+        "source:referrals",
+    }
     assert (inbox / "done" / "r.jsonl").exists()
     with ReviewQueue(db) as queue:
         assert queue.stats()["pending"] == 1

@@ -277,7 +277,14 @@ def export(
             )
         window = parse_since(since, now) if since else None
         report = export_dataset(
-            queue.engine, out=out, now=now, fmt=fmt, policy=policy, since=window, cursor=cursor
+            queue.engine,
+            out=out,
+            now=now,
+            fmt=fmt,
+            policy=policy,
+            since=window,
+            cursor=cursor,
+            read_engine=queue.read_engine,
         )
     if cli.show(report.to_dict()):
         return

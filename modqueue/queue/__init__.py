@@ -30,12 +30,19 @@ from modqueue.queue._access.rules import (
     roles_with,
 )
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
+from modqueue.queue._audit.checkpoints import latest_checkpoint, verify_since, write_checkpoint
 from modqueue.queue._audit.log import (
     ChainReport,
     audit_history,
     event_dict,
     personal_of,
     verify_chain,
+)
+from modqueue.queue._audit.partitions import (
+    AUDIT_MONTHS_AHEAD,
+    AuditPartition,
+    audit_partitions,
+    ensure_audit_partitions,
 )
 from modqueue.queue._claims.exposure import (
     ExposureStatus,
@@ -62,6 +69,7 @@ from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
 from modqueue.queue._core.exposure_models import ExposureEvent, ExposureLift
 from modqueue.queue._core.match_models import FingerprintBand, ItemFingerprint, KnownContent
 from modqueue.queue._core.models import (
+    AuditCheckpoint,
     AuditEvent,
     Decision,
     DecisionPublic,
@@ -194,6 +202,7 @@ from modqueue.queue._read.desk import (
 from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
+    "AUDIT_MONTHS_AHEAD",
     "BANK_SCHEME",
     "CONTENT_COLUMNS",
     "DEFAULT_SECOND_REVIEW_SHARE",
@@ -214,7 +223,9 @@ __all__ = [
     "Appeal",
     "AppealPublic",
     "AppealStatus",
+    "AuditCheckpoint",
     "AuditEvent",
+    "AuditPartition",
     "AuditPersonal",
     "AuditRecord",
     "AuditSeal",
@@ -286,6 +297,7 @@ __all__ = [
     "apply_retention",
     "assign_clusters",
     "audit_history",
+    "audit_partitions",
     "authorize",
     "authorize_actor",
     "bank_lines",
@@ -300,6 +312,7 @@ __all__ = [
     "decide",
     "decide_held",
     "disable_reviewer",
+    "ensure_audit_partitions",
     "erase_person",
     "escalate",
     "event_dict",
@@ -319,6 +332,7 @@ __all__ = [
     "is_senior_queue",
     "item_json_schema",
     "late_members",
+    "latest_checkpoint",
     "link_reviewer",
     "list_reviewers",
     "low_queue",
@@ -366,4 +380,6 @@ __all__ = [
     "utcnow",
     "validation_reason",
     "verify_chain",
+    "verify_since",
+    "write_checkpoint",
 ]

@@ -96,6 +96,14 @@ class ReviewQueue:
         self.engine = make_engine(
             self.database_url, busy_timeout_ms=self.settings.sqlite_busy_timeout_ms
         )
+        self.read_engine = self.engine
+        """Where read-only work goes (`read`, `read_session`): the engine of
+        `MODQUEUE_READ_DATABASE_URL` (a replica) when set, else `engine`."""
+        read_url = self.settings.read_database_url
+        if read_url is not None and read_url != self.database_url:
+            self.read_engine = make_engine(
+                read_url, busy_timeout_ms=self.settings.sqlite_busy_timeout_ms
+            )
         if isinstance(guidelines, GuidelineSet):
             self.guidelines = guidelines
         else:
@@ -126,9 +134,10 @@ class ReviewQueue:
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
-        """A session in one read-only transaction (`read_session`): on SQLite it takes no
-        writers' lock, so it runs beside a writer; a write in it fails."""
-        with read_session(self.engine) as session:
+        """A session in one read-only transaction (`read_session`) on `read_engine` (the
+        read replica, when configured): on SQLite it takes no writers' lock, so it runs
+        beside a writer; a write in it fails. Refusals it audits go to the primary."""
+        with read_session(self.read_engine, write_engine=self.engine) as session:
             yield session
 
     def run(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
@@ -136,9 +145,11 @@ class ReviewQueue:
         return self._retrying(self.session, work, attempts)
 
     def read(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
-        """Run `work(session)`, which only reads, in one read-only transaction: on SQLite
-        it neither waits for nor holds up the writers (stats, dashboards, lists, exports,
-        audit verification). Refusals it raises are still audited (after it ends)."""
+        """Run `work(session)`, which only reads, in one read-only transaction, on the
+        read replica when `MODQUEUE_READ_DATABASE_URL` is set: on SQLite it neither waits
+        for nor holds up the writers (stats, dashboards, lists, exports, audit
+        verification). Refusals it raises are still audited (after it ends, on the
+        primary)."""
         return self._retrying(self.read_session, work, attempts)
 
     @staticmethod
@@ -160,6 +171,8 @@ class ReviewQueue:
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
     def __enter__(self) -> ReviewQueue:
         return self

@@ -80,13 +80,16 @@ def export_dataset(
     since: datetime | None = None,
     cursor: str | None = None,
     batch: int = 2000,
+    read_engine: Engine | None = None,
 ) -> ExportReport:
     """Write every decided item (changed after `since` or the named `cursor`, if given) to
     `out/{train,validation,test}.{jsonl,parquet}` and `out/README.md`.
 
     Streams in constant memory. With `cursor`, only items changed since that cursor's
     last export are written and the cursor moves to `now` (the export's start) once the
-    files are in place; without it nothing is stored.
+    files are in place; without it nothing is stored. The records are read from
+    `read_engine` (a read replica, `ReviewQueue.read_engine`) when given; the cursor and
+    the export key stay on `engine`.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown export format {fmt!r} (use jsonl or parquet)")
@@ -106,7 +109,7 @@ def export_dataset(
     try:
         # Read-only: on SQLite a long export takes no writers' lock, so reviewers keep
         # deciding while it runs (it reads one snapshot).
-        with read_connection(engine) as conn:
+        with read_connection(read_engine or engine) as conn:
             for record, labels in iter_records(
                 conn, names, policy=policy, since=window, batch=batch
             ):

@@ -31,6 +31,11 @@ def app_role_grants(role: str, database: str) -> list[str]:
         f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {r}",
         # The audit log is append-only for the application.
         f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_event FROM {r}",
+        # ...and so are its monthly partitions (PostgreSQL), which can be written directly.
+        "DO $$ DECLARE p regclass; BEGIN FOR p IN SELECT inhrelid::regclass FROM pg_inherits "
+        "WHERE inhparent = to_regclass('audit_event') LOOP EXECUTE format("
+        f"'REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON %s FROM {r}', p); "
+        "END LOOP; END $$",
         f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {r}",
         # Tables a later migration creates (as the owner running it) get the same rights.
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public "

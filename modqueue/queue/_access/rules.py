@@ -40,6 +40,7 @@ from sqlmodel import Session, col
 from modqueue._exceptions import PermissionDenied
 from modqueue.queue._access.models import ALL_POLICIES, Reviewer, Role
 from modqueue.queue._audit.chain import AuditRecord, record_events
+from modqueue.queue._core.db import WRITE_ENGINE
 from modqueue.queue._core.routing import is_senior_queue, policy_of_queue
 from modqueue.queue._core.types import utcnow
 
@@ -274,6 +275,9 @@ def access_summary(session: Session) -> dict[str, Any]:
 
 
 def _engine_of(session: Session) -> Engine:
+    primary = session.info.get(WRITE_ENGINE)
+    if isinstance(primary, Engine):
+        return primary  # a read session on a replica: write to the primary
     bind = session.get_bind()
     return bind.engine if isinstance(bind, Connection) else bind
 

@@ -24,10 +24,13 @@ from modqueue.queue._core.privacy_models import AuditPersonal, AuditSeal
 
 __all__ = [
     "SEALED_EVENT",
+    "VERIFY_BATCH",
     "ChainReport",
+    "Walk",
     "audit_history",
     "event_dict",
     "personal_of",
+    "problem_of",
     "seals_digest",
     "verify_chain",
 ]
@@ -43,8 +46,9 @@ class ChainReport:
     `ok` is False at the first broken link: `broken_id` is the first event that does not
     verify, `problem` says how, `last_good_id` is the event before it in its chain (None
     at the chain's start). `head_id`/`head_hash` are the last event's; `heads` holds the
-    last event of every chain, `(id, hash)` in chain order: write them down as external
-    anchors (`verify_chain(anchors=...)`).
+    last event of every chain, `(id, hash)` in chain order, and `chains` their chain
+    numbers: write them down as external anchors (`verify_chain(anchors=...)`) or store
+    them as a checkpoint (`write_checkpoint`).
     """
 
     ok: bool
@@ -55,14 +59,17 @@ class ChainReport:
     broken_id: int | None = None
     last_good_id: int | None = None
     problem: str | None = None
+    chains: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return fields_dict(self, heads=[f"{i}:{h}" for i, h in self.heads])
+        return fields_dict(
+            self, heads=[f"{i}:{h}" for i, h in self.heads], chains=list(self.chains)
+        )
 
 
 @dataclass(slots=True)
-class _Walk:
+class Walk:
     """Where verification stands: each chain's last good event, and the last overall."""
 
     heads: dict[int, tuple[int, str]] = field(default_factory=dict)
@@ -70,22 +77,27 @@ class _Walk:
     last: tuple[int, str] | None = None
 
     def report(self, **failure: Any) -> ChainReport:
+        """The report of the walk so far; `failure` names the broken link, if any."""
         return ChainReport(
             ok=not failure,
             checked=self.checked,
             head_id=self.last[0] if self.last else None,
             head_hash=self.last[1] if self.last else None,
             heads=tuple(self.heads[c] for c in sorted(self.heads)),
+            chains=tuple(sorted(self.heads)),
             **failure,
         )
 
 
-def _problem(
+def problem_of(
     row: AuditEvent,
     chain_head: tuple[int, str] | None,
-    sealed: str | None,
-    personal: AuditPersonal | None,
+    sealed: str | None = None,
+    personal: AuditPersonal | None = None,
 ) -> str | None:
+    """Why `row` does not follow `chain_head` (its chain's previous event, None at the
+    chain's start), or None when the link holds. `sealed` is the row's seal (a row whose
+    personal fields a migration moved out), `personal` its stored personal fields."""
     prev_hash = chain_head[1] if chain_head else GENESIS_HASH
     if row.hash is None or row.prev_hash is None:
         return "it has no hash (written outside the audit chain)"
@@ -142,7 +154,7 @@ def verify_chain(session: Session, *, anchors: Sequence[tuple[int, str]] = ()) -
         for i, h in session.execute(select(col(AuditSeal.event_id), col(AuditSeal.sealed_hash)))
     }
     anchored = not seals
-    walk = _Walk()
+    walk = Walk()
     after = 0
     while True:
         rows = list(
@@ -167,7 +179,7 @@ def verify_chain(session: Session, *, anchors: Sequence[tuple[int, str]] = ()) -
         for row in rows:
             assert row.id is not None
             chain_head = walk.heads.get(row.chain)
-            problem = _problem(row, chain_head, seals.get(row.id), personal.get(row.id))
+            problem = problem_of(row, chain_head, seals.get(row.id), personal.get(row.id))
             if problem is None and row.event == SEALED_EVENT and not anchored:
                 # The latest migration's anchor covers every seal (a re-run of the
                 # migration after a downgrade leaves an older, outdated anchor behind).

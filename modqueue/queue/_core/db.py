@@ -23,6 +23,7 @@ from modqueue.queue.locks import flock_within
 from modqueue.settings import normalise_database_url
 
 __all__ = [
+    "WRITE_ENGINE",
     "alembic_config",
     "is_postgres",
     "is_sqlite",
@@ -37,6 +38,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 PG_MIGRATION_LOCK = 7_244_310_001  # pg_advisory_xact_lock key for `migrate`
 READ_ONLY = "modqueue_read_only"  # execution option: a read-only transaction
 _QUERY_ONLY = "modqueue_query_only"  # connection info: PRAGMA query_only is on
+WRITE_ENGINE = "modqueue_write_engine"
+"""`session.info` key of a read session: the engine its deferred writes go to (the
+primary, when reads go to a replica)."""
 
 
 class _FairConnection(sqlite3.Connection):
@@ -174,14 +178,16 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = 30_000, **kwargs: A
 
 
 @contextmanager
-def read_session(engine: Engine) -> Iterator[Session]:
+def read_session(engine: Engine, *, write_engine: Engine | None = None) -> Iterator[Session]:
     """A session in one read-only transaction, for work that only reads (stats,
     dashboards, lists, exports, audit verification).
 
     On SQLite it opens with a plain `BEGIN` and takes no writers' lock, so it runs beside
     a writer under WAL and sees one consistent snapshot; a write in it fails
     (`PRAGMA query_only`). Refusals that `authorize` audits are written after it ends, in
-    a write transaction of their own. On PostgreSQL it is an ordinary transaction.
+    a write transaction of their own, on `write_engine` when given (the primary, when
+    `engine` is a read replica), else on `engine`. On PostgreSQL it is an ordinary
+    transaction.
 
     ```python
     with read_session(queue.engine) as s:
@@ -189,6 +195,8 @@ def read_session(engine: Engine) -> Iterator[Session]:
     ```
     """
     with Session(engine, expire_on_commit=False) as session, session.begin():
+        if write_engine is not None:
+            session.info[WRITE_ENGINE] = write_engine
         session.connection(execution_options={READ_ONLY: True})
         yield session
 

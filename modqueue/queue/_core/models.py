@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEvent",
     "Decision",
     "DecisionPublic",
@@ -212,6 +213,20 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     prev_hash: str | None = Field(default=None, max_length=64)
     hash: str | None = Field(default=None, max_length=64)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """One chain's head at a verified point of the audit trail: checkpoint `checkpoint`
+    holds a row per chain (`event_id`, `hash`), written after a verification passed, so a
+    later verification can start there (`verify_since`) instead of at the first event."""
+
+    __tablename__ = "audit_checkpoint"
+
+    checkpoint: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    chain: int = Field(primary_key=True, sa_type=SmallInteger)
+    event_id: int
+    hash: str = Field(max_length=64)
+    checked_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class SyncCursor(SQLModel, table=True):

@@ -310,7 +310,10 @@ def _decide_in_one_statement(
 ) -> tuple[int, list[int]]:
     """The common decision on PostgreSQL (see `_pg_decide_statement`): decision id and
     the outbox row's id, if the label has an action."""
-    params: dict[str, Any] = {f"d_{k}": v for k, v in values.items()}
+    # Every column gets a value: one the pipeline does not set (a cluster decision's id
+    # on a plain decision) is NULL.
+    params: dict[str, Any] = {f"d_{c.name}": None for c in DECISION.c if c.name != "id"}
+    params |= {f"d_{k}": v for k, v in values.items()}
     params |= {"b_item_id": values["item_id"], "b_label": label.id, "b_now": now}
     if label.action == Action.NONE:
         return int(conn.execute(_PG_DECIDE, params).scalar_one()), []

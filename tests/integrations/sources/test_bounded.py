@@ -275,5 +275,6 @@ def test_jobs_have_their_lanes() -> None:
         "leases": "core",
         "deadlines": "core",
         "retention": None,  # the shared pool
+        "audit-partitions": None,
         "source:f": "source:f",
     }

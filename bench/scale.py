@@ -1,0 +1,522 @@
+"""Scale benchmark: N items on one PostgreSQL, then the hot paths measured at that size.
+
+    python bench/scale.py --db postgresql://user:pw@127.0.0.1/scale --items 10000000
+    python bench/scale.py --db ... --items 1000000 --phase measure --report /tmp/scale.json
+
+Phases (`--phase all` runs build, measure and explain in turn):
+
+1. `build`: N items of the seven bundled policies through the product's own ingest
+   (`ReviewQueue.enqueue`, batches of 1,000) and 30% of them decided by a bulk decide (the
+   product's `claim_next` and `decide` service functions, 100 decisions per transaction,
+   `--workers` processes side by side),
+   so the audit trail is the product's own (ingested, claimed, decided; hash-chained).
+   The build runs in chunks of 100,000 items over a simulated year (chunk k at day
+   365*k/chunks, 2025-12-01 onwards; the audit partitions of those months are created
+   first, as an operator backfilling would), each chunk ingested then decided to 30% of
+   what is in. It prints progress and is resumable: a re-run counts what is there and
+   carries on (ingest is idempotent, decisions continue to 30%).
+2. `measure`: claim_next p50/p99 (1,000 claims, each released), decide p99 (300
+   claim+decide), stats and dashboard query time (5 runs each), export of the decided
+   items against a plain `COPY (SELECT same columns) TO STDOUT` into a file, a full
+   `audit verify` (time and peak RSS, in a child process) and an incremental one from a
+   checkpoint, and bytes per item on disk (database size / items).
+3. `explain`: `EXPLAIN (ANALYZE, BUFFERS)` of the slowest statement each of claim_next,
+   decide, stats, dashboard and the audit append issue (captured from the product's own
+   calls, writes run inside a rolled-back transaction), into `--plans`.
+
+Writes its numbers as JSON to `--report`. The machine is shared: see bench/RESULTS.md for
+the conditions of each recorded run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+
+from modqueue.integrations.export import export_dataset
+from modqueue.queue import (
+    ReviewQueue,
+    decide,
+    latest_checkpoint,
+    verify_chain,
+    verify_since,
+    write_checkpoint,
+)
+from modqueue.queue._claims.leases import claim_next
+from modqueue.settings import load_settings
+
+POLICIES = [
+    "doxxing",
+    "drug-supply",
+    "hate",
+    "image-abuse",
+    "people-smuggling",
+    "triage",
+    "violent-threats",
+]
+WORDS = "boat crossing channel offer beach tonight documents passport delivery pills address"
+WORDS_LIST = WORDS.split()
+CHUNK = 100_000
+DECIDED_SHARE = 0.30
+DECIDE_BATCH = 100
+START = datetime(2025, 12, 1, 8, 0, tzinfo=UTC)
+REVIEWERS = [f"mod-{k}" for k in range(20)]
+EXPORT_COLUMNS = (
+    "i.id, i.source, i.external_id, i.text, i.url, i.media, i.author_id, i.policy, "
+    "i.final_label, i.decided_at, d.reviewer, d.label, d.action, d.origin, d.seconds_spent, "
+    "d.kind, d.guideline_version, d.decided_at"
+)
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+class SimClock:
+    """The build's clock: set per chunk, ticking one millisecond per read."""
+
+    def __init__(self) -> None:
+        self.at = START
+
+    def __call__(self) -> datetime:
+        self.at += timedelta(milliseconds=1)
+        return self.at
+
+
+def item(n: int) -> dict[str, Any]:
+    """Item n of the build: deterministic, so a re-run ingests the same items."""
+    words = " ".join(WORDS_LIST[(n * k) % len(WORDS_LIST)] for k in (1, 3, 7, 11, 13))
+    return {
+        "source": "scale",
+        "external_id": f"s-{n}",
+        "text": f"item {n}: {words}",
+        "url": f"https://social.example.com/p/{n}",
+        "author": {"id": f"acct-{n % 50_000}", "handle": f"@user{n % 50_000}"},
+        "policy": POLICIES[n % len(POLICIES)],
+        "signals": [{"name": "clf-v3", "score": ((n * 7919) % 1000) / 1000}],
+        "report_count": (n * 31) % 40,
+        "views": (n * 104_729) % 3_000_000,
+    }
+
+
+def open_queue(url: str, clock: Callable[[], datetime] | None = None) -> ReviewQueue:
+    settings = load_settings(database_url=url)
+    return ReviewQueue(settings=settings, clock=clock or (lambda: datetime.now(UTC)))
+
+
+def counts(q: ReviewQueue) -> tuple[int, int]:
+    """(items of the build, of which decided)."""
+    with q.read_session() as s:
+        row = s.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE final_label IS NOT NULL) "
+                "FROM item WHERE source = 'scale'"
+            )
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+def labels_for(q: ReviewQueue) -> dict[str, tuple[str, str]]:
+    """Per policy: the no-action label and a takedown label (never `escalate`)."""
+    out = {}
+    for policy in POLICIES:
+        g = q.guidelines.get(policy)
+        quiet = next(lab.id for lab in g.labels if lab.action == "none")
+        loud = next(lab.id for lab in g.labels if lab.action not in ("none", "escalate"))
+        out[policy] = (quiet, loud)
+    return out
+
+
+def create_months(q: ReviewQueue, months: int) -> None:
+    with q.session() as s:
+        for k in range(months + 1):
+            month = (START.replace(day=1) + timedelta(days=31 * k)).replace(day=1)
+            s.execute(
+                text("SELECT modqueue_audit_partition(:m)"), {"m": month.replace(tzinfo=None)}
+            )
+
+
+def decide_batch(q: ReviewQueue, labels: dict[str, tuple[str, str]], want: int, n: int) -> int:
+    """Claim and decide up to `want` items in one transaction; how many were decided."""
+    done = 0
+    with q.session() as s:
+        for k in range(want):
+            now = q.clock()
+            reviewer = REVIEWERS[(n + k) % len(REVIEWERS)]
+            claim = claim_next(s, reviewer=reviewer, queues=None, lease_seconds=300, now=now)
+            if claim is None:
+                break
+            quiet, loud = labels[claim.item.policy or "triage"]
+            decide(
+                s,
+                claim=claim,
+                label=loud if (n + k) % 3 == 0 else quiet,
+                note="",
+                guidelines=q.guidelines,
+                now=now + timedelta(seconds=20 + (n + k) % 60),
+                origin="bench",
+                quality=q.quality,
+            )
+            done += 1
+    return done
+
+
+def decide_worker(url: str, at: datetime, want: int, seed: int) -> int:
+    """One decide process: `want` decisions in transactions of `DECIDE_BATCH`."""
+    clock = SimClock()
+    clock.at = at
+    q = open_queue(url, clock)
+    labels = labels_for(q)
+    done = 0
+    try:
+        while done < want:
+            got = decide_batch(q, labels, min(DECIDE_BATCH, want - done), seed + done)
+            if got == 0:
+                break
+            done += got
+            if done % 5_000 < DECIDE_BATCH:
+                log(f"  worker {seed}: {done:,}/{want:,}")
+    finally:
+        q.close()
+    return done
+
+
+def build(url: str, total: int, workers: int) -> dict[str, Any]:
+    clock = SimClock()
+    q = open_queue(url, clock)
+    chunks = max(1, -(-total // CHUNK))
+    create_months(q, 12)
+    have, decided = counts(q)
+    log(f"build: {have:,} items, {decided:,} decided already; target {total:,}")
+    started = time.perf_counter()
+    ingest_s = decide_s = 0.0
+    for chunk in range(chunks):
+        hi = min(total, (chunk + 1) * CHUNK)
+        clock.at = START + timedelta(days=365 * chunk / chunks)
+        if have < hi:
+            t0 = time.perf_counter()
+            for lo in range(have, hi, 10_000):
+                q.enqueue([item(n) for n in range(lo, min(hi, lo + 10_000))], actor="scale")
+            ingest_s += time.perf_counter() - t0
+            log(f"chunk {chunk + 1}/{chunks}: ingested to {hi:,} ({hi - have:,} new)")
+            have = hi
+        goal = int(hi * DECIDED_SHARE)
+        clock.at += timedelta(hours=1)
+        t0 = time.perf_counter()
+        if decided < goal:
+            share = -(-(goal - decided) // workers)
+            jobs = [(url, clock.at, share, decided + k * share) for k in range(workers)]
+            with mp.get_context("spawn").Pool(workers) as pool:
+                decided += sum(pool.starmap(decide_worker, jobs))
+            log(f"chunk {chunk + 1}/{chunks}: decided {decided:,}/{goal:,}")
+        decide_s += time.perf_counter() - t0
+    have, decided = counts(q)
+    q.close()
+    elapsed = time.perf_counter() - started
+    log(f"build done: {have:,} items, {decided:,} decided in {elapsed:,.0f} s")
+    return {
+        "items": have,
+        "decided": decided,
+        "build_seconds": round(elapsed, 1),
+        "ingest_seconds": round(ingest_s, 1),
+        "decide_seconds": round(decide_s, 1),
+    }
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    if not ordered:
+        return {"n": 0}
+
+    def p(share: float) -> float:
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+    return {
+        "p50_ms": round(p(0.50) * 1000, 2),
+        "p99_ms": round(p(0.99) * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+        "n": len(ordered),
+    }
+
+
+def timed(work: Callable[[], Any], runs: int) -> dict[str, float]:
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        work()
+        samples.append(time.perf_counter() - t0)
+    return {
+        "median_ms": round(statistics.median(samples) * 1000, 1),
+        "max_ms": round(max(samples) * 1000, 1),
+    }
+
+
+def measure_claims(q: ReviewQueue, claims: int = 1000, decides: int = 300) -> dict[str, Any]:
+    claim_s = []
+    for k in range(claims):
+        t0 = time.perf_counter()
+        claim = q.claim_next(REVIEWERS[k % len(REVIEWERS)])
+        claim_s.append(time.perf_counter() - t0)
+        assert claim is not None
+        q.release(claim)
+    labels = labels_for(q)
+    decide_s = []
+    for k in range(decides):
+        claim = q.claim_next(REVIEWERS[k % len(REVIEWERS)])
+        assert claim is not None
+        quiet, loud = labels[claim.item.policy or "triage"]
+        t0 = time.perf_counter()
+        q.decide(claim, loud if k % 3 == 0 else quiet)
+        decide_s.append(time.perf_counter() - t0)
+    return {"claim_next": percentiles(claim_s), "decide": percentiles(decide_s)}
+
+
+def measure_export(q: ReviewQueue, url: str) -> dict[str, Any]:
+    import psycopg
+
+    with tempfile.TemporaryDirectory(dir=os.environ.get("SCALE_TMP")) as tmp:
+        out = Path(tmp)
+        conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
+        t0 = time.perf_counter()
+        copied = 0
+        with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+            sql = (
+                f"COPY (SELECT {EXPORT_COLUMNS} FROM item i JOIN decision d ON d.item_id = i.id "
+                "WHERE i.final_label IS NOT NULL ORDER BY i.id, d.id) TO STDOUT"
+            )
+            with (out / "copy.tsv").open("wb") as f, cur.copy(sql) as copy:
+                for block in copy:
+                    f.write(block)
+                    copied += bytes(block).count(b"\n")
+        copy_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        report = export_dataset(
+            q.engine, out=out / "export", now=q.clock(), read_engine=q.read_engine
+        )
+        export_s = time.perf_counter() - t0
+    return {
+        "records": report.records,
+        "copy_rows": copied,
+        "export_seconds": round(export_s, 1),
+        "copy_seconds": round(copy_s, 1),
+        "ratio": round(copy_s / export_s, 3),
+    }
+
+
+_VERIFY_CHILD = """
+import json, resource, sys, time
+from modqueue.queue import verify_chain, verify_since
+from modqueue.settings import load_settings
+from modqueue.queue import ReviewQueue
+q = ReviewQueue(settings=load_settings(database_url=sys.argv[1]), auto_migrate=False)
+since = int(sys.argv[2])
+t0 = time.perf_counter()
+if since:
+    r = q.read(lambda s: verify_since(s, checkpoint=since))
+else:
+    r = q.read(verify_chain)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"ok": r.ok, "checked": r.checked, "peak_rss_mib": round(rss, 1),
+                  "seconds": round(time.perf_counter() - t0, 1)}))
+"""
+
+
+def measure_verify(q: ReviewQueue, url: str) -> dict[str, Any]:
+    def child(since: int) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-c", _VERIFY_CHILD, url, str(since)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    full = child(0)
+    report = q.read(verify_chain) if not full["ok"] else None
+    assert report is None, report
+    number = q.read(latest_checkpoint)
+    if number is None:
+        head = q.read(verify_chain)
+        number = q.run(lambda s: write_checkpoint(s, report=head, now=q.clock()))
+    assert number is not None
+    # A night's work after the checkpoint, then the incremental check.
+    measure_claims(q, claims=0, decides=200)
+    incremental = child(number)
+    assert q.read(lambda s: verify_since(s, checkpoint=number)).ok
+    return {"full": full, "incremental": incremental, "since_checkpoint": number}
+
+
+def measure_size(q: ReviewQueue) -> dict[str, Any]:
+    with q.read_session() as s:
+        total = int(s.scalar(text("SELECT pg_database_size(current_database())")) or 0)
+        items = int(s.scalar(text("SELECT count(*) FROM item")) or 0)
+        events = int(s.scalar(text("SELECT count(*) FROM audit_event")) or 0)
+        tables = {
+            name: int(size)
+            for name, size in s.execute(
+                text(
+                    "SELECT c.relname, pg_total_relation_size(c.oid) + coalesce((SELECT "
+                    "sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i "
+                    "WHERE i.inhparent = c.oid), 0) FROM pg_class c "
+                    "WHERE c.relname IN ('item', 'decision', 'audit_event', 'outbound_action')"
+                )
+            )
+        }
+    return {
+        "database_bytes": total,
+        "items": items,
+        "audit_events": events,
+        "bytes_per_item": round(total / max(items, 1)),
+        "tables_bytes": tables,
+    }
+
+
+def measure(url: str) -> dict[str, Any]:
+    q = open_queue(url)
+    out: dict[str, Any] = {}
+    with q.session() as s:
+        s.execute(text("ANALYZE"))
+    log("measure: claim_next and decide")
+    out.update(measure_claims(q))
+    log("measure: stats and dashboard")
+    out["stats"] = timed(q.stats, 5)
+    out["dashboard"] = timed(lambda: q.dashboard("lead"), 5)
+    log("measure: export against COPY")
+    out["export"] = measure_export(q, url)
+    log("measure: audit verify (full, then incremental)")
+    out["verify"] = measure_verify(q, url)
+    out["size"] = measure_size(q)
+    q.close()
+    return out
+
+
+@contextmanager
+def captured(q: ReviewQueue) -> Iterator[list[tuple[str, Any, float]]]:
+    """Every statement `q.engine` runs meanwhile: (sql, parameters, seconds)."""
+    seen: list[tuple[str, Any, float]] = []
+
+    def before(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        conn.info["scale_t0"] = time.perf_counter()
+
+    def after(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        if not many:
+            seen.append((statement, params, time.perf_counter() - conn.info["scale_t0"]))
+
+    event.listen(q.engine, "before_cursor_execute", before)
+    event.listen(q.engine, "after_cursor_execute", after)
+    try:
+        yield seen
+    finally:
+        event.remove(q.engine, "before_cursor_execute", before)
+        event.remove(q.engine, "after_cursor_execute", after)
+
+
+def explain(url: str, plans: Path) -> dict[str, Any]:
+    q = open_queue(url)
+    labels = labels_for(q)
+    picked: dict[str, tuple[str, Any]] = {}
+
+    def slowest(name: str, work: Callable[[], Any], keep: Callable[[str], bool]) -> None:
+        with captured(q) as seen:
+            work()
+        cands = [(t, sql, p) for sql, p, t in seen if keep(sql)]
+        _, sql, params = max(cands, key=lambda c: c[0])
+        picked[name] = (sql, params)
+
+    holder: dict[str, Any] = {}
+
+    def do_claim() -> None:
+        holder["claim"] = q.claim_next(REVIEWERS[0])
+
+    slowest("claim_next", do_claim, lambda sql: "item" in sql and "UPDATE" in sql.upper())
+
+    def do_decide() -> None:
+        claim = holder["claim"]
+        quiet, _ = labels[claim.item.policy or "triage"]
+        q.decide(claim, quiet)
+
+    slowest("decide", do_decide, lambda sql: "INSERT INTO decision" in sql)
+    slowest("audit append (chain head)", do_claim, lambda sql: "audit_event" in sql)
+    q.release(holder["claim"])
+    slowest("stats", q.stats, lambda sql: sql.lstrip().upper().startswith(("SELECT", "WITH")))
+    slowest(
+        "dashboard",
+        lambda: q.dashboard("lead"),
+        lambda sql: sql.lstrip().upper().startswith(("SELECT", "WITH")),
+    )
+    raw = q.engine.raw_connection()
+    text_out = []
+    try:
+        cur = raw.cursor()
+        for name, (sql, params) in picked.items():
+            cur.execute("BEGIN")
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            plan = "\n".join(r[0] for r in cur.fetchall())
+            cur.execute("ROLLBACK")
+            text_out.append(f"## {name}\n\n```sql\n{sql.strip()}\n```\n\n```\n{plan}\n```\n")
+    finally:
+        raw.close()
+    plans.write_text("\n".join(text_out))
+    q.close()
+    log(f"explain: {len(picked)} plans written to {plans}")
+    return {"plans": str(plans)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", required=True, help="postgresql://... (a scratch database)")
+    parser.add_argument("--items", type=int, default=10_000_000)
+    parser.add_argument(
+        "--workers", type=int, default=3, help="processes deciding during the build"
+    )
+    parser.add_argument("--phase", choices=["build", "measure", "explain", "all"], default="all")
+    parser.add_argument("--report", type=Path, default=Path("scale-report.json"))
+    parser.add_argument("--plans", type=Path, default=Path("scale-plans.md"))
+    args = parser.parse_args()
+    if make_url(args.db).get_backend_name() != "postgresql":
+        parser.error("--db: the scale benchmark runs on PostgreSQL")
+    report: dict[str, Any] = json.loads(args.report.read_text()) if args.report.exists() else {}
+    report["conditions"] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "items_target": args.items,
+    }
+    if args.phase in ("build", "all"):
+        report["build"] = build(args.db, args.items, args.workers)
+        args.report.write_text(json.dumps(report, indent=2))
+    if args.phase in ("measure", "all"):
+        report["measure"] = measure(args.db)
+        args.report.write_text(json.dumps(report, indent=2))
+    if args.phase in ("explain", "all"):
+        report["explain"] = explain(args.db, args.plans)
+    report["conditions"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    report["conditions"]["peak_rss_mib"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    args.report.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
