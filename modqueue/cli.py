@@ -12,6 +12,7 @@ from modqueue._exceptions import ModqueueError
 from modqueue.commands import (
     actions,
     audit,
+    clusters,
     core,
     guidelines,
     labelstudio,
@@ -63,6 +64,7 @@ app.command("export")(quality.export)
 app.add_typer(quality.gold_app, name="gold")
 app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
+app.add_typer(clusters.app, name="clusters")
 
 
 def main() -> None:
