@@ -12,12 +12,15 @@ The hierarchy:
         * ClaimLost - the item was taken over, released or decided by someone else.
     * InvalidState - the operation does not fit the item's or action's current state.
     * PermissionDenied - the reviewer's role does not allow the operation.
-    * IntegrationError - a source, platform or Label Studio answered badly or not at all.
     * DatabaseBusy - another process held the SQLite database's write lock for longer than
       the busy time-out (`MODQUEUE_SQLITE_BUSY_TIMEOUT_MS`).
+    * IntegrationError - a source, platform or Label Studio answered badly or not at all.
         * ReplyLimitExceeded - a peer's reply broke a bound set on it.
             * ReplyTooLarge - more bytes (decoded) than the limit allows.
             * ReplyTooSlow - no complete reply before the request's deadline.
+        * MediaRefused - a media URL or its reply was refused before any byte was kept: an
+          address that is not public (SSRF), a type that is not an allowed image, too
+          many redirects.
     * ModelError - a model cannot be trained, found or loaded (too few decisions, one class).
 """
 
@@ -38,6 +41,7 @@ __all__ = [
     "IntegrationError",
     "InvalidState",
     "LeaseExpired",
+    "MediaRefused",
     "ModelError",
     "ModqueueError",
     "NotFound",
@@ -116,6 +120,11 @@ class ReplyTooLarge(ReplyLimitExceeded):
 
 class ReplyTooSlow(ReplyLimitExceeded):
     """A reply was not complete before the request's deadline."""
+
+
+class MediaRefused(IntegrationError):
+    """A media URL or its reply was refused: an address that is not public (SSRF), a
+    content type that is not an allowed image, or too many redirects."""
 
 
 class ModelError(ModqueueError):

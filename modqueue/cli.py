@@ -14,6 +14,7 @@ from modqueue.commands import (
     audit,
     clusters,
     core,
+    exposure,
     guidelines,
     labelstudio,
     model,
@@ -65,6 +66,7 @@ app.add_typer(quality.gold_app, name="gold")
 app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
 app.add_typer(clusters.app, name="clusters")
+app.add_typer(exposure.app, name="exposure")
 
 
 def main() -> None:

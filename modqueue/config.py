@@ -22,9 +22,10 @@ from pydantic import (
 
 from modqueue._exceptions import ConfigError
 from modqueue._sections.labelstudio import LabelStudioConfig
+from modqueue._sections.media import MediaConfig
 from modqueue._sections.models import ModelsConfig
 from modqueue._sections.tui import TuiConfig
-from modqueue.queue import AuthConfig, QualityConfig
+from modqueue.queue import AuthConfig, ExposureConfig, QualityConfig
 from modqueue.sla import DeadlinesConfig
 
 __all__ = [
@@ -183,6 +184,8 @@ class ModqueueConfig(_Section):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     tui: TuiConfig = Field(default_factory=TuiConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
+    media: MediaConfig = Field(default_factory=MediaConfig)
+    exposure: ExposureConfig = Field(default_factory=ExposureConfig)
     path: Path | None = None
 
 

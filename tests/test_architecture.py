@@ -116,6 +116,8 @@ _WRITERS = {
     | {
         "queue/_claims/leases.py",
         "queue/_items/ingest.py",
+        "queue/_items/clustering.py",
+        "queue/_items/media_hashes.py",
         "queue/deadlines.py",
     },
 }

@@ -124,11 +124,14 @@ def open_queue(
     db: str | None, guidelines: Path | None = None, *, config: ModqueueConfig | None = None
 ) -> ReviewQueue:
     """The review queue for `--db`/`--guidelines` or the environment's settings; with
-    `config`, its `[quality]` section (when present) sets the second-review shares."""
+    `config`, its `[quality]` section (when present) sets the second-review shares and
+    its `[exposure]` section the exposure budgets."""
     settings = load_settings(database_url=db, guidelines=guidelines)
     queue = ReviewQueue(settings=settings)
     if config is not None and "quality" in config.model_fields_set:
         queue.quality = config.quality
+    if config is not None:
+        queue.exposure = config.exposure
     return queue
 
 

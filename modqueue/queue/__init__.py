@@ -31,6 +31,12 @@ from modqueue.queue._access.rules import (
 )
 from modqueue.queue._audit.chain import AuditRecord, record_event, record_events
 from modqueue.queue._audit.log import ChainReport, audit_history, event_dict, verify_chain
+from modqueue.queue._claims.exposure import (
+    ExposureStatus,
+    QueueExposure,
+    ReviewerExposure,
+    graphic_policies,
+)
 from modqueue.queue._claims.leases import Claim, hold_batch_for, hold_for
 from modqueue.queue._core.cluster_models import (
     ClusterDecision,
@@ -46,6 +52,9 @@ from modqueue.queue._core.db import (
     read_session,
     schema_is_current,
 )
+from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
+from modqueue.queue._core.exposure_models import ExposureEvent, ExposureLift
+from modqueue.queue._core.match_models import FingerprintBand, ItemFingerprint, KnownContent
 from modqueue.queue._core.models import (
     AuditEvent,
     Decision,
@@ -113,6 +122,7 @@ from modqueue.queue._decisions.settlement import (
     DecisionKind,
     sampled_for_second_review,
 )
+from modqueue.queue._items.clustering import assign_clusters, cluster_settings, late_members
 from modqueue.queue._items.content import (
     CONTENT_COLUMNS,
     SPLITS,
@@ -135,6 +145,14 @@ from modqueue.queue._items.lines import (
     ingest_values,
     parse_json,
     read_jsonl,
+)
+from modqueue.queue._items.media_hashes import (
+    MAX_FETCH_ATTEMPTS,
+    MediaResult,
+    MediaToFetch,
+    hash_image,
+    media_to_fetch,
+    record_media_results,
 )
 from modqueue.queue._items.schema import (
     MAX_TEXT_BYTES,
@@ -162,6 +180,7 @@ from modqueue.queue._review_queue import ReviewQueue
 __all__ = [
     "CONTENT_COLUMNS",
     "DEFAULT_SECOND_REVIEW_SHARE",
+    "MAX_FETCH_ATTEMPTS",
     "MAX_LINE_BYTES",
     "MAX_TEXT_BYTES",
     "OPEN_MODE_WARNING",
@@ -197,14 +216,24 @@ __all__ = [
     "DecisionPublic",
     "DecisionStatus",
     "ExportSecret",
+    "ExposureConfig",
+    "ExposureEvent",
+    "ExposureKind",
+    "ExposureLift",
+    "ExposureStatus",
+    "FingerprintBand",
     "GoldItem",
     "GoldItemPublic",
     "IngestReport",
     "Item",
     "ItemContent",
+    "ItemFingerprint",
     "ItemIn",
     "ItemPublic",
     "ItemStatus",
+    "KnownContent",
+    "MediaResult",
+    "MediaToFetch",
     "ModelBand",
     "ModelHealth",
     "NewToken",
@@ -214,12 +243,14 @@ __all__ = [
     "Permission",
     "Propagation",
     "QualityConfig",
+    "QueueExposure",
     "QueueHealth",
     "QueueQualityConfig",
     "QueueSummary",
     "Rejection",
     "ReviewQueue",
     "Reviewer",
+    "ReviewerExposure",
     "ReviewerPseudonym",
     "ReviewerPublic",
     "Role",
@@ -229,6 +260,7 @@ __all__ = [
     "UTCDateTime",
     "add_reviewer",
     "apply_cluster_standing",
+    "assign_clusters",
     "audit_history",
     "authorize",
     "authorize_actor",
@@ -236,6 +268,7 @@ __all__ = [
     "check_items",
     "check_lines",
     "cluster_priority",
+    "cluster_settings",
     "content_key",
     "dashboard_metrics",
     "decide",
@@ -247,6 +280,8 @@ __all__ = [
     "event_dict",
     "grant_app_role",
     "grant_reviewer",
+    "graphic_policies",
+    "hash_image",
     "hold_batch_for",
     "hold_for",
     "ingest_batch",
@@ -256,12 +291,14 @@ __all__ = [
     "is_open_mode",
     "is_senior_queue",
     "item_json_schema",
+    "late_members",
     "link_reviewer",
     "list_clusters",
     "list_reviewers",
     "low_queue",
     "make_engine",
     "mask_pii",
+    "media_to_fetch",
     "migrate",
     "normalise_text",
     "parse_json",
@@ -277,6 +314,7 @@ __all__ = [
     "record_annotation",
     "record_event",
     "record_events",
+    "record_media_results",
     "record_reveal",
     "refuse",
     "reopen_for_appeal",

@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +25,8 @@ from modqueue.queue._access.rules import (
     refuse,
 )
 from modqueue.queue._audit.chain import SERVICE_KEY, record_event
-from modqueue.queue._claims import leases
+from modqueue.queue._claims import exposure, leases
+from modqueue.queue._claims.exposure import ExposureStatus, ReviewerExposure
 from modqueue.queue._claims.leases import Claim
 from modqueue.queue._core.cluster_models import (
     ClusterDecision,
@@ -33,6 +34,8 @@ from modqueue.queue._core.cluster_models import (
     ContentCluster,
 )
 from modqueue.queue._core.db import make_engine, migrate, read_session
+from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
+from modqueue.queue._core.exposure_models import ExposureLift
 from modqueue.queue._core.models import Decision, DecisionPublic, Item, ItemPublic
 from modqueue.queue._core.quality_config import QualityConfig
 from modqueue.queue._core.routing import policy_of_queue, senior_queue
@@ -75,7 +78,8 @@ class ReviewQueue:
 
     The schema is created or upgraded on first use. Every method runs in its own
     transaction; deadlocks and SQLite lock time-outs are retried a few times. `quality`
-    sets the share of decisions that get a blind second review (default 10%).
+    sets the share of decisions that get a blind second review (default 10%); `exposure`
+    the reviewers' per-shift exposure budgets (`[exposure]`, on by default).
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class ReviewQueue:
         clock: Callable[[], datetime] = utcnow,
         auto_migrate: bool = True,
         quality: QualityConfig | None = None,
+        exposure: ExposureConfig | None = None,
     ) -> None:
         self.settings = settings or load_settings(database_url=database_url)
         if database_url is not None and settings is not None:
@@ -105,6 +110,7 @@ class ReviewQueue:
         self.quality = quality or QualityConfig(
             second_review_share=self.settings.second_review_share
         )
+        self.exposure = exposure or ExposureConfig()
         self.service: str | None = None
         """The verified service identity of a service process: named in every audit event
         it writes (`detail.service`)."""
@@ -206,15 +212,101 @@ class ReviewQueue:
         def work(s: Session) -> Claim | None:
             now = self.clock()
             chosen = self._claimable(s, reviewer, queues, now)
-            return leases.claim_next(
+            held: tuple[str, ...] = ()
+            if self.exposure.enabled:
+                held = self._exposure(s, reviewer, now).held_back
+            claim = leases.claim_next(
                 s,
                 reviewer=reviewer,
                 queues=chosen,
                 lease_seconds=self.lease_seconds,
                 now=now,
+                skip_policies=held,
+            )
+            if claim is not None:
+                self._shown(s, claim, (ExposureKind.SEEN,), now)
+            return claim
+
+        return self.run(work)
+
+    # -- exposure budgets -----------------------------------------------------------------
+
+    def _exposure(self, s: Session, reviewer: str, now: datetime) -> ExposureStatus:
+        return exposure.exposure_status(
+            s, reviewer=reviewer, now=now, config=self.exposure, guidelines=self.guidelines
+        )
+
+    def _shown(self, s: Session, claim: Claim, kinds: tuple[str, ...], now: datetime) -> None:
+        exposure.record_exposure(
+            s,
+            reviewer=claim.reviewer,
+            item_id=claim.item_id,
+            queue=claim.queue,
+            policy=claim.item.policy,
+            kinds=kinds,
+            now=now,
+            config=self.exposure,
+            guidelines=self.guidelines,
+        )
+
+    def exposure_status(self, reviewer: str, *, of: str | None = None) -> ExposureStatus:
+        """The exposure of `reviewer` this shift, or with `of`, another reviewer's (which
+        needs `VIEW_PERSONAL_EXPOSURE`: per-person figures are sensitive)."""
+
+        def work(s: Session) -> ExposureStatus:
+            now = self.clock()
+            if of is not None and of != reviewer:
+                authorize(
+                    s, reviewer=reviewer, permission=Permission.VIEW_PERSONAL_EXPOSURE, now=now
+                )
+            return self._exposure(s, of or reviewer, now)
+
+        return self.read(work)
+
+    def record_reveal(self, claim: Claim, *, text: bool, media: bool) -> None:
+        """Audit that the holder of `claim` revealed its graphic text and/or media, and
+        add the reveal to their exposure (media counts most)."""
+        parts = [p for p, on in (("graphic text", text), ("media links", media)) if on]
+        if not parts:
+            return
+        kinds = tuple(k for k, on in ((ExposureKind.TEXT, text), (ExposureKind.MEDIA, media)) if on)
+
+        def work(s: Session) -> None:
+            now = self.clock()
+            leases.record_claim_event(
+                s, claim, "revealed", at=now, detail={"what": ", ".join(parts)}
+            )
+            self._shown(s, claim, kinds, now)
+
+        self.run(work)
+
+    def record_checkin(self, reviewer: str) -> None:
+        """Keep that a check-in was offered to `reviewer` (only that)."""
+        self.run(lambda s: exposure.record_checkin(s, reviewer=reviewer, now=self.clock()))
+
+    def lift_exposure(self, lead: str, reviewer: str, *, reason: str = "") -> ExposureLift:
+        """Let `reviewer` have graphic work again for one shift, by `lead`
+        (`LIFT_EXPOSURE`, lead and above; audited as `exposure_lifted`)."""
+
+        def work(s: Session) -> ExposureLift:
+            now = self.clock()
+            authorize(s, reviewer=lead, permission=Permission.LIFT_EXPOSURE, now=now)
+            return exposure.lift_exposure(
+                s, reviewer=reviewer, lead=lead, now=now, config=self.exposure, reason=reason
             )
 
         return self.run(work)
+
+    def exposure_people(self, actor: str) -> list[ReviewerExposure]:
+        """Every reviewer's exposure this shift (`VIEW_PERSONAL_EXPOSURE`, admins)."""
+
+        def work(s: Session) -> list[ReviewerExposure]:
+            now = self.clock()
+            authorize(s, reviewer=actor, permission=Permission.VIEW_PERSONAL_EXPOSURE, now=now)
+            since = now - timedelta(hours=self.exposure.shift_hours)
+            return exposure.exposure_by_reviewer(s, since=since)
+
+        return self.read(work)
 
     def _claimable(
         self, s: Session, reviewer: str, queues: list[str] | None, now: datetime

@@ -104,6 +104,8 @@ class Permission(StrEnum):
     SYNC_LABELSTUDIO = "sync_labelstudio"
     RUN_SERVICE = "run_service"
     MANAGE_MODELS = "manage_models"
+    LIFT_EXPOSURE = "lift_exposure"
+    VIEW_PERSONAL_EXPOSURE = "view_personal_exposure"
 
 
 # The least role on the ladder (reviewer < senior < lead < admin) for each permission the
@@ -130,6 +132,9 @@ _MIN_ROLE = {
     Permission.SETUP_LABELSTUDIO: Role.LEAD,
     Permission.SYNC_LABELSTUDIO: Role.LEAD,
     Permission.MANAGE_MODELS: Role.LEAD,
+    Permission.LIFT_EXPOSURE: Role.LEAD,
+    # Per-person exposure is health data in all but name: admins only, not leads.
+    Permission.VIEW_PERSONAL_EXPOSURE: Role.ADMIN,
 }
 # The roles off the ladder have only these.
 _OFF_LADDER = {
@@ -158,6 +163,8 @@ _WHAT = {
     Permission.VIEW_DASHBOARD: "view the lead dashboard",
     Permission.VIEW_QUALITY: "see quality figures",
     Permission.MANAGE_GOLD: "manage or list gold items",
+    Permission.LIFT_EXPOSURE: "lift a reviewer's exposure budget",
+    Permission.VIEW_PERSONAL_EXPOSURE: "see other reviewers' exposure",
     Permission.APPEAL: "open appeals",
     Permission.VIEW_STATS: "see queue statistics",
     Permission.EXPORT: "export labelled data",

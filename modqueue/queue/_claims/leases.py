@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
-from sqlalchemy import Table, bindparam, exists, literal_column, not_, select, update
+from sqlalchemy import Table, bindparam, exists, literal_column, not_, or_, select, update
 from sqlmodel import Session, col
 
 from modqueue._exceptions import (
@@ -116,24 +116,30 @@ def _with_second_reviews(queues: Sequence[str]) -> list[str]:
 
 
 @functools.cache
-def _claim_statement(dialect: str, by_queue: bool) -> Any:
-    """The claim UPDATE, built once per dialect and queue filter (it is the hottest path)."""
+def _claim_statement(dialect: str, by_queue: bool, skipping: bool) -> Any:
+    """The claim UPDATE, built once per dialect, queue filter and whether some policies
+    are held back (it is the hottest path)."""
     queue_filter = (
         ITEM.c.queue.in_(bindparam("queues", expanding=True))
         if by_queue
         else not_(ITEM.c.queue.like(bindparam("senior_pattern")))
     )
-    candidate = (
-        select(ITEM.c.id)
-        .where(
-            # A literal, not a bound parameter: only then can the planners use the
-            # partial indexes on pending rows (SQLite never does with a parameter).
-            ITEM.c.status == literal_column("'pending'"),
-            queue_filter,
-            not_(_decided_by(bindparam("reviewer"))),
+    conditions = [
+        # A literal, not a bound parameter: only then can the planners use the
+        # partial indexes on pending rows (SQLite never does with a parameter).
+        ITEM.c.status == literal_column("'pending'"),
+        queue_filter,
+        not_(_decided_by(bindparam("reviewer"))),
+    ]
+    if skipping:
+        conditions.append(
+            or_(
+                ITEM.c.policy.is_(None),
+                ITEM.c.policy.not_in(bindparam("skip_policies", expanding=True)),
+            )
         )
-        .order_by(ITEM.c.priority.desc(), ITEM.c.id)
-        .limit(1)
+    candidate = (
+        select(ITEM.c.id).where(*conditions).order_by(ITEM.c.priority.desc(), ITEM.c.id).limit(1)
     )
     if dialect == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
@@ -162,8 +168,12 @@ def claim_next(
     queues: Sequence[str] | None,
     lease_seconds: int,
     now: datetime,
+    skip_policies: Sequence[str] = (),
 ) -> Claim | None:
     """Lease the highest-priority pending item of `queues` to `reviewer`.
+
+    Items of `skip_policies` are not handed out (an exposure budget holding graphic
+    policies back).
 
     `queues=None` means every queue but the senior ones; a policy's queue includes its
     second-review queue (`<policy>:second`). Items the reviewer already decided (a
@@ -183,9 +193,11 @@ def claim_next(
         params["queues"] = _with_second_reviews(queues)
     else:
         params["senior_pattern"] = f"%{SENIOR_SUFFIX}"
+    if skip_policies:
+        params["skip_policies"] = sorted(skip_policies)
     row = (
         session.connection()
-        .execute(_claim_statement(dialect, bool(queues)), params)
+        .execute(_claim_statement(dialect, bool(queues), bool(skip_policies)), params)
         .mappings()
         .one_or_none()
     )

@@ -60,6 +60,7 @@ from modqueue.queue._decisions.bulk import (
     undo_items,
 )
 from modqueue.queue._decisions.settlement import sampled_for_second_review
+from modqueue.queue._items.ingest import LATE_COPIES
 
 __all__ = [
     "PROPAGATED",
@@ -81,7 +82,6 @@ REVERSED = "reversed"
 """A cluster decision's status once reversed."""
 Propagation = Literal["suggest", "auto", "off"]
 _PROPAGATIONS = ("suggest", "auto", "off")
-DEFAULT_PROPAGATE_REVIEW_SHARE = 0.1
 DECISION: Table = Decision.metadata.tables["decision"]
 
 
@@ -524,21 +524,12 @@ def split_from_cluster(session: Session, *, item_id: int, actor: str, now: datet
 
 def propagation_of(guideline: Guideline) -> tuple[Propagation, float]:
     """The guideline's `clusters.propagate` setting and `propagate_review_share`
-    (defaults: `suggest`, 0.1)."""
-    settings: Any = getattr(guideline, "clusters", None)
-
-    def read(name: str) -> Any:
-        if isinstance(settings, dict):
-            return settings.get(name)
-        return getattr(settings, name, None)
-
-    mode = str(read("propagate") or "suggest")
-    share = read("propagate_review_share")
+    (front matter; defaults `suggest` and 0.1)."""
+    settings = guideline.clusters
+    mode = settings.propagate
     if mode not in _PROPAGATIONS:
         raise InvalidState(f"guideline {guideline.id!r}: unknown propagate setting {mode!r}")
-    return cast(Propagation, mode), DEFAULT_PROPAGATE_REVIEW_SHARE if share is None else float(
-        share
-    )
+    return cast(Propagation, mode), float(settings.propagate_review_share)
 
 
 def _for_review(source: str, external_id: str, share: float) -> bool:
@@ -657,3 +648,19 @@ def apply_cluster_standing(
     session.flush()
     session.expire_all()
     return outcome
+
+
+def _late_copies(
+    session: Session,
+    *,
+    cluster_id: int,
+    item_ids: list[int],
+    guidelines: GuidelineSet,
+    now: datetime,
+) -> StandingOutcome:
+    return apply_cluster_standing(
+        session, cluster_id=cluster_id, item_ids=item_ids, guidelines=guidelines, now=now
+    )
+
+
+LATE_COPIES.append(_late_copies)

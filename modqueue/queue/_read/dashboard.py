@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import JSON, column, func, select, table
 from sqlmodel import Session, col
 
+from modqueue.queue._claims.exposure import exposure_by_queue
 from modqueue.queue._core.models import AuditEvent, Decision, Item, OutboundAction
 from modqueue.queue._core.routing import senior_queue
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
@@ -34,7 +35,9 @@ class QueueHealth:
     `decided_series` holds decisions per hour, oldest hour first; `decided_last_hour` is
     its last value. `deadline_breaches` counts items waiting past their deadline now plus
     decisions in the window made after the deadline. `actions` counts outbound actions of
-    the queue's policy per status (all time).
+    the queue's policy per status (all time). `exposure_points` and `exposure_reveals`
+    sum what reviewers were shown and revealed in the queue over the window, everyone
+    together (per-person figures need their own permission).
     """
 
     queue: str
@@ -46,6 +49,8 @@ class QueueHealth:
     deadline_breaches: int = 0
     escalations: int = 0
     actions: dict[str, int] = field(default_factory=dict)
+    exposure_points: float = 0.0
+    exposure_reveals: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +194,11 @@ def dashboard_metrics(
     ):
         get(policy).actions[status] = count
         totals[status] = totals.get(status, 0) + count
+
+    for queue, exposed in exposure_by_queue(session, since=since).items():
+        entry = get(queue)
+        entry.exposure_points = round(exposed.points, 1)
+        entry.exposure_reveals = exposed.reveals
 
     for entry in health.values():
         entry.decided_last_hour = entry.decided_series[-1] if entry.decided_series else 0

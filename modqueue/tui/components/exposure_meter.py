@@ -1,4 +1,4 @@
-"""How much this reviewer has seen this session, and when a break is due."""
+"""How much this reviewer has seen this session and this shift, and when a break is due."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
+
+from modqueue.queue import ExposureStatus
 
 __all__ = ["ExposureMeter"]
 
@@ -30,6 +32,12 @@ class ExposureMeter(Static):
         self._next_items = break_after_items
         self._next_minutes = break_after_minutes
         self.break_due = False
+        self.status: ExposureStatus | None = None
+
+    def show_budget(self, status: ExposureStatus) -> None:
+        """Show the shift's exposure points against the budget."""
+        self.status = status
+        self._render_meter()
 
     def on_mount(self) -> None:
         self._render_meter()
@@ -49,6 +57,12 @@ class ExposureMeter(Static):
 
     def _render_meter(self) -> None:
         text = Text(f"exposure: {self.items} items · {int(self.minutes)} min")
+        status = self.status
+        if status is not None and status.enabled:
+            style = "bold yellow" if status.points >= status.near_at else ""
+            text.append(f" · shift {status.points:.0f}/{status.budget:.0f} pts", style=style)
+            if status.held_back:
+                text.append(" · graphic queues held back", style="bold yellow")
         if self.break_due:
             text.append("  · break suggested", style="bold")
         self.update(text)

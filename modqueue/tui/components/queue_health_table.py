@@ -1,5 +1,5 @@
 """The lead's per-queue health table: depth, throughput (with a sparkline), handling time,
-breaches, escalations and action outcomes."""
+breaches, escalations, exposure (the queue's, summed over everyone) and action outcomes."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ class QueueHealthTable(DataTable[Text | str]):
             ("median", "median"),
             ("late", "breaches"),
             ("escal.", "escalations"),
+            ("exposure", "exposure"),
             *((_SHORT[name], f"action-{name}") for name in _OUTCOMES),
         ):
             self.add_column(label, key=key)
@@ -73,6 +74,7 @@ class QueueHealthTable(DataTable[Text | str]):
                 median,
                 breaches,
                 str(q.escalations),
+                f"{q.exposure_points:.0f}/{q.exposure_reveals}r",
                 *(str(q.actions.get(name, 0)) for name in _OUTCOMES),
                 key=q.queue,
             )

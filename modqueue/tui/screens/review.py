@@ -23,9 +23,10 @@ from textual.widgets import Footer, Header, Static
 from modqueue._exceptions import ModqueueError, PermissionDenied
 from modqueue._sections.tui import TuiConfig
 from modqueue.guidelines import Guideline
-from modqueue.queue import Claim, DecisionPublic, ReviewQueue, record_reveal
+from modqueue.queue import Claim, DecisionPublic, ExposureStatus, ReviewQueue
 from modqueue.tui._keys import binding, display_key
 from modqueue.tui.components import ExposureMeter, GuidelinePanel, ItemCard
+from modqueue.tui.screens.checkin import CheckInScreen
 from modqueue.tui.screens.note import NoteScreen
 
 __all__ = ["ReviewScreen"]
@@ -59,6 +60,13 @@ class ReviewScreen(Screen[None]):
 
         claims: list[Claim]
         exhausted: bool
+        exposure: ExposureStatus | None = None
+
+    @dataclass
+    class ExposureChanged(Message):
+        """The reviewer's exposure this shift, read after a reveal."""
+
+        status: ExposureStatus
 
     @dataclass
     class Decided(Message):
@@ -139,6 +147,8 @@ class ReviewScreen(Screen[None]):
         self.items_seen = 0
         self.started_at: datetime = queue.clock()
         self.status = Text("")
+        self.exposure: ExposureStatus | None = None
+        self.checkin_open = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -192,6 +202,11 @@ class ReviewScreen(Screen[None]):
                 )
             elif self.claiming or self.inflight:
                 card.show_empty("claiming the next item…")
+            elif self.exposure is not None and self.exposure.held_back:
+                card.show_empty(
+                    f"{self.exposure.explain()} Press "
+                    f"{display_key('queues', self._keymap())} to pick another queue."
+                )
             else:
                 card.show_empty("Nothing to review in this queue right now.")
             self._render_status()
@@ -259,7 +274,8 @@ class ReviewScreen(Screen[None]):
                 if claim is None:
                     break
                 claims.append(claim)
-            self.post_message(self.Claimed(claims, exhausted=len(claims) < count))
+            status = self.queue.exposure_status(self.reviewer)
+            self.post_message(self.Claimed(claims, exhausted=len(claims) < count, exposure=status))
         except PermissionDenied as exc:
             self.post_message(self.Claimed([], exhausted=True))
             self.post_message(self.Failed(f"could not claim: {exc}", refused=str(exc)))
@@ -336,11 +352,10 @@ class ReviewScreen(Screen[None]):
             self.post_message(self.Settled())
 
     @work(thread=True, group="db")
-    def _record_reveal(self, claim: Claim, what: str) -> None:
+    def _record_reveal(self, claim: Claim, text: bool, media: bool) -> None:
         try:
-            self.queue.run(
-                lambda s: record_reveal(s, claim=claim, now=self.queue.clock(), what=what)
-            )
+            self.queue.record_reveal(claim, text=text, media=media)
+            self.post_message(self.ExposureChanged(self.queue.exposure_status(self.reviewer)))
         except Exception as exc:
             self.post_message(self.Failed(f"could not record the reveal: {_error(exc)}"))
         finally:
@@ -348,8 +363,35 @@ class ReviewScreen(Screen[None]):
 
     # -- results -----------------------------------------------------------------------
 
+    @on(ExposureChanged)
+    def _exposure_changed(self, message: ExposureChanged) -> None:
+        self._show_exposure(message.status)
+        if message.status.checkin_due and not self.checkin_open:
+            self.checkin_open = True
+            self._start(self._record_checkin)
+
+            def closed(_: None) -> None:
+                self.checkin_open = False
+
+            self.app.push_screen(CheckInScreen(message.status.graphic_reveals), closed)
+
+    def _show_exposure(self, status: ExposureStatus | None) -> None:
+        if status is not None:
+            self.exposure = status
+            self.query_one(ExposureMeter).show_budget(status)
+
+    @work(thread=True, group="db")
+    def _record_checkin(self) -> None:
+        try:
+            self.queue.record_checkin(self.reviewer)
+        except Exception as exc:
+            self.post_message(self.Failed(f"could not record the check-in: {_error(exc)}"))
+        finally:
+            self.post_message(self.Settled())
+
     @on(Claimed)
     def _claimed(self, message: Claimed) -> None:
+        self._show_exposure(message.exposure)
         self.claiming = False
         self.exhausted = message.exhausted
         self.upcoming.extend(message.claims)
@@ -550,14 +592,10 @@ class ReviewScreen(Screen[None]):
         self._show()
         if self.revealed:
             guideline = self._guideline(claim)
-            parts = []
-            if guideline is not None and guideline.graphic:
-                parts.append("graphic text")
-            if claim.item.media:
-                parts.append("media links")
-            if parts:
-                what = ", ".join(parts)
-                self._start(lambda: self._record_reveal(claim, what))
+            text = guideline is not None and guideline.graphic
+            media = bool(claim.item.media)
+            if text or media:
+                self._start(lambda: self._record_reveal(claim, text, media))
 
     def action_toggle_guideline(self) -> None:
         """Fold or unfold the guideline text."""

@@ -1,0 +1,296 @@
+"""Exposure budgets: how much harmful material each reviewer has been shown this shift.
+
+Every item a reviewer is shown adds points: the policy's severity times a weight for what
+happened (shown with its graphic parts hidden, graphic text revealed, media revealed; see
+`ExposureConfig`). A shift is the last `[exposure] shift` hours. From `near` x budget on,
+`claim_next` holds back the graphic policies for that reviewer: routing, not a lock-out.
+A lead can lift the hold for one shift (`lift_exposure`, audited). After `checkin_after`
+graphic reveals the desk offers a skippable check-in; only that it was shown is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, and_, case, func, insert, select
+from sqlmodel import Session
+
+from modqueue.guidelines import GuidelineSet
+from modqueue.queue._audit.chain import record_event
+from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
+from modqueue.queue._core.exposure_models import ExposureEvent, ExposureLift
+from modqueue.queue._core.routing import policy_numbers
+
+__all__ = [
+    "ExposureStatus",
+    "QueueExposure",
+    "ReviewerExposure",
+    "exposure_by_queue",
+    "exposure_by_reviewer",
+    "exposure_status",
+    "graphic_policies",
+    "lift_exposure",
+    "record_checkin",
+    "record_exposure",
+]
+
+_EVENT: Table = ExposureEvent.metadata.tables["exposure_event"]
+_LIFT: Table = ExposureLift.metadata.tables["exposure_lift"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureStatus:
+    """A reviewer's exposure in the current shift and what it means for routing.
+
+    `held_back` names the graphic policies `claim_next` does not hand them now (empty
+    below `near` x budget, when lifted, or with budgets off). `checkin_due` is true once
+    `checkin_after` graphic reveals happened since the shift began or the last check-in.
+    """
+
+    reviewer: str
+    points: float
+    budget: float
+    near_at: float
+    shift_started: datetime
+    graphic_reveals: int
+    lifted_until: datetime | None
+    held_back: tuple[str, ...]
+    checkin_due: bool
+    enabled: bool = True
+
+    @property
+    def share(self) -> float:
+        """Points as a share of the budget (may pass 1.0)."""
+        return self.points / self.budget if self.budget else 0.0
+
+    def explain(self) -> str:
+        """One plain sentence for the reviewer: where they stand and what it changes."""
+        where = f"Exposure this shift: {self.points:.0f} of {self.budget:.0f} points"
+        if self.lifted_until is not None:
+            return f"{where}; a lead lifted the limit until {self.lifted_until:%H:%M} UTC."
+        if self.held_back:
+            held = ", ".join(self.held_back)
+            return (
+                f"{where}. Graphic queues ({held}) are held back for you for now: take a "
+                "break or pick another queue. A lead can lift this for one shift."
+            )
+        return f"{where}."
+
+
+@dataclass(slots=True)
+class QueueExposure:
+    """A queue's exposure over a window, summed over everyone (no one's own figure)."""
+
+    queue: str
+    points: float = 0.0
+    shown: int = 0
+    reveals: int = 0
+
+
+@dataclass(slots=True)
+class ReviewerExposure:
+    """One reviewer's exposure over a window (sensitive: `VIEW_PERSONAL_EXPOSURE`)."""
+
+    reviewer: str
+    points: float = 0.0
+    shown: int = 0
+    graphic_reveals: int = 0
+    by_policy: dict[str, float] = field(default_factory=dict)
+
+
+def graphic_policies(guidelines: GuidelineSet) -> frozenset[str]:
+    """The policies whose guideline marks their material graphic."""
+    return frozenset(g.id for g in guidelines if g.graphic)
+
+
+def _shift_start(config: ExposureConfig, now: datetime) -> datetime:
+    return now - timedelta(hours=config.shift_hours)
+
+
+def exposure_status(
+    session: Session,
+    *,
+    reviewer: str,
+    now: datetime,
+    config: ExposureConfig,
+    guidelines: GuidelineSet,
+) -> ExposureStatus:
+    """`reviewer`'s `ExposureStatus` at `now` (one indexed query; a second only when they
+    are near their budget, to look for a lift)."""
+    start = _shift_start(config, now)
+    budget = config.budget_for(reviewer)
+    near_at = budget * config.near
+    if not config.enabled:
+        return ExposureStatus(reviewer, 0.0, budget, near_at, start, 0, None, (), False, False)
+    last_checkin = (
+        select(func.max(_EVENT.c.at))
+        .where(
+            _EVENT.c.reviewer == reviewer,
+            _EVENT.c.at >= start,
+            _EVENT.c.kind == ExposureKind.CHECKIN,
+        )
+        .scalar_subquery()
+    )
+    graphic_reveal = and_(_EVENT.c.graphic, _EVENT.c.kind.in_(ExposureKind.REVEALS))
+    points, reveals, since_checkin = session.execute(
+        select(
+            func.coalesce(func.sum(_EVENT.c.points), 0.0),
+            func.coalesce(func.sum(case((graphic_reveal, 1), else_=0)), 0),
+            func.coalesce(
+                func.sum(
+                    case(
+                        (and_(graphic_reveal, _EVENT.c.at > func.coalesce(last_checkin, start)), 1),
+                        else_=0,
+                    )
+                ),
+                0,
+            ),
+        ).where(_EVENT.c.reviewer == reviewer, _EVENT.c.at >= start)
+    ).one()
+    lifted_until: datetime | None = None
+    held: tuple[str, ...] = ()
+    if float(points) >= near_at:
+        lifted_until = session.scalar(
+            select(func.max(_LIFT.c.until)).where(_LIFT.c.reviewer == reviewer, _LIFT.c.until > now)
+        )
+        if lifted_until is None:
+            held = tuple(sorted(graphic_policies(guidelines)))
+    due = config.checkin_after > 0 and int(since_checkin) >= config.checkin_after
+    return ExposureStatus(
+        reviewer=reviewer,
+        points=float(points),
+        budget=budget,
+        near_at=near_at,
+        shift_started=start,
+        graphic_reveals=int(reveals),
+        lifted_until=lifted_until,
+        held_back=held,
+        checkin_due=due,
+    )
+
+
+def record_exposure(
+    session: Session,
+    *,
+    reviewer: str,
+    item_id: int,
+    queue: str,
+    policy: str | None,
+    kinds: tuple[str, ...],
+    now: datetime,
+    config: ExposureConfig,
+    guidelines: GuidelineSet,
+) -> float:
+    """Add what `reviewer` was shown of an item (`kinds`: `ExposureKind` values) to their
+    exposure, in the caller's transaction; returns the points added. Media revealed
+    counts only when the item has media to reveal (the caller says so by passing it)."""
+    if not config.enabled or not kinds:
+        return 0.0
+    graphic = policy in graphic_policies(guidelines)
+    severity, _sla = policy_numbers(guidelines, policy)
+    rows: list[dict[str, object]] = [
+        {
+            "reviewer": reviewer,
+            "at": now,
+            "item_id": item_id,
+            "queue": queue,
+            "policy": policy,
+            "graphic": graphic,
+            "kind": kind,
+            "points": severity * config.weight(kind, graphic=graphic),
+        }
+        for kind in kinds
+    ]
+    session.connection().execute(insert(_EVENT), rows)
+    return sum(severity * config.weight(kind, graphic=graphic) for kind in kinds)
+
+
+def record_checkin(session: Session, *, reviewer: str, now: datetime) -> None:
+    """Keep that a check-in was offered to `reviewer` (nothing else: not whether they
+    took the pause)."""
+    session.connection().execute(
+        insert(_EVENT).values(
+            reviewer=reviewer,
+            at=now,
+            item_id=None,
+            queue="",
+            policy=None,
+            graphic=False,
+            kind=ExposureKind.CHECKIN,
+            points=0.0,
+        )
+    )
+
+
+def lift_exposure(
+    session: Session,
+    *,
+    reviewer: str,
+    lead: str,
+    now: datetime,
+    config: ExposureConfig,
+    reason: str = "",
+) -> ExposureLift:
+    """Let `reviewer` have graphic work again until the end of one shift from now; the
+    lift is audited (`exposure_lifted`, actor the lead). The caller checks the lead's
+    permission (`LIFT_EXPOSURE`)."""
+    lift = ExposureLift(
+        reviewer=reviewer,
+        lifted_by=lead,
+        lifted_at=now,
+        until=now + timedelta(hours=config.shift_hours),
+        reason=reason,
+    )
+    session.add(lift)
+    session.flush()
+    record_event(
+        session,
+        actor=lead,
+        event="exposure_lifted",
+        at=now,
+        after={"reviewer": reviewer, "until": lift.until.isoformat()},
+        detail={"reason": reason} if reason else None,
+    )
+    return lift
+
+
+def exposure_by_queue(session: Session, *, since: datetime) -> dict[str, QueueExposure]:
+    """Exposure per queue since `since`, summed over all reviewers (the lead dashboard)."""
+    reveal = case((_EVENT.c.kind.in_(ExposureKind.REVEALS), 1), else_=0)
+    shown = case((_EVENT.c.kind == ExposureKind.SEEN, 1), else_=0)
+    out: dict[str, QueueExposure] = {}
+    for queue, points, seen, reveals in session.execute(
+        select(_EVENT.c.queue, func.sum(_EVENT.c.points), func.sum(shown), func.sum(reveal))
+        .where(_EVENT.c.at >= since, _EVENT.c.kind != ExposureKind.CHECKIN)
+        .group_by(_EVENT.c.queue)
+    ):
+        out[queue] = QueueExposure(queue, float(points or 0), int(seen or 0), int(reveals or 0))
+    return out
+
+
+def exposure_by_reviewer(session: Session, *, since: datetime) -> list[ReviewerExposure]:
+    """Each reviewer's exposure since `since`, most exposed first. Sensitive: the caller
+    checks `VIEW_PERSONAL_EXPOSURE`."""
+    people: dict[str, ReviewerExposure] = {}
+    graphic_reveal = case(
+        (and_(_EVENT.c.graphic, _EVENT.c.kind.in_(ExposureKind.REVEALS)), 1), else_=0
+    )
+    shown = case((_EVENT.c.kind == ExposureKind.SEEN, 1), else_=0)
+    for reviewer, policy, points, seen, reveals in session.execute(
+        select(
+            _EVENT.c.reviewer,
+            _EVENT.c.policy,
+            func.sum(_EVENT.c.points),
+            func.sum(shown),
+            func.sum(graphic_reveal),
+        )
+        .where(_EVENT.c.at >= since, _EVENT.c.kind != ExposureKind.CHECKIN)
+        .group_by(_EVENT.c.reviewer, _EVENT.c.policy)
+    ):
+        person = people.setdefault(reviewer, ReviewerExposure(reviewer))
+        person.points += float(points or 0)
+        person.shown += int(seen or 0)
+        person.graphic_reveals += int(reveals or 0)
+        person.by_policy[policy or "triage"] = float(points or 0)
+    return sorted(people.values(), key=lambda p: (-p.points, p.reviewer))
