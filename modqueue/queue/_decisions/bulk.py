@@ -16,14 +16,27 @@ the opposite of those that may have taken effect (`reversal.plan_rows`, the rule
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select, update
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Integer,
+    Table,
+    TextClause,
+    any_,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Dialect, RowMapping
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
@@ -50,6 +63,7 @@ __all__ = [
     "Skipped",
     "chunks",
     "decide_items",
+    "in_ids",
     "lock_items",
     "reverse_items",
     "undo_items",
@@ -62,10 +76,42 @@ CHUNK = 900
 """Ids per `IN (...)` list: under SQLite's bound-parameter limit, few statements on
 PostgreSQL."""
 
-# Multi-row INSERT ... RETURNING (SQLAlchemy's "insertmanyvalues"); each returned row
-# names its item, so the order of the rows does not matter.
+# Multi-row INSERT ... RETURNING (SQLAlchemy's "insertmanyvalues") on SQLite; on
+# PostgreSQL one `INSERT ... SELECT FROM unnest(<one array per column>)` (`_insert_rows`):
+# a statement with a handful of parameters, where a multi-row VALUES list has one per
+# value (and the driver's query parsing grows with them). Each returned row names its
+# item, so the order of the rows does not matter.
 _INSERT_DECISIONS = insert(DECISION).returning(DECISION.c.id, DECISION.c.item_id)
 _INSERT_ACTIONS = insert(ACTION).returning(ACTION.c.id, ACTION.c.item_id)
+
+
+@functools.cache
+def _unnest_insert(table: Table, names: tuple[str, ...], dialect: Dialect) -> TextClause:
+    arrays = ", ".join(f"CAST(:{n} AS {table.c[n].type.compile(dialect=dialect)}[])" for n in names)
+    return text(
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
+        "RETURNING id, item_id"
+    )
+
+
+def _insert_rows(
+    conn: Connection, table: Table, statement: Any, rows: list[dict[str, Any]]
+) -> list[tuple[int, int]]:
+    """Insert `rows` (dicts of every column but `id`) into `table`; `(id, item_id)` of each."""
+    if not rows:
+        return []
+    if conn.dialect.name != "postgresql":
+        return [(int(a), int(b)) for a, b in conn.execute(statement, rows).all()]
+    names = tuple(rows[0])
+    params: dict[str, list[Any]] = {}
+    for n in names:
+        process = table.c[n].type.bind_processor(conn.dialect)
+        values = [r[n] for r in rows]
+        params[n] = [process(v) for v in values] if process is not None else values
+    result = conn.execute(_unnest_insert(table, names, conn.dialect), params)
+    return [(int(a), int(b)) for a, b in result.all()]
+
+
 _LOCK_COLUMNS = (
     ITEM.c.id,
     ITEM.c.status,
@@ -111,15 +157,35 @@ def chunks(ids: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
         yield list(ids[start : start + size])
 
 
+def _parts(conn: Connection, ids: Sequence[int]) -> Iterator[list[int]]:
+    """`ids` in as few lists as the backend takes in one `in_ids` test: every id at
+    once on PostgreSQL (one array parameter), `CHUNK` at a time on SQLite."""
+    if conn.dialect.name == "postgresql":
+        if ids:
+            yield list(ids)
+        return
+    yield from chunks(ids)
+
+
+def in_ids(conn: Connection, column: Any, ids: list[int]) -> Any:
+    """`column IN ids`: on PostgreSQL `column = ANY(:array)` (one parameter)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(ids, type_=ARRAY(Integer)))
+    return column.in_(ids)
+
+
 def lock_items(session: Session, item_ids: Iterable[int]) -> dict[int, RowMapping]:
     """Lock the rows of `item_ids` (`FOR UPDATE`, in id order, so two set decisions over
     overlapping sets cannot deadlock) and return what a set decision reads of them."""
     ids = sorted(set(item_ids))
     conn = session.connection()
     found: dict[int, RowMapping] = {}
-    for part in chunks(ids):
+    for part in _parts(conn, ids):
         query = (
-            select(*_LOCK_COLUMNS).where(ITEM.c.id.in_(part)).order_by(ITEM.c.id).with_for_update()
+            select(*_LOCK_COLUMNS)
+            .where(in_ids(conn, ITEM.c.id, part))
+            .order_by(ITEM.c.id)
+            .with_for_update()
         )
         for row in conn.execute(query).mappings():
             found[int(row["id"])] = row
@@ -128,9 +194,9 @@ def lock_items(session: Session, item_ids: Iterable[int]) -> dict[int, RowMappin
 
 def _under_appeal(conn: Connection, item_ids: list[int]) -> set[int]:
     found: set[int] = set()
-    for part in chunks(item_ids):
+    for part in _parts(conn, item_ids):
         query = select(APPEAL.c.item_id).where(
-            APPEAL.c.item_id.in_(part), APPEAL.c.status == AppealStatus.OPEN
+            in_ids(conn, APPEAL.c.item_id, part), APPEAL.c.status == AppealStatus.OPEN
         )
         found |= {int(v) for v in conn.execute(query).scalars()}
     return found
@@ -157,8 +223,8 @@ def _forget(session: Session, item_ids: Iterable[int]) -> None:
 
 
 def _update_in(conn: Connection, ids: Sequence[int], **values: Any) -> None:
-    for part in chunks(sorted(ids)):
-        conn.execute(update(ITEM).where(ITEM.c.id.in_(part)).values(**values))
+    for part in _parts(conn, sorted(ids)):
+        conn.execute(update(ITEM).where(in_ids(conn, ITEM.c.id, part)).values(**values))
 
 
 def decide_items(
@@ -248,8 +314,8 @@ def decide_items(
                 "cluster_decision_id": cluster_decision_id,
             }
         )
-    for decision_id, item_id in conn.execute(_INSERT_DECISIONS, values).all():
-        outcome.decision_ids[int(item_id)] = int(decision_id)
+    for decision_id, item_id in _insert_rows(conn, DECISION, _INSERT_DECISIONS, values):
+        outcome.decision_ids[item_id] = decision_id
     to_second = [
         r for r in open_rows if int(r["id"]) in sampled and not is_senior_queue(r["queue"])
     ]
@@ -288,9 +354,8 @@ def decide_items(
                     now=now,
                 )
             )
-    if actions:
-        for action_id, item_id in conn.execute(_INSERT_ACTIONS, actions).all():
-            outcome.action_ids[int(item_id)] = int(action_id)
+    for action_id, item_id in _insert_rows(conn, ACTION, _INSERT_ACTIONS, actions):
+        outcome.action_ids[item_id] = action_id
     outcome.decided = [int(r["id"]) for r in final]
     outcome.second_review = sorted(second_ids)
     extra = event_detail or {}
@@ -335,10 +400,10 @@ def decide_items(
 
 def _decisions_of(conn: Connection, decision_ids: Sequence[int]) -> list[RowMapping]:
     found: list[RowMapping] = []
-    for part in chunks(sorted(decision_ids)):
+    for part in _parts(conn, sorted(decision_ids)):
         query = (
             select(DECISION.c.id, DECISION.c.item_id, DECISION.c.status, DECISION.c.label)
-            .where(DECISION.c.id.in_(part))
+            .where(in_ids(conn, DECISION.c.id, part))
             .order_by(DECISION.c.id)
             .with_for_update()
         )
@@ -348,9 +413,12 @@ def _decisions_of(conn: Connection, decision_ids: Sequence[int]) -> list[RowMapp
 
 def _actions_of(conn: Connection, item_ids: Sequence[int]) -> list[RowMapping]:
     found: list[RowMapping] = []
-    for part in chunks(sorted(item_ids)):
+    for part in _parts(conn, sorted(item_ids)):
         query = (
-            select(ACTION).where(ACTION.c.item_id.in_(part)).order_by(ACTION.c.id).with_for_update()
+            select(ACTION)
+            .where(in_ids(conn, ACTION.c.item_id, part))
+            .order_by(ACTION.c.id)
+            .with_for_update()
         )
         found += list(conn.execute(query).mappings())
     return found
@@ -386,17 +454,19 @@ def _back_to_pending(
 def _set_action_status(
     conn: Connection, ids: Sequence[int], *, status: str, error: str, now: datetime
 ) -> None:
-    for part in chunks(sorted(ids)):
+    for part in _parts(conn, sorted(ids)):
         conn.execute(
             update(ACTION)
-            .where(ACTION.c.id.in_(part))
+            .where(in_ids(conn, ACTION.c.id, part))
             .values(status=status, last_error=error, updated_at=now)
         )
 
 
 def _set_decision_status(conn: Connection, ids: Sequence[int], status: str) -> None:
-    for part in chunks(sorted(ids)):
-        conn.execute(update(DECISION).where(DECISION.c.id.in_(part)).values(status=status))
+    for part in _parts(conn, sorted(ids)):
+        conn.execute(
+            update(DECISION).where(in_ids(conn, DECISION.c.id, part)).values(status=status)
+        )
 
 
 def _standing(rows: dict[int, RowMapping], decisions: list[RowMapping]) -> list[int]:
@@ -434,7 +504,8 @@ def undo_items(
     decisions = _decisions_of(conn, decision_ids)
     rows = lock_items(session, [int(d["item_id"]) for d in decisions])
     ids = [int(d["id"]) for d in decisions]
-    actions = [a for a in _actions_of(conn, list(rows)) if a["decision_id"] in set(ids)]
+    wanted_ids = set(ids)
+    actions = [a for a in _actions_of(conn, list(rows)) if a["decision_id"] in wanted_ids]
     sent = [a for a in actions if a["status"] != ActionStatus.PENDING or a["attempts"] > 0]
     if sent:
         raise InvalidState(
@@ -539,9 +610,8 @@ def reverse_items(
         now=now,
     )
     reversal_ids: dict[int, list[int]] = defaultdict(list)
-    if queued:
-        for action_id, item_id in conn.execute(_INSERT_ACTIONS, queued).all():
-            reversal_ids[int(item_id)].append(int(action_id))
+    for action_id, item_id in _insert_rows(conn, ACTION, _INSERT_ACTIONS, queued):
+        reversal_ids[item_id].append(action_id)
     standing = _standing(rows, active)
     _set_decision_status(conn, list(by_item.values()), DecisionStatus.SUPERSEDED.value)
     queues = _back_to_pending(conn, rows, standing, now)

@@ -621,7 +621,7 @@ def apply_cluster_standing(
             "cluster_decision_id": standing.id,
         }
         conn = session.connection()
-        for part in chunks(to_suggest):
+        for part in chunks(to_suggest):  # a few late copies: plain IN lists
             conn.execute(
                 update(ITEM)
                 .where(ITEM.c.id.in_(part))
