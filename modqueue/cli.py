@@ -13,6 +13,7 @@ from modqueue.commands import (
     actions,
     audit,
     bank,
+    clusters,
     core,
     exposure,
     guidelines,
@@ -70,6 +71,7 @@ app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
 app.command("erase")(privacy.erase)
 app.command("retention")(privacy.retention)
+app.add_typer(clusters.app, name="clusters")
 app.add_typer(exposure.app, name="exposure")
 app.add_typer(report.app, name="report")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,10 +25,31 @@ from modqueue.queue._core.routing import (
     with_boost,
 )
 from modqueue.queue._core.types import ItemStatus
-from modqueue.queue._items.clustering import assign_clusters
+from modqueue.queue._items.clustering import assign_clusters, late_members
 from modqueue.queue._items.schema import ItemIn
 
-__all__ = ["IngestReport", "Rejection", "ingest_batch"]
+__all__ = ["LATE_COPIES", "IngestReport", "LateCopiesHandler", "Rejection", "ingest_batch"]
+
+
+class LateCopiesHandler(Protocol):
+    """What ingest calls for the new items that joined an already decided cluster."""
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        cluster_id: int,
+        item_ids: list[int],
+        guidelines: GuidelineSet,
+        now: datetime,
+    ) -> object: ...
+
+
+LATE_COPIES: list[LateCopiesHandler] = []
+"""Called by `ingest_batch`, in its transaction, for each decided cluster that new items
+joined. The decision pipeline (a layer above ingest) registers `apply_cluster_standing`
+here when `modqueue.queue` is imported, so every ingest path (the CLI, feeds, drop
+folders, `enqueue`) applies a cluster's standing decision to its late copies."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,8 +316,12 @@ def ingest_batch(
     # Fingerprints and clusters of the new items: one set-based step per batch.
     if fingerprint:
         assign_clusters(session, item_ids=new_ids, guidelines=guidelines, now=now)
-    # CALL SITE apply_cluster_standing (helper `clusters`; wired at merge): late copies of
-    # decided clusters get the cluster's standing decision:
-    #     for cluster_id, late in late_members(session, item_ids=new_ids).items():
-    #         apply_cluster_standing(session, cluster_id=cluster_id, item_ids=late)
+    # Late copies of decided clusters get the cluster's standing decision
+    # (`apply_cluster_standing`, registered by the decision pipeline: see `LATE_COPIES`).
+    if new_ids and LATE_COPIES:
+        for cluster_id, late in late_members(session, item_ids=new_ids).items():
+            for handler in LATE_COPIES:
+                handler(
+                    session, cluster_id=cluster_id, item_ids=late, guidelines=guidelines, now=now
+                )
     return new, merged

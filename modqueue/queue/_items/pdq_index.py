@@ -42,8 +42,10 @@ class PdqIndex:
         raw = pdq_bytes(hashes)
         self.size = len(ids)
         self.ids = np.asarray(ids, dtype=np.int64)
-        self._words = raw.view(">u8").astype(np.uint64)
-        chunks = raw.view(">u2").astype(np.int64)
+        self._words = (
+            raw.view(">u8").astype(np.uint64) if self.size else np.zeros((0, 4), np.uint64)
+        )
+        chunks = raw.view(">u2").astype(np.int64) if self.size else np.zeros((0, 16), np.int64)
         self._perm = np.empty((_CHUNKS, self.size), dtype=np.int32)
         self._offsets = np.empty((_CHUNKS, _VALUES + 1), dtype=np.int64)
         for i in range(_CHUNKS):
