@@ -25,7 +25,7 @@ from modqueue._sections.labelstudio import LabelStudioConfig
 from modqueue._sections.media import MediaConfig
 from modqueue._sections.models import ModelsConfig
 from modqueue._sections.tui import TuiConfig
-from modqueue.queue import AuthConfig, ExposureConfig, QualityConfig
+from modqueue.queue import AuthConfig, ExposureConfig, FloodsConfig, QualityConfig
 from modqueue.sla import DeadlinesConfig
 
 __all__ = [
@@ -186,6 +186,7 @@ class ModqueueConfig(_Section):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
     exposure: ExposureConfig = Field(default_factory=ExposureConfig)
+    floods: FloodsConfig = Field(default_factory=FloodsConfig)
     path: Path | None = None
 
 

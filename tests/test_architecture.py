@@ -101,7 +101,9 @@ def test_migrations_import_nothing_of_the_application() -> None:
 
 # The rows a decision writes and the modules that may write them. The pipeline writes
 # decisions and outbox rows; the queue's leases, ingest and deadline sweep write items
-# (claims, new items, priority); the action dispatcher records delivery outcomes.
+# (claims, new items, priority); flood folding the status of folded items and the
+# priority of items an unreliable source flagged; the action dispatcher records delivery
+# outcomes.
 _WRITERS = {
     "Decision": {"queue/_decisions/pipeline.py"},
     "OutboundAction": {"queue/_decisions/pipeline.py", "integrations/actions/_store.py"},
@@ -109,6 +111,7 @@ _WRITERS = {
         "queue/_decisions/pipeline.py",
         "queue/_claims/leases.py",
         "queue/_items/ingest.py",
+        "queue/_items/floods.py",
         "queue/deadlines.py",
     },
 }

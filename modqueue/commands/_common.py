@@ -125,13 +125,14 @@ def open_queue(
 ) -> ReviewQueue:
     """The review queue for `--db`/`--guidelines` or the environment's settings; with
     `config`, its `[quality]` section (when present) sets the second-review shares and
-    its `[exposure]` section the exposure budgets."""
+    its `[exposure]` section the exposure budgets and `[floods]` flood folding."""
     settings = load_settings(database_url=db, guidelines=guidelines)
     queue = ReviewQueue(settings=settings)
     if config is not None and "quality" in config.model_fields_set:
         queue.quality = config.quality
     if config is not None:
         queue.exposure = config.exposure
+        queue.floods = config.floods
     return queue
 
 

@@ -54,6 +54,14 @@ from modqueue.queue._core.db import (
 )
 from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
 from modqueue.queue._core.exposure_models import ExposureEvent, ExposureLift
+from modqueue.queue._core.flood_config import FloodKind, FloodsConfig
+from modqueue.queue._core.flood_models import (
+    FloodIncident,
+    FloodIncidentPublic,
+    FloodMember,
+    FloodRule,
+    IncidentStatus,
+)
 from modqueue.queue._core.models import (
     AuditEvent,
     Decision,
@@ -117,6 +125,7 @@ from modqueue.queue._items.content import (
     split_for,
     split_of_key,
 )
+from modqueue.queue._items.floods import FoldOutcome, fold_floods
 from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items.lines import (
     MAX_LINE_BYTES,
@@ -143,6 +152,8 @@ from modqueue.queue._read.dashboard import (
     dashboard_metrics,
 )
 from modqueue.queue._read.desk import QueueSummary, record_reveal, reviewer_queues
+from modqueue.queue._read.incidents import IncidentItem, IncidentSummary, IncidentView
+from modqueue.queue._read.variants import VariantDiff, WordChange, variant_diff
 from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
@@ -182,8 +193,19 @@ __all__ = [
     "ExposureKind",
     "ExposureLift",
     "ExposureStatus",
+    "FloodIncident",
+    "FloodIncidentPublic",
+    "FloodKind",
+    "FloodMember",
+    "FloodRule",
+    "FloodsConfig",
+    "FoldOutcome",
     "GoldItem",
     "GoldItemPublic",
+    "IncidentItem",
+    "IncidentStatus",
+    "IncidentSummary",
+    "IncidentView",
     "IngestReport",
     "Item",
     "ItemContent",
@@ -211,6 +233,8 @@ __all__ = [
     "Role",
     "SyncCursor",
     "UTCDateTime",
+    "VariantDiff",
+    "WordChange",
     "add_reviewer",
     "audit_history",
     "authorize",
@@ -225,6 +249,7 @@ __all__ = [
     "disable_reviewer",
     "escalate",
     "event_dict",
+    "fold_floods",
     "grant_app_role",
     "grant_reviewer",
     "graphic_policies",
@@ -278,5 +303,6 @@ __all__ = [
     "undo_decision",
     "utcnow",
     "validation_reason",
+    "variant_diff",
     "verify_chain",
 ]

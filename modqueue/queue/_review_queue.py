@@ -31,12 +31,15 @@ from modqueue.queue._claims.leases import Claim
 from modqueue.queue._core.db import make_engine, migrate, read_session
 from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
 from modqueue.queue._core.exposure_models import ExposureLift
+from modqueue.queue._core.flood_config import FloodsConfig
 from modqueue.queue._core.models import Decision, DecisionPublic, Item, ItemPublic
 from modqueue.queue._core.quality_config import QualityConfig
 from modqueue.queue._core.types import utcnow
 from modqueue.queue._decisions import pipeline
+from modqueue.queue._items import floods as flood_folding
 from modqueue.queue._items.ingest import IngestReport
 from modqueue.queue._items.lines import ingest_values
+from modqueue.queue._read import incidents as incident_reads
 from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._read.stats import queue_stats
 from modqueue.queue._transaction import open_transaction
@@ -72,7 +75,8 @@ class ReviewQueue:
     The schema is created or upgraded on first use. Every method runs in its own
     transaction; deadlocks and SQLite lock time-outs are retried a few times. `quality`
     sets the share of decisions that get a blind second review (default 10%); `exposure`
-    the reviewers' per-shift exposure budgets (`[exposure]`, on by default).
+    the reviewers' per-shift exposure budgets (`[exposure]`, on by default); `floods` when
+    many items from one origin fold into one incident for the lead (`[floods]`).
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class ReviewQueue:
         auto_migrate: bool = True,
         quality: QualityConfig | None = None,
         exposure: ExposureConfig | None = None,
+        floods: FloodsConfig | None = None,
     ) -> None:
         self.settings = settings or load_settings(database_url=database_url)
         if database_url is not None and settings is not None:
@@ -104,6 +109,7 @@ class ReviewQueue:
             second_review_share=self.settings.second_review_share
         )
         self.exposure = exposure or ExposureConfig()
+        self.floods = floods or FloodsConfig()
         self.service: str | None = None
         """The verified service identity of a service process: named in every audit event
         it writes (`detail.service`)."""
@@ -395,6 +401,76 @@ class ReviewQueue:
     def expire_leases(self) -> int:
         """Return expired claims to pending; the number returned."""
         return self.run(lambda s: leases.expire_leases(s, now=self.clock()))
+
+    # -- flood incidents (leads: `MANAGE_FLOODS`) -------------------------------------------
+
+    def list_incidents(
+        self, actor: str, *, status: str | None = None, limit: int = 50
+    ) -> list[incident_reads.IncidentSummary]:
+        """Flood incidents, open ones first (`MANAGE_FLOODS`, lead and above)."""
+
+        def work(s: Session) -> list[incident_reads.IncidentSummary]:
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=self.clock())
+            return incident_reads.list_incidents(s, status=status, limit=limit)
+
+        return self.read(work)
+
+    def show_incident(self, incident_id: int, actor: str) -> incident_reads.IncidentView:
+        """One incident with its items (`MANAGE_FLOODS`)."""
+
+        def work(s: Session) -> incident_reads.IncidentView:
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=self.clock())
+            return incident_reads.show_incident(s, incident_id=incident_id)
+
+        return self.read(work)
+
+    def dismiss_incident(self, incident_id: int, actor: str, *, note: str = "") -> list[int]:
+        """Dismiss an open incident: its folded items go back to the reviewers; returns
+        them (`MANAGE_FLOODS`; audited `incident_dismissed`)."""
+
+        def work(s: Session) -> list[int]:
+            now = self.clock()
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=now)
+            return flood_folding.dismiss_incident(
+                s, incident_id=incident_id, actor=actor, now=now, note=note
+            )
+
+        return self.run(work)
+
+    def mute_reporter(
+        self, reporter_id: str, actor: str, *, reason: str = ""
+    ) -> list[flood_folding.FoldOutcome]:
+        """Mute a reporter: their recent pending items and every later report fold into
+        their incident (`MANAGE_FLOODS`; audited `reporter_muted`)."""
+
+        def work(s: Session) -> list[flood_folding.FoldOutcome]:
+            now = self.clock()
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=now)
+            return flood_folding.mute_reporter(
+                s, reporter_id=reporter_id, actor=actor, now=now, config=self.floods, reason=reason
+            )
+
+        return self.run(work)
+
+    def mark_source_unreliable(self, source: str, actor: str, *, reason: str = "") -> list[int]:
+        """Lower signal source `source`'s weight in priority to `[floods]
+        unreliable_weight`; returns the items rescored (`MANAGE_FLOODS`; audited
+        `source_unreliable`)."""
+
+        def work(s: Session) -> list[int]:
+            now = self.clock()
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=now)
+            return flood_folding.mark_source_unreliable(
+                s,
+                source=source,
+                actor=actor,
+                guidelines=self.guidelines,
+                now=now,
+                config=self.floods,
+                reason=reason,
+            )
+
+        return self.run(work)
 
     # -- deciding ---------------------------------------------------------------------
 

@@ -26,8 +26,14 @@ from tests.conftest import Clock, make_item
 
 PACKAGE = Path(modqueue.__file__).parent
 # Queue-internal modules that may write item rows besides the pipeline: leases (claim,
-# renew, release, expire), ingest (new items) and the deadline sweep (priority).
-ITEM_WRITERS = {"queue/_claims/leases.py", "queue/_items/ingest.py", "queue/deadlines.py"}
+# renew, release, expire), ingest (new items), flood folding (folded status, an
+# unreliable source's weight) and the deadline sweep (priority).
+ITEM_WRITERS = {
+    "queue/_claims/leases.py",
+    "queue/_items/ingest.py",
+    "queue/_items/floods.py",
+    "queue/deadlines.py",
+}
 PIPELINE = "queue/_decisions/pipeline.py"
 
 

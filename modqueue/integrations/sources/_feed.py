@@ -337,7 +337,12 @@ class FeedSource:
                 return None
             now = queue.clock()
             new, merged = ingest_batch(
-                session, items=valid, guidelines=queue.guidelines, now=now, actor=name
+                session,
+                items=valid,
+                guidelines=queue.guidelines,
+                now=now,
+                actor=name,
+                floods=queue.floods,
             )
             if next_cursor is not None:
                 if row is None:

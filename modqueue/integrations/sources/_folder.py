@@ -281,6 +281,7 @@ class FolderSource:
             guidelines=queue.guidelines,
             now=now,
             actor=f"folder:{self.name}",
+            floods=queue.floods,
         )
         session.add(SyncCursor(name=marker, value=original[:500], updated_at=now))
         record_event(

@@ -14,9 +14,11 @@ from sqlmodel import Session, col
 
 from modqueue.guidelines import GuidelineSet
 from modqueue.queue._audit.chain import AuditRecord, record_events
+from modqueue.queue._core.flood_config import FloodsConfig
 from modqueue.queue._core.models import Item
 from modqueue.queue._core.routing import TRIAGE, deadline_for, rescore
 from modqueue.queue._core.types import ItemStatus
+from modqueue.queue._items.floods import fold_floods
 from modqueue.queue._items.schema import ItemIn
 
 __all__ = ["IngestReport", "Rejection", "ingest_batch"]
@@ -181,13 +183,15 @@ def ingest_batch(
     guidelines: GuidelineSet,
     now: datetime,
     actor: str = "ingest",
+    floods: FloodsConfig | None = None,
 ) -> tuple[int, int]:
     """Store a batch of validated items in the caller's transaction: `(new, merged)`.
 
     Items already stored (same source and external_id) are merged: signals keep their
     strongest score, report counts and views their highest value, missing content is
     filled; a pending item is re-scored. No item is ever stored twice, even when
-    several processes ingest the same items at once.
+    several processes ingest the same items at once. With `floods`, the batch's items
+    are then counted for flood folding (`fold_floods`, one call per batch).
     """
     by_key: dict[tuple[str, str], ItemIn] = {}
     for item in items:
@@ -249,4 +253,13 @@ def ingest_batch(
         merged += merge_existing([k for k in fresh if k not in inserted_keys])
     session.flush()
     record_events(session, audit)
+    if floods is not None:
+        # Flood folding: one set-based call per batch (`_items/floods.py`).
+        fold_floods(
+            session,
+            item_ids=[r.item_id for r in audit if r.item_id is not None],
+            config=floods,
+            guidelines=guidelines,
+            now=now,
+        )
     return new, merged

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from modqueue.guidelines import GuidelineSet
+from modqueue.queue._core.flood_config import FloodsConfig
 from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items.schema import MAX_TEXT_BYTES, ItemIn, validation_reason
 
@@ -38,6 +39,7 @@ class ReviewQueue(Protocol):
     layer does not import the one above it)."""
 
     guidelines: GuidelineSet
+    floods: FloodsConfig
 
     def clock(self) -> datetime: ...
 
@@ -261,7 +263,12 @@ def _store(
         batch.clear()
         new, merged = queue.run(
             lambda s: ingest_batch(
-                s, items=chunk, guidelines=queue.guidelines, now=queue.clock(), actor=actor
+                s,
+                items=chunk,
+                guidelines=queue.guidelines,
+                now=queue.clock(),
+                actor=actor,
+                floods=queue.floods,
             )
         )
         report.new += new
