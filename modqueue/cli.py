@@ -14,6 +14,7 @@ from modqueue.commands import (
     audit,
     core,
     guidelines,
+    incidents,
     labelstudio,
     model,
     quality,
@@ -63,6 +64,7 @@ app.command("export")(quality.export)
 app.add_typer(quality.gold_app, name="gold")
 app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
+app.add_typer(incidents.app, name="incidents")
 
 
 def main() -> None:

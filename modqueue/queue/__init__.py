@@ -125,7 +125,13 @@ from modqueue.queue._items.content import (
     split_for,
     split_of_key,
 )
-from modqueue.queue._items.floods import FoldOutcome, fold_floods
+from modqueue.queue._items.floods import (
+    FoldOutcome,
+    dismiss_incident,
+    fold_floods,
+    mark_source_unreliable,
+    mute_reporter,
+)
 from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items.lines import (
     MAX_LINE_BYTES,
@@ -152,7 +158,13 @@ from modqueue.queue._read.dashboard import (
     dashboard_metrics,
 )
 from modqueue.queue._read.desk import QueueSummary, record_reveal, reviewer_queues
-from modqueue.queue._read.incidents import IncidentItem, IncidentSummary, IncidentView
+from modqueue.queue._read.incidents import (
+    IncidentItem,
+    IncidentSummary,
+    IncidentView,
+    list_incidents,
+    show_incident,
+)
 from modqueue.queue._read.variants import VariantDiff, WordChange, variant_diff
 from modqueue.queue._review_queue import ReviewQueue
 
@@ -247,6 +259,7 @@ __all__ = [
     "decide",
     "decide_held",
     "disable_reviewer",
+    "dismiss_incident",
     "escalate",
     "event_dict",
     "fold_floods",
@@ -263,11 +276,14 @@ __all__ = [
     "is_senior_queue",
     "item_json_schema",
     "link_reviewer",
+    "list_incidents",
     "list_reviewers",
     "low_queue",
     "make_engine",
+    "mark_source_unreliable",
     "mask_pii",
     "migrate",
+    "mute_reporter",
     "normalise_text",
     "parse_json",
     "policy_of_queue",
@@ -297,6 +313,7 @@ __all__ = [
     "sampled_for_second_review",
     "schema_is_current",
     "senior_queue",
+    "show_incident",
     "split_for",
     "split_of_key",
     "supersede_decision",
