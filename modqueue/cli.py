@@ -12,7 +12,9 @@ from modqueue._exceptions import ModqueueError
 from modqueue.commands import (
     actions,
     audit,
+    clusters,
     core,
+    exposure,
     guidelines,
     incidents,
     labelstudio,
@@ -65,6 +67,8 @@ app.add_typer(quality.gold_app, name="gold")
 app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
 app.add_typer(incidents.app, name="incidents")
+app.add_typer(clusters.app, name="clusters")
+app.add_typer(exposure.app, name="exposure")
 
 
 def main() -> None:

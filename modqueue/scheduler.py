@@ -211,6 +211,26 @@ def _model_jobs(config: ModqueueConfig) -> list[JobSpec]:
     ]
 
 
+def _hash_media(ctx: JobContext) -> dict[str, Any]:
+    from modqueue.integrations.media_hashes import hash_pending_media
+
+    report = hash_pending_media(ctx.queue, ctx.config.media, stop=ctx.stop)
+    if report.busy:
+        ctx.log.info("media: %s", report.summary())
+    return report.to_dict()
+
+
+def _media_jobs(config: ModqueueConfig) -> list[JobSpec]:
+    """Image hashing, when `modqueue.toml` has a `[media]` section (it fetches item URLs)."""
+    if "media" not in config.model_fields_set:
+        return []
+    return [
+        JobSpec(
+            "media", 30.0, _hash_media, "fetch and hash images of items that came without hashes"
+        )
+    ]
+
+
 def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
     """Every job `modqueue serve` runs under `config`, with intervals applied."""
     jobs = [
@@ -219,6 +239,7 @@ def default_jobs(config: ModqueueConfig) -> list[JobSpec]:
         *_action_jobs(config),
         *_source_jobs(config),
         *_model_jobs(config),
+        *_media_jobs(config),
     ]
     if config.labelstudio is not None and config.labelstudio.queues:
         jobs += [

@@ -104,14 +104,23 @@ def test_migrations_import_nothing_of_the_application() -> None:
 # (claims, new items, priority); flood folding the status of folded items and the
 # priority of items an unreliable source flagged; the action dispatcher records delivery
 # outcomes.
+# The decision pipeline: `pipeline.py`, with its set-based part (`bulk.py`) and the
+# cluster decisions built on it (`clusters.py`).
+_PIPELINE = {
+    "queue/_decisions/pipeline.py",
+    "queue/_decisions/bulk.py",
+    "queue/_decisions/clusters.py",
+}
 _WRITERS = {
-    "Decision": {"queue/_decisions/pipeline.py"},
-    "OutboundAction": {"queue/_decisions/pipeline.py", "integrations/actions/_store.py"},
-    "Item": {
-        "queue/_decisions/pipeline.py",
+    "Decision": _PIPELINE,
+    "OutboundAction": _PIPELINE | {"integrations/actions/_store.py"},
+    "Item": _PIPELINE
+    | {
         "queue/_claims/leases.py",
         "queue/_items/ingest.py",
         "queue/_items/floods.py",
+        "queue/_items/clustering.py",
+        "queue/_items/media_hashes.py",
         "queue/deadlines.py",
     },
 }

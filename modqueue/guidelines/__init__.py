@@ -2,8 +2,10 @@
 
 Each policy is one markdown document with YAML front matter (id, title, severity, SLA,
 whether its material is graphic, its labels and its routing rules) and a markdown body
-(definitions, examples, grey areas). The documents that ship with modqueue live in
-`bundled_guidelines_dir()`; a team can point modqueue at its own folder instead.
+(definitions, examples, grey areas); an optional `clusters:` block sets how copies
+cluster (`ClusterSettings`: text Jaccard, PDQ distance, propagation). The documents
+that ship with modqueue live in `bundled_guidelines_dir()`; a team can point modqueue at
+its own folder instead.
 
 * `load_guidelines()` reads a folder into an immutable `GuidelineSet`, or raises
   `GuidelineError` listing every problem with its file and line.
@@ -17,6 +19,7 @@ from modqueue.guidelines._loader import bundled_guidelines_dir, check_guidelines
 from modqueue.guidelines._model import (
     REVERSAL_OF,
     Action,
+    ClusterSettings,
     Guideline,
     GuidelineProblem,
     Label,
@@ -29,6 +32,7 @@ __all__ = [
     "REVERSAL_OF",
     "TRIAGE_ID",
     "Action",
+    "ClusterSettings",
     "Guideline",
     "GuidelineProblem",
     "GuidelineSet",

@@ -31,7 +31,8 @@ _MAX_LABELS = 9
 _DEFAULT_MIN_SCORE = 0.5
 
 _REQUIRED_KEYS = ("id", "title", "severity", "sla_hours", "graphic", "labels")
-_OPTIONAL_KEYS = ("routing",)
+_OPTIONAL_KEYS = ("routing", "clusters")
+_CLUSTER_KEYS = ("text_jaccard", "pdq_distance", "propagate", "propagate_review_share")
 _LABEL_KEYS = ("id", "title", "hotkey", "action")
 _LABEL_OPTIONAL = ("description",)
 _MAX_DESCRIPTION = 300
@@ -193,6 +194,7 @@ class _DocumentChecker:
         graphic = self._bool(fields.get("graphic"), "graphic")
         labels = self._labels(fields.get("labels"))
         routing = self._routing(fields.get("routing"))
+        clusters = self._clusters(fields.get("clusters"))
         if routing and gid == TRIAGE_ID and "routing" in fields:
             self._problem(
                 self._line(fields["routing"]),
@@ -215,6 +217,7 @@ class _DocumentChecker:
             or graphic is None
             or labels is None
             or routing is None
+            or clusters is None
         ):
             return None
         return Guideline(
@@ -228,6 +231,7 @@ class _DocumentChecker:
             body=body,
             version=version,
             path=self.path,
+            clusters=clusters,
         )
 
     # -- structure -------------------------------------------------------------------
@@ -357,6 +361,59 @@ class _DocumentChecker:
         if keywords is None or signals is None:
             return None
         return _model.RoutingRules(keywords=keywords, signals=signals)
+
+    def _clusters(self, node: Node | None) -> _model.ClusterSettings | None:
+        default = _model.ClusterSettings()
+        if node is None:
+            return default
+        if isinstance(node, ScalarNode) and self._construct(node) is None:
+            return default
+        if not isinstance(node, MappingNode):
+            self._problem(
+                self._line(node),
+                f"clusters must be a mapping with any of {', '.join(_CLUSTER_KEYS)}",
+            )
+            return None
+        fields = self._mapping(node, (), _CLUSTER_KEYS, "clusters", self._line(node))
+        ok = True
+        jaccard = default.text_jaccard
+        if "text_jaccard" in fields:
+            value = self._number(fields["text_jaccard"], "clusters.text_jaccard")
+            if value is not None and not 0.0 < value <= 1.0:
+                self._problem(
+                    self._line(fields["text_jaccard"]),
+                    f"clusters.text_jaccard must be greater than 0 and at most 1, not {value:g}",
+                )
+                value = None
+            ok = ok and value is not None
+            jaccard = value if value is not None else jaccard
+        distance: int | None = default.pdq_distance
+        if "pdq_distance" in fields:
+            distance = self._int(fields["pdq_distance"], "clusters.pdq_distance", 0, 256)
+            ok = ok and distance is not None
+        propagate: str | None = default.propagate
+        if "propagate" in fields:
+            propagate = self._text(fields["propagate"], "clusters.propagate")
+            if propagate is not None and propagate not in _model.PROPAGATE_MODES:
+                self._problem(
+                    self._line(fields["propagate"]),
+                    f"clusters.propagate {propagate!r} is not one of: "
+                    f"{', '.join(_model.PROPAGATE_MODES)}",
+                )
+                propagate = None
+            ok = ok and propagate is not None
+        share: float | None = default.propagate_review_share
+        if "propagate_review_share" in fields:
+            share = self._score(fields["propagate_review_share"], "clusters.propagate_review_share")
+            ok = ok and share is not None
+        if not ok or distance is None or propagate is None or share is None:
+            return None
+        return _model.ClusterSettings(
+            text_jaccard=jaccard,
+            pdq_distance=distance,
+            propagate=propagate,
+            propagate_review_share=share,
+        )
 
     def _keywords(self, node: Node | None) -> tuple[str, ...] | None:
         if node is None:

@@ -13,6 +13,7 @@ from modqueue._fields import fields_dict
 __all__ = [
     "REVERSAL_OF",
     "Action",
+    "ClusterSettings",
     "Guideline",
     "GuidelineProblem",
     "Label",
@@ -97,6 +98,31 @@ class RoutingRules:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """How copies of an item cluster under a guideline (front matter `clusters:`).
+
+    `text_jaccard`: the least estimated Jaccard similarity of two normalised texts'
+    shingles for them to be copies (0 < x <= 1); `pdq_distance`: the largest Hamming
+    distance between two PDQ hashes (0..256); `propagate`: what a late copy of a decided
+    removal gets (`suggest`, `auto` or `off`); `propagate_review_share`: with `auto`, the
+    share of late copies still sent to human review (0..1).
+    """
+
+    text_jaccard: float = 0.8
+    pdq_distance: int = 31
+    propagate: str = "suggest"
+    propagate_review_share: float = 0.1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as a JSON-ready dict."""
+        return fields_dict(self)
+
+
+PROPAGATE_MODES = ("suggest", "auto", "off")
+"""The allowed values of `clusters.propagate`."""
+
+
+@dataclass(frozen=True, slots=True)
 class Guideline:
     """One policy document: its metadata, labels, routing rules and markdown body.
 
@@ -114,6 +140,7 @@ class Guideline:
     body: str
     version: str
     path: Path
+    clusters: ClusterSettings = ClusterSettings()
 
     def label(self, label_id: str) -> Label:
         """Return the label with id `label_id`.
@@ -146,6 +173,7 @@ class Guideline:
             "version": self.version,
             "labels": [label.to_dict() for label in self.labels],
             "routing": self.routing.to_dict(),
+            "clusters": self.clusters.to_dict(),
             "body": self.body,
             "path": str(self.path),
         }

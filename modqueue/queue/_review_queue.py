@@ -28,17 +28,24 @@ from modqueue.queue._audit.chain import SERVICE_KEY, record_event
 from modqueue.queue._claims import exposure, leases
 from modqueue.queue._claims.exposure import ExposureStatus, ReviewerExposure
 from modqueue.queue._claims.leases import Claim
+from modqueue.queue._core.cluster_models import (
+    ClusterDecision,
+    ClusterDecisionPublic,
+    ContentCluster,
+)
 from modqueue.queue._core.db import make_engine, migrate, read_session
 from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
 from modqueue.queue._core.exposure_models import ExposureLift
 from modqueue.queue._core.flood_config import FloodsConfig
 from modqueue.queue._core.models import Decision, DecisionPublic, Item, ItemPublic
 from modqueue.queue._core.quality_config import QualityConfig
+from modqueue.queue._core.routing import policy_of_queue, senior_queue
 from modqueue.queue._core.types import utcnow
-from modqueue.queue._decisions import pipeline
+from modqueue.queue._decisions import clusters, pipeline
 from modqueue.queue._items import floods as flood_folding
 from modqueue.queue._items.ingest import IngestReport
 from modqueue.queue._items.lines import ingest_values
+from modqueue.queue._read import clusters as cluster_reads
 from modqueue.queue._read import incidents as incident_reads
 from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._read.stats import queue_stats
@@ -525,6 +532,190 @@ class ReviewQueue:
             )
 
         return self.run(work)
+
+    # -- clusters ---------------------------------------------------------------------
+    #
+    # Who may decide a cluster: anyone who may decide its items one by one (`DECIDE` on
+    # the cluster's queue and on every member's queue: a member in a senior queue needs a
+    # senior). Deciding each copy alone would be the same power, and every member still
+    # gets its own audited decision; keeping it to leads would leave floods waiting for
+    # one person. Undo: the reviewer who decided, within the undo grace period. Reverse
+    # (after it) and split: a senior on the cluster's policy, as for overturning on appeal.
+
+    def _cluster_queue(self, s: Session, cluster_id: int) -> ContentCluster:
+        cluster = s.get(ContentCluster, cluster_id)
+        if cluster is None:
+            raise NotFound(f"cluster {cluster_id} does not exist")
+        return cluster
+
+    def _authorize_cluster(
+        self, s: Session, reviewer: str, cluster_id: int, permission: Permission, now: datetime
+    ) -> ContentCluster:
+        cluster = self._cluster_queue(s, cluster_id)
+        queues = {cluster.queue} | set(
+            s.scalars(select(col(Item.queue)).where(col(Item.cluster_id) == cluster_id).distinct())
+        )
+        for queue in sorted(queues):
+            authorize(
+                s,
+                reviewer=reviewer,
+                permission=permission,
+                queue=queue,
+                now=now,
+                detail={"cluster_id": cluster_id},
+            )
+        return cluster
+
+    def preview_cluster(
+        self, cluster_id: int, label: str, reviewer: str, *, exclude: Sequence[int] = ()
+    ) -> clusters.ClusterPreview:
+        """What `decide_cluster` would do now (`ClusterPreview.summary`: "apply 'remove'
+        to 37 items; 2 excluded"), for someone who may decide the cluster."""
+
+        def work(s: Session) -> clusters.ClusterPreview:
+            now = self.clock()
+            self._authorize_cluster(s, reviewer, cluster_id, Permission.DECIDE, now)
+            return clusters.preview_cluster_decision(
+                s,
+                cluster_id=cluster_id,
+                label=label,
+                guidelines=self.guidelines,
+                exclude=exclude,
+                reviewer=reviewer,
+            )
+
+        return self.read(work)
+
+    def decide_cluster(
+        self,
+        cluster_id: int,
+        reviewer: str,
+        label: str,
+        *,
+        exclude: Sequence[int] = (),
+        note: str = "",
+        origin: str = "cluster",
+    ) -> ClusterDecisionPublic:
+        """Decide every open member of a cluster with `label` but `exclude`, in one
+        transaction (see `modqueue.queue.decide_cluster`)."""
+
+        def work(s: Session) -> ClusterDecisionPublic:
+            now = self.clock()
+            self._authorize_cluster(s, reviewer, cluster_id, Permission.DECIDE, now)
+            return clusters.decide_cluster(
+                s,
+                cluster_id=cluster_id,
+                reviewer=reviewer,
+                label=label,
+                guidelines=self.guidelines,
+                now=now,
+                exclude=exclude,
+                note=note,
+                origin=origin,
+                quality=self.quality,
+            )
+
+        return self.run(work)
+
+    def _cluster_of_decision(self, s: Session, cluster_decision_id: int) -> int:
+        found = s.scalar(
+            select(col(ClusterDecision.cluster_id)).where(
+                col(ClusterDecision.id) == cluster_decision_id
+            )
+        )
+        if found is None:
+            raise NotFound(f"cluster decision {cluster_decision_id} does not exist")
+        return int(found)
+
+    def undo_cluster(
+        self,
+        cluster_decision_id: int,
+        reviewer: str,
+        *,
+        grace_seconds: float = DEFAULT_UNDO_GRACE_SECONDS,
+    ) -> list[int]:
+        """Undo `reviewer`'s own cluster decision within the undo grace period, before
+        any action was sent; returns the members put back to pending."""
+
+        def work(s: Session) -> list[int]:
+            now = self.clock()
+            cluster_id = self._cluster_of_decision(s, cluster_decision_id)
+            self._authorize_cluster(s, reviewer, cluster_id, Permission.UNDO, now)
+            return clusters.undo_cluster_decision(
+                s,
+                cluster_decision_id=cluster_decision_id,
+                actor=reviewer,
+                grace_seconds=grace_seconds,
+                now=now,
+            )
+
+        return self.run(work)
+
+    def _authorize_senior(self, s: Session, reviewer: str, cluster_id: int, now: datetime) -> None:
+        cluster = self._cluster_queue(s, cluster_id)
+        authorize(
+            s,
+            reviewer=reviewer,
+            permission=Permission.DECIDE,
+            queue=senior_queue(cluster.policy or policy_of_queue(cluster.queue)),
+            now=now,
+            detail={"cluster_id": cluster_id},
+        )
+
+    def reverse_cluster(
+        self, cluster_decision_id: int, reviewer: str, note: str
+    ) -> tuple[list[int], list[int]]:
+        """Reverse a cluster decision (a senior): `(members put back, reversal outbox
+        ids)`, see `modqueue.queue.reverse_cluster_decision`."""
+
+        def work(s: Session) -> tuple[list[int], list[int]]:
+            now = self.clock()
+            cluster_id = self._cluster_of_decision(s, cluster_decision_id)
+            self._authorize_senior(s, reviewer, cluster_id, now)
+            return clusters.reverse_cluster_decision(
+                s, cluster_decision_id=cluster_decision_id, actor=reviewer, note=note, now=now
+            )
+
+        return self.run(work)
+
+    def split_from_cluster(self, item_id: int, reviewer: str) -> int:
+        """Take an item out of its cluster to be decided alone (anyone who may decide
+        it); returns the cluster it left."""
+
+        def work(s: Session) -> int:
+            now = self.clock()
+            self._authorize_item(s, reviewer, Permission.DECIDE, item_id, now)
+            return clusters.split_from_cluster(s, item_id=item_id, actor=reviewer, now=now)
+
+        return self.run(work)
+
+    def list_clusters(
+        self,
+        reviewer: str,
+        *,
+        status: str | None = None,
+        policy: str | None = None,
+        min_members: int = 2,
+        limit: int = 50,
+    ) -> list[cluster_reads.ClusterSummary]:
+        """Clusters, highest priority first (anyone who may see queue statistics)."""
+
+        def work(s: Session) -> list[cluster_reads.ClusterSummary]:
+            authorize(s, reviewer=reviewer, permission=Permission.VIEW_STATS, now=self.clock())
+            return cluster_reads.list_clusters(
+                s, status=status, policy=policy, min_members=min_members, limit=limit
+            )
+
+        return self.read(work)
+
+    def show_cluster(self, cluster_id: int, reviewer: str) -> cluster_reads.ClusterView:
+        """One cluster with its members, authors, reach, priority and decisions."""
+
+        def work(s: Session) -> cluster_reads.ClusterView:
+            authorize(s, reviewer=reviewer, permission=Permission.VIEW_STATS, now=self.clock())
+            return cluster_reads.show_cluster(s, cluster_id=cluster_id)
+
+        return self.read(work)
 
     # -- reading ----------------------------------------------------------------------
 

@@ -96,8 +96,14 @@ def test_to_dict_is_json_ready(folder: Path) -> None:
     }
     assert set(data) == {
         "id", "title", "severity", "sla_hours", "graphic", "version", "labels", "routing",
-        "body", "path",
+        "clusters", "body", "path",
     }  # fmt: skip
+    assert data["clusters"] == {
+        "text_jaccard": 0.8,
+        "pdq_distance": 31,
+        "propagate": "suggest",
+        "propagate_review_share": 0.1,
+    }
 
 
 def test_guideline_is_frozen(folder: Path) -> None:

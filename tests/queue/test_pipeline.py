@@ -23,6 +23,7 @@ from modqueue.queue import (
 )
 from modqueue.queue._decisions import pipeline
 from tests.conftest import Clock, make_item
+from tests.support.clusters import seed_cluster
 
 PACKAGE = Path(modqueue.__file__).parent
 # Queue-internal modules that may write item rows besides the pipeline: leases (claim,
@@ -35,6 +36,8 @@ ITEM_WRITERS = {
     "queue/deadlines.py",
 }
 PIPELINE = "queue/_decisions/pipeline.py"
+# The pipeline's set-based part and the cluster decisions built on it.
+PIPELINE_MODULES = {PIPELINE, "queue/_decisions/bulk.py", "queue/_decisions/clusters.py"}
 
 
 def _rows(q: ReviewQueue, item_id: int) -> dict[str, Any]:
@@ -179,13 +182,22 @@ def test_every_entry_point_writes_decision_rows_through_the_pipeline(
     assert appeal is not None
     q.decide(appeal, "no-violation")
     q.run(lambda s: reverse_decision(s, item_id=3, reviewer="lead", note="test", now=q.clock()))
+    q.enqueue([make_item(n) for n in (4, 5, 6)])
+    seen = len(writes)
+    cluster = seed_cluster(q, [4, 5, 6])
+    del writes[seen:]  # the test's own seeding of cluster membership
+    made = q.decide_cluster(cluster, "alice", "remove-fake-documents")
+    q.undo_cluster(made.id, "alice")
+    made = q.decide_cluster(cluster, "alice", "remove-fake-documents")
+    q.reverse_cluster(made.id, "sam", "test")
+    q.split_from_cluster(4, "alice")
     outside = [
         (table, mods)
         for table, mods in writes
-        if not any(m == PIPELINE or m in ITEM_WRITERS for m in mods)
+        if not any(m in PIPELINE_MODULES or m in ITEM_WRITERS for m in mods)
     ]
     assert outside == []
     decision_rows = [mods for table, mods in writes if table in ("decision", "outbound_action")]
     assert decision_rows
-    assert all(PIPELINE in mods for mods in decision_rows)
+    assert all(PIPELINE_MODULES & set(mods) for mods in decision_rows)
     assert any(table == "outbound_action" for table, _ in writes)

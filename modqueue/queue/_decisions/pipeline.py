@@ -390,6 +390,7 @@ def decide(
         "kind": kind,
         "status": DecisionStatus.ACTIVE.value,
         "external_ref": external_ref,
+        "cluster_decision_id": None,
     }
     planned: list[PlannedAction] = []
     route: dict[str, Any] = {}

@@ -8,7 +8,9 @@ superseded Label Studio annotation (`pipeline.supersede_decision`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -17,7 +19,7 @@ from modqueue.guidelines import REVERSAL_OF
 from modqueue.queue._core.models import OutboundAction
 from modqueue.queue._core.types import ActionStatus
 
-__all__ = ["ReversalPlan", "plan_reversals"]
+__all__ = ["ReversalPlan", "RowPlan", "plan_reversals", "plan_rows"]
 
 REVERSIBLE = {a.value for a in REVERSAL_OF}
 # Statuses of an original action that may have taken effect on the platform.
@@ -64,21 +66,64 @@ def plan_reversals(
             .with_for_update()
         )
     )
-    reversed_ids = {
-        r.reverses_id
-        for r in rows
-        if r.reverses_id is not None and r.status != ActionStatus.CANCELLED
-    }
     plan = ReversalPlan()
-    for original in rows:
-        if original.reverses_id is not None or original.id in reversed_ids:
-            continue
-        if decision_id is not None and original.decision_id != decision_id:
-            continue
-        if original.action not in REVERSIBLE or original.action == keep_action:
-            continue
-        if original.status == ActionStatus.PENDING and original.attempts == 0:
-            plan.cancel.append(original)
-        elif original.attempts > 0 and original.status in MAY_HAVE_TAKEN_EFFECT:
-            plan.reverse.append(original)
+    plan.cancel, plan.reverse = _sort(
+        rows, lambda a, k: getattr(a, k), keep_action=keep_action, decision_id=decision_id
+    )
     return plan
+
+
+@dataclass(slots=True)
+class RowPlan:
+    """`ReversalPlan` over outbox rows read as mappings (set-based callers)."""
+
+    cancel: list[Mapping[Any, Any]] = field(default_factory=list)
+    reverse: list[Mapping[Any, Any]] = field(default_factory=list)
+
+
+def plan_rows(
+    rows: Sequence[Mapping[Any, Any]],
+    *,
+    keep_action: str | None = None,
+    decision_id: int | None = None,
+) -> RowPlan:
+    """The rule of `plan_reversals` over one item's outbox rows already read and locked
+    by the caller (a set-based reversal reads every member's rows in a few statements)."""
+    plan = RowPlan()
+    plan.cancel, plan.reverse = _sort(
+        sorted(rows, key=lambda r: r["id"]),
+        lambda a, k: a[k],
+        keep_action=keep_action,
+        decision_id=decision_id,
+    )
+    return plan
+
+
+def _sort(
+    rows: Sequence[Any],
+    get: Any,
+    *,
+    keep_action: str | None,
+    decision_id: int | None,
+) -> tuple[list[Any], list[Any]]:
+    reversed_ids = {
+        get(r, "reverses_id")
+        for r in rows
+        if get(r, "reverses_id") is not None and get(r, "status") != ActionStatus.CANCELLED
+    }
+    cancel: list[Any] = []
+    reverse: list[Any] = []
+    for original in rows:
+        if get(original, "reverses_id") is not None or get(original, "id") in reversed_ids:
+            continue
+        if decision_id is not None and get(original, "decision_id") != decision_id:
+            continue
+        action = get(original, "action")
+        if action not in REVERSIBLE or action == keep_action:
+            continue
+        status, attempts = get(original, "status"), get(original, "attempts")
+        if status == ActionStatus.PENDING and attempts == 0:
+            cancel.append(original)
+        elif attempts > 0 and status in MAY_HAVE_TAKEN_EFFECT:
+            reverse.append(original)
+    return cancel, reverse

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,10 +18,32 @@ from modqueue.queue._core.flood_config import FloodsConfig
 from modqueue.queue._core.models import Item
 from modqueue.queue._core.routing import TRIAGE, deadline_for, rescore
 from modqueue.queue._core.types import ItemStatus
+from modqueue.queue._items.clustering import assign_clusters, late_members
 from modqueue.queue._items.floods import fold_floods
 from modqueue.queue._items.schema import ItemIn
 
-__all__ = ["IngestReport", "Rejection", "ingest_batch"]
+__all__ = ["LATE_COPIES", "IngestReport", "LateCopiesHandler", "Rejection", "ingest_batch"]
+
+
+class LateCopiesHandler(Protocol):
+    """What ingest calls for the new items that joined an already decided cluster."""
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        cluster_id: int,
+        item_ids: list[int],
+        guidelines: GuidelineSet,
+        now: datetime,
+    ) -> object: ...
+
+
+LATE_COPIES: list[LateCopiesHandler] = []
+"""Called by `ingest_batch`, in its transaction, for each decided cluster that new items
+joined. The decision pipeline (a layer above ingest) registers `apply_cluster_standing`
+here when `modqueue.queue` is imported, so every ingest path (the CLI, feeds, drop
+folders, `enqueue`) applies a cluster's standing decision to its late copies."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +117,7 @@ def _new_row(item: ItemIn, guidelines: GuidelineSet, now: datetime) -> dict[str,
         "external_id": item.external_id,
         "text": item.text,
         "url": item.url,
-        "media": [m.model_dump() for m in item.media],
+        "media": [m.model_dump(exclude_none=True) for m in item.media],
         "author_id": item.author.id if item.author else None,
         "author_handle": item.author.handle if item.author else None,
         "policy": policy,
@@ -130,7 +152,7 @@ def _merge_into(
     if not row.url and item.url:
         changes["url"] = item.url
     if not row.media and item.media:
-        changes["media"] = [m.model_dump() for m in item.media]
+        changes["media"] = [m.model_dump(exclude_none=True) for m in item.media]
     if row.reporter is None and item.reporter is not None:
         changes["reporter"] = item.reporter.model_dump(exclude_none=True)
     if row.policy is None and item.policy and row.status == ItemStatus.PENDING:
@@ -230,6 +252,7 @@ def ingest_batch(
     merged = merge_existing(sorted(existing))
     fresh = [k for k in keys if k not in existing]
     new = 0
+    new_ids: list[int] = []
     if fresh:
         bind = session.get_bind()
         inserted = session.execute(
@@ -238,6 +261,7 @@ def ingest_batch(
         inserted_keys = set()
         for item_id, source, external_id in inserted:
             inserted_keys.add((source, external_id))
+            new_ids.append(item_id)
             audit.append(
                 AuditRecord(
                     actor,
@@ -253,8 +277,19 @@ def ingest_batch(
         merged += merge_existing([k for k in fresh if k not in inserted_keys])
     session.flush()
     record_events(session, audit)
+    # Fingerprints and clusters of the new items: one set-based step per batch.
+    assign_clusters(session, item_ids=new_ids, guidelines=guidelines, now=now)
+    # Late copies of decided clusters get the cluster's standing decision
+    # (`apply_cluster_standing`, registered by the decision pipeline: see `LATE_COPIES`).
+    if new_ids and LATE_COPIES:
+        for cluster_id, late in late_members(session, item_ids=new_ids).items():
+            for handler in LATE_COPIES:
+                handler(
+                    session, cluster_id=cluster_id, item_ids=late, guidelines=guidelines, now=now
+                )
     if floods is not None:
-        # Flood folding: one set-based call per batch (`_items/floods.py`).
+        # Flood folding, after cluster assignment (a fingerprint flood is a cluster's):
+        # one set-based call per batch (`_items/floods.py`).
         fold_floods(
             session,
             item_ids=[r.item_id for r in audit if r.item_id is not None],

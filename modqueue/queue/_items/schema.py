@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -11,6 +12,7 @@ from pydantic import (
     Field,
     StrictInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -29,15 +31,31 @@ ShortStr = Annotated[str, Field(min_length=1, max_length=500)]
 Url = Annotated[str, Field(min_length=1, max_length=4000, pattern=r"^https?://\S+$")]
 
 
+_HEX64 = re.compile(r"^[0-9A-Fa-f]{64}$")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
 
 class MediaIn(_Strict):
-    """A media attachment: what kind it is and where it lives."""
+    """A media attachment: what kind it is and where it lives, and optionally the hashes
+    the platform already computed: `sha256` (the file's digest) and `pdq` (Meta's PDQ
+    perceptual hash of an image), each 64 hex digits (stored in lower case)."""
 
     kind: Annotated[str, Field(min_length=1, max_length=40)]
     url: Url
+    sha256: str | None = None
+    pdq: str | None = None
+
+    @field_validator("sha256", "pdq", mode="before")
+    @classmethod
+    def _hex64(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not _HEX64.fullmatch(value):
+            raise ValueError("expected 64 hex digits")
+        return value.lower()
 
 
 class AuthorIn(_Strict):

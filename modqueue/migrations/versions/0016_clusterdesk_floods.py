@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014_clusterdesk_floods"
-down_revision: str | Sequence[str] | None = "0014_exposure"
+revision: str = "0016_clusterdesk_floods"
+down_revision: str | Sequence[str] | None = "0015_match_fingerprints"
 
 
 def upgrade() -> None:
