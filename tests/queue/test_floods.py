@@ -14,23 +14,23 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlmodel import col
 
 from modqueue._exceptions import ConfigError, InvalidState, PermissionDenied
 from modqueue.config import load_config
 from modqueue.queue import (
     AuditEvent,
-    ContentCluster,
     FloodsConfig,
     Item,
     ReviewQueue,
     add_reviewer,
-    fold_floods,
 )
 from tests.conftest import Clock, make_item
 
-SMALL = FloodsConfig(window_s=3600, fingerprint=3, reporter=3, source=3)
+# make_item's texts are copies of one another (one cluster): fingerprint floods are off
+# unless a test is about them.
+SMALL = FloodsConfig(window_s=3600, fingerprint=0, reporter=3, source=3)
 
 
 @pytest.fixture
@@ -105,19 +105,23 @@ def test_a_signal_source_flood_folds(q: ReviewQueue) -> None:
 
 def test_a_fingerprint_flood_folds_the_clusters_copies(q: ReviewQueue) -> None:
     q.floods = FloodsConfig(fingerprint=3, reporter=0, source=0)
-    q.enqueue([make_item(n) for n in range(1, 6)])
-    with q.session() as s:
-        cluster = ContentCluster(queue="people-smuggling", policy="people-smuggling")
-        s.add(cluster)
-        s.flush()
-        s.execute(update(Item).where(col(Item.id).in_([1, 2, 3, 4])).values(cluster_id=cluster.id))
-    folded = q.run(
-        lambda s: fold_floods(s, item_ids=[1, 2, 3, 4, 5], config=q.floods, now=q.clock())
+    advert = "Safe crossing to the UK by boat, {} EUR per person, call +44 7700 900{}"
+    copies = [make_item(n, text=advert.format(1000 + n, 100 + n)) for n in range(1, 5)]
+    other = make_item(9, text="Lovely spring flowers in the park this morning, all yellow")
+    q.enqueue([*copies, other])
+    cluster_id = q.get_item(1).cluster_id
+    assert cluster_id is not None
+    [incident] = q.list_incidents("lead")
+    assert (incident.kind, incident.key, incident.item_count) == (
+        "fingerprint",
+        str(cluster_id),
+        4,
     )
-    assert [(f.kind, f.key, f.folded) for f in folded] == [
-        ("fingerprint", str(cluster.id), [1, 2, 3, 4])
-    ]
-    assert statuses(q)[5] == "pending"  # 200 of one classifier is no flood with source=0
+    assert statuses(q) == {1: "folded", 2: "folded", 3: "folded", 4: "folded", 5: "pending"}
+    # The cluster decision is what a fingerprint flood waits for: folded members count.
+    made = q.decide_cluster(cluster_id, "lena", "remove-fake-documents")
+    assert made.member_count == 4
+    assert {q.get_item(i).status for i in (1, 2, 3, 4)} <= {"decided", "pending"}
 
 
 def test_hits_outside_the_window_do_not_count(q: ReviewQueue, clock: Clock) -> None:
