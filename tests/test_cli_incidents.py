@@ -47,8 +47,12 @@ def test_incidents_from_ingest_to_dismissal(database_url: str, tmp_path: Path) -
     assert again.exit_code == 1 and "incident 1 is dismissed, not open" in again.output
     missing = runner.invoke(app, ["incidents", "show", "99", *common])
     assert missing.exit_code == 1 and "incident 99 does not exist" in missing.output
+    decided = json.loads(
+        _run("incidents", "decide", "2", "--label", "no-violation", *common, "--json")
+    )
+    assert decided["decided"] + decided["second_review"] == [4]
     rows = json.loads(_run("incidents", "list", *common, "--json"))
-    assert [(r["id"], r["status"], r["rule"]) for r in rows] == [
-        (2, "open", "muted"),
-        (1, "dismissed", None),
+    assert [(r["id"], r["status"], r["rule"], r["label"]) for r in rows] == [
+        (2, "decided", "muted", "no-violation"),
+        (1, "dismissed", None, None),
     ]

@@ -12,6 +12,7 @@ from modqueue.commands._common import Invocation, registrar
 from modqueue.queue import (
     IncidentSummary,
     Permission,
+    decide_incident,
     dismiss_incident,
     list_incidents,
     mark_source_unreliable,
@@ -77,6 +78,46 @@ def show(cli: Invocation, incident_id: IdArgument) -> None:
     for item in view.items:
         text = (item.text or "").replace("\n", " ")[:70]
         typer.echo(f"  item {item.item_id:>7} {item.status:<8} {item.priority:6.1f}  {text}")
+
+
+@command("decide")
+def decide(
+    cli: Invocation,
+    incident_id: IdArgument,
+    label: Annotated[str, typer.Option("--label", help="The label for every folded item.")],
+    note: Annotated[str, typer.Option("--note", help="A note kept with each decision.")] = "",
+) -> None:
+    """Decide every folded item of an open incident with one label (each item its own
+    decision, action and audit event; a share still goes to a blind second review)."""
+    with cli.open_queue() as queue:
+        actor = cli.actor(queue)
+        if actor is None:
+            outcome = cli.run_as(
+                queue,
+                Permission.MANAGE_FLOODS,
+                lambda s, name: decide_incident(
+                    s,
+                    incident_id=incident_id,
+                    actor=name,
+                    label=label,
+                    guidelines=queue.guidelines,
+                    now=queue.clock(),
+                    note=note,
+                    quality=queue.quality,
+                ),
+            )
+        else:
+            outcome = queue.decide_incident(incident_id, actor, label, note=note)
+    cli.say(
+        {
+            "incident_id": outcome.incident_id,
+            "label": outcome.label,
+            "decided": outcome.decided,
+            "second_review": outcome.second_review,
+            "skipped": [{"item_id": s.item_id, "reason": s.reason} for s in outcome.skipped],
+        },
+        outcome.summary,
+    )
 
 
 @command("dismiss")

@@ -112,6 +112,7 @@ from modqueue.queue._decisions.clusters import (
     split_from_cluster,
     undo_cluster_decision,
 )
+from modqueue.queue._decisions.incidents import IncidentOutcome, decide_incident
 from modqueue.queue._decisions.pipeline import (
     Annotation,
     ModelBand,
@@ -255,6 +256,7 @@ __all__ = [
     "GoldItem",
     "GoldItemPublic",
     "IncidentItem",
+    "IncidentOutcome",
     "IncidentStatus",
     "IncidentSummary",
     "IncidentView",
@@ -310,6 +312,7 @@ __all__ = [
     "decide",
     "decide_cluster",
     "decide_held",
+    "decide_incident",
     "decide_items",
     "disable_reviewer",
     "dismiss_incident",

@@ -40,8 +40,9 @@ from modqueue.queue._core.flood_config import FloodsConfig
 from modqueue.queue._core.models import Decision, DecisionPublic, Item, ItemPublic
 from modqueue.queue._core.quality_config import QualityConfig
 from modqueue.queue._core.routing import policy_of_queue, senior_queue
-from modqueue.queue._core.types import utcnow
+from modqueue.queue._core.types import ItemStatus, utcnow
 from modqueue.queue._decisions import clusters, pipeline
+from modqueue.queue._decisions import incidents as incident_decisions
 from modqueue.queue._items import floods as flood_folding
 from modqueue.queue._items.ingest import IngestReport
 from modqueue.queue._items.lines import ingest_values
@@ -430,6 +431,50 @@ class ReviewQueue:
             return incident_reads.show_incident(s, incident_id=incident_id)
 
         return self.read(work)
+
+    def decide_incident(
+        self, incident_id: int, actor: str, label: str, *, note: str = ""
+    ) -> incident_decisions.IncidentOutcome:
+        """Decide every folded item of an open incident with `label`, set-based, through
+        the decision pipeline (`MANAGE_FLOODS`, and `DECIDE` on every queue the items are
+        in; audited per item and as `incident_decided`)."""
+
+        def work(s: Session) -> incident_decisions.IncidentOutcome:
+            now = self.clock()
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=now)
+            folded = flood_folding.incident_items(
+                s, incident_id=incident_id, status=ItemStatus.FOLDED.value
+            )
+            queues = set()
+            for part in range(0, len(folded), 900):
+                queues |= set(
+                    s.scalars(
+                        select(col(Item.queue))
+                        .where(col(Item.id).in_(folded[part : part + 900]))
+                        .distinct()
+                    )
+                )
+            for queue in sorted(queues):
+                authorize(
+                    s,
+                    reviewer=actor,
+                    permission=Permission.DECIDE,
+                    queue=queue,
+                    now=now,
+                    detail={"incident_id": incident_id},
+                )
+            return incident_decisions.decide_incident(
+                s,
+                incident_id=incident_id,
+                actor=actor,
+                label=label,
+                guidelines=self.guidelines,
+                now=now,
+                note=note,
+                quality=self.quality,
+            )
+
+        return self.run(work)
 
     def dismiss_incident(self, incident_id: int, actor: str, *, note: str = "") -> list[int]:
         """Dismiss an open incident: its folded items go back to the reviewers; returns

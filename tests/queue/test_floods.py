@@ -21,8 +21,10 @@ from modqueue._exceptions import ConfigError, InvalidState, PermissionDenied
 from modqueue.config import load_config
 from modqueue.queue import (
     AuditEvent,
+    Decision,
     FloodsConfig,
     Item,
+    OutboundAction,
     ReviewQueue,
     add_reviewer,
 )
@@ -44,7 +46,12 @@ def register(q: ReviewQueue) -> None:
     for name, role in names.items():
         with q.session() as s:
             add_reviewer(
-                s, actor=None if name == "root" else "root", name=name, role=role, now=q.clock()
+                s,
+                actor=None if name == "root" else "root",
+                name=name,
+                role=role,
+                policies=["people-smuggling"],
+                now=q.clock(),
             )
 
 
@@ -222,3 +229,40 @@ def test_floods_config_fails_fast(tmp_path: Path) -> None:
     path.write_text('[floods]\nsource = "many"\n')
     with pytest.raises(ConfigError, match=r"floods\.source"):
         load_config(path)
+
+
+def test_the_lead_decides_an_incident_set_based_through_the_pipeline(q: ReviewQueue) -> None:
+    register(q)
+    q.enqueue([reported(n, "bot-7") for n in range(1, 31)], actor="root")
+    [incident] = q.list_incidents("lena")
+    assert incident.item_count == 30
+    assert q.claim_next("ana") is None  # nothing folded is served
+    with pytest.raises(PermissionDenied):
+        q.decide_incident(incident.id, "ana", "no-violation")
+    outcome = q.decide_incident(incident.id, "lena", "remove-fake-documents", note="bot run")
+    # The product default: 10% of decisions, drawn per item, get a blind second review.
+    assert sorted(outcome.decided + outcome.second_review) == list(range(1, 31))
+    assert 0 < len(outcome.second_review) < 30
+    assert outcome.skipped == [] and outcome.returned == []
+    assert outcome.summary.startswith(f"incident {incident.id}: 'remove-fake-documents'")
+    with q.session() as s:
+        decisions = s.scalars(select(Decision)).all()
+        actions = s.scalars(select(OutboundAction)).all()
+    assert {(d.reviewer, d.origin, d.label) for d in decisions} == {
+        ("lena", "incident", "remove-fake-documents")
+    }
+    assert len(decisions) == 30
+    assert len({a.idempotency_key for a in actions}) == len(actions) == len(outcome.decided)
+    decided = [e for e in audit(q, "decided") if e.detail and e.detail.get("incident_id")]
+    assert len(decided) == 30
+    [closed] = audit(q, "incident_decided")
+    assert closed.actor == "lena" and closed.detail is not None
+    assert closed.detail["decided"] == len(outcome.decided)
+    [listed] = q.list_incidents("lena")
+    assert (listed.status, listed.label, listed.closed_by) == (
+        "decided",
+        "remove-fake-documents",
+        "lena",
+    )
+    with pytest.raises(InvalidState, match="not open"):
+        q.decide_incident(incident.id, "lena", "no-violation")
