@@ -18,6 +18,7 @@ BINDING_IDS: dict[str, str] = {
     "skip": "s",
     "note": "n",
     "undo": "u",
+    "decide-cluster": "C",
     "reveal": "r",
     "toggle-guideline": "t",
     "queues": "g",

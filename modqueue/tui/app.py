@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import ClassVar, Unpack
 
 from textual.app import App
@@ -19,7 +20,7 @@ __all__ = ["ReviewApp"]
 class ReviewApp(App[None]):
     """Review, queue picker and lead dashboard; keys remapped from `config.keys`."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss", "components/cluster_card.tcss"]
     TITLE = "modqueue"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
