@@ -18,19 +18,19 @@ from sqlmodel import Session, col
 
 from modqueue.guidelines import Action
 from modqueue.queue import (
+    AUTOMATED_ORIGINS,
     CONTENT_COLUMNS,
     TRIAGE,
     Decision,
     DecisionStatus,
     Item,
+    is_automated,
     mask_pii,
     split_for,
 )
 
 __all__ = ["AUTOMATED_ORIGINS", "Example", "iter_examples", "load_examples"]
 
-AUTOMATED_ORIGINS = frozenset({"propagated", "bank", "bank_match", "hash_match", "model"})
-"""Decision origins that are not a person's judgement: never training labels."""
 
 _NOT_VIOLATING = frozenset({Action.NONE.value})
 
@@ -51,7 +51,7 @@ class Example:
 
 def is_human(origin: str) -> bool:
     """Whether a decision's origin is a person (not propagation, a bank or a model)."""
-    return origin not in AUTOMATED_ORIGINS and not origin.startswith("model:")
+    return not is_automated(origin)
 
 
 def iter_examples(

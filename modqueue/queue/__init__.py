@@ -73,6 +73,7 @@ from modqueue.queue._core.models import (
     OutboundActionPublic,
     SyncCursor,
 )
+from modqueue.queue._core.origins import AUTOMATED_ORIGINS, is_automated
 from modqueue.queue._core.quality_config import (
     DEFAULT_SECOND_REVIEW_SHARE,
     QualityConfig,
@@ -202,6 +203,7 @@ from modqueue.queue._read.variants import VariantDiff, WordChange, variant_diff
 from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
+    "AUTOMATED_ORIGINS",
     "CONTENT_COLUMNS",
     "DEFAULT_SECOND_REVIEW_SHARE",
     "MAX_FETCH_ATTEMPTS",
@@ -328,6 +330,7 @@ __all__ = [
     "ingest_batch",
     "ingest_jsonl",
     "ingest_values",
+    "is_automated",
     "is_low_queue",
     "is_open_mode",
     "is_senior_queue",

@@ -7,7 +7,9 @@ belongs to the `match` work).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from sqlalchemy import event, select, update
 from sqlmodel import col
 
 from modqueue._exceptions import InvalidState, NotFound, PermissionDenied, UnknownLabel
+from modqueue.guidelines import bundled_guidelines_dir
 from modqueue.queue import (
     ActionStatus,
     AuditEvent,
@@ -294,8 +297,98 @@ def test_a_split_member_leaves_the_cluster_and_is_decided_alone(
     assert third in [d.item_id for d in _decisions(q, made.id)]
 
 
+ADVERT = (
+    "Boat to UK this Friday, 100% success, pay on arrival. Bring 3 friends and your place "
+    "is free. Message the number in bio, call +44 7700 900123 for the price of 2500 euro."
+)
+
+
+def _copy(n: int) -> dict[str, Any]:
+    """A copy of the advert with its own price, phone number and spacing."""
+    text = ADVERT.replace("2500", str(1000 + n)).replace("900123", f"9{n:05d}")
+    return make_item(n, text=text.replace(" pay", "  pay") if n % 2 else text)
+
+
+def _guidelines_with(tmp_path: Path, block: str) -> Path:
+    folder = tmp_path / "guidelines"
+    shutil.copytree(bundled_guidelines_dir(), folder)
+    doc = folder / "people-smuggling.md"
+    text = doc.read_text(encoding="utf-8")
+    doc.write_text(text.replace("\nlabels:\n", f"\n{block}labels:\n", 1), "utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("propagate", ["suggest", "auto", "off"])
+def test_late_copies_follow_the_propagate_setting_at_ingest(
+    database_url: str, clock: Clock, tmp_path: Path, propagate: str
+) -> None:
+    """End to end: ingest clusters the copies, a reviewer decides the cluster, later
+    copies arrive through ingest and get the guideline's `propagate` setting (with `auto`,
+    the default `propagate_review_share` of 10% still goes to a person)."""
+    # Quoted: YAML reads a bare `off` as false (the guideline loader then refuses it).
+    folder = _guidelines_with(tmp_path, f'clusters:\n  propagate: "{propagate}"\n')
+    with ReviewQueue(database_url, clock=clock, guidelines=folder) as q:
+        q.enqueue([_copy(n) for n in (1, 2, 3)])
+        (cluster_id,) = {m.cluster_id for m in map(q.get_item, (1, 2, 3))}
+        assert cluster_id is not None
+        made = q.decide_cluster(cluster_id, "alice", REMOVE)
+        assert made.member_count == 3
+        clock.advance(minutes=5)
+        q.enqueue([_copy(n) for n in range(100, 130)])
+        late = [i for i in _ids(q, cluster_id) if i > 3]
+        assert len(late) == 30
+        items = {i: q.get_item(i) for i in late}
+        if propagate == "off":
+            assert {(i.status, i.suggestion is None) for i in items.values()} == {("pending", True)}
+            return
+        to_person = [
+            i
+            for i in late
+            if propagate == "suggest"
+            or sampled_for_second_review(f"propagate\0{items[i].source}", items[i].external_id, 0.1)
+        ]
+        if propagate == "auto":
+            assert 0 < len(to_person) < len(late)
+        for i in late:
+            suggestion = items[i].suggestion
+            if i in to_person:
+                assert items[i].status == "pending" and suggestion is not None
+                assert suggestion["label"] == REMOVE
+                assert suggestion["signal"] == f"cluster:{cluster_id}"
+            else:
+                assert items[i].status == "decided" and items[i].final_label == REMOVE
+        auto = [d for d in _decisions(q, made.id) if d.item_id in late]
+        assert {(d.origin, d.reviewer) for d in auto} <= {("propagated", "alice")}
+        assert sorted(d.item_id for d in auto) == [i for i in late if i not in to_person]
+        assert len([a for a in _actions(q) if a.item_id in late]) == len(auto)
+        with q.session() as s:
+            assert verify_chain(s).ok
+
+
+def test_an_explicit_propagation_overrides_the_guideline(review_queue: ReviewQueue) -> None:
+    q = review_queue
+    cluster_id = _cluster(q, [1, 2])
+    q.decide_cluster(cluster_id, "alice", REMOVE)
+    q.enqueue([make_item(n, text=f"an unrelated post about gardening {n}") for n in (40, 41)])
+    late = [q.get_item(i).id for i in (3, 4)]
+    with q.session() as s:
+        s.execute(update(Item).where(col(Item.id).in_(late)).values(cluster_id=cluster_id))
+    outcome = q.run(
+        lambda s: apply_cluster_standing(
+            s,
+            cluster_id=cluster_id,
+            item_ids=late,
+            guidelines=q.guidelines,
+            now=q.clock(),
+            propagate="auto",
+            review_share=0.0,
+        )
+    )
+    assert sorted(outcome.decided) == late and outcome.suggested == []
+
+
 def _late_copies(q: ReviewQueue, cluster_id: int, ns: list[int]) -> list[int]:
-    q.enqueue([make_item(n) for n in ns])
+    q.enqueue([make_item(n, text=f"another post on another subject {n}") for n in ns])
     with q.session() as s:
         ids = [
             int(v or 0)
@@ -305,54 +398,6 @@ def _late_copies(q: ReviewQueue, cluster_id: int, ns: list[int]) -> list[int]:
         ]
         s.execute(update(Item).where(col(Item.id).in_(ids)).values(cluster_id=cluster_id))
     return sorted(ids)
-
-
-@pytest.mark.parametrize("propagate", ["suggest", "auto", "off"])
-def test_late_copies_follow_the_propagate_setting(
-    review_queue: ReviewQueue, propagate: Any
-) -> None:
-    q = review_queue
-    cluster_id = _cluster(q, [1, 2])
-    made = q.decide_cluster(cluster_id, "alice", REMOVE)
-    late = _late_copies(q, cluster_id, list(range(100, 130)))
-    outcome = q.run(
-        lambda s: apply_cluster_standing(
-            s,
-            cluster_id=cluster_id,
-            item_ids=late,
-            guidelines=q.guidelines,
-            now=q.clock(),
-            propagate=propagate,
-        )
-    )
-    items = {i: q.get_item(i) for i in late}
-    if propagate == "off":
-        assert outcome.untouched == late
-        assert {(i.status, i.suggestion) for i in items.values()} == {("pending", None)}
-        return
-    # With auto, the default 10% share of copies (drawn by identity) still goes to a person.
-    to_person = [
-        i
-        for i in late
-        if propagate == "suggest"
-        or sampled_for_second_review(f"propagate\0{items[i].source}", items[i].external_id, 0.1)
-    ]
-    assert sorted(outcome.suggested) == to_person
-    assert sorted(outcome.decided) == [i for i in late if i not in to_person]
-    if propagate == "auto":
-        assert 0 < len(to_person) < len(late)
-    for i in to_person:
-        suggestion = items[i].suggestion
-        assert items[i].status == "pending" and suggestion is not None
-        assert suggestion["label"] == REMOVE
-        assert suggestion["signal"] == f"cluster:{cluster_id}"
-    auto = [d for d in _decisions(q, made.id) if d.item_id in outcome.decided]
-    assert {(d.origin, d.reviewer, d.label) for d in auto} <= {("propagated", "alice", REMOVE)}
-    assert len(auto) == len(outcome.decided)
-    for i in outcome.decided:
-        assert items[i].status == "decided"
-    with q.session() as s:
-        assert verify_chain(s).ok
 
 
 def test_no_propagation_from_a_cluster_decided_without_a_takedown(

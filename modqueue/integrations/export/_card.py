@@ -111,6 +111,8 @@ def _features_yaml(fmt: str) -> list[str]:
                 lines += [f"    - name: {field_name}", f"      dtype: {dtype}"]
         elif name == "agreement":
             lines.append("    dtype: float64")
+        elif name == "automated":
+            lines.append("    dtype: bool")
         else:
             lines.append(f"    dtype: {types[name]}")
     return lines

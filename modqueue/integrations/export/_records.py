@@ -31,6 +31,7 @@ from modqueue.queue import (
     DecisionKind,
     DecisionStatus,
     Item,
+    is_automated,
     mask_pii,
     split_for,
 )
@@ -54,7 +55,12 @@ FIELDS = (
     "decided_at",
     "appeal",
     "split",
+    "automated",
 )
+"""Every record's fields. `automated` is true when the item's label was set by no person
+looking at it (a cluster's decision propagated to a late copy, a bank match: see
+`modqueue.queue.is_automated`). `split` keeps every cluster in one split: an item in a
+cluster takes the split of its cluster, whatever its own text."""
 
 _ITEM_COLS: tuple[Any, ...] = (
     *CONTENT_COLUMNS,
@@ -85,7 +91,12 @@ def _query(policy: str | None, since: datetime | None) -> Any:
         .subquery()
     )
     query = (
-        select(*_ITEM_COLS, *_DECISION_COLS, col(Appeal.status).label("appeal"))
+        select(
+            *_ITEM_COLS,
+            *_DECISION_COLS,
+            col(Appeal.status).label("appeal"),
+            col(Item.cluster_id),
+        )
         .join(Decision, col(Decision.item_id) == col(Item.id))
         .outerjoin(latest, latest.c.item_id == col(Item.id))
         .outerjoin(Appeal, col(Appeal.id) == latest.c.appeal_id)
@@ -113,7 +124,7 @@ def _record(rows: list[Any], names: Pseudonymiser) -> tuple[dict[str, Any], dict
     """The record of one item from its joined rows (columns in `_query` order), and its
     `{annotator: label}`."""
     (_, source, external_id, raw_text, url, media, author_id, policy, final_label) = rows[0][:9]
-    decided_at, appeal = rows[0][9], rows[0][20]
+    decided_at, appeal, cluster_id = rows[0][9], rows[0][20], rows[0][21]
     annotations = []
     labels: dict[str, str] = {}
     final = rows[-1]
@@ -158,7 +169,9 @@ def _record(rows: list[Any], names: Pseudonymiser) -> tuple[dict[str, Any], dict
             source=source,
             external_id=external_id,
             masked=True,
+            cluster_id=cluster_id,
         ),
+        "automated": is_automated(final[13]),
     }
     return record, labels
 

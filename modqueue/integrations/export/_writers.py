@@ -154,6 +154,7 @@ class ParquetWriter(_PartialFiles):
                 ("decided_at", timestamp),
                 ("appeal", pa.string()),
                 ("split", pa.string()),
+                ("automated", pa.bool_()),
             ]
         )
         self._rows = row_group_rows

@@ -38,8 +38,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from modqueue._exceptions import NotFound, UnknownLabel
+from modqueue._exceptions import InvalidState, NotFound, UnknownLabel
 from modqueue._fields import fields_dict
+from modqueue.guidelines import Action
 from modqueue.integrations.labelstudio._client import (
     LabelStudioClient,
     format_ls_time,
@@ -78,6 +79,7 @@ from modqueue.queue import (
     Permission,
     ReviewQueue,
     SyncCursor,
+    decide_cluster,
     decide_held,
     hold_for,
     record_annotation,
@@ -104,6 +106,8 @@ class PullReport:
     returned: int = 0
     unchanged: int = 0
     retried: int = 0
+    cluster_members: int = 0
+    """Further members of the decided items' clusters that took the same label."""
     rejected: list[str] = field(default_factory=list)
     cursors: dict[str, str] = field(default_factory=dict)
 
@@ -118,6 +122,7 @@ class PullReport:
         self.updated += other.updated
         self.returned += other.returned
         self.unchanged += other.unchanged
+        self.cluster_members += other.cluster_members
         self.rejected.extend(other.rejected)
 
 
@@ -232,6 +237,9 @@ def _apply(
                 mapping.updated_at = now
                 session.flush()
                 report.decided += 1
+                report.cluster_members += _decide_cluster_of(
+                    session, queue=queue, item=item, annotation=made, now=now
+                )
             else:
                 record_annotation(
                     session, item_id=item.id, annotation=made, guidelines=rules, now=now
@@ -247,6 +255,36 @@ def _apply(
             item_id=item.id,
             detail={"annotation_id": verdict.annotation_id, "reason": str(exc)},
         )
+
+
+def _decide_cluster_of(
+    session: Session, *, queue: ReviewQueue, item: Item, annotation: Annotation, now: datetime
+) -> int:
+    """The push sends one representative per cluster: the label that decided it applies
+    to the rest of its cluster as a cluster decision by the same annotator (the rules of
+    `decide_cluster`: each member its own decision, action and audit event; claimed,
+    decided or in-review members left alone). The annotator was already authorized to
+    decide in the item's queue. Returns the further members decided."""
+    if item.cluster_id is None:
+        return 0
+    label = guideline_of(queue, item).label(annotation.label)
+    if label.action == Action.ESCALATE:
+        return 0
+    try:
+        made = decide_cluster(
+            session,
+            cluster_id=item.cluster_id,
+            reviewer=annotation.reviewer,
+            label=label.id,
+            guidelines=queue.guidelines,
+            now=now,
+            note=annotation.note,
+            origin=ORIGIN,
+            quality=queue.quality,
+        )
+    except InvalidState:  # no other member open to a decision
+        return 0
+    return made.member_count
 
 
 def _process_task(

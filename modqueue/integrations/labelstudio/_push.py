@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import bindparam, exists, insert, or_, select, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from modqueue._exceptions import ConfigError, IntegrationError
@@ -191,14 +192,40 @@ def _lease_batch(
     """Lease up to `size` pending items of `queue_name` to Label Studio; the items.
 
     `strategy` other than `priority` reads up to `CANDIDATES` pending items (highest
-    priority first) and sends those `rank_for_labeling` puts first."""
+    priority first) and sends those `rank_for_labeling` puts first. One member per
+    cluster: an item whose cluster already has a member held by Label Studio, or one
+    chosen earlier in this batch, stays home (the pulled label applies to the whole
+    cluster, see `_pull`)."""
     already = exists().where(col(LabelStudioTask.item_id) == col(Item.id))
+    other = aliased(Item)
+    cluster_out = exists().where(
+        col(other.cluster_id) == col(Item.cluster_id),
+        col(other.status) == ItemStatus.CLAIMED,
+        col(other.claimed_by) == LS_REVIEWER,
+    )
+    busy = or_(already, cluster_out)
+    clusters_chosen: set[int] = set()
+
+    def first_of_cluster(cluster_id: int | None) -> bool:
+        if cluster_id is None:
+            return True
+        if cluster_id in clusters_chosen:
+            return False
+        clusters_chosen.add(cluster_id)
+        return True
+
     chosen: list[int] = []
     last: tuple[float, int] | None = None
     if strategy != "priority":
         stmt = (
-            select(col(Item.id), col(Item.source), col(Item.external_id), col(Item.text))
-            .where(col(Item.status) == ItemStatus.PENDING, col(Item.queue) == queue_name, ~already)
+            select(
+                col(Item.id),
+                col(Item.source),
+                col(Item.external_id),
+                col(Item.text),
+                col(Item.cluster_id),
+            )
+            .where(col(Item.status) == ItemStatus.PENDING, col(Item.queue) == queue_name, ~busy)
             .order_by(col(Item.priority).desc(), col(Item.id))
             .limit(CANDIDATES)
         )
@@ -206,14 +233,20 @@ def _lease_batch(
             stmt = stmt.with_for_update(skip_locked=True, of=Item)
         candidates = [
             (item_id, text)
-            for item_id, source, external_id, text in session.execute(stmt).all()
-            if in_share(source, external_id, share)
+            for item_id, source, external_id, text, cluster_id in session.execute(stmt).all()
+            if in_share(source, external_id, share) and first_of_cluster(cluster_id)
         ]
         chosen = rank_for_labeling(strategy, candidates, model=model)[:size]
     while strategy == "priority" and len(chosen) < size:
-        stmt = select(col(Item.id), col(Item.source), col(Item.external_id), col(Item.priority))
+        stmt = select(
+            col(Item.id),
+            col(Item.source),
+            col(Item.external_id),
+            col(Item.priority),
+            col(Item.cluster_id),
+        )
         stmt = stmt.where(
-            col(Item.status) == ItemStatus.PENDING, col(Item.queue) == queue_name, ~already
+            col(Item.status) == ItemStatus.PENDING, col(Item.queue) == queue_name, ~busy
         )
         if last is not None:
             stmt = stmt.where(
@@ -226,9 +259,9 @@ def _lease_batch(
         rows = session.execute(stmt).all()
         if not rows:
             break
-        for item_id, source, external_id, priority in rows:
+        for item_id, source, external_id, priority, cluster_id in rows:
             last = (priority, item_id)
-            if in_share(source, external_id, share):
+            if in_share(source, external_id, share) and first_of_cluster(cluster_id):
                 chosen.append(item_id)
                 if len(chosen) >= size:
                     break

@@ -11,7 +11,9 @@ Texts that differ only in case, punctuation, numbers, links or contact details g
 same key; two texts share a key with probability equal to the Jaccard similarity of
 their bigram sets (a one-word edit of a 20-word post: about 0.8). The key's SHA-256
 then picks the split: 80% train, 10% validation, 10% test. Items without text use
-their normalised URL, else their first media URL, else their identity.
+their normalised URL, else their first media URL, else their identity. An item in a
+cluster (`cluster_id`, given by the export) is keyed by its cluster instead, so a cluster
+never spans two splits; its split then stays as long as the item stays in the cluster.
 """
 
 from __future__ import annotations
@@ -140,9 +142,14 @@ def content_key(
     source: str,
     external_id: str,
     masked: bool = False,
+    cluster_id: int | None = None,
 ) -> str:
     """The near-duplicate key of an item's content (`masked`: `text` is already
-    `mask_pii`-ed)."""
+    `mask_pii`-ed). An item in a cluster is keyed by its cluster, so every copy the
+    clustering found lands in one split even where its text differs more than the
+    shingle key can tell."""
+    if cluster_id is not None:
+        return f"cluster:{cluster_id}"
     words = normalise_text(text, masked=masked) if text else []
     if words:
         shingles = [f"{a} {b}" for a, b in pairwise(words)] or words
@@ -186,6 +193,7 @@ class ItemContent(TypedDict):
     source: str
     external_id: str
     masked: NotRequired[bool]
+    cluster_id: NotRequired[int | None]
 
 
 def split_for(**content: Unpack[ItemContent]) -> str:

@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 
 from modqueue.queue._claims.exposure import exposure_by_queue
 from modqueue.queue._core.models import AuditEvent, Decision, Item, OutboundAction
+from modqueue.queue._core.origins import is_automated
 from modqueue.queue._core.routing import senior_queue
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
 from modqueue.queue._read.stats import past_deadline_by_queue
@@ -37,7 +38,10 @@ class QueueHealth:
     decisions in the window made after the deadline. `actions` counts outbound actions of
     the queue's policy per status (all time). `exposure_points` and `exposure_reveals`
     sum what reviewers were shown and revealed in the queue over the window, everyone
-    together (per-person figures need their own permission).
+    together (per-person figures need their own permission). `automated` counts the
+    decisions in the window that no person made on the item (origin `propagated` from a
+    cluster decision, bank matches, models: `is_automated`); they are left out of
+    `decided_series` and the handling time, which count people's work.
     """
 
     queue: str
@@ -51,6 +55,7 @@ class QueueHealth:
     actions: dict[str, int] = field(default_factory=dict)
     exposure_points: float = 0.0
     exposure_reveals: int = 0
+    automated: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,8 @@ class DashboardMetrics:
     decided_series: list[int]
     actions: dict[str, int]
     models: list[ModelHealth] = field(default_factory=list)
+    automated: int = 0
+    """Automated decisions in the window, every queue together (see `QueueHealth`)."""
 
 
 def _model_health(session: Session) -> list[ModelHealth]:
@@ -153,10 +160,12 @@ def dashboard_metrics(
 
     handling: dict[str, list[float]] = {}
     total_series = [0] * window_hours
-    for guideline_id, kind, decided_at, seconds, deadline_at in session.execute(
+    automated = 0
+    for guideline_id, kind, origin, decided_at, seconds, deadline_at in session.execute(
         select(
             col(Decision.guideline_id),
             col(Decision.kind),
+            col(Decision.origin),
             col(Decision.decided_at),
             col(Decision.seconds_spent),
             col(Item.deadline_at),
@@ -166,6 +175,10 @@ def dashboard_metrics(
     ):
         queue = _queue_of_decision(guideline_id, kind)
         entry = get(queue)
+        if is_automated(origin):
+            entry.automated += 1
+            automated += 1
+            continue
         decided = _aware(decided_at)
         hour = min(int((now - decided).total_seconds() // 3600), window_hours - 1)
         slot = window_hours - 1 - max(hour, 0)
@@ -209,4 +222,5 @@ def dashboard_metrics(
         decided_series=total_series,
         actions=totals,
         models=_model_health(session),
+        automated=automated,
     )

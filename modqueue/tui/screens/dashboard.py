@@ -111,8 +111,9 @@ class DashboardScreen(Screen[None]):
         summary = Text()
         summary.append(f"{len(metrics.queues)} queues · {depth} pending · ", style="bold")
         summary.append(f"{breaches} deadline breaches", style="bold red" if breaches else "bold")
+        automated = f" (+{metrics.automated} automated)" if metrics.automated else ""
         summary.append(
-            f" · {sum(metrics.decided_series)} decided in {metrics.window_hours}h · "
+            f" · {sum(metrics.decided_series)} decided{automated} in {metrics.window_hours}h · "
             f"as of {metrics.generated_at:%Y-%m-%d %H:%M:%S} UTC"
         )
         drifted = [f"{m.policy} {m.version}" for m in metrics.models if m.drifted]

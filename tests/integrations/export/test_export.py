@@ -123,6 +123,7 @@ def test_seeded_export_field_by_field(seeded: Seeded, tmp_path: Path) -> None:
             source="platform-reports",
             external_id="post-1",
         ),
+        "automated": False,
     }
     two = records["platform-reports:post-2"]
     assert [(a["annotator"], a["label"], a["source"], a["kind"]) for a in two["annotations"]] == [

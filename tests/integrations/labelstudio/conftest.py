@@ -63,7 +63,9 @@ def ls_client(ls_server: LabelStudioServer) -> LabelStudioClient:
 def hate_item(n: int, score: float = 0.9, **overrides: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "policy": "hate",
-        "text": f"hateful synthetic post {n}",
+        # A letters-only tag per item: ingest clusters texts that differ only in digits,
+        # and the push sends one member per cluster.
+        "text": f"hateful synthetic post {n} ({''.join(chr(97 + int(d)) for d in str(n))})",
         "signals": [{"name": "hate-clf-v1", "score": score}],
     }
     return make_item(n, **(fields | overrides))

@@ -331,7 +331,8 @@ def test_an_annotator_labels_in_the_browser_and_the_pull_brings_it_all_back(
     for n in PLANS:
         fields: dict[str, Any] = {
             "policy": POLICY,
-            "text": f"threat post {n}",
+            # Letters tell the posts apart: ingest clusters texts differing only in digits.
+            "text": f"threat post {n} ({''.join(chr(97 + int(d)) for d in str(n))})",
             "signals": [{"name": "violence-clf-v1", "score": SCORES[n]}],
         }
         if n == 1:

@@ -65,9 +65,15 @@ def test_show_media_is_audited_once_per_annotation_for_decisions_and_skips(
     image = "https://media.example/post-1.jpg"
     q.enqueue(
         [
-            make_item(1, policy=POLICY, media=[{"kind": "image", "url": image}]),
-            make_item(2, policy=POLICY, media=[{"kind": "video", "url": "https://v.example/2"}]),
-            make_item(3, policy=POLICY),
+            # Distinct texts: ingest clusters copies, and the push sends one per cluster.
+            make_item(1, policy=POLICY, text="first post", media=[{"kind": "image", "url": image}]),
+            make_item(
+                2,
+                policy=POLICY,
+                text="second post",
+                media=[{"kind": "video", "url": "https://v.example/2"}],
+            ),
+            make_item(3, policy=POLICY, text="third post"),
         ]
     )
     config = LabelStudioConfig(

@@ -144,7 +144,7 @@ def test_push_leases_items_in_batches_with_predictions_and_no_duplicates(
         "GET", f"/api/tasks/{rows[1].task_id}/", token=ls_server.legacy_token
     )
     assert status == 200, task
-    assert task["data"]["text"] == "hateful synthetic post 1"
+    assert task["data"]["text"] == "hateful synthetic post 1 (b)"
     assert "platform-reports / post-1" in task["data"]["context_html"]
     status, predictions = ls_server.request(
         "GET", f"/api/predictions/?task={rows[1].task_id}", token=ls_server.legacy_token
