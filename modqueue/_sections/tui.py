@@ -22,6 +22,7 @@ BINDING_IDS: dict[str, str] = {
     "reveal": "r",
     "toggle-guideline": "t",
     "queues": "g",
+    "incidents": "i",
     "help": "question_mark",
     "quit": "q",
 }

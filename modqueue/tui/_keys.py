@@ -18,6 +18,7 @@ DESCRIPTIONS: dict[str, str] = {
     "reveal": "Reveal hidden content",
     "toggle-guideline": "Fold the guideline",
     "queues": "Pick a queue",
+    "incidents": "Flood incidents (leads)",
     "help": "Help",
     "quit": "Quit",
 }
@@ -31,6 +32,7 @@ _SHORT = {
     "reveal": "Reveal",
     "toggle-guideline": "Guideline",
     "queues": "Queues",
+    "incidents": "Incidents",
     "help": "Help",
     "quit": "Quit",
 }
