@@ -122,9 +122,13 @@ def test_a_fingerprint_flood_folds_the_clusters_copies(q: ReviewQueue) -> None:
     assert (incident.kind, incident.key, incident.item_count) == (
         "fingerprint",
         str(cluster_id),
-        4,
+        3,
     )
-    assert statuses(q) == {1: "folded", 2: "folded", 3: "folded", 4: "folded", 5: "pending"}
+    # The representative (item 1) stays with the reviewers; its copies fold.
+    assert statuses(q) == {1: "pending", 2: "folded", 3: "folded", 4: "folded", 5: "pending"}
+    claim = q.claim_next("ana")
+    assert claim is not None and claim.item_id == 1  # the card's cluster: 4 copies
+    q.release(claim)
     # The cluster decision is what a fingerprint flood waits for: folded members count.
     made = q.decide_cluster(cluster_id, "lena", "remove-fake-documents")
     assert made.member_count == 4
@@ -216,7 +220,12 @@ def test_floods_config_fails_fast(tmp_path: Path) -> None:
     path = tmp_path / "modqueue.toml"
     path.write_text('[floods]\nwindow = "30m"\nreporter = 10\n')
     config = load_config(path).floods
-    assert (config.window_s, config.reporter, config.fingerprint) == (1800.0, 10, 50)
+    assert (config.window_s, config.reporter, config.fingerprint, config.source) == (
+        1800.0,
+        10,
+        50,
+        0,
+    )
     for bad in (
         {"window": "soon"},
         {"window": 0},

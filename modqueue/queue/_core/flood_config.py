@@ -42,12 +42,14 @@ class FloodsConfig(BaseModel):
     window = "1h"             # items counted over the last hour (by ingest time)
     fingerprint = 50          # more than 50 copies of one cluster in the window fold
     reporter = 30             # more than 30 items reported by one reporter fold
-    source = 200              # more than 200 items carrying one signal fold
+    source = 0                # off; e.g. 500: more than 500 items carrying one signal fold
     unreliable_weight = 0.25  # a signal source marked unreliable counts a quarter
     ```
 
-    A threshold of 0 turns that kind off. Folded items leave the reviewers' queue (status
-    `folded`) until the lead decides or dismisses the incident.
+    A threshold of 0 turns that kind off. Signal-source floods are off by default: a
+    team's main classifier flags many items every hour, so set `source` above its normal
+    hourly volume. Folded items leave the reviewers' queue (status `folded`) until the
+    lead decides or dismisses the incident.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -57,7 +59,7 @@ class FloodsConfig(BaseModel):
     )
     fingerprint: int = Field(default=50, ge=0, le=10_000_000)
     reporter: int = Field(default=30, ge=0, le=10_000_000)
-    source: int = Field(default=200, ge=0, le=10_000_000)
+    source: int = Field(default=0, ge=0, le=10_000_000)
     unreliable_weight: float = Field(default=0.25, ge=0.0, lt=1.0)
 
     def threshold(self, kind: str) -> int:

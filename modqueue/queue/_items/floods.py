@@ -7,7 +7,9 @@ classifier). After each ingest batch, `fold_floods` counts the batch's items per
 origin has brought more than its threshold within the window, its pending items fold
 into the origin's open incident (created on the spot): their status becomes `folded`,
 so `claim_next` (which only hands out `pending` items) no longer serves them and the
-reviewers are not swamped. Items already claimed or decided are left alone.
+reviewers are not swamped. Items already claimed or decided are left alone. A
+fingerprint flood keeps its cluster's representative with the reviewers: its cluster
+card decides every copy at once, folded ones included.
 
 The lead then, through `ReviewQueue`:
 - decides the incident: one label over all its folded items, set-based, through the
@@ -41,6 +43,7 @@ from sqlmodel import Session, col
 from modqueue._exceptions import InvalidState, NotFound
 from modqueue.guidelines import GuidelineSet
 from modqueue.queue._audit.chain import AuditRecord, record_events
+from modqueue.queue._core.cluster_models import ContentCluster
 from modqueue.queue._core.flood_config import FloodKind, FloodsConfig
 from modqueue.queue._core.flood_models import (
     FloodHit,
@@ -349,6 +352,15 @@ def fold_floods(
                 select(HIT.c.item_id).where(HIT.c.kind == kind, HIT.c.key == key, HIT.c.at >= since)
             ).scalars()
         ]
+        if kind == FloodKind.FINGERPRINT:
+            # The cluster's representative stays with the reviewers: its card decides
+            # every copy at once (folded ones included).
+            representative = session.scalar(
+                select(col(ContentCluster.representative_item_id)).where(
+                    col(ContentCluster.id) == int(key)
+                )
+            )
+            candidates = [i for i in candidates if i != representative]
         done = _fold(
             session,
             kind=kind,
