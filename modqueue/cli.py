@@ -17,6 +17,7 @@ from modqueue.commands import (
     core,
     exposure,
     guidelines,
+    incidents,
     labelstudio,
     model,
     privacy,
@@ -71,6 +72,7 @@ app.add_typer(labelstudio.app, name="labelstudio")
 app.add_typer(model.app, name="model")
 app.command("erase")(privacy.erase)
 app.command("retention")(privacy.retention)
+app.add_typer(incidents.app, name="incidents")
 app.add_typer(clusters.app, name="clusters")
 app.add_typer(exposure.app, name="exposure")
 app.add_typer(report.app, name="report")

@@ -29,6 +29,7 @@ from modqueue._sections.tui import TuiConfig
 from modqueue.queue import (
     AuthConfig,
     ExposureConfig,
+    FloodsConfig,
     QualityConfig,
     RetentionConfig,
     TrustedFlagger,
@@ -235,6 +236,7 @@ class ModqueueConfig(_Section):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     exposure: ExposureConfig = Field(default_factory=ExposureConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    floods: FloodsConfig = Field(default_factory=FloodsConfig)
     path: Path | None = None
 
     def trusted_flaggers(self) -> dict[str, TrustedFlagger]:

@@ -102,7 +102,9 @@ def test_migrations_import_nothing_of_the_application() -> None:
 
 # The rows a decision writes and the modules that may write them. The pipeline writes
 # decisions and outbox rows; the queue's leases, ingest and deadline sweep write items
-# (claims, new items, priority); the action dispatcher records delivery outcomes.
+# (claims, new items, priority); flood folding the status of folded items and the
+# priority of items an unreliable source flagged; the action dispatcher records delivery
+# outcomes.
 # The decision pipeline: `pipeline.py`, with its set-based part (`bulk.py`) and the
 # cluster decisions built on it (`clusters.py`).
 _PIPELINE = {
@@ -117,6 +119,7 @@ _WRITERS = {
     | {
         "queue/_claims/leases.py",
         "queue/_items/ingest.py",
+        "queue/_items/floods.py",
         "queue/_items/clustering.py",
         "queue/_items/media_hashes.py",
         "queue/deadlines.py",

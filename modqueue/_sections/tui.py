@@ -24,9 +24,11 @@ BINDING_IDS: dict[str, str] = {
     "skip": "s",
     "note": "n",
     "undo": "u",
+    "decide-cluster": "C",
     "reveal": "r",
     "toggle-guideline": "t",
     "queues": "g",
+    "incidents": "i",
     "help": "question_mark",
     "quit": "q",
 }

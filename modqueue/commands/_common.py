@@ -125,8 +125,8 @@ def open_queue(
 ) -> ReviewQueue:
     """The review queue for `--db`/`--guidelines` or the environment's settings; with
     `config`, its `[quality]` section (when present) sets the second-review shares, its
-    trusted-flagger sources the referral boost and deadlines, and its `[exposure]`
-    section the exposure budgets."""
+    trusted-flagger sources the referral boost and deadlines, its `[exposure]` section the
+    exposure budgets and `[floods]` flood folding."""
     settings = load_settings(database_url=db, guidelines=guidelines)
     queue = ReviewQueue(settings=settings)
     if config is not None:
@@ -134,6 +134,7 @@ def open_queue(
             queue.quality = config.quality
         queue.flaggers = config.trusted_flaggers()
         queue.exposure = config.exposure
+        queue.floods = config.floods
     return queue
 
 

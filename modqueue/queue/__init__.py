@@ -67,6 +67,14 @@ from modqueue.queue._core.db import (
 )
 from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
 from modqueue.queue._core.exposure_models import ExposureEvent, ExposureLift
+from modqueue.queue._core.flood_config import FloodKind, FloodsConfig
+from modqueue.queue._core.flood_models import (
+    FloodIncident,
+    FloodIncidentPublic,
+    FloodMember,
+    FloodRule,
+    IncidentStatus,
+)
 from modqueue.queue._core.match_models import FingerprintBand, ItemFingerprint, KnownContent
 from modqueue.queue._core.models import (
     AuditCheckpoint,
@@ -122,6 +130,7 @@ from modqueue.queue._decisions.clusters import (
     split_from_cluster,
     undo_cluster_decision,
 )
+from modqueue.queue._decisions.incidents import IncidentOutcome, decide_incident
 from modqueue.queue._decisions.notices import NOTIFY_ACTIONS, NOTIFY_PREFIX
 from modqueue.queue._decisions.pipeline import (
     Annotation,
@@ -170,6 +179,13 @@ from modqueue.queue._items.content import (
     normalise_text,
     split_for,
     split_of_key,
+)
+from modqueue.queue._items.floods import (
+    FoldOutcome,
+    dismiss_incident,
+    fold_floods,
+    mark_source_unreliable,
+    mute_reporter,
 )
 from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items.lines import (
@@ -222,6 +238,14 @@ from modqueue.queue._read.desk import (
     record_reveal,
     reviewer_queues,
 )
+from modqueue.queue._read.incidents import (
+    IncidentItem,
+    IncidentSummary,
+    IncidentView,
+    list_incidents,
+    show_incident,
+)
+from modqueue.queue._read.variants import VariantDiff, WordChange, variant_diff
 from modqueue.queue._review_queue import ReviewQueue
 
 __all__ = [
@@ -283,8 +307,20 @@ __all__ = [
     "ExposureLift",
     "ExposureStatus",
     "FingerprintBand",
+    "FloodIncident",
+    "FloodIncidentPublic",
+    "FloodKind",
+    "FloodMember",
+    "FloodRule",
+    "FloodsConfig",
+    "FoldOutcome",
     "GoldItem",
     "GoldItemPublic",
+    "IncidentItem",
+    "IncidentOutcome",
+    "IncidentStatus",
+    "IncidentSummary",
+    "IncidentView",
     "IngestReport",
     "Item",
     "ItemContent",
@@ -326,6 +362,8 @@ __all__ = [
     "SyncCursor",
     "TrustedFlagger",
     "UTCDateTime",
+    "VariantDiff",
+    "WordChange",
     "add_reviewer",
     "apply_cluster_standing",
     "apply_retention",
@@ -347,13 +385,16 @@ __all__ = [
     "decide",
     "decide_cluster",
     "decide_held",
+    "decide_incident",
     "decide_items",
     "disable_reviewer",
+    "dismiss_incident",
     "ensure_audit_partitions",
     "erase_person",
     "escalate",
     "event_dict",
     "fill_bank",
+    "fold_floods",
     "grant_app_role",
     "grant_reviewer",
     "graphic_policies",
@@ -373,12 +414,15 @@ __all__ = [
     "latest_checkpoint",
     "link_reviewer",
     "list_clusters",
+    "list_incidents",
     "list_reviewers",
     "low_queue",
     "make_engine",
+    "mark_source_unreliable",
     "mask_pii",
     "media_to_fetch",
     "migrate",
+    "mute_reporter",
     "normalise_text",
     "parse_json",
     "personal_of",
@@ -416,6 +460,7 @@ __all__ = [
     "schema_is_current",
     "senior_queue",
     "show_cluster",
+    "show_incident",
     "split_for",
     "split_from_cluster",
     "split_of_key",
@@ -424,6 +469,7 @@ __all__ = [
     "undo_decision",
     "utcnow",
     "validation_reason",
+    "variant_diff",
     "verify_chain",
     "verify_since",
     "write_checkpoint",

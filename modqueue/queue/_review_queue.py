@@ -36,15 +36,19 @@ from modqueue.queue._core.cluster_models import (
 from modqueue.queue._core.db import make_engine, migrate, read_session
 from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
 from modqueue.queue._core.exposure_models import ExposureLift
+from modqueue.queue._core.flood_config import FloodsConfig
 from modqueue.queue._core.models import Decision, DecisionPublic, Item, ItemPublic
 from modqueue.queue._core.quality_config import QualityConfig
 from modqueue.queue._core.referrals import TrustedFlagger
 from modqueue.queue._core.routing import policy_of_queue, senior_queue
-from modqueue.queue._core.types import utcnow
+from modqueue.queue._core.types import ItemStatus, utcnow
 from modqueue.queue._decisions import clusters, pipeline
+from modqueue.queue._decisions import incidents as incident_decisions
+from modqueue.queue._items import floods as flood_folding
 from modqueue.queue._items.ingest import IngestReport
 from modqueue.queue._items.lines import ingest_values
 from modqueue.queue._read import clusters as cluster_reads
+from modqueue.queue._read import incidents as incident_reads
 from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._read.desk import RevealedMedia, record_media_reveal
 from modqueue.queue._read.stats import queue_stats
@@ -81,7 +85,8 @@ class ReviewQueue:
     The schema is created or upgraded on first use. Every method runs in its own
     transaction; deadlocks and SQLite lock time-outs are retried a few times. `quality`
     sets the share of decisions that get a blind second review (default 10%); `exposure`
-    the reviewers' per-shift exposure budgets (`[exposure]`, on by default).
+    the reviewers' per-shift exposure budgets (`[exposure]`, on by default); `floods` when
+    many items from one origin fold into one incident for the lead (`[floods]`).
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class ReviewQueue:
         auto_migrate: bool = True,
         quality: QualityConfig | None = None,
         exposure: ExposureConfig | None = None,
+        floods: FloodsConfig | None = None,
     ) -> None:
         self.settings = settings or load_settings(database_url=database_url)
         if database_url is not None and settings is not None:
@@ -123,6 +129,7 @@ class ReviewQueue:
         self.exposure = exposure or ExposureConfig()
         self.flaggers: dict[str, TrustedFlagger] = {}
         """Sources declared trusted flaggers (`[sources.NAME] trusted_flagger`), by name."""
+        self.floods = floods or FloodsConfig()
         self.service: str | None = None
         """The verified service identity of a service process: named in every audit event
         it writes (`detail.service`)."""
@@ -433,6 +440,120 @@ class ReviewQueue:
     def expire_leases(self) -> int:
         """Return expired claims to pending; the number returned."""
         return self.run(lambda s: leases.expire_leases(s, now=self.clock()))
+
+    # -- flood incidents (leads: `MANAGE_FLOODS`) -------------------------------------------
+
+    def list_incidents(
+        self, actor: str, *, status: str | None = None, limit: int = 50
+    ) -> list[incident_reads.IncidentSummary]:
+        """Flood incidents, open ones first (`MANAGE_FLOODS`, lead and above)."""
+
+        def work(s: Session) -> list[incident_reads.IncidentSummary]:
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=self.clock())
+            return incident_reads.list_incidents(s, status=status, limit=limit)
+
+        return self.read(work)
+
+    def show_incident(self, incident_id: int, actor: str) -> incident_reads.IncidentView:
+        """One incident with its items (`MANAGE_FLOODS`)."""
+
+        def work(s: Session) -> incident_reads.IncidentView:
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=self.clock())
+            return incident_reads.show_incident(s, incident_id=incident_id)
+
+        return self.read(work)
+
+    def decide_incident(
+        self, incident_id: int, actor: str, label: str, *, note: str = ""
+    ) -> incident_decisions.IncidentOutcome:
+        """Decide every folded item of an open incident with `label`, set-based, through
+        the decision pipeline (`MANAGE_FLOODS`, and `DECIDE` on every queue the items are
+        in; audited per item and as `incident_decided`)."""
+
+        def work(s: Session) -> incident_decisions.IncidentOutcome:
+            now = self.clock()
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=now)
+            folded = flood_folding.incident_items(
+                s, incident_id=incident_id, status=ItemStatus.FOLDED.value
+            )
+            queues = set()
+            for part in range(0, len(folded), 900):
+                queues |= set(
+                    s.scalars(
+                        select(col(Item.queue))
+                        .where(col(Item.id).in_(folded[part : part + 900]))
+                        .distinct()
+                    )
+                )
+            for queue in sorted(queues):
+                authorize(
+                    s,
+                    reviewer=actor,
+                    permission=Permission.DECIDE,
+                    queue=queue,
+                    now=now,
+                    detail={"incident_id": incident_id},
+                )
+            return incident_decisions.decide_incident(
+                s,
+                incident_id=incident_id,
+                actor=actor,
+                label=label,
+                guidelines=self.guidelines,
+                now=now,
+                note=note,
+                quality=self.quality,
+            )
+
+        return self.run(work)
+
+    def dismiss_incident(self, incident_id: int, actor: str, *, note: str = "") -> list[int]:
+        """Dismiss an open incident: its folded items go back to the reviewers; returns
+        them (`MANAGE_FLOODS`; audited `incident_dismissed`)."""
+
+        def work(s: Session) -> list[int]:
+            now = self.clock()
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=now)
+            return flood_folding.dismiss_incident(
+                s, incident_id=incident_id, actor=actor, now=now, note=note
+            )
+
+        return self.run(work)
+
+    def mute_reporter(
+        self, reporter_id: str, actor: str, *, reason: str = ""
+    ) -> list[flood_folding.FoldOutcome]:
+        """Mute a reporter: their recent pending items and every later report fold into
+        their incident (`MANAGE_FLOODS`; audited `reporter_muted`)."""
+
+        def work(s: Session) -> list[flood_folding.FoldOutcome]:
+            now = self.clock()
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=now)
+            return flood_folding.mute_reporter(
+                s, reporter_id=reporter_id, actor=actor, now=now, config=self.floods, reason=reason
+            )
+
+        return self.run(work)
+
+    def mark_source_unreliable(self, source: str, actor: str, *, reason: str = "") -> list[int]:
+        """Lower signal source `source`'s weight in priority to `[floods]
+        unreliable_weight`; returns the items rescored (`MANAGE_FLOODS`; audited
+        `source_unreliable`)."""
+
+        def work(s: Session) -> list[int]:
+            now = self.clock()
+            authorize(s, reviewer=actor, permission=Permission.MANAGE_FLOODS, now=now)
+            return flood_folding.mark_source_unreliable(
+                s,
+                source=source,
+                actor=actor,
+                guidelines=self.guidelines,
+                now=now,
+                config=self.floods,
+                reason=reason,
+            )
+
+        return self.run(work)
 
     # -- deciding ---------------------------------------------------------------------
 

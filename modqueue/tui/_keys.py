@@ -14,9 +14,11 @@ DESCRIPTIONS: dict[str, str] = {
     "skip": "Skip (give the item back)",
     "note": "Note on this item",
     "undo": "Undo last decision",
+    "decide-cluster": "Decide the whole cluster (with a preview)",
     "reveal": "Reveal hidden content",
     "toggle-guideline": "Fold the guideline",
     "queues": "Pick a queue",
+    "incidents": "Flood incidents (leads)",
     "help": "Help",
     "quit": "Quit",
 }
@@ -26,9 +28,11 @@ _SHORT = {
     "skip": "Skip",
     "note": "Note",
     "undo": "Undo",
+    "decide-cluster": "Cluster",
     "reveal": "Reveal",
     "toggle-guideline": "Guideline",
     "queues": "Queues",
+    "incidents": "Incidents",
     "help": "Help",
     "quit": "Quit",
 }

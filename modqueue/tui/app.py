@@ -22,7 +22,11 @@ __all__ = ["ReviewApp"]
 class ReviewApp(App[None]):
     """Review, queue picker and lead dashboard; keys remapped from `config.keys`."""
 
-    CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss", "components/media_panel.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [
+        "app.tcss",
+        "components/media_panel.tcss",
+        "components/cluster_card.tcss",
+    ]
     TITLE = "modqueue"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -27,8 +27,14 @@ from tests.support.clusters import seed_cluster
 
 PACKAGE = Path(modqueue.__file__).parent
 # Queue-internal modules that may write item rows besides the pipeline: leases (claim,
-# renew, release, expire), ingest (new items) and the deadline sweep (priority).
-ITEM_WRITERS = {"queue/_claims/leases.py", "queue/_items/ingest.py", "queue/deadlines.py"}
+# renew, release, expire), ingest (new items), flood folding (folded status, an
+# unreliable source's weight) and the deadline sweep (priority).
+ITEM_WRITERS = {
+    "queue/_claims/leases.py",
+    "queue/_items/ingest.py",
+    "queue/_items/floods.py",
+    "queue/deadlines.py",
+}
 PIPELINE = "queue/_decisions/pipeline.py"
 # The pipeline's set-based part and the cluster decisions built on it.
 PIPELINE_MODULES = {PIPELINE, "queue/_decisions/bulk.py", "queue/_decisions/clusters.py"}

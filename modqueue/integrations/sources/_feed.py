@@ -343,6 +343,7 @@ class FeedSource:
                 now=now,
                 actor=name,
                 flaggers=queue.flaggers,
+                floods=queue.floods,
             )
             if next_cursor is not None:
                 if row is None:

@@ -282,6 +282,7 @@ class FolderSource:
             now=now,
             actor=f"folder:{self.name}",
             flaggers=queue.flaggers,
+            floods=queue.floods,
         )
         session.add(SyncCursor(name=marker, value=original[:500], updated_at=now))
         record_event(

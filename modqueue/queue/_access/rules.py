@@ -109,6 +109,7 @@ class Permission(StrEnum):
     LIFT_EXPOSURE = "lift_exposure"
     VIEW_PERSONAL_EXPOSURE = "view_personal_exposure"
     VIEW_REPORTS = "view_reports"
+    MANAGE_FLOODS = "manage_floods"
 
 
 # The least role on the ladder (reviewer < senior < lead < admin) for each permission the
@@ -140,6 +141,7 @@ _MIN_ROLE = {
     # Per-person exposure is health data in all but name: admins only, not leads.
     Permission.VIEW_PERSONAL_EXPOSURE: Role.ADMIN,
     Permission.VIEW_REPORTS: Role.LEAD,
+    Permission.MANAGE_FLOODS: Role.LEAD,
 }
 # The roles off the ladder have only these.
 _OFF_LADDER = {
@@ -170,6 +172,7 @@ _WHAT = {
     Permission.MANAGE_GOLD: "manage or list gold items",
     Permission.LIFT_EXPOSURE: "lift a reviewer's exposure budget",
     Permission.VIEW_PERSONAL_EXPOSURE: "see other reviewers' exposure",
+    Permission.MANAGE_FLOODS: "see and act on flood incidents",
     Permission.APPEAL: "open appeals",
     Permission.VIEW_STATS: "see queue statistics",
     Permission.EXPORT: "export labelled data",

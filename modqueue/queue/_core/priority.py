@@ -5,10 +5,13 @@ The score is a sum of five parts, each bounded, so that no single signal dominat
 | part     | weight | grows with                                       |
 | -------- | ------ | ------------------------------------------------ |
 | severity | 30     | the policy's severity (1-5)                       |
-| signal   | 20     | the strongest detector score (0-1)                |
+| signal   | 20     | the strongest detector score (0-1), times its weight |
 | reports  | 10     | report count, logarithmically (1,000 reports = full) |
 | reach    | 20     | views, logarithmically (10 million views = full)  |
 | deadline | 20     | the share of the SLA already used; full once past |
+
+A signal's `weight` (default 1) is lowered when a lead marks its source unreliable
+(`[floods] unreliable_weight`): its score then counts for less.
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ def _clamp(value: float) -> float:
     return max(0.0, min(1.0, value))
 
 
+def _weighted(signal: dict[str, Any]) -> float:
+    """A signal's score times its `weight` (below 1 once a lead marked its source
+    unreliable; 1 otherwise)."""
+    return float(signal.get("score", 0.0)) * float(signal.get("weight", 1.0))
+
+
 def score_item(
     *,
     severity: int,
@@ -41,10 +50,8 @@ def score_item(
 
     The breakdown names every part's input, its share (0-1) and its points.
     """
-    strongest = max((float(s.get("score", 0.0)) for s in signals), default=0.0)
-    strongest_name = next(
-        (str(s.get("name")) for s in signals if float(s.get("score", 0.0)) == strongest), None
-    )
+    strongest = max((_weighted(s) for s in signals), default=0.0)
+    strongest_name = next((str(s.get("name")) for s in signals if _weighted(s) == strongest), None)
     sla_seconds = max(sla_hours * 3600.0, 1.0)
     seconds_left = (deadline_at - now).total_seconds()
     shares = {

@@ -45,6 +45,9 @@ class ItemStatus(StrEnum):
     PENDING = "pending"
     CLAIMED = "claimed"
     DECIDED = "decided"
+    FOLDED = "folded"
+    """Held out of the reviewers' queue in an open flood incident (`modqueue.queue`
+    floods): the lead decides or dismisses the incident."""
 
 
 class DecisionStatus(StrEnum):

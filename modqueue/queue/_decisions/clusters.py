@@ -272,7 +272,10 @@ def decide_cluster(
     open_ids = [
         i
         for i in wanted
-        if rows[i]["status"] == ItemStatus.PENDING and not rows[i]["queue"].endswith(":second")
+        # A folded member (held in a flood incident) is as open to the decision as a
+        # pending one: the cluster decision is what a fingerprint flood waits for.
+        if rows[i]["status"] in (ItemStatus.PENDING, ItemStatus.FOLDED)
+        and not rows[i]["queue"].endswith(":second")
     ]
     if not open_ids:
         raise InvalidState(

@@ -14,6 +14,7 @@ from sqlmodel import Session, col
 
 from modqueue.guidelines import GuidelineSet
 from modqueue.queue._audit.chain import AuditRecord, record_events
+from modqueue.queue._core.flood_config import FloodsConfig
 from modqueue.queue._core.models import Item
 from modqueue.queue._core.referrals import NoticeType, TrustedFlagger, notice_type_of
 from modqueue.queue._core.routing import (
@@ -26,6 +27,7 @@ from modqueue.queue._core.routing import (
 )
 from modqueue.queue._core.types import ItemStatus
 from modqueue.queue._items.clustering import assign_clusters, late_members
+from modqueue.queue._items.floods import fold_floods
 from modqueue.queue._items.schema import ItemIn
 
 __all__ = ["LATE_COPIES", "IngestReport", "LateCopiesHandler", "Rejection", "ingest_batch"]
@@ -236,6 +238,7 @@ def ingest_batch(
     actor: str = "ingest",
     flaggers: Mapping[str, TrustedFlagger] | None = None,
     fingerprint: bool = True,
+    floods: FloodsConfig | None = None,
 ) -> tuple[int, int]:
     """Store a batch of validated items in the caller's transaction: `(new, merged)`.
 
@@ -247,6 +250,8 @@ def ingest_batch(
     filled; a pending item is re-scored. No item is ever stored twice, even when
     several processes ingest the same items at once. New items are fingerprinted and
     put in their clusters (`assign_clusters`) unless `fingerprint=False` (benchmarks).
+    With `floods`, the batch's items are then counted for flood folding (`fold_floods`,
+    one call per batch).
     """
     by_key: dict[tuple[str, str], ItemIn] = {}
     for item in items:
@@ -324,4 +329,14 @@ def ingest_batch(
                 handler(
                     session, cluster_id=cluster_id, item_ids=late, guidelines=guidelines, now=now
                 )
+    if floods is not None:
+        # Flood folding, after cluster assignment (a fingerprint flood is a cluster's):
+        # one set-based call per batch (`_items/floods.py`).
+        fold_floods(
+            session,
+            item_ids=[r.item_id for r in audit if r.item_id is not None],
+            config=floods,
+            guidelines=guidelines,
+            now=now,
+        )
     return new, merged

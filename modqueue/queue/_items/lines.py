@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from modqueue.guidelines import GuidelineSet
+from modqueue.queue._core.flood_config import FloodsConfig
 from modqueue.queue._core.referrals import TrustedFlagger
 from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items.schema import MAX_TEXT_BYTES, ItemIn, validation_reason
@@ -39,6 +40,7 @@ class ReviewQueue(Protocol):
     layer does not import the one above it)."""
 
     guidelines: GuidelineSet
+    floods: FloodsConfig
 
     @property
     def flaggers(self) -> Mapping[str, TrustedFlagger]: ...
@@ -271,6 +273,7 @@ def _store(
                 now=queue.clock(),
                 actor=actor,
                 flaggers=queue.flaggers,
+                floods=queue.floods,
             )
         )
         report.new += new

@@ -1,5 +1,6 @@
 """Widgets of the reviewer's UI, named by their role."""
 
+from modqueue.tui.components.cluster_card import ClusterCard
 from modqueue.tui.components.exposure_meter import ExposureMeter
 from modqueue.tui.components.guideline_panel import GuidelinePanel
 from modqueue.tui.components.item_card import ItemCard
@@ -15,6 +16,7 @@ from modqueue.tui.components.queue_health_table import QueueHealthTable, sparkli
 from modqueue.tui.components.queue_table import QueueTable
 
 __all__ = [
+    "ClusterCard",
     "ExposureMeter",
     "GuidelinePanel",
     "ItemCard",

@@ -30,6 +30,7 @@ class DashboardScreen(Screen[None]):
 
     BINDINGS = [
         binding("queues", "pick_queue"),
+        binding("incidents", "incidents"),
         binding("help", "app.help"),
         binding("quit", "app.quit"),
     ]
@@ -142,6 +143,15 @@ class DashboardScreen(Screen[None]):
     def _failed(self, message: Failed) -> None:
         self._loading = False
         self.notify(message.error, severity="error", markup=False)
+
+    def action_incidents(self) -> None:
+        """Flood incidents: decide, dismiss, mute a reporter, mark a source unreliable."""
+        if self.refused is not None:
+            self.notify(self.refused, title="Access denied", severity="error", markup=False)
+            return
+        from modqueue.tui.screens.incidents import IncidentsScreen
+
+        self.app.push_screen(IncidentsScreen(queue=self.queue, reviewer=self.reviewer))
 
     def action_pick_queue(self) -> None:
         """Review a queue (senior ones included) from here."""

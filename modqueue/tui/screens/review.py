@@ -25,6 +25,8 @@ from modqueue._sections.tui import TuiConfig
 from modqueue.guidelines import DEFAULT_MEDIA_VIEW, Guideline
 from modqueue.queue import (
     Claim,
+    ClusterDecisionPublic,
+    ClusterView,
     DecisionPublic,
     ExposureStatus,
     RevealedMedia,
@@ -33,6 +35,7 @@ from modqueue.queue import (
 )
 from modqueue.tui._keys import binding, display_key
 from modqueue.tui.components import (
+    ClusterCard,
     ExposureMeter,
     GuidelinePanel,
     ItemCard,
@@ -42,6 +45,7 @@ from modqueue.tui.components import (
     media_entries,
 )
 from modqueue.tui.screens.checkin import CheckInScreen
+from modqueue.tui.screens.cluster_decision import ClusterChoice, ClusterDecisionScreen
 from modqueue.tui.screens.note import NoteScreen
 
 __all__ = ["ReviewScreen"]
@@ -60,6 +64,7 @@ class ReviewScreen(Screen[None]):
         binding("skip", "skip"),
         binding("note", "note"),
         binding("undo", "undo"),
+        binding("decide-cluster", "decide_cluster", show=False),  # the card names it
         binding("reveal", "reveal"),
         binding("toggle-guideline", "toggle_guideline"),
         binding("queues", "pick_queue"),
@@ -127,6 +132,20 @@ class ReviewScreen(Screen[None]):
         refused: str | None = None
 
     @dataclass
+    class ClusterLoaded(Message):
+        """The cluster of item `item_id`, read for its card."""
+
+        item_id: int
+        view: ClusterView | None
+
+    @dataclass
+    class ClusterDecided(Message):
+        """A cluster decision was stored; `released` are the claims given back for it."""
+
+        decision: ClusterDecisionPublic
+        released: list[int]
+
+    @dataclass
     class Settled(Message):
         """A worker finished (whatever happened)."""
 
@@ -166,6 +185,8 @@ class ReviewScreen(Screen[None]):
         self.status = Text("")
         self.exposure: ExposureStatus | None = None
         self.checkin_open = False
+        self.cluster: ClusterView | None = None
+        self.cluster_loading: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -179,6 +200,7 @@ class ReviewScreen(Screen[None]):
         with Horizontal(id="review-body"):
             yield ItemCard(id="item-card")
             yield GuidelinePanel(id="guideline-panel")
+        yield ClusterCard(id="cluster-card")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -226,6 +248,7 @@ class ReviewScreen(Screen[None]):
                 )
             else:
                 card.show_empty("Nothing to review in this queue right now.")
+            self._show_cluster(None)
             self._render_status()
             return
         guideline = self._guideline(claim)
@@ -238,6 +261,7 @@ class ReviewScreen(Screen[None]):
             max_chars=self.config.max_text_chars,
         )
         self._show_media(claim, guideline)
+        self._show_cluster(claim)
         if guideline is not None:
             keys = {n: display_key(f"decide-{n}", self._keymap()) for n in range(1, 10)}
             self.query_one(GuidelinePanel).show_guideline(guideline, keys)
@@ -258,6 +282,18 @@ class ReviewScreen(Screen[None]):
                 fetch=self.media_fetch,
             )
         )
+
+    def _show_cluster(self, claim: Claim | None) -> None:
+        """Show the cluster card of `claim`'s item (read by a worker), or hide it."""
+        cluster_id = claim.item.cluster_id if claim is not None else None
+        if cluster_id is None or claim is None:
+            self.cluster = None
+            self.query_one(ClusterCard).show_cluster(None)
+        elif self.cluster is None or self.cluster.summary.id != cluster_id:
+            self.query_one(ClusterCard).show_cluster(None)
+            if self.cluster_loading != claim.item_id:
+                self.cluster_loading = claim.item_id
+                self._start(lambda: self._load_cluster(claim.item_id, cluster_id))
 
     def _render_status(self) -> None:
         text = Text()
@@ -397,7 +433,57 @@ class ReviewScreen(Screen[None]):
         finally:
             self.post_message(self.Settled())
 
+    @work(thread=True, group="db")
+    def _load_cluster(self, item_id: int, cluster_id: int) -> None:
+        try:
+            view = self.queue.show_cluster(cluster_id, self.reviewer)
+            self.post_message(self.ClusterLoaded(item_id, view))
+        except Exception as exc:
+            self.post_message(self.ClusterLoaded(item_id, None))
+            self.post_message(self.Failed(f"could not read cluster {cluster_id}: {_error(exc)}"))
+        finally:
+            self.post_message(self.Settled())
+
+    @work(thread=True, group="db")
+    def _decide_cluster(self, cluster_id: int, choice: ClusterChoice, held: list[Claim]) -> None:
+        # The reviewer's own claims on members are given back first: a cluster decision
+        # leaves claimed members alone.
+        try:
+            for claim in held:
+                self.queue.release(claim, "decided with its cluster")
+            made = self.queue.decide_cluster(
+                cluster_id, self.reviewer, choice.label, exclude=choice.exclude
+            )
+            self.post_message(self.ClusterDecided(made, [c.item_id for c in held]))
+        except Exception as exc:
+            self.post_message(
+                self.Failed(f"cluster {cluster_id} not decided: {_error(exc)}", decision=True)
+            )
+        finally:
+            self.post_message(self.Settled())
+
     # -- results -----------------------------------------------------------------------
+
+    @on(ClusterLoaded)
+    def _cluster_loaded(self, message: ClusterLoaded) -> None:
+        if self.cluster_loading == message.item_id:
+            self.cluster_loading = None
+        if self.current is None or self.current.item_id != message.item_id:
+            return  # the reviewer moved on
+        self.cluster = message.view
+        key = display_key("decide-cluster", self._keymap())
+        self.query_one(ClusterCard).show_cluster(message.view, key=key)
+
+    @on(ClusterDecided)
+    def _cluster_decided(self, message: ClusterDecided) -> None:
+        self.deciding -= 1
+        self.exhausted = False  # excluded members given back can be claimed again
+        made = message.decision
+        self.notify(
+            f"cluster {made.cluster_id}: {made.label} applied to {made.member_count} items"
+            + (f"; {len(made.excluded)} excluded" if made.excluded else ""),
+            markup=False,
+        )
 
     @on(ExposureChanged)
     def _exposure_changed(self, message: ExposureChanged) -> None:
@@ -618,6 +704,45 @@ class ReviewScreen(Screen[None]):
             return
         self.last_decision = None
         self._start(lambda: self._undo(decision))
+
+    def action_decide_cluster(self) -> None:
+        """Decide every copy in the cluster of the item on screen, after a preview."""
+        claim = self.current
+        view = self.cluster
+        if claim is None or self.quitting:
+            self.notify("No item to decide.", severity="warning")
+            return
+        if view is None or view.summary.members < 2 or claim.item.cluster_id != view.summary.id:
+            self.notify("This item is in no cluster of copies.", severity="warning")
+            return
+        guideline = self._guideline(claim)
+        if guideline is None:
+            self.notify("No guideline for this item.", severity="warning")
+            return
+        cluster_id = view.summary.id
+        members = {m.item_id for m in view.members}
+        mine = frozenset(c.item_id for c in [claim, *self.upcoming] if c.item_id in members)
+
+        def chosen(choice: ClusterChoice | None) -> None:
+            if choice is None or self.current is not claim:
+                return
+            held = [c for c in [claim, *self.upcoming] if c.item_id in mine]
+            self.upcoming = [c for c in self.upcoming if c.item_id not in mine]
+            self.last_decision = None
+            self.deciding += 1
+            self._advance()
+            self._start(lambda: self._decide_cluster(cluster_id, choice, held), after_paint=True)
+
+        self.app.push_screen(
+            ClusterDecisionScreen(
+                queue=self.queue,
+                reviewer=self.reviewer,
+                view=view,
+                guideline=guideline,
+                held=mine,
+            ),
+            chosen,
+        )
 
     def action_reveal(self) -> None:
         """Show (or hide again) graphic text, media links and media of the item on screen."""
