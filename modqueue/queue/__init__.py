@@ -58,6 +58,7 @@ from modqueue.queue._core.cluster_models import (
     ContentCluster,
     ContentClusterPublic,
 )
+from modqueue.queue._core.counter_models import QueueCounter
 from modqueue.queue._core.db import (
     make_engine,
     migrate,
@@ -343,6 +344,7 @@ __all__ = [
     "Permission",
     "Propagation",
     "QualityConfig",
+    "QueueCounter",
     "QueueExposure",
     "QueueHealth",
     "QueueQualityConfig",

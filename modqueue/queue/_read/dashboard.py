@@ -15,6 +15,7 @@ from modqueue.queue._core.models import AuditEvent, Decision, Item, OutboundActi
 from modqueue.queue._core.origins import is_automated
 from modqueue.queue._core.routing import senior_queue
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
+from modqueue.queue._read.counters import item_counts
 from modqueue.queue._read.stats import past_deadline_by_queue
 
 __all__ = ["DashboardMetrics", "ModelHealth", "QueueHealth", "dashboard_metrics"]
@@ -145,11 +146,8 @@ def dashboard_metrics(
             )
         return health[queue]
 
-    for queue, status, count in session.execute(
-        select(col(Item.queue), col(Item.status), func.count())
-        .where(col(Item.status).in_([ItemStatus.PENDING, ItemStatus.CLAIMED]))
-        .group_by(col(Item.queue), col(Item.status))
-    ):
+    open_counts = item_counts(session, statuses=[ItemStatus.PENDING, ItemStatus.CLAIMED])
+    for (queue, status), count in sorted(open_counts.items()):
         entry = get(queue)
         if status == ItemStatus.PENDING:
             entry.depth = count

@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 from modqueue.queue._core.models import Item, OutboundAction
 from modqueue.queue._core.routing import is_senior_queue
 from modqueue.queue._core.types import ActionStatus, ItemStatus
+from modqueue.queue._read.counters import item_counts
 
 __all__ = ["past_deadline_by_queue", "queue_stats"]
 
@@ -48,16 +49,7 @@ def queue_stats(session: Session, *, now: datetime) -> dict[str, Any]:
     the clock its deadlines run on) and `actions` (outbound actions per status).
     """
     by_queue: dict[str, dict[str, Any]] = {}
-    rows = session.execute(
-        select(
-            col(Item.queue),
-            col(Item.status),
-            func.count(),
-            func.min(col(Item.ingested_at)),
-            func.min(func.coalesce(col(Item.flagged_at), col(Item.ingested_at))),
-        ).group_by(col(Item.queue), col(Item.status))
-    ).all()
-    for queue, status, count, oldest, oldest_flag in rows:
+    for (queue, status), count in sorted(item_counts(session).items()):
         entry = by_queue.setdefault(
             queue,
             {
@@ -70,9 +62,19 @@ def queue_stats(session: Session, *, now: datetime) -> dict[str, Any]:
             },
         )
         entry[status] = count
-        if status == ItemStatus.PENDING:
-            entry["oldest_pending_seconds"] = _age_seconds(oldest, now)
-            entry["oldest_flagged_seconds"] = _age_seconds(oldest_flag, now)
+    # The ages come from the pending rows only (the partial indexes' rows).
+    for queue, oldest, oldest_flag in session.execute(
+        select(
+            col(Item.queue),
+            func.min(col(Item.ingested_at)),
+            func.min(func.coalesce(col(Item.flagged_at), col(Item.ingested_at))),
+        )
+        .where(col(Item.status) == ItemStatus.PENDING)
+        .group_by(col(Item.queue))
+    ):
+        if queue in by_queue:
+            by_queue[queue]["oldest_pending_seconds"] = _age_seconds(oldest, now)
+            by_queue[queue]["oldest_flagged_seconds"] = _age_seconds(oldest_flag, now)
     for queue, count in past_deadline_by_queue(session, now=now).items():
         by_queue[queue]["past_deadline"] = count
     actions = {s.value: 0 for s in ActionStatus}

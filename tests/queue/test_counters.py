@@ -1,0 +1,104 @@
+"""`queue_counter`: the counts the database keeps per queue and status equal a full
+recount of `item` after a mixed workload, and the migration backfills them."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import delete, func, select
+from sqlmodel import col
+
+import modqueue
+from modqueue.queue import Item, QueueCounter, ReviewQueue, ingest_jsonl
+from tests.conftest import Clock, make_item
+
+MIGRATIONS = Path(modqueue.__file__).parent / "migrations"
+
+
+def _recount(q: ReviewQueue) -> dict[tuple[str, str], int]:
+    with q.session() as s:
+        rows = s.execute(
+            select(col(Item.queue), col(Item.status), func.count()).group_by(
+                col(Item.queue), col(Item.status)
+            )
+        )
+        return {(queue, status): int(n) for queue, status, n in rows}
+
+
+def _counters(q: ReviewQueue) -> dict[tuple[str, str], int]:
+    with q.session() as s:
+        rows = s.execute(
+            select(
+                col(QueueCounter.queue), col(QueueCounter.status), func.sum(QueueCounter.n)
+            ).group_by(col(QueueCounter.queue), col(QueueCounter.status))
+        )
+        return {(queue, status): int(n) for queue, status, n in rows if n}
+
+
+def test_counters_equal_a_recount_after_a_mixed_workload(
+    review_queue: ReviewQueue, clock: Clock
+) -> None:
+    q = review_queue
+    lines = [make_item(n) for n in range(1, 31)]
+    lines += [make_item(n, policy=None, text=f"nothing to route {n}") for n in range(31, 36)]
+    lines += [make_item(n, policy="hate") for n in range(36, 41)]
+    ingest_jsonl(q, io.BytesIO("\n".join(json.dumps(v) for v in lines).encode()))
+    q.enqueue([make_item(n) for n in range(41, 46)])
+    # Merges, one of which gives a triage item its policy (a queue move).
+    q.enqueue([make_item(31, policy="people-smuggling"), make_item(2, views=10**6)])
+    assert _counters(q) == _recount(q)
+
+    for _ in range(12):
+        claim = q.claim_next("alice")
+        assert claim is not None
+        q.decide(claim, "remove-fake-documents")
+    released = q.claim_next("bob")
+    assert released is not None
+    q.release(released, "not mine")
+    renewed = q.claim_next("bob")
+    assert renewed is not None
+    q.renew(renewed)
+    escalated = q.claim_next("carol")
+    assert escalated is not None
+    q.escalate(escalated, "needs a senior")
+    undo_me = q.claim_next("dave")
+    assert undo_me is not None
+    decision = q.decide(undo_me, "no-violation")
+    q.undo(decision.id, "dave")
+    open_claim = q.claim_next("erin")  # left claimed
+    assert open_claim is not None
+    clock.advance(hours=30)
+
+    counters, recount = _counters(q), _recount(q)
+    assert counters == recount
+    statuses = {status for _, status in counters}
+    assert {"pending", "claimed", "decided"} <= statuses
+    assert any(queue.endswith(":senior") for queue, _ in counters)
+    stats = q.stats()
+    assert stats["decided"] == sum(n for (_, s), n in recount.items() if s == "decided")
+    assert stats["pending"] == sum(n for (_, s), n in recount.items() if s == "pending")
+    assert stats["claimed"] == sum(n for (_, s), n in recount.items() if s == "claimed")
+
+    with q.session() as s:  # a delete is counted too
+        s.execute(delete(Item).where(col(Item.external_id) == "post-45"))
+    assert _counters(q) == _recount(q)
+
+
+def test_migration_backfills_counters_from_stored_items(review_queue: ReviewQueue) -> None:
+    q = review_queue
+    q.enqueue([make_item(n) for n in range(1, 8)] + [make_item(9, policy="hate")])
+    claim = q.claim_next("alice")
+    assert claim is not None
+    q.decide(claim, "remove-fake-documents")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = q.engine
+    command.downgrade(config, "0014_exposure")
+    q.enqueue([make_item(n) for n in range(10, 13)])  # no counters while downgraded
+    command.upgrade(config, "head")
+    assert _counters(q) == _recount(q)
+    assert sum(_counters(q).values()) == 11
