@@ -97,7 +97,7 @@ def test_migration_backfills_counters_from_stored_items(review_queue: ReviewQueu
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = q.engine
-    command.downgrade(config, "0014_exposure")
+    command.downgrade(config, "0019_clusterdesk_floods")
     q.enqueue([make_item(n) for n in range(10, 13)])  # no counters while downgraded
     command.upgrade(config, "head")
     assert _counters(q) == _recount(q)
