@@ -135,7 +135,8 @@ def test_retention_job_purges_reporters_and_content_after_the_final_decision(
     (later,) = run_once([job], JobContext(queue=q, config=config))
     assert later.ok and later.value.contents == 2
     assert occurrences(url, [*SUBJECT_REPORTER, *SUBJECT_CONTENT]) == []
-    # The pending item keeps everything; decisions keep their notes (documented).
+    # The pending item keeps everything (its reporter also keys a flood-folding count);
+    # decisions keep their notes (documented).
     assert occurrences(url, KEPT) == sorted(
         {
             f"item.{c}: {v}"
@@ -147,6 +148,7 @@ def test_retention_job_purges_reporters_and_content_after_the_final_decision(
                 ("text", OTHER_TEXT),
             )
         }
+        | {f"flood_hit.key: {OTHER_REPORTER['id']}"}
     )
     _verified(q)
     with q.session() as s:
@@ -215,7 +217,8 @@ def test_erase_author_and_reporter_leaves_nothing_of_them(review_queue: ReviewQu
     )
     assert code == 0, out
     assert occurrences(url, [*SUBJECT_AUTHOR, *SUBJECT_CONTENT, *SUBJECT_REPORTER]) == []
-    assert len(occurrences(url, KEPT)) == 5  # the other person's item is untouched
+    # The other person's item is untouched (with its reporter's flood-folding count).
+    assert len(occurrences(url, KEPT)) == 6
 
     code, out = _cli(url, "audit", "verify")
     assert code == 0, out

@@ -1,4 +1,4 @@
-"""Migration `0018_scale_audit_partitions`: on PostgreSQL `audit_event` becomes
+"""Migration `0020_scale_audit_partitions`: on PostgreSQL `audit_event` becomes
 partitioned by month, on an empty and on a filled database, keeping every event, id,
 hash and chain; on SQLite only the checkpoint table is added. Downgrade too."""
 
@@ -26,8 +26,8 @@ from modqueue.queue import (
 from modqueue.queue._core.db import alembic_config
 from tests.conftest import BACKENDS, Clock, make_item
 
-REVISION = "0018_scale_audit_partitions"
-BEFORE = "0017_match_fingerprints"  # the revision this one follows
+REVISION = "0020_scale_audit_partitions"
+BEFORE = "0019_hotpath_counters"  # the revision this one follows
 _counter = itertools.count()
 
 

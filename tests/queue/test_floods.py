@@ -27,6 +27,7 @@ from modqueue.queue import (
     OutboundAction,
     ReviewQueue,
     add_reviewer,
+    personal_of,
 )
 from tests.conftest import Clock, make_item
 
@@ -180,7 +181,12 @@ def test_a_muted_reporter_folds_at_once(q: ReviewQueue) -> None:
     assert (incident.key, incident.item_count, incident.rule) == ("noisy", 3, "muted")
     [event] = audit(q, "reporter_muted")
     assert event.actor == "lena"
-    assert event.detail == {"reporter": "noisy", "reason": "reports everything"}
+    # The reporter is personal data: kept beside the chain, a digest in it.
+    assert event.detail is not None and event.detail["reason"] == "reports everything"
+    assert set(event.detail["reporter"]) == {"personal"}
+    with q.session() as s:
+        assert event.id is not None
+        assert personal_of(s, [event.id])[event.id]["detail.reporter"] == "noisy"
 
 
 def test_an_unreliable_source_weighs_less_in_priority(q: ReviewQueue) -> None:

@@ -1,5 +1,5 @@
 """The audit trail's monthly partitions on PostgreSQL (see migration
-`0018_scale_audit_partitions`): created ahead by `ensure_audit_partitions`, listed by
+`0020_scale_audit_partitions`): created ahead by `ensure_audit_partitions`, listed by
 `audit_partitions`. On SQLite the trail is one table and both do nothing."""
 
 from __future__ import annotations

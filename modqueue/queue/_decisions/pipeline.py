@@ -36,6 +36,7 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
+    delete,
     func,
     insert,
     null,
@@ -63,6 +64,7 @@ from modqueue.queue._claims.leases import (
     release_row,
     verify_claim,
 )
+from modqueue.queue._core.flood_models import FloodHit, FloodIncident, FloodRule
 from modqueue.queue._core.models import (
     Decision,
     DecisionPublic,
@@ -1013,8 +1015,29 @@ def purge_item_fields(
     if "author" in what:
         values |= {"author_id": None, "author_handle": None}
     session.connection().execute(update(ITEM).where(ITEM.c.id.in_(item_ids)).values(**values))
+    if "reporter" in what:
+        # A reporter flood's hits are keyed by the reporter: personal data too.
+        hits = FloodHit.metadata.tables["flood_hit"]
+        session.connection().execute(
+            delete(hits).where(hits.c.kind == "reporter", hits.c.item_id.in_(item_ids))
+        )
     for item_id in item_ids:
         _forget_item(session, item_id)
+
+
+def erase_reporter_keys(session: Session, *, needles: list[str]) -> None:
+    """Replace a reporter's id or contact by `[erased]` where flood folding keyed an
+    incident or a lead's mute on it (the incident and the rule stay, nameless)."""
+    for table in (
+        FloodIncident.metadata.tables["flood_incident"],
+        FloodRule.metadata.tables["flood_rule"],
+    ):
+        if needles:
+            session.connection().execute(
+                update(table)
+                .where(table.c.key.in_(needles), table.c.kind == "reporter")
+                .values(key=ERASED)
+            )
 
 
 def redact_decision_notes(session: Session, *, item_ids: list[int], needles: list[str]) -> None:

@@ -32,6 +32,7 @@ from modqueue.queue._core.types import ItemStatus
 from modqueue.queue._decisions.pipeline import (
     ERASED,
     ItemPurge,
+    erase_reporter_keys,
     purge_item_fields,
     redact_decision_notes,
 )
@@ -271,6 +272,7 @@ def erase_person(
         ids = sorted(int(i) for i, _ in rows)
         needles = _needles([wanted, *(v for _, r in rows for v in (r or {}).values())])
         purge_item_fields(session, item_ids=ids, what={"reporter"}, now=now)
+        erase_reporter_keys(session, needles=needles)
         fields = _strip_audit_fields(session, ids, keys=frozenset({"reporter"}), needles=needles)
     else:
         subject = "author"

@@ -276,5 +276,6 @@ def test_jobs_have_their_lanes() -> None:
         "deadlines": "core",
         "retention": None,  # the shared pool
         "audit-partitions": None,
+        "bank": None,
         "source:f": "source:f",
     }

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018_scale_audit_partitions"
-down_revision: str | Sequence[str] | None = "0017_match_fingerprints"
+revision: str = "0020_scale_audit_partitions"
+down_revision: str | Sequence[str] | None = "0019_hotpath_counters"
 
 MONTHS_AHEAD = 3
 _INDEXES = {

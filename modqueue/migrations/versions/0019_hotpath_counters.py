@@ -1,8 +1,8 @@
 """Item counters per queue and status (`queue_counter`), kept by triggers on `item`, and
 backfilled from the items already stored.
 
-Revision ID: 0020_hotpath_counters
-Revises: 0019_clusterdesk_floods
+Revision ID: 0019_hotpath_counters
+Revises: 0018_clusterdesk_floods
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020_hotpath_counters"
-down_revision: str | Sequence[str] | None = "0019_clusterdesk_floods"
+revision: str = "0019_hotpath_counters"
+down_revision: str | Sequence[str] | None = "0018_clusterdesk_floods"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0019_clusterdesk_floods"
-down_revision: str | Sequence[str] | None = "0018_scale_audit_partitions"
+revision: str = "0018_clusterdesk_floods"
+down_revision: str | Sequence[str] | None = "0017_match_fingerprints"
 
 
 def upgrade() -> None:
