@@ -404,7 +404,11 @@ class _DocumentChecker:
             ok = ok and distance is not None
         propagate: str | None = default.propagate
         if "propagate" in fields:
-            propagate = self._text(fields["propagate"], "clusters.propagate")
+            node = fields["propagate"]
+            if isinstance(node, ScalarNode) and node.value.lower() == "off":
+                propagate = "off"  # YAML 1.1 reads an unquoted `off` as false
+            else:
+                propagate = self._text(node, "clusters.propagate")
             if propagate is not None and propagate not in _model.PROPAGATE_MODES:
                 self._problem(
                     self._line(fields["propagate"]),

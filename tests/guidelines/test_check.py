@@ -313,6 +313,14 @@ def test_cluster_settings_are_read(folder: Path) -> None:
     assert load_guidelines(folder).get("triage").clusters.text_jaccard == 0.8
 
 
+@pytest.mark.parametrize("written", ["off", "Off", '"off"'])
+def test_propagate_off_unquoted_is_off_not_false(folder: Path, written: str) -> None:
+    text = VALID.replace("routing:\n", f"clusters:\n  propagate: {written}\nrouting:\n")
+    write(folder, "sample.md", text)
+    assert check_guidelines(folder) == []
+    assert load_guidelines(folder).get("sample-policy").clusters.propagate == "off"
+
+
 @pytest.mark.parametrize(
     ("block", "key", "fragment"),
     [
