@@ -16,6 +16,13 @@ if not isinstance(engine, Engine):
     raise RuntimeError("run migrations through `modqueue init`, which passes the engine")
 
 with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite's batch mode rebuilds a table (copy, drop, rename): with foreign keys
+        # enforced, dropping `item` fails as soon as any row refers to it. The pragma only
+        # takes effect outside a transaction, so it is set on the driver's connection first;
+        # `foreign_key_check` afterwards proves the rebuilt tables still hold together.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
     context.configure(
         connection=connection,
         target_metadata=SQLModel.metadata,
@@ -28,3 +35,11 @@ with engine.connect() as connection:
             # find the schema current (Alembic reads the version inside this transaction).
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
         context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration left rows whose foreign keys dangle: {broken[:5]}")
+    if sqlite:
+        # Not back to the pool with foreign keys off: the next connection is a new one,
+        # which the engine opens with them on.
+        connection.invalidate()
