@@ -50,7 +50,7 @@ from modqueue.queue._items.lines import ingest_values
 from modqueue.queue._read import clusters as cluster_reads
 from modqueue.queue._read import incidents as incident_reads
 from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
-from modqueue.queue._read.desk import RevealedMedia, record_media_reveal
+from modqueue.queue._read.desk import RevealedMedia, record_media_reveal, record_reveal
 from modqueue.queue._read.stats import queue_stats
 from modqueue.queue._transaction import open_transaction
 from modqueue.settings import Settings, load_settings
@@ -294,16 +294,22 @@ class ReviewQueue:
         add the reveal to their exposure (media counts most). Each of `files` (images
         and video thumbnails shown unprotected) is also audited as `media_revealed`, in
         the same transaction."""
-        parts = [p for p, on in (("graphic text", text), ("media links", media)) if on]
-        if not parts:
+        shown = [
+            (what, kind)
+            for what, kind, on in (
+                ("graphic text", ExposureKind.TEXT, text),
+                ("media links", ExposureKind.MEDIA, media),
+            )
+            if on
+        ]
+        if not shown:
             return
-        kinds = tuple(k for k, on in ((ExposureKind.TEXT, text), (ExposureKind.MEDIA, media)) if on)
+        what = ", ".join(w for w, _ in shown)
+        kinds = tuple(k for _, k in shown)
 
         def work(s: Session) -> None:
             now = self.clock()
-            leases.record_claim_event(
-                s, claim, "revealed", at=now, detail={"what": ", ".join(parts)}
-            )
+            record_reveal(s, claim=claim, now=now, what=what)
             self._shown(s, claim, kinds, now)
             for file in files:
                 record_media_reveal(
