@@ -26,6 +26,7 @@ from modqueue.queue._core.routing import (
     with_boost,
 )
 from modqueue.queue._core.types import ItemStatus
+from modqueue.queue._items.bulk import insert_new, stored_ids
 from modqueue.queue._items.clustering import assign_clusters, late_members
 from modqueue.queue._items.floods import fold_floods
 from modqueue.queue._items.schema import ItemIn
@@ -113,7 +114,7 @@ def _combine(first: ItemIn, later: ItemIn) -> ItemIn:
 def _new_row(
     item: ItemIn, guidelines: GuidelineSet, now: datetime, flagger: TrustedFlagger | None
 ) -> dict[str, Any]:
-    signals = [s.model_dump() for s in item.signals]
+    signals = [{"name": s.name, "score": s.score} for s in item.signals]  # `model_dump()`
     policy = item.policy or guidelines.route(item.text, [(s.name, s.score) for s in item.signals])
     deadline = deadline_for(guidelines, policy, item.flagged_at, now, flagger)
     reporter = item.reporter.model_dump(exclude_none=True) if item.reporter else None
@@ -239,6 +240,7 @@ def ingest_batch(
     flaggers: Mapping[str, TrustedFlagger] | None = None,
     fingerprint: bool = True,
     floods: FloodsConfig | None = None,
+    bulk: bool = True,
 ) -> tuple[int, int]:
     """Store a batch of validated items in the caller's transaction: `(new, merged)`.
 
@@ -252,6 +254,11 @@ def ingest_batch(
     put in their clusters (`assign_clusters`) unless `fingerprint=False` (benchmarks).
     With `floods`, the batch's items are then counted for flood folding (`fold_floods`,
     one call per batch).
+
+    New items are stored by the bulk store (`_items/bulk.py`: `COPY` through a staging
+    table on PostgreSQL, one `executemany` on SQLite); `bulk=False` takes the general path,
+    one SQLAlchemy `INSERT ... ON CONFLICT DO NOTHING RETURNING`, which stores the same
+    rows (the tests compare the two). Everything else is the same on both paths.
     """
     by_key: dict[tuple[str, str], ItemIn] = {}
     for item in items:
@@ -262,14 +269,18 @@ def ingest_batch(
     keys = sorted(by_key)
     audit: list[AuditRecord] = []
 
-    def merge_existing(wanted: list[tuple[str, str]]) -> int:
+    def merge_existing(wanted: list[tuple[str, str]], ids: Sequence[int] | None = None) -> int:
+        """Merge the batch's items into the stored rows with identities `wanted` (or with
+        `ids`, when they are known), locked in id order."""
         if not wanted:
             return 0
+        where = (
+            col(Item.id).in_(ids)
+            if ids is not None
+            else tuple_(Item.source, Item.external_id).in_(wanted)
+        )
         rows = session.scalars(
-            select(Item)
-            .where(tuple_(Item.source, Item.external_id).in_(wanted))
-            .order_by(Item.id)  # type: ignore[arg-type]
-            .with_for_update()
+            select(Item).where(where).order_by(Item.id).with_for_update()  # type: ignore[arg-type]
         )
         count = 0
         for row in rows:
@@ -281,24 +292,30 @@ def ingest_batch(
                 audit.append(AuditRecord(actor, "merged", now, row.id, before, after))
         return count
 
-    existing = {
-        (s, e)
-        for s, e in session.execute(
-            select(col(Item.source), col(Item.external_id)).where(
-                tuple_(Item.source, Item.external_id).in_(keys)
+    if bulk:
+        stored = stored_ids(session, keys)
+        existing = set(stored)
+        merged = merge_existing(sorted(existing), sorted(stored.values()))
+    else:
+        existing = {
+            (s, e)
+            for s, e in session.execute(
+                select(col(Item.source), col(Item.external_id)).where(
+                    tuple_(Item.source, Item.external_id).in_(keys)
+                )
             )
-        )
-    }
-    merged = merge_existing(sorted(existing))
+        }
+        merged = merge_existing(sorted(existing))
     fresh = [k for k in keys if k not in existing]
     new = 0
     new_ids: list[int] = []
     if fresh:
-        bind = session.get_bind()
-        inserted = session.execute(
-            _insert_statement(bind),
-            [_new_row(by_key[k], guidelines, now, (flaggers or {}).get(k[0])) for k in fresh],
-        ).all()
+        rows = [_new_row(by_key[k], guidelines, now, (flaggers or {}).get(k[0])) for k in fresh]
+        inserted = (
+            insert_new(session, rows)
+            if bulk
+            else session.execute(_insert_statement(session.get_bind()), rows).all()
+        )
         inserted_keys = set()
         for item_id, source, external_id in inserted:
             inserted_keys.add((source, external_id))

@@ -157,9 +157,15 @@ def read_jsonl(stream: Lines, *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterat
     than `max_line_bytes`, invalid UTF-8 and malformed JSON (also JSON nested too
     deeply) become errors naming the line; reading goes on with the next line.
     """
+    for parsed, _ in _read_lines(stream, max_line_bytes):
+        yield parsed
+
+
+def _read_lines(stream: Lines, max_line_bytes: int) -> Iterator[tuple[ParsedLine, bytes | None]]:
+    """`read_jsonl`, each parsed line with its text when it decoded."""
     for number, raw in _split_lines(stream, max_line_bytes):
         if raw is None:
-            yield ParsedLine(number, error=f"longer than {max_line_bytes:,} bytes")
+            yield ParsedLine(number, error=f"longer than {max_line_bytes:,} bytes"), None
             continue
         if number == 1 and raw.startswith(_BOM):
             raw = raw[3:]
@@ -168,24 +174,25 @@ def read_jsonl(stream: Lines, *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterat
         try:
             decoded = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield ParsedLine(number, error=f"invalid UTF-8 at byte {exc.start + 1}")
+            yield ParsedLine(number, error=f"invalid UTF-8 at byte {exc.start + 1}"), None
             continue
         try:
             value = parse_json(decoded)
         except ValueError as exc:
-            yield ParsedLine(number, error=str(exc))
+            yield ParsedLine(number, error=str(exc)), None
             continue
-        yield ParsedLine(number, value=value)
+        yield ParsedLine(number, value=value), raw
 
 
 def check_item(
-    raw: Any, *, guidelines: GuidelineSet, source: str | None = None
+    raw: Any, *, guidelines: GuidelineSet, source: str | None = None, line: bytes | None = None
 ) -> tuple[ItemIn | None, str | None]:
     """Validate one decoded value as an item under `guidelines`: `(item, None)` or
-    `(None, reason)`. A dict without `source` gets `source` when one is given."""
+    `(None, reason)`. A dict without `source` gets `source` when one is given. `line`: the
+    JSON text `raw` was decoded from, when there is one (spares a search of the value)."""
     if source is not None and isinstance(raw, dict) and "source" not in raw:
         raw = {**raw, "source": source}
-    item, reason = validation_reason(raw)
+    item, reason = validation_reason(raw, line=line)
     if item is not None and item.policy and item.policy not in guidelines:
         known = ", ".join(guidelines.ids)
         return None, f"policy: unknown policy {item.policy!r} (known: {known})"
@@ -238,11 +245,11 @@ def check_lines(
 ) -> Iterator[CheckedLine]:
     """Read (`read_jsonl`) and validate (`check_item`) JSON Lines, one `CheckedLine` per
     non-blank line; a rejection's position is its line number."""
-    for parsed in read_jsonl(stream, max_line_bytes=max_line_bytes):
+    for parsed, text in _read_lines(stream, max_line_bytes):
         if parsed.error is not None:
             yield CheckedLine(parsed.line, rejection=Rejection(parsed.line, parsed.error))
             continue
-        item, reason = check_item(parsed.value, guidelines=guidelines, source=source)
+        item, reason = check_item(parsed.value, guidelines=guidelines, source=source, line=text)
         if item is None:
             yield CheckedLine(parsed.line, rejection=_rejection(parsed.value, parsed.line, reason))
         else:
@@ -256,6 +263,8 @@ def _store(
     strict: bool,
     actor: str,
     batch_size: int,
+    bulk: bool = True,
+    fingerprint: bool = True,
 ) -> IngestReport:
     """Store checked items in batches (each its own transaction), or with `strict` all
     of them only if nothing was rejected; every rejection goes into the report."""
@@ -274,6 +283,8 @@ def _store(
                 actor=actor,
                 flaggers=queue.flaggers,
                 floods=queue.floods,
+                bulk=bulk,
+                fingerprint=fingerprint,
             )
         )
         report.new += new
@@ -331,14 +342,18 @@ def ingest_jsonl(
     strict: bool = False,
     actor: str = "ingest",
     source: str | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 5000,
     max_line_bytes: int = MAX_LINE_BYTES,
+    bulk: bool = True,
+    fingerprint: bool = True,
 ) -> IngestReport:
     """Ingest JSON Lines from `stream` into `queue`; rejections carry line numbers.
 
     Valid lines are stored in batches of `batch_size`, each committed as it goes, so a
     bad line never loses good ones and memory stays bounded. With `strict=True` nothing
     is stored unless every line is valid (every problem is still reported).
+    `bulk=False` stores them by the general path instead of the bulk store, and
+    `fingerprint=False` skips fingerprinting and clustering (`ingest_batch`; benchmarks).
     """
 
     def checked() -> Iterator[ItemIn | Rejection]:
@@ -350,4 +365,12 @@ def ingest_jsonl(
             assert one is not None
             yield one
 
-    return _store(queue, checked(), strict=strict, actor=actor, batch_size=batch_size)
+    return _store(
+        queue,
+        checked(),
+        strict=strict,
+        actor=actor,
+        batch_size=batch_size,
+        bulk=bulk,
+        fingerprint=fingerprint,
+    )

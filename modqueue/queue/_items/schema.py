@@ -32,6 +32,9 @@ Url = Annotated[str, Field(min_length=1, max_length=4000, pattern=r"^https?://\S
 
 
 _HEX64 = re.compile(r"^[0-9A-Fa-f]{64}$")
+_BAD_ESCAPE = re.compile(rb"\\u(?:0000|[Dd][89A-Fa-f])")
+"""In a line of JSON, the only ways to a NUL character or an unpaired surrogate (raw
+ones are not valid JSON, or not valid UTF-8): a `\\u0000` or `\\uD800`-`\\uDFFF` escape."""
 
 
 class _Strict(BaseModel):
@@ -139,11 +142,21 @@ def _find_bad_chars(value: Any, path: str = "") -> str | None:
     return None
 
 
-def validation_reason(raw: Any) -> tuple[ItemIn | None, str | None]:
-    """Validate one decoded JSON value as an item: `(item, None)` or `(None, reason)`."""
+def may_hold_bad_chars(line: bytes) -> bool:
+    """False when the JSON text `line` (valid UTF-8) cannot decode to a string with a NUL
+    character or an unpaired surrogate, so `validation_reason(..., line=line)` need not
+    walk the decoded value looking for them."""
+    return _BAD_ESCAPE.search(line) is not None
+
+
+def validation_reason(raw: Any, *, line: bytes | None = None) -> tuple[ItemIn | None, str | None]:
+    """Validate one decoded JSON value as an item: `(item, None)` or `(None, reason)`.
+
+    `line`, the JSON text `raw` was decoded from, when known: a line without the escapes
+    that make a NUL or an unpaired surrogate is not searched for them."""
     if not isinstance(raw, dict):
         return None, f"expected a JSON object, got {type(raw).__name__}"
-    bad = _find_bad_chars(raw)
+    bad = _find_bad_chars(raw) if line is None or may_hold_bad_chars(line) else None
     if bad:
         return None, bad
     try:
