@@ -474,7 +474,10 @@ def _plain_driver_load(url: str, path: Path) -> int:
     return loaded
 
 
-def bench_ingest(url: str, items: int) -> dict[str, float]:
+INGEST_MODES = ("product", "no_fingerprint")
+
+
+def bench_ingest(url: str, items: int, modes: tuple[str, ...] = INGEST_MODES) -> dict[str, float]:
     from modqueue.commands.core import ingest_stream
     from modqueue.queue import ingest_jsonl
 
@@ -486,7 +489,8 @@ def bench_ingest(url: str, items: int) -> dict[str, float]:
         assert _plain_driver_load(url, work) == items
         plain = items / (time.perf_counter() - start)
         rates: dict[str, float] = {}
-        for label, fingerprint in (("product", True), ("no_fingerprint", False)):
+        for label in modes:
+            fingerprint = label == "product"
             reset(url)
             with ReviewQueue(url) as q, work.open("rb") as f:
                 start = time.perf_counter()
@@ -498,14 +502,13 @@ def bench_ingest(url: str, items: int) -> dict[str, float]:
                 assert report.new == items and not report.rejected, report.to_dict()
     finally:
         work.unlink(missing_ok=True)
-    return {
-        "plain_driver_items_per_s": round(plain, 1),
-        "modqueue_items_per_s": round(rates["product"], 1),
-        "ratio": round(rates["product"] / plain, 3),
-        "modqueue_no_fingerprint_items_per_s": round(rates["no_fingerprint"], 1),
-        "ratio_no_fingerprint": round(rates["no_fingerprint"] / plain, 3),
-        "load_average_1m": round(os.getloadavg()[0], 2),
-    }
+    out = {"plain_driver_items_per_s": round(plain, 1)}
+    for label, rate in rates.items():
+        suffix = "" if label == "product" else f"_{label}"
+        out[f"modqueue{suffix}_items_per_s"] = round(rate, 1)
+        out[f"ratio{suffix}"] = round(rate / plain, 3)
+    out["load_average_1m"] = round(os.getloadavg()[0], 2)
+    return out
 
 
 # -- claim latency with many pending ----------------------------------------------------
@@ -578,6 +581,12 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--ingest-items", type=int, default=100_000)
+    parser.add_argument(
+        "--ingest-mode",
+        choices=INGEST_MODES,
+        action="append",
+        help="ingest: product defaults and/or fingerprinting off (default both)",
+    )
     parser.add_argument("--pending", type=int, default=1_000_000)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
@@ -591,7 +600,8 @@ def main() -> None:
         results["claim_decide"] = bench_claim_decide(url, args.items, args.processes, args.rounds)
         print(json.dumps(results), flush=True)
     if "ingest" in only:
-        results["ingest"] = bench_ingest(url, args.ingest_items)
+        modes = tuple(args.ingest_mode or INGEST_MODES)
+        results["ingest"] = bench_ingest(url, args.ingest_items, modes)
         print(json.dumps(results), flush=True)
     if "latency" in only:
         results["claim_latency"] = bench_claim_latency(url, args.pending)
