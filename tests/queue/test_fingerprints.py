@@ -3,6 +3,8 @@ shingles (the stored and bank-exported format), however the batch is made up."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from datasketch import MinHash
 
@@ -29,14 +31,14 @@ TEXTS: list[str | None] = [
     "42 !!! ...",
     "wow",
     "a b",
-    "Ünïcödé wörds, ﬁne ligatures and ＦＵＬＬＷＩＤＴＨ letters",
+    "Ünïcödé wörds, ﬁne ligatures and \uff26\uff35\uff2c\uff2c letters",
     "see https://example.org/x?y=1 or mail me at someone@example.org",
     "x" * 3000,
     "Boat to UK this Friday, pay on arrival, £3200 per person, call +44 7693 570382.",
 ]
 
 
-def _datasketch(text: str | None) -> np.ndarray | None:
+def _datasketch(text: str | None) -> np.ndarray[Any, np.dtype[np.uint32]] | None:
     """The reference: datasketch's MinHash of the text's shingle hashes, one by one."""
     words = normalise_text(text) if text else []
     if not words:
