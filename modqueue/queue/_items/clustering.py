@@ -46,6 +46,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from modqueue.guidelines import ClusterSettings, GuidelineSet
@@ -398,8 +399,12 @@ def assign_clusters(
             .where(_among(session, ContentCluster.id, touched))
             .values(member_count=members_of, updated_at=now)
         )
+        # Objects the session holds see the new values, as after an ORM bulk update.
+        homes = {a["id"]: a["cluster_id"] for a in assignments}
         for held in list(session.identity_map.values()):
-            if isinstance(held, ContentCluster) and held.id in touched:
+            if isinstance(held, Item) and held.id in homes:
+                set_committed_value(held, "cluster_id", homes[held.id])
+            elif isinstance(held, ContentCluster) and held.id in touched:
                 session.expire(held, ["member_count", "updated_at"])
     return sorted(touched)
 
