@@ -4,10 +4,11 @@ put copies in one `content_cluster` under their policy.
 `assign_clusters(session, item_ids=...)` runs once per ingest batch, in the batch's
 transaction, with a fixed number of statements whatever the batch size:
 
-1. Fingerprint every item not fingerprinted yet (`fingerprints_of`: text MinHash, media
-   SHA-256 and PDQ from the item's media entries).
-2. Look the batch's candidate keys up in `fingerprint_band` (one query per few thousand
-   keys), and among the batch itself.
+1. Fingerprint every item not fingerprinted yet (`fingerprints_many`: text MinHash
+   signatures of the whole batch at once, media SHA-256 and PDQ from the item's media
+   entries).
+2. Look the batch's candidate keys up in `fingerprint_band` (one statement, the keys as
+   one array parameter, read through the driver), and among the batch itself.
 3. For each item, in id order, try its candidates grouped by cluster (an unclustered
    candidate is a cluster of one), most shared keys first: the item joins the first
    whose representative, or one of its best-matching candidate members, is a copy under
