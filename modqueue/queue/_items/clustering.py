@@ -4,10 +4,11 @@ put copies in one `content_cluster` under their policy.
 `assign_clusters(session, item_ids=...)` runs once per ingest batch, in the batch's
 transaction, with a fixed number of statements whatever the batch size:
 
-1. Fingerprint every item not fingerprinted yet (`fingerprints_of`: text MinHash, media
-   SHA-256 and PDQ from the item's media entries).
-2. Look the batch's candidate keys up in `fingerprint_band` (one query per few thousand
-   keys), and among the batch itself.
+1. Fingerprint every item not fingerprinted yet (`fingerprints_many`: text MinHash
+   signatures of the whole batch at once, media SHA-256 and PDQ from the item's media
+   entries).
+2. Look the batch's candidate keys up in `fingerprint_band` (one statement, the keys as
+   one array parameter, read through the driver), and among the batch itself.
 3. For each item, in id order, try its candidates grouped by cluster (an unclustered
    candidate is a cluster of one), most shared keys first: the item joins the first
    whose representative, or one of its best-matching candidate members, is a copy under
@@ -28,22 +29,35 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from modqueue.guidelines import ClusterSettings, GuidelineSet
 from modqueue.queue._core.cluster_models import ClusterStatus, ContentCluster
-from modqueue.queue._core.match_models import FingerprintBand, ItemFingerprint
+from modqueue.queue._core.match_models import ItemFingerprint
 from modqueue.queue._core.models import Item
 from modqueue.queue._core.routing import rescore
 from modqueue.queue._core.types import ItemStatus, utcnow
 from modqueue.queue._items.bank import BankMatch, bank_lookup
-from modqueue.queue._items.fingerprints import Fingerprints, fingerprints_of
+from modqueue.queue._items.fingerprints import Fingerprints, fingerprints_many
 
 __all__ = ["assign_clusters", "bank_matches", "cluster_settings", "late_members"]
 
@@ -51,6 +65,10 @@ _KEYS_PER_QUERY = 2000
 _ANCHORS_PER_ITEM = 8
 _TRIES_PER_ANCHOR = 4
 _DEFAULT = ClusterSettings()
+
+_Anchor = tuple[str, int]
+"""A cluster (`("c", id)`), a cluster made in this batch or an item in none
+(`("n", representative id)`)."""
 
 
 def cluster_settings(guidelines: GuidelineSet | None, policy: str | None) -> ClusterSettings:
@@ -74,44 +92,94 @@ def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
         yield values[start : start + size]
 
 
-def _postings(session: Session, keys: set[int]) -> dict[int, list[int]]:
+def _among(session: Session, column: Any, values: Collection[int]) -> ColumnElement[bool]:
+    """`column IN values` with one parameter however many values: a bigint array on
+    PostgreSQL (`= ANY`), a JSON array read by `json_each` on SQLite (both use the
+    column's index), so a batch's lookups cost one statement each, not one per few
+    thousand values."""
+    ordered = sorted(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return col(column) == any_(bindparam(None, ordered, type_=ARRAY(BigInteger)))
+    listed = bindparam(None, json.dumps(ordered), type_=String)
+    return col(column).in_(select(literal_column("value")).select_from(func.json_each(listed)))
+
+
+def _fetch(session: Session, query: str, values: Collection[int]) -> Sequence[Any]:
+    """The rows of `query`, whose `{}` is a test of membership in `values` (as in
+    `_among`), read straight through the driver: a batch's candidate lookups return tens
+    of thousands of plain rows."""
+    if not values:
+        return []
+    conn = session.connection()
+    ordered = sorted(values)
+    cursor = conn.connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            cursor.execute(query.format("= ANY(%s::bigint[])"), (ordered,))
+        else:
+            listed = json.dumps(ordered)
+            cursor.execute(query.format("IN (SELECT value FROM json_each(?))"), (listed,))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _postings(session: Session, keys: Collection[int]) -> dict[int, list[int]]:
     found: dict[int, list[int]] = defaultdict(list)
-    ordered = sorted(keys)
-    for chunk in _chunks(ordered, _KEYS_PER_QUERY):
-        rows = session.execute(
-            select(col(FingerprintBand.key), col(FingerprintBand.item_id)).where(
-                col(FingerprintBand.key).in_(chunk)
-            )
-        )
-        for key, item_id in rows:
-            found[key].append(item_id)
+    for key, item_id in _fetch(
+        session, "SELECT key, item_id FROM fingerprint_band WHERE key {}", keys
+    ):
+        found[key].append(item_id)
     return found
 
 
-def _load_prints(session: Session, ids: Iterable[int]) -> dict[int, Fingerprints]:
+def _load_prints(session: Session, ids: Collection[int]) -> dict[int, Fingerprints]:
     rows: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    wanted = sorted(set(ids))
-    for chunk in _chunks(wanted, _KEYS_PER_QUERY):
-        for item_id, kind, value in session.execute(
-            select(
-                col(ItemFingerprint.item_id), col(ItemFingerprint.kind), col(ItemFingerprint.value)
-            ).where(col(ItemFingerprint.item_id).in_(chunk))
-        ):
-            rows[item_id].append((kind, value))
+    for item_id, kind, value in _fetch(
+        session, "SELECT item_id, kind, value FROM item_fingerprint WHERE item_id {}", ids
+    ):
+        rows[item_id].append((kind, value))
     return {item_id: Fingerprints.from_rows(found) for item_id, found in rows.items()}
 
 
-def _load_members(session: Session, ids: Iterable[int]) -> dict[int, _Member]:
-    members: dict[int, _Member] = {}
-    wanted = sorted(set(ids))
-    for chunk in _chunks(wanted, _KEYS_PER_QUERY):
-        for item_id, policy, queue, cluster_id in session.execute(
-            select(col(Item.id), col(Item.policy), col(Item.queue), col(Item.cluster_id)).where(
-                col(Item.id).in_(chunk)
+def _load_members(session: Session, ids: Collection[int]) -> dict[int, _Member]:
+    return {
+        item_id: _Member(item_id, policy, queue, cluster_id)
+        for item_id, policy, queue, cluster_id in _fetch(
+            session, "SELECT id, policy, queue, cluster_id FROM item WHERE id {}", ids
+        )
+    }
+
+
+def _execute_many(session: Session, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """`statement` (with `{}` for each parameter) once per row of plain values, straight
+    through the driver's `executemany`: no per-row work in SQLAlchemy."""
+    if not rows:
+        return
+    conn = session.connection()
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    conn.exec_driver_sql(statement.format(*[mark] * len(rows[0])), list(rows))
+
+
+def _insert_rows(
+    session: Session, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert `rows` (plain values, in `columns` order) into `table`."""
+    places = ", ".join(["{}"] * len(columns))
+    _execute_many(session, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({places})", rows)
+
+
+def _representatives(session: Session, ids: Collection[int]) -> dict[int, int | None]:
+    """The representative item of each of the clusters `ids`."""
+    if not ids:
+        return {}
+    return dict(
+        session.execute(
+            select(col(ContentCluster.id), col(ContentCluster.representative_item_id)).where(
+                _among(session, ContentCluster.id, ids)
             )
-        ):
-            members[item_id] = _Member(item_id, policy, queue, cluster_id)
-    return members
+        ).all()
+    )
 
 
 def assign_clusters(
@@ -131,10 +199,11 @@ def assign_clusters(
     now = now or utcnow()
     if not item_ids:
         return []
+    wanted = set(item_ids)
     done = set(
         session.scalars(
             select(col(ItemFingerprint.item_id))
-            .where(col(ItemFingerprint.item_id).in_(sorted(set(item_ids))))
+            .where(_among(session, ItemFingerprint.item_id, wanted))
             .distinct()
         )
     )
@@ -149,7 +218,7 @@ def assign_clusters(
                 col(Item.queue),
                 col(Item.cluster_id),
             )
-            .where(col(Item.id).in_(sorted(set(item_ids) - done)))
+            .where(_among(session, Item.id, wanted - done))
             .order_by(col(Item.id))
         )
     ]
@@ -157,29 +226,23 @@ def assign_clusters(
         return []
     members: dict[int, _Member] = {}
     prints: dict[int, Fingerprints] = {}
-    for item_id, text, media, policy, queue, cluster_id in batch:
-        prints[item_id] = fingerprints_of(text, media or [])
-        members[item_id] = _Member(item_id, policy, queue, cluster_id, prints[item_id])
+    computed = fingerprints_many([(text, media or []) for _, text, media, *_ in batch])
+    for (item_id, _text, _media, policy, queue, cluster_id), found in zip(
+        batch, computed, strict=True
+    ):
+        prints[item_id] = found
+        members[item_id] = _Member(item_id, policy, queue, cluster_id, found)
     bands = {k: p.bands() for k, p in prints.items()}
     query_keys = {k: p.query_keys(bands[k]) for k, p in prints.items()}
     postings = _postings(session, {k for keys in query_keys.values() for k in keys})
-    stored = [i for ids in postings.values() for i in ids]
-    members.update({m.id: m for m in _load_members(session, set(stored) - set(members)).values()})
-    clusters = {
-        c.id: c
-        for c in session.scalars(
-            select(ContentCluster).where(
-                col(ContentCluster.id).in_(
-                    sorted({m.cluster_id for m in members.values() if m.cluster_id is not None})
-                )
-            )
-        )
-        if c.id is not None
-    }
+    stored = {i for ids in postings.values() for i in ids}
+    members.update(_load_members(session, stored - members.keys()))
+    representatives = _representatives(
+        session, {m.cluster_id for m in members.values() if m.cluster_id is not None}
+    )
     # Fingerprints of the stored representatives and candidates, in one query.
-    needed = {c.representative_item_id for c in clusters.values()} | set(stored)
-    loaded = _load_prints(session, {i for i in needed if i is not None} - set(prints))
-    for item_id, found in loaded.items():
+    needed = {i for i in representatives.values() if i is not None} | stored
+    for item_id, found in _load_prints(session, needed - prints.keys()).items():
         if item_id in members:
             members[item_id].prints = found
         else:
@@ -191,62 +254,65 @@ def assign_clusters(
     new_clusters: dict[int, list[int]] = {}  # representative id -> its new members
     joined: dict[int, int] = {}  # item id -> existing cluster id
     pending_rep: dict[int, int] = {}  # item id -> representative of a new cluster
-    band_rows: list[dict[str, int]] = []
-    fingerprint_rows: list[dict[str, Any]] = []
+    band_rows: list[tuple[int, int]] = []
+    fingerprint_rows: list[tuple[int, str, str]] = []
+    thresholds: dict[str | None, tuple[float, int]] = {}
 
-    def cluster_of(member_id: int) -> tuple[str, int]:
-        member = members[member_id]
-        if member.id in joined:
-            return ("c", joined[member.id])
-        if member.cluster_id is not None:
-            return ("c", member.cluster_id)
-        if member.id in pending_rep:
-            return ("n", pending_rep[member.id])
-        if member.id in new_clusters:
-            return ("n", member.id)
-        return ("n", member.id)
+    def cluster_of(member_id: int) -> _Anchor:
+        if member_id in joined:
+            return ("c", joined[member_id])
+        cluster_id = members[member_id].cluster_id
+        if cluster_id is not None:
+            return ("c", cluster_id)
+        return ("n", pending_rep.get(member_id, member_id))
 
-    # Anchors (clusters, or items in none) of the stored items carrying a key: stored
-    # items never change anchor during the batch, so this is computed once per key.
-    anchor_cache: dict[int, set[tuple[str, int]]] = {}
-    batch_anchors: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    # The keys each anchor (a cluster, or an item in none) already has: those of its
+    # stored members (stored items never change anchor during the batch) and those its
+    # members in the batch brought.
+    anchor_keys: dict[_Anchor, set[int]] = defaultdict(set)
+    for key, carriers in postings.items():
+        for other in carriers:
+            if other in members:
+                anchor_keys[cluster_of(other)].add(key)
 
-    def stored_anchors(key: int) -> set[tuple[str, int]]:
-        found = anchor_cache.get(key)
-        if found is None:
-            found = {cluster_of(o) for o in postings.get(key, ()) if o in members}
-            anchor_cache[key] = found
-        return found
-
-    def representative(anchor: tuple[str, int]) -> int | None:
+    def representative(anchor: _Anchor) -> int | None:
         kind, ident = anchor
         if kind == "n":
             return ident
-        cluster = clusters.get(ident)
-        return cluster.representative_item_id if cluster is not None else None
+        return representatives.get(ident)
 
     for item_id, *_ in batch:
         item = members[item_id]
         mine = prints[item_id]
-        settings = cluster_settings(guidelines, item.policy)
-        hits: Counter[int] = Counter()
-        # Set intersections run in C: most of an image's 272 PDQ query keys find nothing.
-        for key in stored_present.intersection(query_keys[item_id]):
-            hits.update(postings[key])
-        for key in batch_present.intersection(query_keys[item_id]):
-            hits.update(batch_keys[key])
+        limits = thresholds.get(item.policy)
+        if limits is None:
+            settings = cluster_settings(guidelines, item.policy)
+            limits = thresholds[item.policy] = (settings.text_jaccard, settings.pdq_distance)
+        text_jaccard, pdq_max = limits
+        mine_keys = query_keys[item_id]
+        # Set intersections and counting run in C: most of an image's 272 PDQ query keys
+        # find nothing.
+        hits = Counter(
+            chain.from_iterable(map(postings.__getitem__, stored_present.intersection(mine_keys)))
+        )
+        if batch_present:
+            hits.update(
+                chain.from_iterable(
+                    map(batch_keys.__getitem__, batch_present.intersection(mine_keys))
+                )
+            )
         hits.pop(item_id, None)
-        by_anchor: dict[tuple[str, int], list[int]] = defaultdict(list)
-        weight: Counter[tuple[str, int]] = Counter()
-        for other, count in hits.most_common():
-            candidate = members.get(other)
-            if candidate is None or candidate.policy != item.policy:
-                continue
-            anchor = cluster_of(other)
-            by_anchor[anchor].append(other)
-            weight[anchor] += count
-        chosen: tuple[str, int] | None = None
-        if item.cluster_id is None:
+        chosen: _Anchor | None = None
+        if item.cluster_id is None and hits:
+            by_anchor: dict[_Anchor, list[int]] = defaultdict(list)
+            weight: Counter[_Anchor] = Counter()
+            for other, count in hits.most_common():
+                candidate = members.get(other)
+                if candidate is None or candidate.policy != item.policy:
+                    continue
+                anchor = cluster_of(other)
+                by_anchor[anchor].append(other)
+                weight[anchor] += count
             # The cluster sharing the most keys first: copies keep to one cluster.
             for anchor, _weight in weight.most_common(_ANCHORS_PER_ITEM):
                 candidates = by_anchor[anchor]
@@ -257,12 +323,8 @@ def assign_clusters(
                     else candidates[:_TRIES_PER_ANCHOR]
                 )
                 if any(
-                    members[t].prints is not None
-                    and mine.matches(
-                        members[t].prints,  # type: ignore[arg-type]
-                        text_jaccard=settings.text_jaccard,
-                        pdq_max=settings.pdq_distance,
-                    )
+                    (theirs := members[t].prints) is not None
+                    and mine.matches(theirs, text_jaccard=text_jaccard, pdq_max=pdq_max)
                     for t in dict.fromkeys(tries)
                     if t in members
                 ):
@@ -277,32 +339,25 @@ def assign_clusters(
                 pending_rep[item_id] = ident
                 pending_rep.setdefault(ident, ident)
         # Store only the keys the item's cluster does not have yet.
-        home = cluster_of(item_id)
+        home_keys = anchor_keys[cluster_of(item_id)]
+        clustered = chosen is not None or item.cluster_id is not None
         for key in mine.stored_keys(bands[item_id]):
-            # Known: a member of the item's cluster already brought this key.
-            known = (chosen is not None or item.cluster_id is not None) and (
-                home in stored_anchors(key) or home in batch_anchors.get(key, ())
-            )
-            if not known:
-                band_rows.append({"key": key, "item_id": item_id})
-                batch_keys[key].append(item_id)
-                batch_present.add(key)
-                batch_anchors[key].add(home)
-        fingerprint_rows.extend(
-            {"item_id": item_id, "kind": kind, "value": value} for kind, value in mine.rows()
-        )
+            if clustered and key in home_keys:
+                continue  # a member of the item's cluster already brought this key
+            band_rows.append((key, item_id))
+            batch_keys[key].append(item_id)
+            batch_present.add(key)
+            home_keys.add(key)
+        fingerprint_rows.extend((item_id, kind, value) for kind, value in mine.rows())
 
     matches = bank_lookup(session, prints, guidelines=guidelines)
     if matches:
         _record_bank_matches(session, matches, guidelines=guidelines, now=now)
         fingerprint_rows.extend(
-            {"item_id": item_id, "kind": "bank", "value": json.dumps(match.to_dict())}
-            for item_id, match in matches.items()
+            (item_id, "bank", json.dumps(match.to_dict())) for item_id, match in matches.items()
         )
-    if fingerprint_rows:
-        session.execute(ItemFingerprint.__table__.insert(), fingerprint_rows)  # type: ignore[attr-defined]
-    if band_rows:
-        session.execute(FingerprintBand.__table__.insert(), band_rows)  # type: ignore[attr-defined]
+    _insert_rows(session, "item_fingerprint", ("item_id", "kind", "value"), fingerprint_rows)
+    _insert_rows(session, "fingerprint_band", ("key", "item_id"), band_rows)
     touched: set[int] = set(joined.values())
     assignments: list[dict[str, int]] = [
         {"id": item_id, "cluster_id": cid} for item_id, cid in joined.items()
@@ -329,18 +384,29 @@ def assign_clusters(
                 {"id": i, "cluster_id": cluster.id} for i in [rep, *new_clusters[rep]]
             )
     if assignments:
-        session.execute(update(Item), assignments)
-        counts = dict(
-            session.execute(
-                select(col(Item.cluster_id), func.count())
-                .where(col(Item.cluster_id).in_(sorted(touched)))
-                .group_by(col(Item.cluster_id))
-            ).all()
+        _execute_many(
+            session,
+            "UPDATE item SET cluster_id = {} WHERE id = {}",
+            [(a["cluster_id"], a["id"]) for a in assignments],
+        )
+        # Recount the touched clusters in one statement.
+        members_of = (
+            select(func.count())
+            .where(col(Item.cluster_id) == col(ContentCluster.id))
+            .scalar_subquery()
         )
         session.execute(
-            update(ContentCluster),
-            [{"id": cid, "member_count": counts.get(cid, 0), "updated_at": now} for cid in touched],
+            update(ContentCluster.__table__)  # type: ignore[attr-defined]
+            .where(_among(session, ContentCluster.id, touched))
+            .values(member_count=members_of, updated_at=now)
         )
+        # Objects the session holds see the new values, as after an ORM bulk update.
+        homes = {a["id"]: a["cluster_id"] for a in assignments}
+        for held in list(session.identity_map.values()):
+            if isinstance(held, Item) and held.id in homes:
+                set_committed_value(held, "cluster_id", homes[held.id])
+            elif isinstance(held, ContentCluster) and held.id in touched:
+                session.expire(held, ["member_count", "updated_at"])
     return sorted(touched)
 
 

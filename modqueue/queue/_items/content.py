@@ -47,11 +47,10 @@ EMAIL = re.compile(
 PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{6,}\d(?!\w)")
 
 
-_NO_DIGITS = str.maketrans("", "", "0123456789")
-
-
 def _digits(text: str) -> int:
-    return len(text) - len(text.translate(_NO_DIGITS))
+    # Ten `str.count` calls run in C; `str.translate` with a deletion table is a Python
+    # dict lookup per character.
+    return sum(map(text.count, "0123456789"))
 
 
 def _phone(match: re.Match[str]) -> str:

@@ -3,11 +3,16 @@
 - Text: the words `normalise_text` keeps (case, digits, contacts, URLs and punctuation
   gone, as in the export), joined by single spaces and cut into shingles of 5 UTF-8
   bytes; each shingle, read as a little-endian 40-bit integer, is hashed to 32 bits
-  (times 0x9E3779B97F4A7C15 modulo 2^64, top 32 bits; numpy, no Python loop) and the
-  MinHash of that set (`datasketch`, 128 permutations, seed 1, scheme `affine32`)
-  estimates the Jaccard similarity of two texts. Its LSH band keys (bands and rows
-  chosen by datasketch's optimal-parameter helper for `LSH_THRESHOLD`, weighted towards
-  recall) find the candidates; the estimated Jaccard then decides.
+  (times 0x9E3779B97F4A7C15 modulo 2^64, top 32 bits) and the MinHash of that set
+  (`datasketch`'s scheme `affine32` with 128 permutations, seed 1: each hash mixed by
+  the 32-bit MurmurHash3 finalizer, then `a * h + b` modulo 2^32 per permutation, the
+  minimum kept) estimates the Jaccard similarity of two texts. `text_signatures`
+  computes the signatures of a whole batch at once in numpy (the permutations of all its
+  shingles in blocks, minima per text by `reduceat`): exactly the values
+  `datasketch.MinHash.update_batch` gives, with its permutation parameters, without a
+  Python step per text or shingle. Its LSH band keys (bands and rows chosen by
+  datasketch's optimal-parameter helper for `LSH_THRESHOLD`, weighted towards recall)
+  find the candidates; the estimated Jaccard then decides.
 - Media: a SHA-256 digest (exact copies) and, for images, a PDQ hash (64 hex digits);
   two PDQ hashes match within a Hamming distance. PDQ candidates come from 16 chunks of
   16 bits: two hashes within distance 31 differ in at most one bit in at least one chunk
@@ -20,6 +25,7 @@ Every key is a 63-bit integer: a kind tag in the top bits, the kind's value belo
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +51,7 @@ __all__ = [
     "Signature",
     "band_keys",
     "estimated_jaccard",
+    "fingerprints_many",
     "fingerprints_of",
     "is_hex64",
     "needs_fetch",
@@ -55,6 +62,7 @@ __all__ = [
     "signature_from_hex",
     "signature_hex",
     "text_signature",
+    "text_signatures",
 ]
 
 NUM_PERM = 128
@@ -78,13 +86,21 @@ _LOW56 = (1 << 56) - 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _PDQ_BASES = (_TAG_PDQ | (np.arange(PDQ_CHUNKS, dtype=np.int64) << 16))[:, None]
 _PDQ_FLIPS = np.array([0, *(1 << b for b in range(16))], dtype=np.int64)[None, :]
-_MODEL = MinHash(num_perm=NUM_PERM, seed=SEED)
-_PERMUTATIONS = _MODEL.permutations
+_MODEL = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32")
+_A = np.asarray(_MODEL.permutations[0], dtype=np.uint32)[:, None]
+_B = np.asarray(_MODEL.permutations[1], dtype=np.uint32)[:, None]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_LOW40 = np.uint64((1 << 40) - 1)
+_BLOCK = 8192
+"""Shingles permuted at once (a block of 128 x 8,192 uint32 values is 4 MiB)."""
+_RECENT_LIMIT = 8192
+"""Signatures kept by normalised text (`_RECENT`): copies in a flood normalise to the
+same words, so most of a flood's signatures are computed once."""
+_RECENT: dict[bytes, np.ndarray[Any, np.dtype[np.uint32]]] = {}
+_RECENT_LOCK = threading.Lock()
 _MIX = np.random.default_rng(20261130)
 _BAND_MULTIPLIERS = _MIX.integers(1, 2**63, size=(BANDS, ROWS), dtype=np.uint64) | np.uint64(1)
 _BAND_OFFSETS = _MIX.integers(0, 2**63, size=BANDS, dtype=np.uint64)
-_SCHEME = _MODEL.scheme
 
 
 def is_hex64(value: str) -> bool:
@@ -92,32 +108,103 @@ def is_hex64(value: str) -> bool:
     return bool(_HEX64.fullmatch(value))
 
 
+def _fmix32(values: np.ndarray[Any, np.dtype[np.uint32]]) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    """The MurmurHash3 32-bit finalizer, element-wise (datasketch's pre-mix)."""
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    mixed: np.ndarray[Any, np.dtype[np.uint32]] = values ^ (values >> np.uint32(16))
+    return mixed
+
+
+def _signatures(blobs: Sequence[bytes]) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    """The MinHash signatures (one row each) of the 5-byte shingle sets of `blobs` (each
+    at least `SHINGLE` bytes long)."""
+    n = len(blobs)
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=n)
+    data = np.frombuffer(b"".join(blobs), dtype=np.uint8).astype(np.uint64)
+    span = len(data) - SHINGLE + 1
+    every = data[:span].copy()
+    for offset in range(1, SHINGLE):
+        every |= data[offset : offset + span] << np.uint64(8 * offset)
+    # The shingles inside each blob (none across two), tagged with the blob's number.
+    counts = lengths - (SHINGLE - 1)
+    ends = np.cumsum(counts)
+    starts = np.cumsum(lengths) - lengths
+    shift = np.repeat(starts - (ends - counts), counts)
+    positions = np.arange(int(ends[-1]), dtype=np.int64) + shift
+    owners = np.repeat(np.arange(n, dtype=np.uint64), counts)
+    tagged = np.unique((owners << np.uint64(40)) | every[positions])
+    hashed = _fmix32((((tagged & _LOW40) * _GOLDEN) >> np.uint64(32)).astype(np.uint32))
+    bounds = np.searchsorted(tagged >> np.uint64(40), np.arange(n + 1, dtype=np.uint64))
+    # One row per permutation: `reduceat` along rows is many times faster than down
+    # columns.
+    found = np.empty((NUM_PERM, n), dtype=np.uint32)
+    first = 0
+    while first < n:
+        # Whole blobs, up to `_BLOCK` shingles (at least one blob).
+        last = int(np.searchsorted(bounds, bounds[first] + _BLOCK, side="right")) - 1
+        last = min(max(last, first + 1), n)
+        block = _A * hashed[None, bounds[first] : bounds[last]]
+        block += _B
+        found[:, first:last] = np.minimum.reduceat(
+            block, bounds[first:last] - bounds[first], axis=1
+        )
+        first = last
+    return np.ascontiguousarray(found.T)
+
+
+def _signed(
+    texts: Sequence[str | None],
+) -> tuple[list[tuple[int, int]], np.ndarray[Any, np.dtype[np.uint32]]]:
+    """The texts with words left as `(position, word count)`, and their signatures (one
+    row each, in that order). Texts normalising to the same words share one
+    computation, in the batch and with recent batches (`_RECENT`)."""
+    rows: dict[bytes, int] = {}
+    owners: list[tuple[int, int]] = []
+    picks: list[int] = []
+    for position, text in enumerate(texts):
+        words = normalise_text(text) if text else None
+        if not words:
+            continue
+        blob = " ".join(words).encode()
+        if len(blob) < SHINGLE:
+            blob += bytes(SHINGLE - len(blob))
+        picks.append(rows.setdefault(blob, len(rows)))
+        owners.append((position, len(words)))
+    if not owners:
+        return owners, np.empty((0, NUM_PERM), dtype=np.uint32)
+    unique = np.empty((len(rows), NUM_PERM), dtype=np.uint32)
+    with _RECENT_LOCK:
+        known = {row: _RECENT[blob] for blob, row in rows.items() if blob in _RECENT}
+    for row, signature in known.items():
+        unique[row] = signature
+    missing = [(blob, row) for blob, row in rows.items() if row not in known]
+    if missing:
+        computed = _signatures([blob for blob, _ in missing])
+        unique[[row for _, row in missing]] = computed
+        with _RECENT_LOCK:
+            if len(_RECENT) + len(missing) > _RECENT_LIMIT:
+                _RECENT.clear()
+            _RECENT.update((blob, computed[i]) for i, (blob, _) in enumerate(missing))
+    return owners, unique[picks]
+
+
+def text_signatures(texts: Sequence[str | None]) -> list[tuple[Signature, int] | None]:
+    """`text_signature` of each of `texts`, computed together (see the module
+    docstring): the same values, a fraction of the time per text."""
+    found: list[tuple[Signature, int] | None] = [None] * len(texts)
+    owners, signatures = _signed(texts)
+    for row, (position, words) in enumerate(owners):
+        found[position] = (signatures[row], words)
+    return found
+
+
 def text_signature(text: str | None) -> tuple[Signature, int] | None:
     """The MinHash signature of `text` (uint32 values) and its normalised word count, or
     `None` when no words are left."""
-    if not text:
-        return None
-    words = normalise_text(text)
-    if not words:
-        return None
-    data = np.frombuffer(" ".join(words).encode(), dtype=np.uint8).astype(np.uint64)
-    if len(data) < SHINGLE:
-        data = np.concatenate([data, np.zeros(SHINGLE - len(data), dtype=np.uint64)])
-    count = len(data) - SHINGLE + 1
-    codes = np.zeros(count, dtype=np.uint64)
-    for offset in range(SHINGLE):
-        codes |= data[offset : offset + count] << np.uint64(8 * offset)
-    hashed = (np.unique(codes) * _GOLDEN) >> np.uint64(32)
-    minhash = MinHash(
-        num_perm=NUM_PERM,
-        seed=SEED,
-        permutations=_PERMUTATIONS,
-        scheme=_SCHEME,
-        hashfunc=int,
-    )
-    minhash.update_batch(hashed.tolist())
-    signature: Signature = np.asarray(minhash.hashvalues, dtype=np.uint32)
-    return signature, len(words)
+    return text_signatures([text])[0]
 
 
 def signature_hex(signature: Signature) -> str:
@@ -139,9 +226,15 @@ def estimated_jaccard(a: Signature, b: Signature) -> float:
 def band_keys(signature: Signature) -> list[int]:
     """The LSH band keys of a signature (`BANDS` of `ROWS` values each): each band's
     values mixed with fixed random 64-bit multipliers (a multiply-add hash per band)."""
-    rows = signature[: BANDS * ROWS].astype(np.uint64).reshape(BANDS, ROWS)
-    mixed = (rows * _BAND_MULTIPLIERS).sum(axis=1, dtype=np.uint64) + _BAND_OFFSETS
-    return [_TAG_BAND | int(v) for v in (mixed >> np.uint64(8)).tolist()]
+    return _band_keys_many(signature[None, :])[0]
+
+
+def _band_keys_many(signatures: np.ndarray[Any, np.dtype[np.uint32]]) -> list[list[int]]:
+    """`band_keys` of each row of `signatures`."""
+    rows = signatures[:, : BANDS * ROWS].astype(np.uint64).reshape(-1, BANDS, ROWS)
+    mixed = (rows * _BAND_MULTIPLIERS).sum(axis=2, dtype=np.uint64) + _BAND_OFFSETS
+    keys: list[list[int]] = ((mixed >> np.uint64(8)) | np.uint64(_TAG_BAND)).tolist()
+    return keys
 
 
 def sha256_key(digest: str) -> int:
@@ -181,14 +274,22 @@ class Fingerprints:
     sha256: list[str] = field(default_factory=list)
     pdq: list[str] = field(default_factory=list)
     media_pending: bool = False
+    cached_bands: list[int] | None = field(default=None, repr=False, compare=False)
+    """The band keys of `signature` when computed with it (`fingerprints_many`)."""
+    cached_hex: str | None = field(default=None, repr=False, compare=False)
+    """`signature_hex(signature)` when computed with it (`fingerprints_many`)."""
 
     def bands(self) -> list[int]:
         """The LSH band keys of the text signature (none without text)."""
-        return band_keys(self.signature) if self.signature is not None else []
+        if self.signature is None:
+            return []
+        if self.cached_bands is None:
+            self.cached_bands = band_keys(self.signature)
+        return self.cached_bands
 
     def stored_keys(self, bands: list[int] | None = None) -> list[int]:
         """The keys this item is stored under in the candidate index."""
-        keys = list(bands) if bands is not None else self.bands()
+        keys = list(bands if bands is not None else self.bands())
         keys.extend(sha256_key(d) for d in self.sha256)
         for pdq in self.pdq:
             keys.extend(pdq_exact_keys(pdq))
@@ -196,7 +297,7 @@ class Fingerprints:
 
     def query_keys(self, bands: list[int] | None = None) -> list[int]:
         """The keys that find this item's candidates."""
-        keys = list(bands) if bands is not None else self.bands()
+        keys = list(bands if bands is not None else self.bands())
         keys.extend(sha256_key(d) for d in self.sha256)
         for pdq in self.pdq:
             keys.extend(pdq_query_keys(pdq))
@@ -206,7 +307,8 @@ class Fingerprints:
         """`(kind, value)` rows of `item_fingerprint`."""
         rows = []
         if self.signature is not None:
-            rows.append(("text_minhash", f"{self.words}:{signature_hex(self.signature)}"))
+            hexed = self.cached_hex or signature_hex(self.signature)
+            rows.append(("text_minhash", f"{self.words}:{hexed}"))
         rows.extend(("sha256", d) for d in self.sha256)
         rows.extend(("pdq", p) for p in self.pdq)
         if self.media_pending:
@@ -258,12 +360,7 @@ def needs_fetch(entry: dict[str, Any]) -> bool:
     )
 
 
-def fingerprints_of(text: str | None, media: Sequence[dict[str, Any]]) -> Fingerprints:
-    """The fingerprints of an item's text and of the hashes in its media entries."""
-    found = Fingerprints()
-    signed = text_signature(text)
-    if signed is not None:
-        found.signature, found.words = signed
+def _media_prints(found: Fingerprints, media: Sequence[dict[str, Any]]) -> Fingerprints:
     for entry in media:
         found.media_pending = found.media_pending or needs_fetch(entry)
         digest = entry.get("sha256")
@@ -272,4 +369,28 @@ def fingerprints_of(text: str | None, media: Sequence[dict[str, Any]]) -> Finger
         pdq = entry.get("pdq")
         if isinstance(pdq, str) and is_hex64(pdq) and pdq not in found.pdq:
             found.pdq.append(pdq)
+    return found
+
+
+def fingerprints_of(text: str | None, media: Sequence[dict[str, Any]]) -> Fingerprints:
+    """The fingerprints of an item's text and of the hashes in its media entries."""
+    return fingerprints_many([(text, media)])[0]
+
+
+def fingerprints_many(
+    contents: Sequence[tuple[str | None, Sequence[dict[str, Any]]]],
+) -> list[Fingerprints]:
+    """`fingerprints_of` each `(text, media)`, the text signatures, their band keys and
+    hex forms computed for all of them at once (`text_signatures`)."""
+    owners, signatures = _signed([text for text, _ in contents])
+    found = [_media_prints(Fingerprints(), media) for _, media in contents]
+    if owners:
+        bands = _band_keys_many(signatures)
+        hexed = signatures.astype(">u4").tobytes().hex()
+        width = NUM_PERM * 8
+        for row, (position, words) in enumerate(owners):
+            prints = found[position]
+            prints.signature, prints.words = signatures[row], words
+            prints.cached_bands = bands[row]
+            prints.cached_hex = hexed[row * width : (row + 1) * width]
     return found

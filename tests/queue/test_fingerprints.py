@@ -1,0 +1,96 @@
+"""Text signatures computed a batch at once are exactly datasketch's MinHash of the
+shingles (the stored and bank-exported format), however the batch is made up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from datasketch import MinHash
+
+from modqueue.queue._items import fingerprints
+from modqueue.queue._items.content import normalise_text
+from modqueue.queue._items.fingerprints import (
+    NUM_PERM,
+    SEED,
+    SHINGLE,
+    band_keys,
+    fingerprints_many,
+    fingerprints_of,
+    signature_hex,
+    text_signature,
+    text_signatures,
+)
+
+TEXTS: list[str | None] = [
+    "Boat to UK this Friday, pay on arrival, £3200 per person, call +44 7693 570382.",
+    "boat to uk this friday - PAY ON ARRIVAL - 1500 per person 🚤 call +44 7111 222333",
+    "Plant sitter wanted Monday, cash 200 a week, no questions, text me",
+    "",
+    None,
+    "42 !!! ...",
+    "wow",
+    "a b",
+    "Ünïcödé wörds, ﬁne ligatures and \uff26\uff35\uff2c\uff2c letters",
+    "see https://example.org/x?y=1 or mail me at someone@example.org",
+    "x" * 3000,
+    "Boat to UK this Friday, pay on arrival, £3200 per person, call +44 7693 570382.",
+]
+
+
+def _datasketch(text: str | None) -> np.ndarray[Any, np.dtype[np.uint32]] | None:
+    """The reference: datasketch's MinHash of the text's shingle hashes, one by one."""
+    words = normalise_text(text) if text else []
+    if not words:
+        return None
+    data = " ".join(words).encode().ljust(SHINGLE, b"\0")
+    codes = {
+        int.from_bytes(data[i : i + SHINGLE], "little") for i in range(len(data) - SHINGLE + 1)
+    }
+    minhash = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32", hashfunc=int)
+    minhash.update_batch([(c * 0x9E3779B97F4A7C15 % 2**64) >> 32 for c in sorted(codes)])
+    return np.asarray(minhash.hashvalues, dtype=np.uint32)
+
+
+def test_batch_signatures_are_datasketch_minhashes() -> None:
+    fingerprints._RECENT.clear()
+    together = text_signatures(TEXTS)
+    for text, signed in zip(TEXTS, together, strict=True):
+        expected = _datasketch(text)
+        if expected is None:
+            assert signed is None
+            continue
+        assert signed is not None
+        assert np.array_equal(signed[0], expected)
+        assert signed[1] == len(normalise_text(text or ""))
+        alone = text_signature(text)  # from the recent-signature cache now
+        assert alone is not None and np.array_equal(alone[0], expected)
+
+
+def test_a_batch_larger_than_one_block_gives_the_same_signatures() -> None:
+    fingerprints._RECENT.clear()
+    texts = [f"word{i % 7} " * 50 + "tail " * (i % 13) + chr(0x4E00 + i) for i in range(400)]
+    together = text_signatures(texts)
+    fingerprints._RECENT.clear()
+    for text, signed in zip(texts, together, strict=True):
+        alone = text_signature(text)
+        assert signed is not None and alone is not None
+        assert np.array_equal(signed[0], alone[0])
+
+
+def test_fingerprints_many_matches_one_by_one() -> None:
+    media = [{"kind": "image", "sha256": "a" * 64, "pdq": "f" * 64}]
+    contents = [(text, media if i % 2 else []) for i, text in enumerate(TEXTS)]
+    many = fingerprints_many(contents)
+    for (text, entries), found in zip(contents, many, strict=True):
+        alone = fingerprints_of(text, entries)
+        assert found.rows() == alone.rows()
+        assert found.query_keys() == alone.query_keys()
+        assert found.stored_keys() == alone.stored_keys()
+        if found.signature is not None:
+            assert found.bands() == band_keys(found.signature)
+            assert found.rows()[0][1].endswith(signature_hex(found.signature))
+    # Asking for keys never changes the item's bands.
+    first = many[0]
+    assert first.query_keys() == first.query_keys()
+    assert len(first.bands()) == fingerprints.BANDS
