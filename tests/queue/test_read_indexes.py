@@ -28,6 +28,10 @@ INDEXES = {
 }
 
 
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+WORDS += ["india", "juliet", "kilo", "lima"]
+
+
 def _index_names(q: ReviewQueue) -> dict[str, set[str]]:
     """Index names per table, from the catalogue (reflection skips expression indexes)."""
     if q.engine.dialect.name == "postgresql":

@@ -19,8 +19,8 @@ __all__ = ["oldest_pending", "past_deadline_by_queue", "queue_stats"]
 
 # Literals, not bound parameters: only then can the planners use the partial indexes of
 # migration 0021 (SQLite never does with a parameter).
-_OPEN = (literal_column("'pending'"), literal_column("'claimed'"))
-_PENDING = literal_column("'pending'")
+_OPEN: tuple[Any, ...] = (literal_column("'pending'"), literal_column("'claimed'"))
+_PENDING: Any = literal_column("'pending'")
 
 
 def past_deadline_by_queue(session: Session, *, now: datetime) -> dict[str, int]:
