@@ -6,15 +6,20 @@
 Phases (`--phase all` runs build, measure and explain in turn):
 
 1. `build`: N items of the seven bundled policies through the product's own ingest
-   (`ReviewQueue.enqueue`, batches of 1,000) and 30% of them decided by a bulk decide (the
-   product's `claim_next` and `decide` service functions, 100 decisions per transaction,
-   `--workers` processes side by side),
-   so the audit trail is the product's own (ingested, claimed, decided; hash-chained).
+   (`ReviewQueue.enqueue`, batches of 5,000, `--workers` processes on contiguous ranges),
+   each with its own made-up words (no two items near duplicates: texts differing only in
+   digits would cluster and fold into floods), and 30% of them decided through the
+   product's bulk decide (`decide_items`, public in `modqueue.queue`): 5,000 items per
+   transaction, per policy one set with its takedown label (a third of the items) and one
+   with its no-action label, the product's second-review share sampled as a cluster
+   decision samples it (those items wait in `<policy>:second`), `--workers` processes on
+   contiguous slices. So the audit trail is the product's own (ingested, decided;
+   hash-chained) and every takedown has its outbox row.
    The build runs in chunks of 100,000 items over a simulated year (chunk k at day
    365*k/chunks, 2025-12-01 onwards; the audit partitions of those months are created
    first, as an operator backfilling would), each chunk ingested then decided to 30% of
-   what is in. It prints progress and is resumable: a re-run counts what is there and
-   carries on (ingest is idempotent, decisions continue to 30%).
+   what is in. It prints progress and rates and is resumable: a re-run counts what is
+   there and carries on (ingest is idempotent, decisions continue to 30%).
 2. `measure`: claim_next p50/p99 (1,000 claims, each released), decide p99 (300
    claim+decide), stats and dashboard query time (5 runs each), export of the decided
    items against a plain `COPY (SELECT same columns) TO STDOUT` into a file, a full
