@@ -21,7 +21,6 @@ INDEXES = {
         "ix_item_open_deadline",
         "ix_item_pending_ingested",
         "ix_item_pending_flagged",
-        "ix_item_pending_unescalated",
     },
     "decision": {"ix_decision_decided_at"},
     "audit_event": {"ix_audit_event_event_at"},

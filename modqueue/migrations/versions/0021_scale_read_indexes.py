@@ -1,4 +1,4 @@
-"""Indexes that keep the stats, the lead dashboard and the claim fast at millions of items.
+"""Indexes that keep the stats and the lead dashboard fast at millions of items.
 
 * `ix_item_open_deadline` (`deadline_at, queue` over pending and claimed items): the
   past-deadline count is the open items (from `queue_counter`) minus those whose deadline
@@ -7,10 +7,6 @@
 * `ix_item_pending_ingested` and `ix_item_pending_flagged` (`queue` then `ingested_at`,
   or the flag time the deadlines run on, over pending items): the oldest pending item of
   a queue is the first entry of its range, not a scan of every pending row.
-* `ix_item_pending_unescalated` (`priority DESC, id` over pending items outside the
-  senior queues): the default claim (every queue but the senior ones) reads the top of
-  this index instead of stepping over the senior backlog at the top of
-  `ix_item_pending_by_priority`.
 * `ix_decision_decided_at`: the dashboard's decisions of the last hours.
 * `ix_audit_event_event_at` (`event, at`): the dashboard's escalations of the last hours
   (on PostgreSQL created on every monthly partition).
@@ -33,23 +29,29 @@ depends_on: str | Sequence[str] | None = None
 
 OPEN = sa.text("status IN ('pending', 'claimed')")
 PENDING = sa.text("status = 'pending'")
-UNESCALATED = sa.text("status = 'pending' AND queue NOT LIKE '%:senior'")
 
 
 def upgrade() -> None:
-    where = {"postgresql_where": OPEN, "sqlite_where": OPEN}
-    op.create_index("ix_item_open_deadline", "item", ["deadline_at", "queue"], **where)
-    where = {"postgresql_where": PENDING, "sqlite_where": PENDING}
-    op.create_index("ix_item_pending_ingested", "item", ["queue", "ingested_at"], **where)
+    op.create_index(
+        "ix_item_open_deadline",
+        "item",
+        ["deadline_at", "queue"],
+        postgresql_where=OPEN,
+        sqlite_where=OPEN,
+    )
+    op.create_index(
+        "ix_item_pending_ingested",
+        "item",
+        ["queue", "ingested_at"],
+        postgresql_where=PENDING,
+        sqlite_where=PENDING,
+    )
     op.create_index(
         "ix_item_pending_flagged",
         "item",
         ["queue", sa.text("coalesce(flagged_at, ingested_at)")],
-        **where,
-    )
-    where = {"postgresql_where": UNESCALATED, "sqlite_where": UNESCALATED}
-    op.create_index(
-        "ix_item_pending_unescalated", "item", [sa.text("priority DESC"), "id"], **where
+        postgresql_where=PENDING,
+        sqlite_where=PENDING,
     )
     op.create_index("ix_decision_decided_at", "decision", ["decided_at"])
     op.create_index("ix_audit_event_event_at", "audit_event", ["event", "at"])
@@ -59,7 +61,6 @@ def downgrade() -> None:
     op.drop_index("ix_audit_event_event_at", table_name="audit_event")
     op.drop_index("ix_decision_decided_at", table_name="decision")
     for name in (
-        "ix_item_pending_unescalated",
         "ix_item_pending_flagged",
         "ix_item_pending_ingested",
         "ix_item_open_deadline",

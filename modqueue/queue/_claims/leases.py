@@ -122,8 +122,7 @@ def _claim_statement(dialect: str, by_queue: bool, skipping: bool) -> Any:
     queue_filter = (
         ITEM.c.queue.in_(bindparam("queues", expanding=True))
         if by_queue
-        # A literal (as `status` below): the partial index `ix_item_pending_unescalated`.
-        else not_(ITEM.c.queue.like(literal_column(f"'%{SENIOR_SUFFIX}'")))
+        else not_(ITEM.c.queue.like(bindparam("senior_pattern")))
     )
     conditions = [
         # A literal, not a bound parameter: only then can the planners use the
@@ -192,6 +191,8 @@ def claim_next(
     }
     if queues:
         params["queues"] = _with_second_reviews(queues)
+    else:
+        params["senior_pattern"] = f"%{SENIOR_SUFFIX}"
     if skip_policies:
         params["skip_policies"] = sorted(skip_policies)
     row = (

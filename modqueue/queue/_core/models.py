@@ -25,7 +25,6 @@ __all__ = [
 
 PENDING_ONLY = text("status = 'pending'")
 OPEN_ONLY = text("status IN ('pending', 'claimed')")
-UNESCALATED_ONLY = text("status = 'pending' AND queue NOT LIKE '%:senior'")
 
 
 class ItemBase(SQLModel):
@@ -66,7 +65,7 @@ class Item(ItemBase, table=True):
             postgresql_where=PENDING_ONLY,
             sqlite_where=PENDING_ONLY,
         ),
-        # Migration 0021: past-deadline counts, oldest pending ages, the default claim.
+        # Migration 0021: past-deadline counts, oldest pending ages.
         Index(
             "ix_item_open_deadline",
             "deadline_at",
@@ -87,13 +86,6 @@ class Item(ItemBase, table=True):
             text("coalesce(flagged_at, ingested_at)"),
             postgresql_where=PENDING_ONLY,
             sqlite_where=PENDING_ONLY,
-        ),
-        Index(
-            "ix_item_pending_unescalated",
-            text("priority DESC"),
-            "id",
-            postgresql_where=UNESCALATED_ONLY,
-            sqlite_where=UNESCALATED_ONLY,
         ),
         Index("ix_item_status_lease", "status", "lease_expires_at"),
         Index("ix_item_queue_status", "queue", "status"),
