@@ -6,15 +6,20 @@
 Phases (`--phase all` runs build, measure and explain in turn):
 
 1. `build`: N items of the seven bundled policies through the product's own ingest
-   (`ReviewQueue.enqueue`, batches of 1,000) and 30% of them decided by a bulk decide (the
-   product's `claim_next` and `decide` service functions, 100 decisions per transaction,
-   `--workers` processes side by side),
-   so the audit trail is the product's own (ingested, claimed, decided; hash-chained).
+   (`ReviewQueue.enqueue`, batches of 5,000, `--workers` processes on contiguous ranges),
+   each with its own made-up words (no two items near duplicates: texts differing only in
+   digits would cluster and fold into floods), and 30% of them decided through the
+   product's bulk decide (`decide_items`, public in `modqueue.queue`): 5,000 items per
+   transaction, per policy one set with its takedown label (a third of the items) and one
+   with its no-action label, the product's second-review share sampled as a cluster
+   decision samples it (those items wait in `<policy>:second`), `--workers` processes on
+   contiguous slices. So the audit trail is the product's own (ingested, decided;
+   hash-chained) and every takedown has its outbox row.
    The build runs in chunks of 100,000 items over a simulated year (chunk k at day
    365*k/chunks, 2025-12-01 onwards; the audit partitions of those months are created
    first, as an operator backfilling would), each chunk ingested then decided to 30% of
-   what is in. It prints progress and is resumable: a re-run counts what is there and
-   carries on (ingest is idempotent, decisions continue to 30%).
+   what is in. It prints progress and rates and is resumable: a re-run counts what is
+   there and carries on (ingest is idempotent, decisions continue to 30%).
 2. `measure`: claim_next p50/p99 (1,000 claims, each released), decide p99 (300
    claim+decide), stats and dashboard query time (5 runs each), export of the decided
    items against a plain `COPY (SELECT same columns) TO STDOUT` into a file, a full
@@ -31,6 +36,7 @@ the conditions of each recorded run.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -52,13 +58,13 @@ from sqlalchemy.engine import make_url
 from modqueue.integrations.export import export_dataset
 from modqueue.queue import (
     ReviewQueue,
-    decide,
+    decide_items,
     latest_checkpoint,
+    sampled_for_second_review,
     verify_chain,
     verify_since,
     write_checkpoint,
 )
-from modqueue.queue._claims.leases import claim_next
 from modqueue.settings import load_settings
 
 POLICIES = [
@@ -72,9 +78,29 @@ POLICIES = [
 ]
 WORDS = "boat crossing channel offer beach tonight documents passport delivery pills address"
 WORDS_LIST = WORDS.split()
+SYLLABLES = [c + v for c in "bdfghjklmnprstvwz" for v in "aeiou"]
+
+
+def made_up_word(x: int) -> str:
+    """A letters-only word from the bits of `x` (three syllables of 85)."""
+    n = len(SYLLABLES)
+    return SYLLABLES[x % n] + SYLLABLES[(x // n) % n] + SYLLABLES[(x // n // n) % n]
+
+
+def words_of(n: int) -> str:
+    """Item n's own words: eight made-up words drawn from a hash of n, so no two items
+    are near duplicates (texts differing only in digits would cluster and fold into
+    floods), and three of the topical words."""
+    digest = hashlib.blake2b(n.to_bytes(8, "big"), digest_size=24).digest()
+    made = [made_up_word(int.from_bytes(digest[3 * k : 3 * k + 3], "big")) for k in range(8)]
+    topical = [WORDS_LIST[(n * k) % len(WORDS_LIST)] for k in (1, 3, 7)]
+    return " ".join(made[:4] + topical + made[4:])
+
+
 CHUNK = 100_000
 DECIDED_SHARE = 0.30
-DECIDE_BATCH = 100
+DECIDE_BATCH = 5_000
+INGEST_BATCH = 5_000
 START = datetime(2025, 12, 1, 8, 0, tzinfo=UTC)
 REVIEWERS = [f"mod-{k}" for k in range(20)]
 EXPORT_COLUMNS = (
@@ -101,7 +127,7 @@ class SimClock:
 
 def item(n: int) -> dict[str, Any]:
     """Item n of the build: deterministic, so a re-run ingests the same items."""
-    words = " ".join(WORDS_LIST[(n * k) % len(WORDS_LIST)] for k in (1, 3, 7, 11, 13))
+    words = words_of(n)
     return {
         "source": "scale",
         "external_id": f"s-{n}",
@@ -121,13 +147,14 @@ def open_queue(url: str, clock: Callable[[], datetime] | None = None) -> ReviewQ
 
 
 def counts(q: ReviewQueue) -> tuple[int, int]:
-    """(items of the build, of which decided)."""
+    """(items of the build, of which decided: final, or sent on to a second review)."""
     with q.read_session() as s:
         row = s.execute(
             text(
-                "SELECT count(*), count(*) FILTER (WHERE final_label IS NOT NULL) "
-                "FROM item WHERE source = 'scale'"
-            )
+                "SELECT count(*), count(*) FILTER (WHERE status = 'decided' "
+                "OR queue LIKE :second) FROM item WHERE source = 'scale'"
+            ),
+            {"second": "%:second"},
         ).one()
     return int(row[0]), int(row[1])
 
@@ -152,49 +179,119 @@ def create_months(q: ReviewQueue, months: int) -> None:
             )
 
 
-def decide_batch(q: ReviewQueue, labels: dict[str, tuple[str, str]], want: int, n: int) -> int:
-    """Claim and decide up to `want` items in one transaction; how many were decided."""
-    done = 0
+def ingest_range(q: ReviewQueue, lo: int, hi: int) -> None:
+    """Items `lo..hi-1` through the product's ingest (`ReviewQueue.enqueue`), in batches
+    of `INGEST_BATCH` (each its own transaction)."""
+    for start in range(lo, hi, INGEST_BATCH):
+        stop = min(hi, start + INGEST_BATCH)
+        report = q.enqueue(
+            [item(n) for n in range(start, stop)], actor="scale", batch_size=INGEST_BATCH
+        )
+        assert not report.rejected, report.rejected[:3]
+
+
+def ingest_worker(url: str, at: datetime, lo: int, hi: int) -> None:
+    """One ingest process: items `lo..hi-1`, the build's clock at `at`."""
+    clock = SimClock()
+    clock.at = at
+    q = open_queue(url, clock)
+    try:
+        ingest_range(q, lo, hi)
+    finally:
+        q.close()
+
+
+def ingest_to(url: str, at: datetime, lo: int, hi: int, workers: int) -> None:
+    """Items `lo..hi-1`, in `workers` processes side by side (contiguous ranges, each in
+    batches of `INGEST_BATCH`: ingest is safe to run concurrently)."""
+    size = -(-(hi - lo) // max(1, workers))
+    jobs = [(url, at, a, min(hi, a + size)) for a in range(lo, hi, size)]
+    if len(jobs) == 1:
+        ingest_worker(*jobs[0])
+        return
+    with mp.get_context("spawn").Pool(len(jobs)) as pool:
+        pool.starmap(ingest_worker, jobs)
+
+
+Open = tuple[int, str, str, str]
+"""A pending item the build may decide: (id, policy, source, external_id)."""
+
+
+def open_items(q: ReviewQueue, want: int) -> list[Open]:
+    """The first `want` pending items of the build in their policy's own queue (not in
+    a senior or second-review queue), in id order."""
+    with q.read_session() as s:
+        rows = s.execute(
+            text(
+                "SELECT id, policy, source, external_id FROM item WHERE source = 'scale' "
+                "AND status = 'pending' AND queue NOT LIKE :senior "
+                "AND queue NOT LIKE :second ORDER BY id LIMIT :n"
+            ),
+            {"n": want, "senior": "%:senior", "second": "%:second"},
+        ).all()
+    return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+
+def decide_slice(
+    q: ReviewQueue, labels: dict[str, tuple[str, str]], rows: list[Open], n: int
+) -> int:
+    """One transaction of the bulk decide: per policy, a third of `rows` with its
+    takedown label and the rest with its no-action label, each set by one reviewer
+    through `decide_items`; the product's second-review share sampled as
+    `decide_cluster` samples it. How many items got a decision."""
+    groups: dict[tuple[str, str], list[Open]] = {}
+    for row in rows:
+        quiet, loud = labels[row[1]]
+        groups.setdefault((row[1], loud if row[0] % 3 == 0 else quiet), []).append(row)
+    applied = 0
     with q.session() as s:
-        for k in range(want):
+        for k, ((policy, label), members) in enumerate(sorted(groups.items())):
+            share = q.quality.share_for(policy)
             now = q.clock()
-            reviewer = REVIEWERS[(n + k) % len(REVIEWERS)]
-            claim = claim_next(s, reviewer=reviewer, queues=None, lease_seconds=300, now=now)
-            if claim is None:
-                break
-            quiet, loud = labels[claim.item.policy or "triage"]
-            decide(
+            outcome = decide_items(
                 s,
-                claim=claim,
-                label=loud if (n + k) % 3 == 0 else quiet,
-                note="",
+                item_ids=[m[0] for m in members],
+                reviewer=REVIEWERS[(n + k) % len(REVIEWERS)],
+                label=label,
                 guidelines=q.guidelines,
                 now=now + timedelta(seconds=20 + (n + k) % 60),
                 origin="bench",
-                quality=q.quality,
+                second_review=[
+                    m[0] for m in members if sampled_for_second_review(m[2], m[3], share)
+                ],
+                seconds_spent=float(20 + (n + k) % 60),
             )
-            done += 1
-    return done
+            applied += len(outcome.decision_ids)
+    return applied
 
 
-def decide_worker(url: str, at: datetime, want: int, seed: int) -> int:
-    """One decide process: `want` decisions in transactions of `DECIDE_BATCH`."""
+def decide_worker(url: str, at: datetime, rows: list[Open], seed: int) -> int:
+    """One decide process: `rows` in transactions of `DECIDE_BATCH` items."""
     clock = SimClock()
     clock.at = at
     q = open_queue(url, clock)
     labels = labels_for(q)
     done = 0
     try:
-        while done < want:
-            got = decide_batch(q, labels, min(DECIDE_BATCH, want - done), seed + done)
-            if got == 0:
-                break
-            done += got
-            if done % 5_000 < DECIDE_BATCH:
-                log(f"  worker {seed}: {done:,}/{want:,}")
+        for start in range(0, len(rows), DECIDE_BATCH):
+            done += decide_slice(q, labels, rows[start : start + DECIDE_BATCH], seed + start)
     finally:
         q.close()
     return done
+
+
+def decide_to(q: ReviewQueue, url: str, want: int, workers: int, seed: int) -> int:
+    """Decide `want` more pending items of the build: the parent picks them, `workers`
+    processes decide contiguous slices of them side by side. How many were decided."""
+    rows = open_items(q, want)
+    if not rows:
+        return 0
+    if workers <= 1:
+        return decide_worker(url, q.clock(), rows, seed)
+    size = -(-len(rows) // workers)
+    jobs = [(url, q.clock(), rows[k : k + size], seed + k) for k in range(0, len(rows), size)]
+    with mp.get_context("spawn").Pool(len(jobs)) as pool:
+        return sum(pool.starmap(decide_worker, jobs))
 
 
 def build(url: str, total: int, workers: int) -> dict[str, Any]:
@@ -211,21 +308,23 @@ def build(url: str, total: int, workers: int) -> dict[str, Any]:
         clock.at = START + timedelta(days=365 * chunk / chunks)
         if have < hi:
             t0 = time.perf_counter()
-            for lo in range(have, hi, 10_000):
-                q.enqueue([item(n) for n in range(lo, min(hi, lo + 10_000))], actor="scale")
-            ingest_s += time.perf_counter() - t0
-            log(f"chunk {chunk + 1}/{chunks}: ingested to {hi:,} ({hi - have:,} new)")
+            ingest_to(url, clock.at, have, hi, workers)
+            spent = time.perf_counter() - t0
+            ingest_s += spent
+            log(
+                f"chunk {chunk + 1}/{chunks}: ingested to {hi:,} ({hi - have:,} new, "
+                f"{(hi - have) / spent:,.0f}/s)"
+            )
             have = hi
         goal = int(hi * DECIDED_SHARE)
         clock.at += timedelta(hours=1)
-        t0 = time.perf_counter()
         if decided < goal:
-            share = -(-(goal - decided) // workers)
-            jobs = [(url, clock.at, share, decided + k * share) for k in range(workers)]
-            with mp.get_context("spawn").Pool(workers) as pool:
-                decided += sum(pool.starmap(decide_worker, jobs))
-            log(f"chunk {chunk + 1}/{chunks}: decided {decided:,}/{goal:,}")
-        decide_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            got = decide_to(q, url, goal - decided, workers, decided)
+            spent = time.perf_counter() - t0
+            decide_s += spent
+            decided += got
+            log(f"chunk {chunk + 1}/{chunks}: decided {decided:,}/{goal:,} ({got / spent:,.0f}/s)")
     have, decided = counts(q)
     q.close()
     elapsed = time.perf_counter() - started

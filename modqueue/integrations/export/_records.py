@@ -6,8 +6,9 @@ the first rows it reads); `agreement` is null when an item has fewer than two la
 
 The query joins each decided item (one whose `final_label` is set) with its decisions
 and its latest closed appeal, ordered by item and decision, and is read in batches
-(`yield_per`; a server-side cursor on PostgreSQL). Rows are grouped by item as they
-arrive, so memory holds one item at a time whatever the size of the table.
+(`yield_per`; a server-side cursor on PostgreSQL, planned for the whole result). Rows
+are grouped by item as they arrive, so memory holds one item at a time whatever the
+size of the table.
 """
 
 from __future__ import annotations
@@ -187,6 +188,11 @@ def iter_records(
     """Export records of decided items, each with its `{annotator: label}` (escalations
     left out, for agreement statistics), in item order."""
     query = _query(policy, since)
+    if conn.dialect.name == "postgresql":
+        # The export reads every row: plan the server-side cursor for the whole result
+        # (hash joins and one sort, as `COPY` of the same query gets), not for its first
+        # tenth (the default `cursor_tuple_fraction`: an index walk over every item).
+        conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
     group: list[Any] = []
     current = None

@@ -57,7 +57,14 @@ _INSERT_PERSONAL = insert(AuditPersonal.metadata.tables["audit_personal"])
 _HEAD = (
     select(AUDIT.c.id, AUDIT.c.hash)
     .where(AUDIT.c.chain == bindparam("chain"))
-    .order_by(AUDIT.c.id.desc())
+    # `chain DESC, id DESC` (not just `id DESC`): the order of `ix_audit_event_chain`, so
+    # on the partitioned table each partition reads one entry of it, never its primary
+    # key backwards past the other chains' events. The PostgreSQL lookups below also test
+    # `chain = ANY(ARRAY[...])`, not `chain = ...`: an equality makes the planner drop
+    # `chain` from the order (it is fixed), and with `id DESC` alone it may again walk a
+    # partition's `(id, at)` key backwards (seen: 20,000 rows of the other chains read
+    # in a partition holding none of this chain's).
+    .order_by(AUDIT.c.chain.desc(), AUDIT.c.id.desc())
     .limit(1)
 )
 # The first chain, from :start on, whose lock is free (LIMIT 1 stops at the first taken).
@@ -95,7 +102,8 @@ _PG_IDS = text(
 _PG_HEAD_AND_IDS = text(
     "SELECT h.id, h.hash, ARRAY(SELECT nextval(pg_get_serial_sequence('audit_event', 'id')) "
     "FROM generate_series(1, :n)) FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT id, hash "
-    "FROM audit_event WHERE chain = :chain ORDER BY id DESC LIMIT 1) AS h ON true"
+    "FROM audit_event WHERE chain = ANY(ARRAY[CAST(:chain AS integer)]) "
+    "ORDER BY chain DESC, id DESC LIMIT 1) AS h ON true"
 )
 
 
@@ -204,8 +212,8 @@ _PG_PROLOGUE_FROM = (
     "(SELECT chain, CASE WHEN chain IS NULL THEN NULL ELSE "
     "nextval(pg_get_serial_sequence('audit_event', 'id')) END AS next_id "
     f"FROM (SELECT ({TRY_CHAIN_SQL}) AS chain) AS t) AS c "
-    "LEFT JOIN LATERAL (SELECT id, hash FROM audit_event WHERE chain = c.chain "
-    "ORDER BY id DESC LIMIT 1) AS h ON true"
+    "LEFT JOIN LATERAL (SELECT id, hash FROM audit_event WHERE chain = ANY(ARRAY[c.chain]) "
+    "ORDER BY chain DESC, id DESC LIMIT 1) AS h ON true"
 )
 _SQLITE_PROLOGUE_COLUMNS = (
     "0 AS audit_chain, h.id AS audit_head_id, h.hash AS audit_head_hash, NULL AS audit_next_id"

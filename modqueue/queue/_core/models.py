@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 PENDING_ONLY = text("status = 'pending'")
+OPEN_ONLY = text("status IN ('pending', 'claimed')")
 
 
 class ItemBase(SQLModel):
@@ -61,6 +62,28 @@ class Item(ItemBase, table=True):
             "ix_item_pending_by_priority",
             text("priority DESC"),
             "id",
+            postgresql_where=PENDING_ONLY,
+            sqlite_where=PENDING_ONLY,
+        ),
+        # Migration 0021: past-deadline counts, oldest pending ages.
+        Index(
+            "ix_item_open_deadline",
+            "deadline_at",
+            "queue",
+            postgresql_where=OPEN_ONLY,
+            sqlite_where=OPEN_ONLY,
+        ),
+        Index(
+            "ix_item_pending_ingested",
+            "queue",
+            "ingested_at",
+            postgresql_where=PENDING_ONLY,
+            sqlite_where=PENDING_ONLY,
+        ),
+        Index(
+            "ix_item_pending_flagged",
+            "queue",
+            text("coalesce(flagged_at, ingested_at)"),
             postgresql_where=PENDING_ONLY,
             sqlite_where=PENDING_ONLY,
         ),
@@ -136,6 +159,7 @@ class Decision(DecisionBase, table=True):
     """Stored decision; several per item are kept (second reviews, seniors, appeals)."""
 
     __tablename__ = "decision"
+    __table_args__ = (Index("ix_decision_decided_at", "decided_at"),)
     id: int | None = Field(default=None, primary_key=True)
 
 
@@ -200,6 +224,7 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_event_item", "item_id", "id"),
         Index("ix_audit_event_actor", "actor", "id"),
         Index("ix_audit_event_chain", "chain", "id"),
+        Index("ix_audit_event_event_at", "event", "at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

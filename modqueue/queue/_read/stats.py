@@ -5,28 +5,80 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlmodel import Session, col
 
+from modqueue.queue._core.counter_models import QueueCounter
 from modqueue.queue._core.models import Item, OutboundAction
 from modqueue.queue._core.routing import is_senior_queue
-from modqueue.queue._core.types import ActionStatus, ItemStatus
+from modqueue.queue._core.types import ActionStatus
 from modqueue.queue._read.counters import item_counts
 
-__all__ = ["past_deadline_by_queue", "queue_stats"]
+__all__ = ["oldest_pending", "past_deadline_by_queue", "queue_stats"]
+
+
+# Literals, not bound parameters: only then can the planners use the partial indexes of
+# migration 0021 (SQLite never does with a parameter).
+_OPEN: tuple[Any, ...] = (literal_column("'pending'"), literal_column("'claimed'"))
+_PENDING: Any = literal_column("'pending'")
 
 
 def past_deadline_by_queue(session: Session, *, now: datetime) -> dict[str, int]:
-    """How many open (pending or claimed) items of each queue are past their deadline."""
-    rows = session.execute(
-        select(col(Item.queue), func.count())
-        .where(
-            col(Item.status).in_([ItemStatus.PENDING, ItemStatus.CLAIMED]),
-            col(Item.deadline_at) < now,
-        )
-        .group_by(col(Item.queue))
+    """How many open (pending or claimed) items of each queue are past their deadline.
+
+    Counted as the open items of the queue (`queue_counter`) minus those whose deadline
+    is still ahead (`ix_item_open_deadline`, which holds only open items: the read is
+    as long as the items still inside their SLA, not the backlog), in one statement, so
+    both parts see the same snapshot.
+    """
+    open_items = (
+        select(col(QueueCounter.queue).label("queue"), func.sum(QueueCounter.n).label("n"))
+        .where(col(QueueCounter.status).in_(_OPEN))
+        .group_by(col(QueueCounter.queue))
+        .subquery()
     )
-    return {queue: int(count) for queue, count in rows}
+    ahead = (
+        select(col(Item.queue).label("queue"), func.count().label("n"))
+        .where(col(Item.status).in_(_OPEN), col(Item.deadline_at) >= now)
+        .group_by(col(Item.queue))
+        .subquery()
+    )
+    rows = session.execute(
+        select(open_items.c.queue, open_items.c.n - func.coalesce(ahead.c.n, 0)).outerjoin(
+            ahead, ahead.c.queue == open_items.c.queue
+        )
+    )
+    return {queue: int(count) for queue, count in rows if count}
+
+
+def oldest_pending(session: Session) -> dict[str, tuple[Any, Any]]:
+    """Per queue holding pending items: the earliest `ingested_at` and the earliest flag
+    time (`flagged_at`, else `ingested_at`) among them.
+
+    Each is the first entry of the queue's range in a partial index over pending items
+    (`ix_item_pending_ingested`, `ix_item_pending_flagged`), for the queues the counters
+    say hold pending items: two index probes per queue, whatever the backlog.
+    """
+    queues = (
+        select(col(QueueCounter.queue).label("queue"))
+        .where(col(QueueCounter.status) == _PENDING)
+        .group_by(col(QueueCounter.queue))
+        .having(func.sum(QueueCounter.n) > 0)
+        .subquery()
+    )
+    flag = func.coalesce(col(Item.flagged_at), col(Item.ingested_at))
+
+    def first(column: Any) -> Any:
+        return (
+            select(column)
+            .where(col(Item.status) == _PENDING, col(Item.queue) == queues.c.queue)
+            .order_by(column)
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    rows = session.execute(select(queues.c.queue, first(col(Item.ingested_at)), first(flag)))
+    return {queue: (oldest, flagged) for queue, oldest, flagged in rows}
 
 
 def _age_seconds(at: datetime | str | None, now: datetime) -> int | None:
@@ -62,16 +114,7 @@ def queue_stats(session: Session, *, now: datetime) -> dict[str, Any]:
             },
         )
         entry[status] = count
-    # The ages come from the pending rows only (the partial indexes' rows).
-    for queue, oldest, oldest_flag in session.execute(
-        select(
-            col(Item.queue),
-            func.min(col(Item.ingested_at)),
-            func.min(func.coalesce(col(Item.flagged_at), col(Item.ingested_at))),
-        )
-        .where(col(Item.status) == ItemStatus.PENDING)
-        .group_by(col(Item.queue))
-    ):
+    for queue, (oldest, oldest_flag) in oldest_pending(session).items():
         if queue in by_queue:
             by_queue[queue]["oldest_pending_seconds"] = _age_seconds(oldest, now)
             by_queue[queue]["oldest_flagged_seconds"] = _age_seconds(oldest_flag, now)
