@@ -204,10 +204,13 @@ def _baseline(conn: psycopg.Connection[Any], cluster_id: int, version: str) -> i
                  json.dumps(detail), prev, digest)
             )  # fmt: skip
             prev = digest
-        with conn.cursor() as cur, cur.copy(
-            "COPY audit_event (id, chain, at, actor, event, item_id, before, after, detail,"
-            " prev_hash, hash) FROM STDIN"
-        ) as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY audit_event (id, chain, at, actor, event, item_id, before, after, detail,"
+                " prev_hash, hash) FROM STDIN"
+            ) as copy,
+        ):
             for row in rows:
                 copy.write_row((row[0], 0, *row[1:]))
         conn.execute(

@@ -31,12 +31,12 @@ from modqueue.queue._core.models import AuditEvent
 from modqueue.queue._core.privacy_models import AuditPersonal
 
 __all__ = [
+    "COPY_FROM",
     "GENESIS_HASH",
     "PG_AUDIT_CHAINS",
     "PG_AUDIT_CHAIN_LOCK",
     "SERVICE_KEY",
     "TRY_CHAIN_SQL",
-    "COPY_FROM",
     "AuditRecord",
     "EventChanges",
     "canonical_event",
@@ -144,18 +144,21 @@ def _json_value(value: dict[str, Any] | None) -> Any:
     return json.loads(json.dumps(value))
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _string_keyed(value: Any) -> bool:
     """Whether every dict in `value` (nested in dicts, lists and tuples) has str keys."""
+    if type(value) in _SCALARS:
+        return True
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str):
-                return False
-            if isinstance(item, dict | list | tuple) and not _string_keyed(item):
+            if not isinstance(key, str) or (type(item) not in _SCALARS and not _string_keyed(item)):
                 return False
         return True
     if isinstance(value, list | tuple):
-        return all(_string_keyed(v) for v in value if isinstance(v, dict | list | tuple))
-    return True
+        return all(_string_keyed(v) for v in value)
+    return True  # not JSON: the encoder refuses it, as the round trip would
 
 
 # The canonical form: sorted keys, no spaces, UTF-8 (`canonical_event`).

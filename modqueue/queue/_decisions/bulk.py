@@ -41,7 +41,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Dialect, RowMapping
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from modqueue._exceptions import InvalidState
@@ -126,11 +125,12 @@ def _insert_rows(
     for n in names:
         process = table.c[n].type.bind_processor(conn.dialect)
         value = first[n]
-        if n not in varying and all(r[n] == value and type(r[n]) is type(value) for r in rows):
+        values = [r[n] for r in rows]
+        same = n not in varying and values.count(value) == len(values)
+        if same and len(set(map(type, values))) == 1:  # equal and of one type
             params[n] = process(value) if process is not None else value
             continue
         varying.add(n)
-        values = [r[n] for r in rows]
         params[n] = [process(v) for v in values] if process is not None else values
     statement = _unnest_insert(table, names, frozenset(varying), conn.dialect)
     return [(int(a), int(b)) for a, b in conn.execute(statement, params).all()]
@@ -240,9 +240,11 @@ def _why_not(row: RowMapping, reviewer: str) -> str | None:
 
 def _forget(session: Session, item_ids: Iterable[int]) -> None:
     """Item rows changed behind the ORM: loaded `Item`s read them again when used."""
-    for item_id in item_ids:
-        loaded = session.identity_map.get(identity_key(Item, item_id))
-        if loaded is not None:
+    changed = set(item_ids)
+    for state in list(session.identity_map.all_states()):
+        loaded = state.obj()
+        mine = state.class_ is Item and state.key is not None and state.key[1][0] in changed
+        if mine and loaded is not None:
             session.expire(loaded)
 
 
@@ -371,78 +373,77 @@ def decide_items(
                 )
             labels[policy] = (chosen, guideline.id, guideline.version)
     sampled = set(second_review)
-    values: list[dict[str, Any]] = []
-    for row in open_rows:
-        chosen, guideline_id, version = labels[row["policy"] or policy_of_queue(row["queue"])]
-        values.append(
-            {
-                "item_id": int(row["id"]),
-                "reviewer": reviewer,
-                "label": chosen.id,
-                "action": chosen.action.value,
-                "note": note,
-                "guideline_id": guideline_id,
-                "guideline_version": version,
-                "seconds_spent": seconds_spent,
-                "decided_at": now,
-                "origin": origin,
-                "kind": DecisionKind.SENIOR
-                if is_senior_queue(row["queue"])
-                else DecisionKind.PRIMARY,
-                "status": DecisionStatus.ACTIVE.value,
-                "external_ref": None,
-                "cluster_decision_id": cluster_decision_id,
-            }
+    # Per open item, once: its id, its policy's (label, guideline id, version), senior.
+    open_items = [
+        (
+            int(row["id"]),
+            row,
+            labels[row["policy"] or policy_of_queue(row["queue"])],
+            is_senior_queue(row["queue"]),
         )
+        for row in open_rows
+    ]
+    values: list[dict[str, Any]] = [
+        {
+            "item_id": item_id,
+            "reviewer": reviewer,
+            "label": chosen.id,
+            "action": chosen.action.value,
+            "note": note,
+            "guideline_id": guideline_id,
+            "guideline_version": version,
+            "seconds_spent": seconds_spent,
+            "decided_at": now,
+            "origin": origin,
+            "kind": DecisionKind.SENIOR if senior else DecisionKind.PRIMARY,
+            "status": DecisionStatus.ACTIVE.value,
+            "external_ref": None,
+            "cluster_decision_id": cluster_decision_id,
+        }
+        for item_id, _, (chosen, guideline_id, version), senior in open_items
+    ]
     for decision_id, item_id in _insert_rows(conn, DECISION, _INSERT_DECISIONS, values):
         outcome.decision_ids[item_id] = decision_id
-    to_second = [
-        r for r in open_rows if int(r["id"]) in sampled and not is_senior_queue(r["queue"])
-    ]
-    second_ids = {int(r["id"]) for r in to_second}
-    final = [r for r in open_rows if int(r["id"]) not in second_ids]
+    second_ids = {i for i, _, _, senior in open_items if i in sampled and not senior}
+    final = [(i, row, rule) for i, row, rule, _ in open_items if i not in second_ids]
     by_queue: dict[str, list[int]] = defaultdict(list)
-    for row in to_second:
-        by_queue[second_review_queue(row["policy"] or policy_of_queue(row["queue"]))].append(
-            int(row["id"])
-        )
+    for item_id, row, _, _ in open_items:
+        if item_id in second_ids:
+            policy = row["policy"] or policy_of_queue(row["queue"])
+            by_queue[second_review_queue(policy)].append(item_id)
     for queue, ids in by_queue.items():
         _update_in(conn, ids, status=ItemStatus.PENDING.value, queue=queue, updated_at=now)
     _update_in(
         conn,
-        [int(r["id"]) for r in final],
+        [i for i, _, _ in final],
         status=ItemStatus.DECIDED.value,
         decided_at=now,
         final_label=label,
         **NO_CLAIM,
         updated_at=now,
     )
-    actions: list[dict[str, Any]] = []
-    for row in final:
-        chosen = labels[row["policy"] or policy_of_queue(row["queue"])][0]
-        if chosen.action != Action.NONE:
-            actions.append(
-                outbox_row(
-                    item_id=int(row["id"]),
-                    decision_id=outcome.decision_ids[int(row["id"])],
-                    action=chosen.action.value,
-                    reason=chosen.title,
-                    source=row["source"],
-                    external_id=row["external_id"],
-                    policy=row["policy"],
-                    label=chosen.id,
-                    now=now,
-                )
-            )
+    actions = [
+        outbox_row(
+            item_id=item_id,
+            decision_id=outcome.decision_ids[item_id],
+            action=chosen.action.value,
+            reason=chosen.title,
+            source=row["source"],
+            external_id=row["external_id"],
+            policy=row["policy"],
+            label=chosen.id,
+            now=now,
+        )
+        for item_id, row, (chosen, _, _) in final
+        if chosen.action != Action.NONE
+    ]
     for action_id, item_id in _insert_rows(conn, ACTION, _INSERT_ACTIONS, actions):
         outcome.action_ids[item_id] = action_id
-    outcome.decided = [int(r["id"]) for r in final]
+    outcome.decided = [i for i, _, _ in final]
     outcome.second_review = sorted(second_ids)
     extra = event_detail or {}
     events = []
-    for row in open_rows:
-        item_id = int(row["id"])
-        chosen, _, version = labels[row["policy"] or policy_of_queue(row["queue"])]
+    for item_id, row, (chosen, _, version), _ in open_items:
         queue = row["queue"]
         if item_id in second_ids:
             after = {
