@@ -31,6 +31,7 @@ from modqueue.queue._core.models import AuditEvent
 from modqueue.queue._core.privacy_models import AuditPersonal
 
 __all__ = [
+    "COPY_FROM",
     "GENESIS_HASH",
     "PG_AUDIT_CHAINS",
     "PG_AUDIT_CHAIN_LOCK",
@@ -76,9 +77,12 @@ _TRY_CHAIN = text(TRY_CHAIN_SQL)
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _MAX_ID = select(func.coalesce(func.max(AUDIT.c.id), 0))
 _SETVAL = text("SELECT setval(pg_get_serial_sequence('audit_event', 'id'), :v)")
+COPY_FROM = 100
+"""Events per append from which PostgreSQL gets them with `COPY` (`_insert_audit`)."""
 _CHAIN_KEY = "modqueue_audit_chain"  # Connection.info: the transaction's `_ChainState`
 _COLUMNS = ["id", "chain", "at", "actor", "event", "item_id", "before", "after", "detail"]
 _COLUMNS += ["prev_hash", "hash"]
+_COPY_AUDIT = f"COPY audit_event ({', '.join(_COLUMNS)}) FROM STDIN"
 # One event, inserted only if the chain's head is still `g_last` (0: the chain is empty).
 _GUARDED_INSERT = (
     insert(AUDIT)
@@ -139,8 +143,34 @@ def _iso(at: datetime) -> str:
 
 
 def _json_value(value: dict[str, Any] | None) -> Any:
-    # What the JSON column gives back: keys become strings, tuples lists.
-    return None if value is None else json.loads(json.dumps(value))
+    # What the JSON column gives back: keys become strings, tuples lists. Only keys that
+    # are not strings hash differently before and after (they sort and print otherwise);
+    # a tuple or a `str` enum prints as the list or string it comes back as, so a value
+    # with string keys throughout is hashed as it is, without the round trip.
+    if value is None or _string_keyed(value):
+        return value
+    return json.loads(json.dumps(value))
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _string_keyed(value: Any) -> bool:
+    """Whether every dict in `value` (nested in dicts, lists and tuples) has str keys."""
+    if type(value) in _SCALARS:
+        return True
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or (type(item) not in _SCALARS and not _string_keyed(item)):
+                return False
+        return True
+    if isinstance(value, list | tuple):
+        return all(_string_keyed(v) for v in value)
+    return True  # not JSON: the encoder refuses it, as the round trip would
+
+
+# The canonical form: sorted keys, no spaces, UTF-8 (`canonical_event`).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical_event(
@@ -170,7 +200,7 @@ def canonical_event(
     }
     if chain:  # chain 0 hashes as before chains existed, so older trails still verify
         doc["chain"] = chain
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(doc).encode()
 
 
 def event_hash(row: AuditEvent, prev_hash: str) -> str:
@@ -365,6 +395,36 @@ def _rows(
     return rows
 
 
+def _insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows`: one `executemany`, or on PostgreSQL from `COPY_FROM` rows on one
+    `COPY ... FROM STDIN` (a set decision's or an ingest batch's events), which spares
+    the per-row statement work of the `executemany` and its parameter conversion."""
+    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        conn.execute(_INSERT_AUDIT, rows)
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    dumps = json.dumps  # what the JSON columns store (SQLAlchemy's default serializer)
+    with driver.cursor() as cursor, cursor.copy(_COPY_AUDIT) as copy:
+        for row in rows:
+            before, after, detail = row["before"], row["after"], row["detail"]
+            copy.write_row(
+                (
+                    row["id"],
+                    row["chain"],
+                    row["at"].astimezone(UTC).replace(tzinfo=None),  # as `UTCDateTime`
+                    row["actor"],
+                    row["event"],
+                    row["item_id"],
+                    None if before is None else dumps(before),
+                    None if after is None else dumps(after),
+                    None if detail is None else dumps(detail),
+                    row["prev_hash"],
+                    row["hash"],
+                )
+            )
+
+
 def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
     """Append `records` to the audit trail (hash-chained) inside the caller's transaction.
 
@@ -393,7 +453,7 @@ def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
         ids = _ids(conn, state, len(records))
     assert state.head is not None
     rows = _rows(records, state.chain, state.head[1], ids)
-    conn.execute(_INSERT_AUDIT, rows)
+    _insert_audit(conn, rows)
     state.head = (rows[-1]["id"], rows[-1]["hash"])
     _insert_personal(conn, rows, personal)
 

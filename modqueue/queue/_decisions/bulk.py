@@ -30,20 +30,24 @@ from sqlalchemy import (
     Table,
     TextClause,
     any_,
+    func,
     insert,
     literal,
+    or_,
     select,
     text,
+    union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Dialect, RowMapping
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from modqueue._exceptions import InvalidState
 from modqueue.guidelines import REVERSAL_OF, Action, GuidelineSet, Label
 from modqueue.queue._audit.chain import AuditRecord, record_events
 from modqueue.queue._claims.leases import ITEM, NO_CLAIM
+from modqueue.queue._core.counter_models import QUEUE_COUNTER_SLOTS, QueueCounter
 from modqueue.queue._core.models import Decision, Item, OutboundAction
 from modqueue.queue._core.quality_models import Appeal, AppealStatus
 from modqueue.queue._core.routing import (
@@ -72,6 +76,7 @@ __all__ = [
 DECISION: Table = Decision.metadata.tables["decision"]
 ACTION: Table = OutboundAction.metadata.tables["outbound_action"]
 APPEAL: Table = Appeal.metadata.tables["appeal"]
+COUNTER: Table = QueueCounter.metadata.tables["queue_counter"]
 CHUNK = 900
 """Ids per `IN (...)` list: under SQLite's bound-parameter limit, few statements on
 PostgreSQL."""
@@ -86,11 +91,22 @@ _INSERT_ACTIONS = insert(ACTION).returning(ACTION.c.id, ACTION.c.item_id)
 
 
 @functools.cache
-def _unnest_insert(table: Table, names: tuple[str, ...], dialect: Dialect) -> TextClause:
-    arrays = ", ".join(f"CAST(:{n} AS {table.c[n].type.compile(dialect=dialect)}[])" for n in names)
+def _unnest_insert(
+    table: Table, names: tuple[str, ...], varying: frozenset[str], dialect: Dialect
+) -> TextClause:
+    """`INSERT INTO table (names) SELECT ... FROM unnest(...)`: one array parameter per
+    column in `varying`, one plain parameter for each of the others (the same in every
+    row: no array of 10,000 copies to convert and send)."""
+
+    def sql_type(n: str) -> str:
+        return str(table.c[n].type.compile(dialect=dialect))
+
+    arrays = [n for n in names if n in varying]
+    unnest = ", ".join(f"CAST(:{n} AS {sql_type(n)}[])" for n in arrays)
+    columns = ", ".join(f"u.{n}" if n in varying else f"CAST(:{n} AS {sql_type(n)})" for n in names)
     return text(
-        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
-        "RETURNING id, item_id"
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {columns} "
+        f"FROM unnest({unnest}) AS u({', '.join(arrays)}) RETURNING id, item_id"
     )
 
 
@@ -103,13 +119,21 @@ def _insert_rows(
     if conn.dialect.name != "postgresql":
         return [(int(a), int(b)) for a, b in conn.execute(statement, rows).all()]
     names = tuple(rows[0])
-    params: dict[str, list[Any]] = {}
+    first = rows[0]
+    params: dict[str, Any] = {}
+    varying = {"item_id"}  # at least one array, for unnest to give the rows
     for n in names:
         process = table.c[n].type.bind_processor(conn.dialect)
+        value = first[n]
         values = [r[n] for r in rows]
+        same = n not in varying and values.count(value) == len(values)
+        if same and len(set(map(type, values))) == 1:  # equal and of one type
+            params[n] = process(value) if process is not None else value
+            continue
+        varying.add(n)
         params[n] = [process(v) for v in values] if process is not None else values
-    result = conn.execute(_unnest_insert(table, names, conn.dialect), params)
-    return [(int(a), int(b)) for a, b in result.all()]
+    statement = _unnest_insert(table, names, frozenset(varying), conn.dialect)
+    return [(int(a), int(b)) for a, b in conn.execute(statement, params).all()]
 
 
 _LOCK_COLUMNS = (
@@ -216,15 +240,73 @@ def _why_not(row: RowMapping, reviewer: str) -> str | None:
 
 def _forget(session: Session, item_ids: Iterable[int]) -> None:
     """Item rows changed behind the ORM: loaded `Item`s read them again when used."""
-    for item_id in item_ids:
-        loaded = session.identity_map.get(identity_key(Item, item_id))
-        if loaded is not None:
+    changed = set(item_ids)
+    for state in list(session.identity_map.all_states()):
+        loaded = state.obj()
+        mine = state.class_ is Item and state.key is not None and state.key[1][0] in changed
+        if mine and loaded is not None:
             session.expire(loaded)
 
 
+# While on (transaction-local), `item_count_moved` leaves the counters to the statement
+# (migration `0021_bulkdecide_counted_moves`).
+_COUNTED_MOVES = text("SELECT set_config('modqueue.counted_moves', :on, true)")
+
+
+def _counted_update(ids: list[int], values: dict[str, Any]) -> Any:
+    """PostgreSQL: update items `ids` with `values` and move `queue_counter` by what
+    changed, in one statement: the old queue and status of each row (read in the same
+    snapshot, before the update) and the new ones, summed per `(queue, status)`."""
+    old = (
+        select(ITEM.c.id, ITEM.c.queue, ITEM.c.status)
+        .where(ITEM.c.id == any_(literal(ids, type_=ARRAY(Integer))))
+        .cte("old")
+    )
+    done = (
+        update(ITEM)
+        .where(ITEM.c.id == old.c.id)
+        .values(**values)
+        .returning(
+            old.c.queue.label("oq"),
+            old.c.status.label("os"),
+            ITEM.c.queue.label("nq"),
+            ITEM.c.status.label("ns"),
+        )
+        .cte("done")
+    )
+    moved = or_(done.c.oq.is_distinct_from(done.c.nq), done.c.os.is_distinct_from(done.c.ns))
+    deltas = union_all(
+        select(done.c.oq.label("queue"), done.c.os.label("status"), literal(-1).label("d")).where(
+            moved
+        ),
+        select(done.c.nq, done.c.ns, literal(1)).where(moved),
+    ).subquery("deltas")
+    per_queue = select(
+        deltas.c.queue,
+        deltas.c.status,
+        func.pg_backend_pid() % QUEUE_COUNTER_SLOTS,
+        func.sum(deltas.c.d),
+    ).group_by(deltas.c.queue, deltas.c.status)
+    bump = pg_insert(COUNTER).from_select(["queue", "status", "slot", "n"], per_queue)
+    return bump.on_conflict_do_update(
+        index_elements=[COUNTER.c.queue, COUNTER.c.status, COUNTER.c.slot],
+        set_={"n": COUNTER.c.n + bump.excluded.n},
+    )
+
+
 def _update_in(conn: Connection, ids: Sequence[int], **values: Any) -> None:
-    for part in _parts(conn, sorted(ids)):
-        conn.execute(update(ITEM).where(in_ids(conn, ITEM.c.id, part)).values(**values))
+    """Update the (locked) items `ids`. On PostgreSQL one statement that also moves the
+    item counters for all of them (`_counted_update`), instead of the row trigger's two
+    upserts per item."""
+    if not ids:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(_COUNTED_MOVES, {"on": "on"})
+        conn.execute(_counted_update(sorted(ids), values))
+        conn.execute(_COUNTED_MOVES, {"on": "off"})
+        return
+    for part in chunks(sorted(ids)):
+        conn.execute(update(ITEM).where(ITEM.c.id.in_(part)).values(**values))
 
 
 def decide_items(
@@ -291,78 +373,77 @@ def decide_items(
                 )
             labels[policy] = (chosen, guideline.id, guideline.version)
     sampled = set(second_review)
-    values: list[dict[str, Any]] = []
-    for row in open_rows:
-        chosen, guideline_id, version = labels[row["policy"] or policy_of_queue(row["queue"])]
-        values.append(
-            {
-                "item_id": int(row["id"]),
-                "reviewer": reviewer,
-                "label": chosen.id,
-                "action": chosen.action.value,
-                "note": note,
-                "guideline_id": guideline_id,
-                "guideline_version": version,
-                "seconds_spent": seconds_spent,
-                "decided_at": now,
-                "origin": origin,
-                "kind": DecisionKind.SENIOR
-                if is_senior_queue(row["queue"])
-                else DecisionKind.PRIMARY,
-                "status": DecisionStatus.ACTIVE.value,
-                "external_ref": None,
-                "cluster_decision_id": cluster_decision_id,
-            }
+    # Per open item, once: its id, its policy's (label, guideline id, version), senior.
+    open_items = [
+        (
+            int(row["id"]),
+            row,
+            labels[row["policy"] or policy_of_queue(row["queue"])],
+            is_senior_queue(row["queue"]),
         )
+        for row in open_rows
+    ]
+    values: list[dict[str, Any]] = [
+        {
+            "item_id": item_id,
+            "reviewer": reviewer,
+            "label": chosen.id,
+            "action": chosen.action.value,
+            "note": note,
+            "guideline_id": guideline_id,
+            "guideline_version": version,
+            "seconds_spent": seconds_spent,
+            "decided_at": now,
+            "origin": origin,
+            "kind": DecisionKind.SENIOR if senior else DecisionKind.PRIMARY,
+            "status": DecisionStatus.ACTIVE.value,
+            "external_ref": None,
+            "cluster_decision_id": cluster_decision_id,
+        }
+        for item_id, _, (chosen, guideline_id, version), senior in open_items
+    ]
     for decision_id, item_id in _insert_rows(conn, DECISION, _INSERT_DECISIONS, values):
         outcome.decision_ids[item_id] = decision_id
-    to_second = [
-        r for r in open_rows if int(r["id"]) in sampled and not is_senior_queue(r["queue"])
-    ]
-    second_ids = {int(r["id"]) for r in to_second}
-    final = [r for r in open_rows if int(r["id"]) not in second_ids]
+    second_ids = {i for i, _, _, senior in open_items if i in sampled and not senior}
+    final = [(i, row, rule) for i, row, rule, _ in open_items if i not in second_ids]
     by_queue: dict[str, list[int]] = defaultdict(list)
-    for row in to_second:
-        by_queue[second_review_queue(row["policy"] or policy_of_queue(row["queue"]))].append(
-            int(row["id"])
-        )
+    for item_id, row, _, _ in open_items:
+        if item_id in second_ids:
+            policy = row["policy"] or policy_of_queue(row["queue"])
+            by_queue[second_review_queue(policy)].append(item_id)
     for queue, ids in by_queue.items():
         _update_in(conn, ids, status=ItemStatus.PENDING.value, queue=queue, updated_at=now)
     _update_in(
         conn,
-        [int(r["id"]) for r in final],
+        [i for i, _, _ in final],
         status=ItemStatus.DECIDED.value,
         decided_at=now,
         final_label=label,
         **NO_CLAIM,
         updated_at=now,
     )
-    actions: list[dict[str, Any]] = []
-    for row in final:
-        chosen = labels[row["policy"] or policy_of_queue(row["queue"])][0]
-        if chosen.action != Action.NONE:
-            actions.append(
-                outbox_row(
-                    item_id=int(row["id"]),
-                    decision_id=outcome.decision_ids[int(row["id"])],
-                    action=chosen.action.value,
-                    reason=chosen.title,
-                    source=row["source"],
-                    external_id=row["external_id"],
-                    policy=row["policy"],
-                    label=chosen.id,
-                    now=now,
-                )
-            )
+    actions = [
+        outbox_row(
+            item_id=item_id,
+            decision_id=outcome.decision_ids[item_id],
+            action=chosen.action.value,
+            reason=chosen.title,
+            source=row["source"],
+            external_id=row["external_id"],
+            policy=row["policy"],
+            label=chosen.id,
+            now=now,
+        )
+        for item_id, row, (chosen, _, _) in final
+        if chosen.action != Action.NONE
+    ]
     for action_id, item_id in _insert_rows(conn, ACTION, _INSERT_ACTIONS, actions):
         outcome.action_ids[item_id] = action_id
-    outcome.decided = [int(r["id"]) for r in final]
+    outcome.decided = [i for i, _, _ in final]
     outcome.second_review = sorted(second_ids)
     extra = event_detail or {}
     events = []
-    for row in open_rows:
-        item_id = int(row["id"])
-        chosen, _, version = labels[row["policy"] or policy_of_queue(row["queue"])]
+    for item_id, row, (chosen, _, version), _ in open_items:
         queue = row["queue"]
         if item_id in second_ids:
             after = {
