@@ -124,14 +124,14 @@ def test_past_deadline_and_oldest_ages_equal_a_recount(
             assert board[queue].deadline_breaches >= entry["past_deadline"]
 
 
-def test_migration_0021_down_and_up_on_a_filled_database(review_queue: ReviewQueue) -> None:
+def test_migration_0022_down_and_up_on_a_filled_database(review_queue: ReviewQueue) -> None:
     q = review_queue
     q.enqueue([make_item(n, text=f"migration row {word}") for n, word in enumerate("xyz")])
     claim = q.claim_next("ana")
     assert claim is not None
     q.decide(claim, "remove-fake-documents")
     config = alembic_config(q.engine)
-    command.downgrade(config, "0020_scale_audit_partitions")
+    command.downgrade(config, "0021_bulkdecide_counted_moves")
     names = _index_names(q)
     assert all(not (INDEXES[t] & names[t]) for t in INDEXES)
     command.upgrade(config, "heads")

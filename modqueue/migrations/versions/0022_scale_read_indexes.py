@@ -11,8 +11,8 @@
 * `ix_audit_event_event_at` (`event, at`): the dashboard's escalations of the last hours
   (on PostgreSQL created on every monthly partition).
 
-Revision ID: 0021_scale_read_indexes
-Revises: 0020_scale_audit_partitions
+Revision ID: 0022_scale_read_indexes
+Revises: 0021_bulkdecide_counted_moves
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0021_scale_read_indexes"
-down_revision: str | Sequence[str] | None = "0020_scale_audit_partitions"
+revision: str = "0022_scale_read_indexes"
+down_revision: str | Sequence[str] | None = "0021_bulkdecide_counted_moves"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
