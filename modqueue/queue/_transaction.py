@@ -10,6 +10,8 @@ and the audit trail nothing of reviewers; this module composes them.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from sqlalchemy import Integer, String, column, text
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session
@@ -23,6 +25,7 @@ from modqueue.queue._access.rules import (
     principal_from_rows,
 )
 from modqueue.queue._audit.chain import chain_prologue, note_prologue, try_chain_params
+from modqueue.queue._core.prepared import Prepared
 
 __all__ = ["open_transaction"]
 
@@ -38,12 +41,27 @@ def _statement(dialect: str) -> TextualSelect:
     )
 
 
-_STATEMENTS = {d: _statement(d) for d in ("postgresql", "sqlite")}
+_STATEMENTS = {d: Prepared(_statement(d)) for d in ("postgresql", "sqlite")}
+
+
+class _Row(NamedTuple):
+    """A lookup row: the audit chain's set-up, then the reviewer's columns (by name, as
+    `principal_from_rows` reads them)."""
+
+    audit_chain: int | None
+    audit_head_id: int | None
+    audit_head_hash: str | None
+    audit_next_id: int | None
+    name: str | None
+    role: str | None
+    policies: Any
+    disabled: bool | None
 
 
 def _lookup_with_chain(session: Session, name: str) -> tuple[Principal | None, bool]:
     conn = session.connection()
-    found = conn.execute(_STATEMENTS[conn.dialect.name], {"name": name, **try_chain_params()}).all()
+    rows = _STATEMENTS[conn.dialect.name].rows(conn, {"name": name, **try_chain_params()})
+    found = [_Row(*r) for r in rows]
     first = found[0]
     note_prologue(
         conn,

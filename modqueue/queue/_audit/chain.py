@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from modqueue.queue._audit.personal import split_personal
 from modqueue.queue._core.models import AuditEvent
+from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.privacy_models import AuditPersonal
 
 __all__ = [
@@ -99,6 +100,12 @@ _GUARDED_INSERT = (
         ),
     )
     .returning(AUDIT.c.id)
+)
+# The same two inserts for one event, compiled once and run on the driver (the hot path
+# appends one event per transaction).
+_GUARDED = Prepared(_GUARDED_INSERT)
+_INSERT_ONE = Prepared(
+    insert(AUDIT).values({c: bindparam(c, type_=AUDIT.c[c].type) for c in _COLUMNS})
 )
 _PG_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('audit_event', 'id')) FROM generate_series(1, :n)"
@@ -443,7 +450,7 @@ def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
         rows = _rows(records, state.chain, state.head[1], [state.spare_ids.pop(0)])
         guard = {f"p_{k}": v for k, v in rows[0].items()}
         guard |= {"g_chain": state.chain, "g_last": state.head[0]}
-        if conn.execute(_GUARDED_INSERT, guard).first() is not None:
+        if _GUARDED.first(conn, guard) is not None:
             state.head, state.checked = (rows[0]["id"], rows[0]["hash"]), True
             _insert_personal(conn, rows, personal)
             return
@@ -453,7 +460,10 @@ def record_events(session: Session, records: Sequence[AuditRecord]) -> None:
         ids = _ids(conn, state, len(records))
     assert state.head is not None
     rows = _rows(records, state.chain, state.head[1], ids)
-    _insert_audit(conn, rows)
+    if len(rows) == 1:
+        _INSERT_ONE.execute(conn, rows[0])
+    else:
+        _insert_audit(conn, rows)
     state.head = (rows[-1]["id"], rows[-1]["hash"])
     _insert_personal(conn, rows, personal)
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, case, func, insert, select
+from sqlalchemy import Table, and_, bindparam, case, func, insert, select
+from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session
 
 from modqueue.guidelines import GuidelineSet
 from modqueue.queue._audit.chain import record_event
 from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
 from modqueue.queue._core.exposure_models import ExposureEvent, ExposureLift
+from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.routing import policy_numbers
 
 __all__ = [
@@ -108,6 +110,55 @@ def _shift_start(config: ExposureConfig, now: datetime) -> datetime:
     return now - timedelta(hours=config.shift_hours)
 
 
+def _status_statement() -> Prepared:
+    """A reviewer's points, graphic reveals and graphic reveals since their last check-in
+    this shift: built once (it runs on every claim)."""
+    reviewer: BindParameter[str] = bindparam("e_reviewer")
+    start: BindParameter[datetime] = bindparam("e_start", type_=_EVENT.c.at.type)
+    last_checkin = (
+        select(func.max(_EVENT.c.at))
+        .where(
+            _EVENT.c.reviewer == reviewer,
+            _EVENT.c.at >= start,
+            _EVENT.c.kind == bindparam("e_checkin"),
+        )
+        .scalar_subquery()
+    )
+    reveals: list[BindParameter[str]] = [
+        bindparam(f"e_reveal_{i}", kind) for i, kind in enumerate(ExposureKind.REVEALS)
+    ]
+    graphic_reveal = and_(_EVENT.c.graphic, _EVENT.c.kind.in_(reveals))
+    statement = select(
+        func.coalesce(func.sum(_EVENT.c.points), 0.0),
+        func.coalesce(func.sum(case((graphic_reveal, 1), else_=0)), 0),
+        func.coalesce(
+            func.sum(
+                case(
+                    (and_(graphic_reveal, _EVENT.c.at > func.coalesce(last_checkin, start)), 1),
+                    else_=0,
+                )
+            ),
+            0,
+        ),
+    ).where(_EVENT.c.reviewer == reviewer, _EVENT.c.at >= start)
+    return Prepared(statement)
+
+
+_STATUS = _status_statement()
+_CHECKIN = ExposureKind.CHECKIN
+_LIFTED = Prepared(
+    select(func.max(_LIFT.c.until)).where(
+        _LIFT.c.reviewer == bindparam("e_reviewer"),
+        _LIFT.c.until > bindparam("e_now", type_=_LIFT.c.until.type),
+    )
+)
+_INSERT_EVENT = Prepared(
+    insert(_EVENT).values(
+        {c.name: bindparam(c.name, type_=c.type) for c in _EVENT.c if c.name != "id"}
+    )
+)
+
+
 def exposure_status(
     session: Session,
     *,
@@ -123,37 +174,16 @@ def exposure_status(
     near_at = budget * config.near
     if not config.enabled:
         return ExposureStatus(reviewer, 0.0, budget, near_at, start, 0, None, (), False, False)
-    last_checkin = (
-        select(func.max(_EVENT.c.at))
-        .where(
-            _EVENT.c.reviewer == reviewer,
-            _EVENT.c.at >= start,
-            _EVENT.c.kind == ExposureKind.CHECKIN,
-        )
-        .scalar_subquery()
+    found = _STATUS.first(
+        session.connection(), {"e_reviewer": reviewer, "e_start": start, "e_checkin": _CHECKIN}
     )
-    graphic_reveal = and_(_EVENT.c.graphic, _EVENT.c.kind.in_(ExposureKind.REVEALS))
-    points, reveals, since_checkin = session.execute(
-        select(
-            func.coalesce(func.sum(_EVENT.c.points), 0.0),
-            func.coalesce(func.sum(case((graphic_reveal, 1), else_=0)), 0),
-            func.coalesce(
-                func.sum(
-                    case(
-                        (and_(graphic_reveal, _EVENT.c.at > func.coalesce(last_checkin, start)), 1),
-                        else_=0,
-                    )
-                ),
-                0,
-            ),
-        ).where(_EVENT.c.reviewer == reviewer, _EVENT.c.at >= start)
-    ).one()
+    assert found is not None  # an aggregate: always one row
+    points, reveals, since_checkin = found
     lifted_until: datetime | None = None
     held: tuple[str, ...] = ()
     if float(points) >= near_at:
-        lifted_until = session.scalar(
-            select(func.max(_LIFT.c.until)).where(_LIFT.c.reviewer == reviewer, _LIFT.c.until > now)
-        )
+        lifted = _LIFTED.first(session.connection(), {"e_reviewer": reviewer, "e_now": now})
+        lifted_until = lifted[0] if lifted is not None else None
         if lifted_until is None:
             held = tuple(sorted(graphic_policies(guidelines)))
     due = config.checkin_after > 0 and int(since_checkin) >= config.checkin_after
@@ -202,7 +232,9 @@ def record_exposure(
         }
         for kind in kinds
     ]
-    session.connection().execute(insert(_EVENT), rows)
+    conn = session.connection()
+    for row in rows:
+        _INSERT_EVENT.execute(conn, row)
     return sum(severity * config.weight(kind, graphic=graphic) for kind in kinds)
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Unpack
 
 from sqlalchemy import Table, bindparam, exists, literal_column, not_, or_, select, update
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
 from modqueue._exceptions import (
@@ -22,6 +23,7 @@ from modqueue._exceptions import (
 from modqueue._fields import fields_dict
 from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_event, record_events
 from modqueue.queue._core.models import Decision, Item, ItemPublic
+from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.routing import (
     SENIOR_SUFFIX,
     is_second_review_queue,
@@ -116,12 +118,14 @@ def _with_second_reviews(queues: Sequence[str]) -> list[str]:
 
 
 @functools.cache
-def _claim_statement(dialect: str, by_queue: bool, skipping: bool) -> Any:
-    """The claim UPDATE, built once per dialect, queue filter and whether some policies
-    are held back (it is the hottest path)."""
+def _claim_statement(dialect: str, queues: int, skipping: int) -> Prepared:
+    """The claim UPDATE, built and compiled once per dialect, number of queues (0: every
+    queue but the senior ones) and number of policies held back (it is the hottest
+    path). Lists are bound one parameter per element (`q_0`, `skip_0`, ...), so the
+    statement's SQL is fixed and the driver can keep it prepared."""
     queue_filter = (
-        ITEM.c.queue.in_(bindparam("queues", expanding=True))
-        if by_queue
+        ITEM.c.queue.in_([bindparam(f"q_{i}") for i in range(queues)])
+        if queues
         else not_(ITEM.c.queue.like(bindparam("senior_pattern")))
     )
     conditions = [
@@ -135,7 +139,7 @@ def _claim_statement(dialect: str, by_queue: bool, skipping: bool) -> Any:
         conditions.append(
             or_(
                 ITEM.c.policy.is_(None),
-                ITEM.c.policy.not_in(bindparam("skip_policies", expanding=True)),
+                ITEM.c.policy.not_in([bindparam(f"skip_{i}") for i in range(skipping)]),
             )
         )
     candidate = (
@@ -143,7 +147,7 @@ def _claim_statement(dialect: str, by_queue: bool, skipping: bool) -> Any:
     )
     if dialect == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
-    return (
+    return Prepared(
         update(ITEM)
         .where(
             ITEM.c.id == candidate.scalar_subquery(),
@@ -153,11 +157,29 @@ def _claim_statement(dialect: str, by_queue: bool, skipping: bool) -> Any:
             status=ItemStatus.CLAIMED.value,
             claimed_by=bindparam("reviewer"),
             claim_token=bindparam("token"),
-            claimed_at=bindparam("now"),
-            lease_expires_at=bindparam("expires"),
-            updated_at=bindparam("now"),
+            claimed_at=bindparam("now", type_=ITEM.c.claimed_at.type),
+            lease_expires_at=bindparam("expires", type_=ITEM.c.lease_expires_at.type),
+            updated_at=bindparam("now", type_=ITEM.c.updated_at.type),
         )
         .returning(*ITEM.c)
+    )
+
+
+_ITEM_COLUMNS = tuple(c.name for c in ITEM.c)
+
+
+def _claim_from_mapping(row: dict[str, Any]) -> Claim:
+    """The claim an item row (every column, by name) shows."""
+    return Claim(
+        item_id=row["id"],
+        reviewer=row["claimed_by"],
+        token=row["claim_token"],
+        queue=row["queue"],
+        claimed_at=row["claimed_at"],
+        lease_expires_at=row["lease_expires_at"],
+        priority=row["priority"],
+        breakdown=row["priority_breakdown"],
+        item=ItemPublic.model_validate(row),
     )
 
 
@@ -181,28 +203,25 @@ def claim_next(
     is locked with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on or
     share a row; on SQLite the transaction is `BEGIN IMMEDIATE`.
     """
-    dialect = session.get_bind().dialect.name
-    token = secrets.token_hex(16)
+    conn = session.connection()
     params: dict[str, Any] = {
         "reviewer": reviewer,
-        "token": token,
+        "token": secrets.token_hex(16),
         "now": now,
         "expires": now + timedelta(seconds=lease_seconds),
     }
-    if queues:
-        params["queues"] = _with_second_reviews(queues)
+    wanted = _with_second_reviews(queues) if queues else []
+    if wanted:
+        params |= {f"q_{i}": q for i, q in enumerate(wanted)}
     else:
         params["senior_pattern"] = f"%{SENIOR_SUFFIX}"
-    if skip_policies:
-        params["skip_policies"] = sorted(skip_policies)
-    row = (
-        session.connection()
-        .execute(_claim_statement(dialect, bool(queues), bool(skip_policies)), params)
-        .mappings()
-        .one_or_none()
-    )
-    if row is None:
+    skipped = sorted(skip_policies)
+    params |= {f"skip_{i}": p for i, p in enumerate(skipped)}
+    statement = _claim_statement(conn.dialect.name, len(wanted), len(skipped))
+    found = statement.first(conn, params)
+    if found is None:
         return None
+    row = dict(zip(_ITEM_COLUMNS, found, strict=True))
     record_event(
         session,
         actor=reviewer,
@@ -212,17 +231,7 @@ def claim_next(
         before={"status": "pending"},
         after={"status": "claimed", "lease_expires_at": row["lease_expires_at"].isoformat()},
     )
-    return Claim(
-        item_id=row["id"],
-        reviewer=reviewer,
-        token=token,
-        queue=row["queue"],
-        claimed_at=row["claimed_at"],
-        lease_expires_at=row["lease_expires_at"],
-        priority=row["priority"],
-        breakdown=row["priority_breakdown"],
-        item=ItemPublic.model_validate(dict(row)),
-    )
+    return _claim_from_mapping(row)
 
 
 def claim_item(
@@ -361,22 +370,77 @@ def record_claim_event(
     record_events(session, [AuditRecord(claim.reviewer, event, at, claim.item_id, **changes)])
 
 
+def _holding(claim_holds: Any) -> Any:
+    """`claim_holds` (an UPDATE of the claimed item) only while the claim still holds:
+    same token, still claimed, lease not run out (what `verify_claim` checks)."""
+    return claim_holds.where(
+        ITEM.c.id == bindparam("l_item_id"),
+        ITEM.c.claim_token == bindparam("l_token"),
+        ITEM.c.status == ItemStatus.CLAIMED.value,
+        or_(
+            ITEM.c.lease_expires_at.is_(None),
+            ITEM.c.lease_expires_at > bindparam("l_now", type_=ITEM.c.lease_expires_at.type),
+        ),
+    )
+
+
+_RENEW = Prepared(
+    _holding(update(ITEM))
+    .values(
+        lease_expires_at=bindparam("l_expires", type_=ITEM.c.lease_expires_at.type),
+        updated_at=bindparam("l_now", type_=ITEM.c.updated_at.type),
+    )
+    .returning(*ITEM.c)
+)
+_RELEASE = Prepared(
+    _holding(update(ITEM))
+    .values(
+        status=ItemStatus.PENDING.value,
+        **NO_CLAIM,
+        updated_at=bindparam("l_now", type_=ITEM.c.updated_at.type),
+    )
+    .returning(ITEM.c.id)
+)
+
+
+def _holding_params(claim: Claim, now: datetime) -> dict[str, Any]:
+    return {"l_item_id": claim.item_id, "l_token": claim.token, "l_now": now}
+
+
+def _forget(session: Session, item_id: int) -> None:
+    """The item row changed behind the ORM: a loaded `Item` reads it again when used."""
+    loaded = session.identity_map.get(identity_key(Item, item_id))
+    if loaded is not None:
+        session.expire(loaded)
+
+
 def renew(session: Session, *, claim: Claim, lease_seconds: int, now: datetime) -> Claim:
     """Extend a live claim's lease by `lease_seconds` from now."""
-    row = lock_claimed_item(session, claim=claim, now=now)
-    row.lease_expires_at = now + timedelta(seconds=lease_seconds)
-    row.updated_at = now
-    session.flush()
-    after = {"lease_expires_at": row.lease_expires_at.isoformat()}
+    conn = session.connection()
+    params = _holding_params(claim, now) | {"l_expires": now + timedelta(seconds=lease_seconds)}
+    found = _RENEW.first(conn, params)
+    if found is None:
+        lock_claimed_item(session, claim=claim, now=now)  # raises what no longer holds
+        raise AssertionError(f"claim on item {claim.item_id} holds but was not renewed")
+    _forget(session, claim.item_id)
+    row = dict(zip(_ITEM_COLUMNS, found, strict=True))
+    after = {"lease_expires_at": row["lease_expires_at"].isoformat()}
     record_claim_event(session, claim, "renewed", at=now, after=after)
-    return _claim_from_row(row)
+    return _claim_from_mapping(row)
 
 
 def release(session: Session, *, claim: Claim, now: datetime, note: str = "") -> None:
     """Give a claimed item back to its queue (a skip)."""
-    row = lock_claimed_item(session, claim=claim, now=now)
+    if _RELEASE.first(session.connection(), _holding_params(claim, now)) is None:
+        lock_claimed_item(session, claim=claim, now=now)  # raises what no longer holds
+        raise AssertionError(f"claim on item {claim.item_id} holds but was not released")
+    _forget(session, claim.item_id)
     detail = {"note": note} if note else None
-    release_row(session, row, actor=claim.reviewer, now=now, detail=detail)
+    before, after = {"status": "claimed"}, {"status": "pending"}
+    record_events(
+        session,
+        [AuditRecord(claim.reviewer, "released", now, claim.item_id, before, after, detail)],
+    )
 
 
 def hold_for(

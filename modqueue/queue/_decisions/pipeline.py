@@ -72,6 +72,7 @@ from modqueue.queue._core.models import (
     OutboundAction,
     OutboundActionPublic,
 )
+from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.quality_config import QualityConfig
 from modqueue.queue._core.quality_models import Appeal
 from modqueue.queue._core.routing import (
@@ -141,8 +142,18 @@ _LOCK_ITEM = (
     .where(ITEM.c.id == bindparam("b_item_id"))
     .with_for_update()
 )
-_INSERT_DECISION = insert(DECISION).returning(DECISION.c.id)
-_INSERT_ACTION = insert(ACTION).returning(ACTION.c.id)
+_LOCKED_COLUMNS = tuple(c.name for c in _LOCK_ITEM.selected_columns)
+_LOCK = Prepared(_LOCK_ITEM)
+
+
+def _insert_all(table: Table) -> Prepared:
+    """INSERT of every column of `table` but its id, each bound by name; returns the id."""
+    columns = {c.name: bindparam(c.name, type_=c.type) for c in table.c if c.name != "id"}
+    return Prepared(insert(table).values(columns).returning(table.c.id))
+
+
+_INSERT_DECISION = _insert_all(DECISION)
+_INSERT_ACTION = _insert_all(ACTION)
 _CLEARED: dict[str, Any] = {**NO_CLAIM, "updated_at": bindparam("b_now")}
 _DECIDE_ITEM = (
     update(ITEM)
@@ -188,8 +199,16 @@ _ESCALATE_ITEM = (
     .where(ITEM.c.id == bindparam("b_item_id"))
     .values(status=ItemStatus.PENDING.value, queue=bindparam("b_queue"), escalated=True, **_CLEARED)
 )
-_PG_DECIDE = _pg_decide_statement(with_action=False)
-_PG_DECIDE_WITH_ACTION = _pg_decide_statement(with_action=True)
+_PG_DECIDE = Prepared(_pg_decide_statement(with_action=False))
+_PG_DECIDE_WITH_ACTION = Prepared(_pg_decide_statement(with_action=True))
+_DECIDE = Prepared(_DECIDE_ITEM)
+_ESCALATE = Prepared(_ESCALATE_ITEM)
+
+
+def _returned_id(statement: Prepared, conn: Connection, params: dict[str, Any]) -> int:
+    found = statement.first(conn, params)
+    assert found is not None  # an INSERT ... RETURNING of one row
+    return int(found[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +269,7 @@ def outbox_row(
 
 
 def _queue_action(conn: Connection, row: dict[str, Any]) -> int:
-    return int(conn.execute(_INSERT_ACTION, row).scalar_one())
+    return _returned_id(_INSERT_ACTION, conn, row)
 
 
 def _queue_planned(
@@ -318,7 +337,7 @@ def _decide_in_one_statement(
     params |= {f"d_{k}": v for k, v in values.items()}
     params |= {"b_item_id": values["item_id"], "b_label": label.id, "b_now": now}
     if label.action == Action.NONE:
-        return int(conn.execute(_PG_DECIDE, params).scalar_one()), []
+        return _returned_id(_PG_DECIDE, conn, params), []
     action = _planned_row(
         row,
         item_id=values["item_id"],
@@ -328,7 +347,9 @@ def _decide_in_one_statement(
         now=now,
     )
     params |= {f"a_{k}": v for k, v in action.items() if k != "decision_id"}
-    decision_id, action_id = conn.execute(_PG_DECIDE_WITH_ACTION, params).one()
+    found = _PG_DECIDE_WITH_ACTION.first(conn, params)
+    assert found is not None  # the decision and its outbox row, both inserted
+    decision_id, action_id = found
     return int(decision_id), [int(action_id)]
 
 
@@ -389,9 +410,10 @@ def decide(
     final. `external_ref` names the decision elsewhere (a Label Studio annotation id).
     """
     conn = session.connection()
-    row = conn.execute(_LOCK_ITEM, {"b_item_id": claim.item_id}).mappings().one_or_none()
-    if row is None:
+    found = _LOCK.first(conn, {"b_item_id": claim.item_id})
+    if found is None:
         raise NotFound(f"item {claim.item_id} does not exist")
+    row = dict(zip(_LOCKED_COLUMNS, found, strict=True))
     verify_claim(
         claim=claim,
         status=row["status"],
@@ -442,18 +464,15 @@ def decide(
             conn, values=values, row=row, label=chosen, now=now
         )
     else:
-        decision_id = conn.execute(_INSERT_DECISION, values).scalar_one()
+        decision_id = _returned_id(_INSERT_DECISION, conn, values)
         if chosen.action == Action.ESCALATE:
             after = {"status": ItemStatus.PENDING.value, "queue": senior_queue(policy)}
-            conn.execute(
-                _ESCALATE_ITEM,
-                {"b_item_id": claim.item_id, "b_queue": after["queue"], "b_now": now},
+            _ESCALATE.execute(
+                conn, {"b_item_id": claim.item_id, "b_queue": after["queue"], "b_now": now}
             )
         elif fast:
             after = {"status": ItemStatus.DECIDED.value, "queue": row["queue"]}
-            conn.execute(
-                _DECIDE_ITEM, {"b_item_id": claim.item_id, "b_label": chosen.id, "b_now": now}
-            )
+            _DECIDE.execute(conn, {"b_item_id": claim.item_id, "b_label": chosen.id, "b_now": now})
             if chosen.action != Action.NONE:
                 planned.append(PlannedAction(chosen.action.value, chosen.title))
         else:

@@ -1,0 +1,143 @@
+"""Prepared statements for the hot path: a Core statement compiled once per dialect and
+run straight on the driver's cursor.
+
+`Connection.execute` costs far more Python than SQLite takes to run a small statement:
+cache lookups, parameter construction, result metadata, events. `Prepared` pays the
+compilation once and keeps, per dialect, the SQL string, the order of its parameters,
+the bind processors of their types (so an aware datetime or a JSON column is sent as
+`execute` would send it) and the result processors of the returned columns (so rows come
+back as `execute` would give them). The driver prepares the string itself: `sqlite3`
+caches its prepared statements, psycopg prepares a query on the server once it has run
+a few times.
+
+Errors of the driver are raised wrapped as SQLAlchemy's (`OperationalError` and so on),
+so retries and callers see what `execute` raises; `before_cursor_execute` listeners
+still see every statement. Statements with expanding parameters (`IN` over a bound list)
+are not supported: their SQL changes with the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+
+__all__ = ["Prepared"]
+
+_Processor = Callable[[Any], Any] | None
+
+
+@dataclass(slots=True)
+class _Compiled:
+    """One statement compiled for one dialect."""
+
+    sql: str
+    names: list[str]  # parameter names in the order the driver wants them (positional)
+    positional: bool
+    defaults: dict[str, Any]  # values the statement carries itself (None: to be given)
+    binds: dict[str, Callable[[Any], Any]]  # bind processors, by parameter name
+    types: list[Any]  # the returned columns' types
+    results: list[_Processor] | None = field(default=None)  # built on the first result
+
+
+class Prepared:
+    """`statement`, compiled once per dialect and run on the DBAPI cursor.
+
+    ```python
+    CLAIM = Prepared(update(ITEM).where(...).values(...).returning(ITEM.c.id))
+    rows = CLAIM.rows(conn, {"reviewer": "alice", ...})
+    ```
+    """
+
+    __slots__ = ("_by_dialect", "statement")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._by_dialect.get(dialect.name)
+        if found is not None:
+            return found
+        compiled = self.statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("a Prepared statement cannot have expanding parameters")
+        names = list(compiled.positiontup or ()) if compiled.positional else []
+        processors = compiled._bind_processors
+        columns = getattr(self.statement, "exported_columns", ())
+        found = _Compiled(
+            sql=compiled.string,
+            names=names,
+            positional=bool(compiled.positional),
+            defaults=dict(compiled.params),
+            binds={k: p for k, p in processors.items() if callable(p)},
+            types=[c.type for c in columns],
+        )
+        self._by_dialect[dialect.name] = found
+        return found
+
+    def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, _Compiled]:
+        c = self._compiled(conn.dialect)
+        values = {**c.defaults, **params}
+        for name, process in c.binds.items():
+            if name in values:
+                values[name] = process(values[name])
+        driver_params: Sequence[Any] | Mapping[str, Any] = (
+            [values[n] for n in c.names] if c.positional else values
+        )
+        dbapi = conn.connection
+        cursor = dbapi.cursor()
+        if conn.dispatch.before_cursor_execute:
+            conn.dispatch.before_cursor_execute(conn, cursor, c.sql, driver_params, None, False)
+        try:
+            cursor.execute(c.sql, driver_params)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            raise DBAPIError.instance(
+                c.sql,
+                driver_params,
+                exc,
+                conn.dialect.loaded_dbapi.Error,
+                dialect=conn.dialect,
+            ) from exc
+        return cursor, c
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        """Run the statement in `conn`'s transaction, discarding any rows."""
+        cursor, _ = self._run(conn, params)
+        cursor.close()
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run the statement in `conn`'s transaction; its rows, values processed as
+        `Connection.execute` would."""
+        cursor, c = self._run(conn, params)
+        try:
+            raw = cursor.fetchall() if cursor.description is not None else []
+            if c.results is None:
+                codes = [d[1] for d in cursor.description or ()]
+                codes += [None] * (len(c.types) - len(codes))
+                c.results = [
+                    t._cached_result_processor(conn.dialect, code)
+                    for t, code in zip(c.types, codes, strict=False)
+                ]
+            procs = c.results
+        finally:
+            cursor.close()
+        if not any(procs):
+            return [tuple(r) for r in raw]
+        return [
+            tuple(v if p is None or v is None else p(v) for p, v in zip(procs, r, strict=False))
+            for r in raw
+        ]
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row (`rows`), or None."""
+        found = self.rows(conn, params)
+        return found[0] if found else None
