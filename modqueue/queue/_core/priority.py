@@ -38,16 +38,6 @@ _log10 = math.log10
 _scored_at: tuple[datetime | None, str] = (None, "")
 
 
-def _clamp(value: float) -> float:
-    """`value` bounded to 0-1, exactly `max(0.0, min(1.0, value))` (NaN gives 1.0)."""
-    bounded = value if value < 1.0 else 1.0
-    return bounded if bounded > 0.0 else 0.0
-
-
-def _part(value: Any, share: float, weight: float) -> dict[str, Any]:
-    return {"input": value, "share": round(share, 4), "points": round(share * weight, 3)}
-
-
 def score_item(
     *,
     severity: int,
@@ -72,26 +62,28 @@ def score_item(
     )
     sla_seconds = max(sla_hours * 3600.0, 1.0)
     seconds_left = (deadline_at - now).total_seconds()
-    severity_part = _part(severity, _clamp((severity - 1) / 4), _W_SEVERITY)
-    signal_part = _part({"name": strongest_name, "score": strongest}, _clamp(strongest), _W_SIGNAL)
-    reports_part = _part(report_count, _clamp(_log10(1 + max(report_count, 0)) / 3), _W_REPORTS)
-    reach_part = _part(views, _clamp(_log10(1 + max(views, 0)) / 7), _W_REACH)
-    deadline_part = _part(
-        {"seconds_left": round(seconds_left), "sla_hours": sla_hours},
-        _clamp(1 - seconds_left / sla_seconds),
-        _W_DEADLINE,
-    )
+    # Each share bounded to 0-1 inline, exactly as `_clamp`.
+    v = (severity - 1) / 4
+    v = v if v < 1.0 else 1.0
+    severity_share = v if v > 0.0 else 0.0
+    v = strongest if strongest < 1.0 else 1.0
+    signal_share = v if v > 0.0 else 0.0
+    v = _log10(1 + max(report_count, 0)) / 3
+    v = v if v < 1.0 else 1.0
+    reports_share = v if v > 0.0 else 0.0
+    v = _log10(1 + max(views, 0)) / 7
+    v = v if v < 1.0 else 1.0
+    reach_share = v if v > 0.0 else 0.0
+    v = 1 - seconds_left / sla_seconds
+    v = v if v < 1.0 else 1.0
+    deadline_share = v if v > 0.0 else 0.0
+    severity_points = round(severity_share * _W_SEVERITY, 3)
+    signal_points = round(signal_share * _W_SIGNAL, 3)
+    reports_points = round(reports_share * _W_REPORTS, 3)
+    reach_points = round(reach_share * _W_REACH, 3)
+    deadline_points = round(deadline_share * _W_DEADLINE, 3)
     total = round(
-        sum(
-            (
-                severity_part["points"],
-                signal_part["points"],
-                reports_part["points"],
-                reach_part["points"],
-                deadline_part["points"],
-            )
-        ),
-        3,
+        sum((severity_points, signal_points, reports_points, reach_points, deadline_points)), 3
     )
     global _scored_at
     cached = _scored_at
@@ -100,11 +92,27 @@ def score_item(
     return total, {
         "total": total,
         "parts": {
-            "severity": severity_part,
-            "signal": signal_part,
-            "reports": reports_part,
-            "reach": reach_part,
-            "deadline": deadline_part,
+            "severity": {
+                "input": severity,
+                "share": round(severity_share, 4),
+                "points": severity_points,
+            },
+            "signal": {
+                "input": {"name": strongest_name, "score": strongest},
+                "share": round(signal_share, 4),
+                "points": signal_points,
+            },
+            "reports": {
+                "input": report_count,
+                "share": round(reports_share, 4),
+                "points": reports_points,
+            },
+            "reach": {"input": views, "share": round(reach_share, 4), "points": reach_points},
+            "deadline": {
+                "input": {"seconds_left": round(seconds_left), "sla_hours": sla_hours},
+                "share": round(deadline_share, 4),
+                "points": deadline_points,
+            },
         },
         "scored_at": cached[1],
     }
