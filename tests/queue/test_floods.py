@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import col
 
 from modqueue._exceptions import ConfigError, InvalidState, PermissionDenied
@@ -140,6 +140,31 @@ def test_hits_outside_the_window_do_not_count(q: ReviewQueue, clock: Clock) -> N
     q.enqueue([reported(n, "bot-7") for n in (1, 2, 3)])
     clock.advance(hours=2)
     q.enqueue([reported(4, "bot-7")])
+    assert set(statuses(q).values()) == {"pending"}
+    assert q.list_incidents("lead") == []
+
+
+def test_each_item_counts_once_per_origin_even_when_ingested_again(
+    q: ReviewQueue, clock: Clock
+) -> None:
+    # One hit row per item and origin (cluster, reporter, each signal name), stored in
+    # one statement per batch; a second sighting of the same items adds none.
+    signals = [{"name": "hash-bank", "score": 0.9}, {"name": "clf", "score": 0.2}]
+    batch = [make_item(n, reporter={"id": "bot-7"}, signals=signals) for n in (1, 2, 3)]
+    q.enqueue(batch)
+    clock.advance(minutes=5)
+    q.enqueue(batch)
+    with q.session() as s:
+        hits = sorted(
+            (str(k), str(y), int(i))
+            for k, y, i in s.execute(text("SELECT kind, key, item_id FROM flood_hit"))
+        )
+        clusters = {i.cluster_id for i in s.scalars(select(Item))}
+    [cluster] = clusters  # make_item's texts are copies of one another
+    origins = [("reporter", "bot-7"), ("source", "clf"), ("source", "hash-bank")]
+    expected = [(k, y, i) for k, y in origins for i in (1, 2, 3)]
+    expected += [("fingerprint", str(cluster), i) for i in (1, 2, 3)]
+    assert hits == sorted(expected)
     assert set(statuses(q).values()) == {"pending"}
     assert q.list_incidents("lead") == []
 

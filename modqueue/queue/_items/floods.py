@@ -35,8 +35,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
@@ -111,12 +124,71 @@ def _rules(session: Session) -> dict[tuple[str, str], FloodRule]:
     return {(r.kind, r.key): r for r in session.scalars(select(FloodRule))}
 
 
-def _insert_hits(session: Session, rows: list[dict[str, Any]]) -> None:
-    if not rows:
+# PostgreSQL: a batch's hits in one `INSERT ... SELECT FROM unnest(<one array per
+# column>)` and its origins counted in one join against unnest (a handful of parameters
+# whatever the batch size); SQLite: one executemany and `(kind, key) IN` chunks.
+_PG_INSERT_HITS = text(
+    "INSERT INTO flood_hit (kind, key, item_id, at) "
+    "SELECT h.kind, h.key, h.item_id, CAST(:at AS TIMESTAMP WITHOUT TIME ZONE) "
+    "FROM unnest(CAST(:kinds AS text[]), CAST(:keys AS text[]), CAST(:item_ids AS bigint[])) "
+    "AS h(kind, key, item_id) "
+    "ON CONFLICT (kind, key, item_id) DO NOTHING"
+).bindparams(bindparam("at", type_=HIT.c.at.type))
+_PG_COUNT_HITS = text(
+    "SELECT h.kind, h.key, count(*) FROM flood_hit h "
+    "JOIN unnest(CAST(:kinds AS text[]), CAST(:keys AS text[])) AS t(kind, key) "
+    "ON h.kind = t.kind AND h.key = t.key "
+    "WHERE h.at >= CAST(:since AS TIMESTAMP WITHOUT TIME ZONE) GROUP BY h.kind, h.key"
+).bindparams(bindparam("since", type_=HIT.c.at.type))
+
+
+def _insert_hits(conn: Connection, hits: list[tuple[str, str, int]], now: datetime) -> None:
+    """Insert `(kind, key, item_id)` hits at `now`; one already counted is left alone."""
+    if not hits:
         return
-    factory = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = factory(HIT).on_conflict_do_nothing(index_elements=["kind", "key", "item_id"])
-    session.connection().execute(statement, rows)
+    if conn.dialect.name == "postgresql":
+        kinds, keys, item_ids = (list(column) for column in zip(*hits, strict=True))
+        conn.execute(
+            _PG_INSERT_HITS, {"kinds": kinds, "keys": keys, "item_ids": item_ids, "at": now}
+        )
+        return
+    statement = sqlite_insert(HIT).on_conflict_do_nothing(index_elements=["kind", "key", "item_id"])
+    conn.execute(statement, [{"kind": k, "key": y, "item_id": i, "at": now} for k, y, i in hits])
+
+
+def _count_hits(
+    conn: Connection, touched: list[tuple[str, str]], since: datetime
+) -> Iterable[tuple[str, str, int]]:
+    """`(kind, key, hits within the window)` of the origins `touched`."""
+    if not touched:
+        return
+    if conn.dialect.name == "postgresql":
+        kinds, keys = [k for k, _ in touched], [y for _, y in touched]
+        for kind, key, count in conn.execute(
+            _PG_COUNT_HITS, {"kinds": kinds, "keys": keys, "since": since}
+        ):
+            yield str(kind), str(key), int(count)
+        return
+    for start in range(0, len(touched), CHUNK // 2):
+        pairs = touched[start : start + CHUNK // 2]
+        counted = conn.execute(
+            select(HIT.c.kind, HIT.c.key, func.count())
+            .where(tuple_(HIT.c.kind, HIT.c.key).in_(pairs), HIT.c.at >= since)
+            .group_by(HIT.c.kind, HIT.c.key)
+        )
+        for kind, key, count in counted:
+            yield str(kind), str(key), int(count)
+
+
+def _batch_rows(conn: Connection, ids: list[int]) -> list[Any]:
+    """The `_ROW_COLUMNS` of items `ids` (one statement on PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        ids_array = bindparam("ids", ids, type_=ARRAY(BigInteger))
+        return list(conn.execute(select(*_ROW_COLUMNS).where(ITEM.c.id == any_(ids_array))))
+    rows: list[Any] = []
+    for part in _chunks(ids):
+        rows += list(conn.execute(select(*_ROW_COLUMNS).where(ITEM.c.id.in_(part))))
+    return rows
 
 
 def _open_incident(session: Session, kind: str, key: str, now: datetime) -> FloodIncident:
@@ -296,9 +368,7 @@ def fold_floods(
     if not config.enabled or not ids:
         return []
     conn = session.connection()
-    rows: list[Any] = []
-    for part in _chunks(ids):
-        rows += list(conn.execute(select(*_ROW_COLUMNS).where(ITEM.c.id.in_(part))))
+    rows = _batch_rows(conn, ids)
     rules = _rules(session)
     weights = {k: r.weight for (kind, k), r in rules.items() if kind == FloodKind.SOURCE}
     if weights and guidelines is not None:
@@ -309,29 +379,23 @@ def fold_floods(
             guidelines=guidelines,
             now=now,
         )
-    hits: list[dict[str, Any]] = []
+    hits: list[tuple[str, str, int]] = []
     muted: dict[str, list[int]] = defaultdict(list)
     for row in rows:
+        item_id = int(row.id)
         for kind, key in origins_of(row):
-            hits.append({"kind": kind, "key": key, "item_id": int(row.id), "at": now})
+            hits.append((kind, key, item_id))
             if kind == FloodKind.REPORTER and (kind, key) in rules:
-                muted[key].append(int(row.id))
+                muted[key].append(item_id)
     since = now - timedelta(seconds=config.window_s)
     conn.execute(delete(HIT).where(HIT.c.at < since))
-    _insert_hits(session, hits)
-    touched = sorted({(h["kind"], h["key"]) for h in hits})
+    _insert_hits(conn, hits, now)
+    touched = sorted({(kind, key) for kind, key, _ in hits})
     over: list[tuple[str, str]] = []
-    for start in range(0, len(touched), CHUNK // 2):
-        pairs = touched[start : start + CHUNK // 2]
-        counted = conn.execute(
-            select(HIT.c.kind, HIT.c.key, func.count())
-            .where(tuple_(HIT.c.kind, HIT.c.key).in_(pairs), HIT.c.at >= since)
-            .group_by(HIT.c.kind, HIT.c.key)
-        )
-        for kind, key, count in counted:
-            threshold = config.threshold(kind)
-            if threshold and int(count) > threshold:
-                over.append((kind, key))
+    for kind, key, count in _count_hits(conn, touched, since):
+        threshold = config.threshold(kind)
+        if threshold and count > threshold:
+            over.append((kind, key))
     outcomes: list[FoldOutcome] = []
     for key, members in sorted(muted.items()):
         done = _fold(
