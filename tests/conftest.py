@@ -93,6 +93,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
     drop_pg_database(name)
 
 
+@pytest.fixture
+def second_database_url(
+    database_url: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> Iterator[str]:
+    """A second fresh, migrated, empty database on the backend of `database_url`."""
+    if make_url(database_url).get_backend_name() == "sqlite":
+        url = f"sqlite:///{tmp_path}/second.db"
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url
+        return
+    url, name = fresh_pg_database(request.getfixturevalue("pg_template"))
+    yield url
+    drop_pg_database(name)
+
+
 class Clock:
     """A controllable clock for deadlines and leases."""
 

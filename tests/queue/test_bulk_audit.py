@@ -13,40 +13,21 @@ from enum import StrEnum
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import col
 
-from modqueue.queue import AuditEvent, Item, QueueCounter, ReviewQueue, verify_chain
+from modqueue.queue import AuditEvent, Item, ReviewQueue, verify_chain
 from modqueue.queue._audit.chain import COPY_FROM, AuditRecord, canonical_event, record_events
 from tests.conftest import Clock, make_item
 from tests.support.clusters import seed_cluster
+from tests.support.counters import counters, recount
 
 REMOVE = "remove-fake-documents"  # action remove_and_ban
 MEMBERS = COPY_FROM + 20  # enough for the members' events to go by COPY on PostgreSQL
 
 
-def _recount(q: ReviewQueue) -> dict[tuple[str, str], int]:
-    with q.session() as s:
-        rows = s.execute(
-            select(col(Item.queue), col(Item.status), func.count()).group_by(
-                col(Item.queue), col(Item.status)
-            )
-        )
-        return {(queue, status): int(n) for queue, status, n in rows}
-
-
-def _counters(q: ReviewQueue) -> dict[tuple[str, str], int]:
-    with q.session() as s:
-        rows = s.execute(
-            select(
-                col(QueueCounter.queue), col(QueueCounter.status), func.sum(QueueCounter.n)
-            ).group_by(col(QueueCounter.queue), col(QueueCounter.status))
-        )
-        return {(queue, status): int(n) for queue, status, n in rows if n}
-
-
 def _assert_consistent(q: ReviewQueue) -> None:
-    assert _counters(q) == _recount(q)
+    assert counters(q) == recount(q)
     with q.session() as s:
         report = verify_chain(s)
     assert report.ok, report

@@ -9,34 +9,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlmodel import SQLModel, col
 
 import modqueue
-from modqueue.queue import Item, QueueCounter, ReviewQueue, ingest_jsonl
+from modqueue.queue import Item, ReviewQueue, ingest_jsonl
 from tests.conftest import Clock, make_item
+from tests.support.counters import counters, recount
 
 MIGRATIONS = Path(modqueue.__file__).parent / "migrations"
-
-
-def _recount(q: ReviewQueue) -> dict[tuple[str, str], int]:
-    with q.session() as s:
-        rows = s.execute(
-            select(col(Item.queue), col(Item.status), func.count()).group_by(
-                col(Item.queue), col(Item.status)
-            )
-        )
-        return {(queue, status): int(n) for queue, status, n in rows}
-
-
-def _counters(q: ReviewQueue) -> dict[tuple[str, str], int]:
-    with q.session() as s:
-        rows = s.execute(
-            select(
-                col(QueueCounter.queue), col(QueueCounter.status), func.sum(QueueCounter.n)
-            ).group_by(col(QueueCounter.queue), col(QueueCounter.status))
-        )
-        return {(queue, status): int(n) for queue, status, n in rows if n}
 
 
 def test_counters_equal_a_recount_after_a_mixed_workload(
@@ -50,7 +31,7 @@ def test_counters_equal_a_recount_after_a_mixed_workload(
     q.enqueue([make_item(n) for n in range(41, 46)])
     # Merges, one of which gives a triage item its policy (a queue move).
     q.enqueue([make_item(31, policy="people-smuggling"), make_item(2, views=10**6)])
-    assert _counters(q) == _recount(q)
+    assert counters(q) == recount(q)
 
     for _ in range(12):
         claim = q.claim_next("alice")
@@ -73,15 +54,15 @@ def test_counters_equal_a_recount_after_a_mixed_workload(
     assert open_claim is not None
     clock.advance(hours=30)
 
-    counters, recount = _counters(q), _recount(q)
-    assert counters == recount
-    statuses = {status for _, status in counters}
+    kept, counted = counters(q), recount(q)
+    assert kept == counted
+    statuses = {status for _, status in kept}
     assert {"pending", "claimed", "decided"} <= statuses
-    assert any(queue.endswith(":senior") for queue, _ in counters)
+    assert any(queue.endswith(":senior") for queue, _ in kept)
     stats = q.stats()
-    assert stats["decided"] == sum(n for (_, s), n in recount.items() if s == "decided")
-    assert stats["pending"] == sum(n for (_, s), n in recount.items() if s == "pending")
-    assert stats["claimed"] == sum(n for (_, s), n in recount.items() if s == "claimed")
+    assert stats["decided"] == sum(n for (_, s), n in counted.items() if s == "decided")
+    assert stats["pending"] == sum(n for (_, s), n in counted.items() if s == "pending")
+    assert stats["claimed"] == sum(n for (_, s), n in counted.items() if s == "claimed")
 
     with q.session() as s:  # a delete is counted too (its fingerprints go first)
         gone = s.scalar(select(col(Item.id)).where(col(Item.external_id) == "post-45"))
@@ -89,7 +70,7 @@ def test_counters_equal_a_recount_after_a_mixed_workload(
             if any(fk.column.table.name == "item" for fk in table.foreign_keys):
                 s.execute(delete(table).where(table.c.item_id == gone))
         s.execute(delete(Item).where(col(Item.id) == gone))
-    assert _counters(q) == _recount(q)
+    assert counters(q) == recount(q)
 
 
 def test_migration_backfills_counters_from_stored_items(review_queue: ReviewQueue) -> None:
@@ -104,5 +85,5 @@ def test_migration_backfills_counters_from_stored_items(review_queue: ReviewQueu
     command.downgrade(config, "0018_clusterdesk_floods")
     q.enqueue([make_item(n) for n in range(10, 13)])  # no counters while downgraded
     command.upgrade(config, "head")
-    assert _counters(q) == _recount(q)
-    assert sum(_counters(q).values()) == 11
+    assert counters(q) == recount(q)
+    assert sum(counters(q).values()) == 11

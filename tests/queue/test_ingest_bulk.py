@@ -5,36 +5,25 @@ input through both gives the same reports, the same rows and the same audit even
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from modqueue.queue import ReviewQueue, ingest_jsonl, make_engine, migrate
+from modqueue.queue import ReviewQueue, ingest_jsonl
 from modqueue.queue._core.referrals import TrustedFlagger
 from modqueue.queue._items import bulk
-from tests.conftest import drop_pg_database, fresh_pg_database, make_item
+from tests.conftest import make_item
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 ROUTED = "Boat to UK, channel crossing tonight, pay on arrival"
 
 
 @pytest.fixture
-def twin_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+def twin_url(second_database_url: str) -> str:
     """A second fresh, migrated database on the backend of `database_url`."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path}/general.db"
-        engine = make_engine(url)
-        migrate(engine)
-        engine.dispose()
-        yield url
-        return
-    url, name = fresh_pg_database(request.getfixturevalue("pg_template"))
-    yield url
-    drop_pg_database(name)
+    return second_database_url
 
 
 def _jsonl(*lines: Any) -> bytes:

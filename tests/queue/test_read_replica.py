@@ -7,34 +7,23 @@ which database it came from."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from modqueue import ConfigError, PermissionDenied
 from modqueue.integrations.export import export_dataset
-from modqueue.queue import ReviewQueue, add_reviewer, make_engine, migrate, verify_chain
+from modqueue.queue import ReviewQueue, add_reviewer, make_engine, verify_chain
 from modqueue.settings import load_settings
-from tests.conftest import Clock, drop_pg_database, fresh_pg_database, make_item
+from tests.conftest import Clock, make_item
 
 
 @pytest.fixture
-def replica_url(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def replica_url(second_database_url: str) -> str:
     """A second migrated database on the same backend as `database_url`."""
-    if make_url(database_url).get_backend_name() == "sqlite":
-        url = f"sqlite:///{tmp_path}/replica.db"
-        engine = make_engine(url)
-        migrate(engine)
-        engine.dispose()
-        yield url
-        return
-    url, name = fresh_pg_database(request.getfixturevalue("pg_template"))
-    yield url
-    drop_pg_database(name)
+    return second_database_url
 
 
 def _decide_all(q: ReviewQueue, count: int) -> None:
