@@ -6,7 +6,9 @@
 Phases (`--phase all` runs build, measure and explain in turn):
 
 1. `build`: N items of the seven bundled policies through the product's own ingest
-   (`ReviewQueue.enqueue`, batches of 5,000, `--workers` processes on contiguous ranges),
+   (`ingest_values`, what `ReviewQueue.enqueue` runs; batches of 5,000, `--workers`
+   processes on contiguous ranges; `--no-fingerprint` leaves out issue 13's near-duplicate
+   fingerprinting and its tables),
    each with its own made-up words (no two items near duplicates: texts differing only in
    digits would cluster and fold into floods), and 30% of them decided through the
    product's bulk decide (`decide_items`, public in `modqueue.queue`): 5,000 items per
@@ -59,6 +61,7 @@ from modqueue.integrations.export import export_dataset
 from modqueue.queue import (
     ReviewQueue,
     decide_items,
+    ingest_values,
     latest_checkpoint,
     sampled_for_second_review,
     verify_chain,
@@ -179,33 +182,40 @@ def create_months(q: ReviewQueue, months: int) -> None:
             )
 
 
-def ingest_range(q: ReviewQueue, lo: int, hi: int) -> None:
-    """Items `lo..hi-1` through the product's ingest (`ReviewQueue.enqueue`), in batches
-    of `INGEST_BATCH` (each its own transaction)."""
+def ingest_range(q: ReviewQueue, lo: int, hi: int, fingerprint: bool = True) -> None:
+    """Items `lo..hi-1` through the product's ingest (`ingest_values`, what
+    `ReviewQueue.enqueue` calls), in batches of `INGEST_BATCH` (each its own
+    transaction); `fingerprint=False` skips near-duplicate fingerprinting (`--no-fingerprint`)."""
     for start in range(lo, hi, INGEST_BATCH):
         stop = min(hi, start + INGEST_BATCH)
-        report = q.enqueue(
-            [item(n) for n in range(start, stop)], actor="scale", batch_size=INGEST_BATCH
+        report = ingest_values(
+            q,
+            [item(n) for n in range(start, stop)],
+            actor="scale",
+            batch_size=INGEST_BATCH,
+            fingerprint=fingerprint,
         )
         assert not report.rejected, report.rejected[:3]
 
 
-def ingest_worker(url: str, at: datetime, lo: int, hi: int) -> None:
+def ingest_worker(url: str, at: datetime, lo: int, hi: int, fingerprint: bool = True) -> None:
     """One ingest process: items `lo..hi-1`, the build's clock at `at`."""
     clock = SimClock()
     clock.at = at
     q = open_queue(url, clock)
     try:
-        ingest_range(q, lo, hi)
+        ingest_range(q, lo, hi, fingerprint)
     finally:
         q.close()
 
 
-def ingest_to(url: str, at: datetime, lo: int, hi: int, workers: int) -> None:
+def ingest_to(
+    url: str, at: datetime, lo: int, hi: int, workers: int, fingerprint: bool = True
+) -> None:
     """Items `lo..hi-1`, in `workers` processes side by side (contiguous ranges, each in
     batches of `INGEST_BATCH`: ingest is safe to run concurrently)."""
     size = -(-(hi - lo) // max(1, workers))
-    jobs = [(url, at, a, min(hi, a + size)) for a in range(lo, hi, size)]
+    jobs = [(url, at, a, min(hi, a + size), fingerprint) for a in range(lo, hi, size)]
     if len(jobs) == 1:
         ingest_worker(*jobs[0])
         return
@@ -294,7 +304,7 @@ def decide_to(q: ReviewQueue, url: str, want: int, workers: int, seed: int) -> i
         return sum(pool.starmap(decide_worker, jobs))
 
 
-def build(url: str, total: int, workers: int) -> dict[str, Any]:
+def build(url: str, total: int, workers: int, fingerprint: bool = True) -> dict[str, Any]:
     clock = SimClock()
     q = open_queue(url, clock)
     chunks = max(1, -(-total // CHUNK))
@@ -308,7 +318,7 @@ def build(url: str, total: int, workers: int) -> dict[str, Any]:
         clock.at = START + timedelta(days=365 * chunk / chunks)
         if have < hi:
             t0 = time.perf_counter()
-            ingest_to(url, clock.at, have, hi, workers)
+            ingest_to(url, clock.at, have, hi, workers, fingerprint)
             spent = time.perf_counter() - t0
             ingest_s += spent
             log(
@@ -588,6 +598,11 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=3, help="processes deciding during the build"
     )
+    parser.add_argument(
+        "--no-fingerprint",
+        action="store_true",
+        help="ingest without near-duplicate fingerprinting (issue 13's tables and cost)",
+    )
     parser.add_argument("--phase", choices=["build", "measure", "explain", "all"], default="all")
     parser.add_argument("--report", type=Path, default=Path("scale-report.json"))
     parser.add_argument("--plans", type=Path, default=Path("scale-plans.md"))
@@ -600,9 +615,10 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "cpus": os.cpu_count(),
         "items_target": args.items,
+        "fingerprint": not args.no_fingerprint,
     }
     if args.phase in ("build", "all"):
-        report["build"] = build(args.db, args.items, args.workers)
+        report["build"] = build(args.db, args.items, args.workers, not args.no_fingerprint)
         args.report.write_text(json.dumps(report, indent=2))
     if args.phase in ("measure", "all"):
         report["measure"] = measure(args.db)

@@ -318,11 +318,13 @@ def ingest_values(
     actor: str = "ingest",
     batch_size: int = 1000,
     positions: Sequence[int] | None = None,
+    fingerprint: bool = True,
 ) -> IngestReport:
     """Ingest decoded values (dicts in the ingest format) into `queue`, as
     `ReviewQueue.enqueue` does: valid items stored in batches of `batch_size`, each
     committed as it goes, or (`strict=True`) nothing unless every item is valid. A
-    rejection's position is the value's index, or `positions[index]` when given."""
+    rejection's position is the value's index, or `positions[index]` when given.
+    `fingerprint=False` skips fingerprinting and clustering (benchmarks)."""
 
     def checked() -> Iterator[ItemIn | Rejection]:
         for index, raw in enumerate(values):
@@ -332,7 +334,14 @@ def ingest_values(
             else:
                 yield _rejection(raw, positions[index] if positions is not None else index, reason)
 
-    return _store(queue, checked(), strict=strict, actor=actor, batch_size=batch_size)
+    return _store(
+        queue,
+        checked(),
+        strict=strict,
+        actor=actor,
+        batch_size=batch_size,
+        fingerprint=fingerprint,
+    )
 
 
 def ingest_jsonl(
