@@ -11,6 +11,7 @@ from modqueue.integrations.labelstudio import (
 )
 from modqueue.learning import ModelVersion
 from modqueue.queue import (
+    ActionCounter,
     Appeal,
     AuditCheckpoint,
     AuditEvent,
@@ -35,6 +36,7 @@ from modqueue.queue import (
 )
 
 __all__ = [
+    "ActionCounter",
     "Appeal",
     "AuditCheckpoint",
     "AuditEvent",

@@ -58,7 +58,7 @@ from modqueue.queue._core.cluster_models import (
     ContentCluster,
     ContentClusterPublic,
 )
-from modqueue.queue._core.counter_models import QueueCounter
+from modqueue.queue._core.counter_models import ActionCounter, QueueCounter
 from modqueue.queue._core.db import (
     make_engine,
     migrate,
@@ -268,6 +268,7 @@ __all__ = [
     "SPLITS",
     "TRIAGE",
     "UNIDENTIFIED",
+    "ActionCounter",
     "ActionStatus",
     "Annotation",
     "Appeal",

@@ -1,5 +1,6 @@
-"""Large set decisions and audit batches, on both backends: the item counters stay equal
-to a recount through decide, undo, decide and reverse of a cluster (PostgreSQL moves
+"""Large set decisions and audit batches, on both backends: the item counters and the
+outbound action counters stay equal to a recount through decide, undo, decide and reverse
+of a cluster (PostgreSQL moves
 them from the update statement itself, migration `0021_bulkdecide_counted_moves`), a
 batch of events past `COPY_FROM` (PostgreSQL: `COPY`) chains and verifies, and the
 canonical JSON an event is hashed over is byte for byte the JSON of its values as the
@@ -20,7 +21,7 @@ from modqueue.queue import AuditEvent, Item, ReviewQueue, verify_chain
 from modqueue.queue._audit.chain import COPY_FROM, AuditRecord, canonical_event, record_events
 from tests.conftest import Clock, make_item
 from tests.support.clusters import seed_cluster
-from tests.support.counters import counters, recount
+from tests.support.counters import action_counters, action_recount, counters, recount
 
 REMOVE = "remove-fake-documents"  # action remove_and_ban
 MEMBERS = COPY_FROM + 20  # enough for the members' events to go by COPY on PostgreSQL
@@ -28,6 +29,7 @@ MEMBERS = COPY_FROM + 20  # enough for the members' events to go by COPY on Post
 
 def _assert_consistent(q: ReviewQueue) -> None:
     assert counters(q) == recount(q)
+    assert action_counters(q) == action_recount(q)
     with q.session() as s:
         report = verify_chain(s)
     assert report.ok, report
@@ -68,6 +70,8 @@ def test_a_large_cluster_keeps_counters_and_chain_through_undo_and_reverse(
     back, _ = q.reverse_cluster(again.id, "sam", "not the same advert")
     assert back == ids
     _assert_consistent(q)
+    # every member's takedown and its reverse action, counted by policy and status
+    assert sum(action_counters(q).values()) >= 2 * MEMBERS
 
 
 def _odd_detail(n: int) -> dict[str, Any]:

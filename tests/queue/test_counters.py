@@ -1,4 +1,5 @@
-"""`queue_counter`: the counts the database keeps per queue and status equal a full
+"""`queue_counter` and `action_counter`: the counts the database keeps per queue and status
+(and per policy and status of outbound actions) equal a full
 recount of `item` after a mixed workload, and the migration backfills them."""
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlmodel import SQLModel, col
 
 import modqueue
-from modqueue.queue import Item, ReviewQueue, ingest_jsonl
+from modqueue.queue import Item, OutboundAction, ReviewQueue, ingest_jsonl
 from tests.conftest import Clock, make_item
-from tests.support.counters import counters, recount
+from tests.support.counters import action_counters, action_recount, counters, recount
 
 MIGRATIONS = Path(modqueue.__file__).parent / "migrations"
 
@@ -87,3 +88,45 @@ def test_migration_backfills_counters_from_stored_items(review_queue: ReviewQueu
     command.upgrade(config, "head")
     assert counters(q) == recount(q)
     assert sum(counters(q).values()) == 11
+
+
+def test_action_counters_follow_inserts_moves_and_deletes_and_the_migration_backfills_them(
+    review_queue: ReviewQueue,
+) -> None:
+    q = review_queue
+    q.enqueue([make_item(n) for n in range(1, 9)])
+    for _ in range(5):
+        claim = q.claim_next("alice")
+        assert claim is not None
+        q.decide(claim, "remove-fake-documents")  # a takedown: one outbox row each
+    claim = q.claim_next("alice")
+    assert claim is not None
+    decision = q.decide(claim, "remove-fake-documents")
+    q.undo(decision.id, "alice")
+    assert action_counters(q) == action_recount(q)
+    assert sum(action_counters(q).values()) >= 5
+
+    with q.session() as s:  # a status move and a delete, whoever writes them
+        first = s.scalar(select(col(OutboundAction.id)).order_by(col(OutboundAction.id)))
+        s.execute(
+            update(OutboundAction).where(col(OutboundAction.id) == first).values(status="done")
+        )
+        last = s.scalar(select(col(OutboundAction.id)).order_by(col(OutboundAction.id).desc()))
+        s.execute(delete(OutboundAction).where(col(OutboundAction.id) == last))
+    counted = action_recount(q)
+    assert action_counters(q) == counted
+    assert counted[("people-smuggling", "done")] == 1
+    stats = q.stats()
+    assert stats["actions"]["done"] == 1
+    assert sum(stats["actions"].values()) == sum(counted.values())
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = q.engine
+    command.downgrade(config, "0022_scale_read_indexes")
+    claim = q.claim_next("bob")  # an action written while there are no counters
+    assert claim is not None
+    q.decide(claim, "remove-fake-documents")
+    command.upgrade(config, "head")
+    assert action_counters(q) == action_recount(q)
+    assert sum(action_counters(q).values()) == sum(counted.values()) + 1

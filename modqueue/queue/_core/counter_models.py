@@ -2,19 +2,23 @@
 
 `queue_counter` holds, per `(queue, status)`, a few `slot` rows whose `n` add up to how
 many items are in that queue with that status. Triggers on `item` (migration
-`0015_hotpath_counters`) move them in the same transaction as every insert, status or
+`0019_hotpath_counters`) move them in the same transaction as every insert, status or
 queue change and delete, whoever writes: on PostgreSQL a statement-level trigger adds a
 whole ingest batch at once, and a row trigger spreads single-row changes over
 `QUEUE_COUNTER_SLOTS` slots (by backend process) so concurrent claims and decisions do
 not queue behind one counter row. Reading a count is summing a handful of rows, however
 many items there are.
+
+`action_counter` does the same for outbound actions per `(policy, status)` (migration
+`0023_outcount_action_counters`, triggers on `outbound_action`), for the stats and the
+lead dashboard.
 """
 
 from __future__ import annotations
 
 from sqlmodel import Field, SQLModel
 
-__all__ = ["QUEUE_COUNTER_SLOTS", "QueueCounter"]
+__all__ = ["ACTION_COUNTER_SLOTS", "QUEUE_COUNTER_SLOTS", "ActionCounter", "QueueCounter"]
 
 QUEUE_COUNTER_SLOTS = 8
 """Counter rows per (queue, status) on PostgreSQL (SQLite, one writer at a time, uses one)."""
@@ -26,6 +30,22 @@ class QueueCounter(SQLModel, table=True):
     __tablename__ = "queue_counter"
 
     queue: str = Field(primary_key=True, max_length=200)
+    status: str = Field(primary_key=True, max_length=20)
+    slot: int = Field(default=0, primary_key=True)
+    n: int = 0
+
+
+ACTION_COUNTER_SLOTS = 8
+"""Counter rows per (policy, status) of outbound actions on PostgreSQL (SQLite uses one)."""
+
+
+class ActionCounter(SQLModel, table=True):
+    """One slot of the count of outbound actions of `policy` with `status` (sum the
+    slots)."""
+
+    __tablename__ = "action_counter"
+
+    policy: str = Field(primary_key=True, max_length=100)
     status: str = Field(primary_key=True, max_length=20)
     slot: int = Field(default=0, primary_key=True)
     n: int = 0

@@ -7,15 +7,15 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import JSON, column, func, select, table
+from sqlalchemy import JSON, column, select, table
 from sqlmodel import Session, col
 
 from modqueue.queue._claims.exposure import exposure_by_queue
-from modqueue.queue._core.models import AuditEvent, Decision, Item, OutboundAction
+from modqueue.queue._core.models import AuditEvent, Decision, Item
 from modqueue.queue._core.origins import is_automated
 from modqueue.queue._core.routing import senior_queue
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
-from modqueue.queue._read.counters import item_counts
+from modqueue.queue._read.counters import action_counts, item_counts
 from modqueue.queue._read.stats import past_deadline_by_queue
 
 __all__ = ["DashboardMetrics", "ModelHealth", "QueueHealth", "dashboard_metrics"]
@@ -198,11 +198,7 @@ def dashboard_metrics(
             get(source).escalations += 1
 
     totals = {s.value: 0 for s in ActionStatus}
-    for policy, status, count in session.execute(
-        select(col(OutboundAction.policy), col(OutboundAction.status), func.count()).group_by(
-            col(OutboundAction.policy), col(OutboundAction.status)
-        )
-    ):
+    for (policy, status), count in action_counts(session).items():
         get(policy).actions[status] = count
         totals[status] = totals.get(status, 0) + count
 

@@ -9,10 +9,10 @@ from sqlalchemy import func, literal_column, select
 from sqlmodel import Session, col
 
 from modqueue.queue._core.counter_models import QueueCounter
-from modqueue.queue._core.models import Item, OutboundAction
+from modqueue.queue._core.models import Item
 from modqueue.queue._core.routing import is_senior_queue
 from modqueue.queue._core.types import ActionStatus
-from modqueue.queue._read.counters import item_counts
+from modqueue.queue._read.counters import action_counts, item_counts
 
 __all__ = ["oldest_pending", "past_deadline_by_queue", "queue_stats"]
 
@@ -121,10 +121,8 @@ def queue_stats(session: Session, *, now: datetime) -> dict[str, Any]:
     for queue, count in past_deadline_by_queue(session, now=now).items():
         by_queue[queue]["past_deadline"] = count
     actions = {s.value: 0 for s in ActionStatus}
-    for status, count in session.execute(
-        select(col(OutboundAction.status), func.count()).group_by(col(OutboundAction.status))
-    ):
-        actions[status] = count
+    for (_, status), count in action_counts(session).items():
+        actions[status] = actions.get(status, 0) + count
     totals = {
         key: sum(int(q[key]) for q in by_queue.values())
         for key in ("pending", "claimed", "decided", "past_deadline")

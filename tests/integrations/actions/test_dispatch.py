@@ -21,6 +21,7 @@ from tests.integrations.actions.conftest import (
     platform_config,
 )
 from tests.integrations.actions.platform_server import RETRY_AFTER_S, PlatformServer, free_port
+from tests.support.counters import action_counters, action_recount
 
 EXPECTED = {
     "done-1": "done",
@@ -79,6 +80,10 @@ def test_every_reply_ends_as_it_should(
     rows = _rows(review_queue)
     got = {ext: rows[i].status for ext, i in ids.items()}
     assert got == EXPECTED
+    # the dispatcher's status moves kept the stats' action counters equal to a recount
+    counted = action_recount(review_queue)
+    assert action_counters(review_queue) == counted
+    assert {status for _, status in counted} == {"done", "declined", "sent", "failed"}
     gone = rows[offline_ids["gone-1"]]
     assert gone.status == "failed"
     assert gone.attempts == 3
