@@ -403,10 +403,16 @@ def _rows(
 
 
 def _insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert `rows`: one `executemany`, or on PostgreSQL from `COPY_FROM` rows on one
+    """Insert `rows`: one `executemany` (on SQLite the driver's, `Prepared.executemany`),
+    or on PostgreSQL from `COPY_FROM` rows on one
     `COPY ... FROM STDIN` (a set decision's or an ingest batch's events), which spares
     the per-row statement work of the `executemany` and its parameter conversion."""
-    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
+    if conn.dialect.name != "postgresql":
+        # The prepared insert's bind processors, on the driver's `executemany`: the
+        # values `conn.execute(_INSERT_AUDIT, rows)` would send, without its per-row work.
+        _INSERT_ONE.executemany(conn, rows)
+        return
+    if len(rows) < COPY_FROM:
         conn.execute(_INSERT_AUDIT, rows)
         return
     driver = conn.connection.driver_connection
