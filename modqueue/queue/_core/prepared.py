@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ClauseElement
 __all__ = ["Prepared"]
 
 _Processor = Callable[[Any], Any] | None
-_UNSET = object()  # `Prepared.executemany`: no datetime processed yet
+_UNSET = object()  # `Prepared.executemany`: no value processed yet
 
 
 @dataclass(slots=True)
@@ -120,24 +120,23 @@ class Prepared:
         """Run the statement once per parameter set of `rows` in one driver
         `executemany` (no rows returned), each value processed as `execute` would.
 
-        A bulk write's rows mostly share their datetimes (one `now` per batch): a bound
-        datetime is processed once per distinct object, not once per row."""
+        A bulk write's rows mostly share their datetimes (one `now` per batch) and their
+        NULLs: a bound datetime or None is processed once per column and distinct object
+        (a JSON column still turns None into `null`), not once per row."""
         if not rows:
             return
         c = self._compiled(conn.dialect)
         if not c.positional:
             raise ValueError("Prepared.executemany needs a positional (qmark) dialect")
         names = c.names
-        binds = [c.binds.get(n) for n in names]
+        binds = [(i, c.binds[n]) for i, n in enumerate(names) if n in c.binds]
         last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(names)
         params: list[list[Any]] = []
         for row in rows:
             values = [row[n] if n in row else c.defaults[n] for n in names]
-            for i, process in enumerate(binds):
-                if process is None:
-                    continue
+            for i, process in binds:
                 value = values[i]
-                if isinstance(value, datetime):
+                if value is None or isinstance(value, datetime):
                     seen, out = last[i]
                     if seen is not value:
                         out = process(value)
