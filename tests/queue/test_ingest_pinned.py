@@ -130,9 +130,7 @@ def _digest(url: str) -> tuple[str, dict[str, Any]]:
             incidents = [
                 list(r)
                 for r in conn.execute(
-                    text(
-                        "SELECT id, kind, key, status, item_count FROM flood_incident ORDER BY id"
-                    )
+                    text("SELECT id, kind, key, status, item_count FROM flood_incident ORDER BY id")
                 )
             ]
         chain = q.read(verify_chain)

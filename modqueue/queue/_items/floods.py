@@ -230,7 +230,7 @@ class _BatchRow(NamedTuple):
     policy: str | None
     report_count: int
     views: int
-    deadline_at: datetime | None
+    deadline_at: datetime
 
     @classmethod
     def decode(cls, raw: Sequence[Any]) -> _BatchRow:
@@ -245,7 +245,7 @@ class _BatchRow(NamedTuple):
             policy,
             reports,
             views,
-            None if deadline is None else _sqlite_utc(deadline),
+            _sqlite_utc(deadline),
         )
 
 
