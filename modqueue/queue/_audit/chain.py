@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 GENESIS_HASH = "0" * 64  # `prev_hash` of the first event
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PG_AUDIT_CHAIN_LOCK = 7_244_310_008  # advisory lock key of chain 0; chain k uses key + k
 PG_AUDIT_CHAINS = 16  # chains on PostgreSQL: how many transactions can append at once
 
@@ -194,9 +195,25 @@ def canonical_event(
     prev_hash: str,
 ) -> bytes:
     """The bytes an event's hash is computed over: sorted-key, compact, UTF-8 JSON."""
+    return _canonical(id, chain, _iso(at), actor, event, item_id, before, after, detail, prev_hash)
+
+
+def _canonical(
+    id: int,
+    chain: int,
+    at_text: str,
+    actor: str,
+    event: str,
+    item_id: int | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    detail: dict[str, Any] | None,
+    prev_hash: str,
+) -> bytes:
+    """`canonical_event` with `at` already printed (`_iso`)."""
     doc = {
         "id": id,
-        "at": _iso(at),
+        "at": at_text,
         "actor": actor,
         "event": event,
         "item_id": item_id,
@@ -219,20 +236,21 @@ def event_hash(row: AuditEvent, prev_hash: str) -> str:
     return _record_hash(row.id, row.chain, record, prev_hash)
 
 
-def _record_hash(id: int, chain: int, r: AuditRecord, prev_hash: str) -> str:
-    """The SHA-256 (hex) of `r` stored as event `id` of `chain` after `prev_hash`."""
+def _record_hash(id: int, chain: int, r: AuditRecord, prev_hash: str, at_text: str = "") -> str:
+    """The SHA-256 (hex) of `r` stored as event `id` of `chain` after `prev_hash`;
+    `at_text`: `_iso(r.at)`, when the caller has it."""
     return hashlib.sha256(
-        canonical_event(
-            id=id,
-            chain=chain,
-            at=r.at,
-            actor=r.actor,
-            event=r.event,
-            item_id=r.item_id,
-            before=r.before,
-            after=r.after,
-            detail=r.detail,
-            prev_hash=prev_hash,
+        _canonical(
+            id,
+            chain,
+            at_text or _iso(r.at),
+            r.actor,
+            r.event,
+            r.item_id,
+            r.before,
+            r.after,
+            r.detail,
+            prev_hash,
         )
     ).hexdigest()
 
@@ -380,9 +398,15 @@ def _rows(
     records: Sequence[AuditRecord], chain: int, prev: str, ids: list[int]
 ) -> list[dict[str, Any]]:
     rows = []
+    # A batch's events mostly share one `at`: converted and printed once per object.
+    last_at: datetime | None = None
+    at, at_text = _EPOCH, ""
     for new_id, r in zip(ids, records, strict=True):
-        at = r.at if r.at.tzinfo is not None else r.at.replace(tzinfo=UTC)
-        digest = _record_hash(new_id, chain, r, prev)
+        if r.at is not last_at:
+            last_at = r.at
+            at = r.at if r.at.tzinfo is not None else r.at.replace(tzinfo=UTC)
+            at_text = _iso(r.at)
+        digest = _record_hash(new_id, chain, r, prev, at_text)
         rows.append(
             {
                 "id": new_id,
@@ -403,10 +427,16 @@ def _rows(
 
 
 def _insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert `rows`: one `executemany`, or on PostgreSQL from `COPY_FROM` rows on one
+    """Insert `rows`: one `executemany` (on SQLite the driver's, `Prepared.executemany`),
+    or on PostgreSQL from `COPY_FROM` rows on one
     `COPY ... FROM STDIN` (a set decision's or an ingest batch's events), which spares
     the per-row statement work of the `executemany` and its parameter conversion."""
-    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
+    if conn.dialect.name != "postgresql":
+        # The prepared insert's bind processors, on the driver's `executemany`: the
+        # values `conn.execute(_INSERT_AUDIT, rows)` would send, without its per-row work.
+        _INSERT_ONE.executemany(conn, rows)
+        return
+    if len(rows) < COPY_FROM:
         conn.execute(_INSERT_AUDIT, rows)
         return
     driver = conn.connection.driver_connection

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -31,6 +32,7 @@ from sqlalchemy.sql.elements import ClauseElement
 __all__ = ["Prepared"]
 
 _Processor = Callable[[Any], Any] | None
+_UNSET = object()  # `Prepared.executemany`: no value processed yet
 
 
 @dataclass(slots=True)
@@ -113,6 +115,51 @@ class Prepared:
         """Run the statement in `conn`'s transaction, discarding any rows."""
         cursor, _ = self._run(conn, params)
         cursor.close()
+
+    def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per parameter set of `rows` in one driver
+        `executemany` (no rows returned), each value processed as `execute` would.
+
+        A bulk write's rows mostly share their datetimes (one `now` per batch) and their
+        NULLs: a bound datetime or None is processed once per column and distinct object
+        (a JSON column still turns None into `null`), not once per row."""
+        if not rows:
+            return
+        c = self._compiled(conn.dialect)
+        if not c.positional:
+            raise ValueError("Prepared.executemany needs a positional (qmark) dialect")
+        names = c.names
+        binds = [(i, c.binds[n]) for i, n in enumerate(names) if n in c.binds]
+        last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(names)
+        params: list[list[Any]] = []
+        for row in rows:
+            values = [row[n] if n in row else c.defaults[n] for n in names]
+            for i, process in binds:
+                value = values[i]
+                if value is None or isinstance(value, datetime):
+                    seen, out = last[i]
+                    if seen is not value:
+                        out = process(value)
+                        last[i] = (value, out)
+                    values[i] = out
+                else:
+                    values[i] = process(value)
+            params.append(values)
+        cursor = conn.connection.cursor()
+        if conn.dispatch.before_cursor_execute:
+            conn.dispatch.before_cursor_execute(conn, cursor, c.sql, params, None, True)
+        try:
+            cursor.executemany(c.sql, params)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(
+                c.sql,
+                params,
+                exc,
+                conn.dialect.loaded_dbapi.Error,
+                dialect=conn.dialect,
+            ) from exc
+        finally:
+            cursor.close()
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run the statement in `conn`'s transaction; its rows, values processed as

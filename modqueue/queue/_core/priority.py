@@ -38,6 +38,28 @@ _log10 = math.log10
 _scored_at: tuple[datetime | None, str] = (None, "")
 
 
+_PART_MEMO = 4096
+"""Inputs remembered per part (`_remember`); a full memo starts again empty."""
+_SEVERITY: dict[Any, tuple[float, float]] = {}
+_SIGNAL: dict[Any, tuple[float, float]] = {}
+_REPORTS: dict[Any, tuple[float, float]] = {}
+_REACH: dict[Any, tuple[float, float]] = {}
+_DEADLINE: dict[Any, tuple[float, float]] = {}
+
+
+def _remember(
+    memo: dict[Any, tuple[float, float]], key: Any, share: float, weight: float
+) -> tuple[float, float]:
+    """`(share rounded to 4 places, points)` of a part whose bounded share is `share`,
+    kept in `memo` under its input `key`. Both are functions of the input's value alone,
+    and equal inputs (`1`, `1.0`, `True`) give equal shares, so a remembered pair is
+    what computing it again would give."""
+    if len(memo) >= _PART_MEMO:
+        memo.clear()
+    memo[key] = found = (round(share, 4), round(share * weight, 3))
+    return found
+
+
 def score_item(
     *,
     severity: int,
@@ -51,8 +73,9 @@ def score_item(
     """Return `(priority, breakdown)` for an item at time `now`.
 
     The breakdown names every part's input, its share (0-1) and its points. Hot on
-    ingest (once per new item): each signal is weighed once, the parts are built
-    directly, and `scored_at` is printed once per `now`.
+    ingest (once per new item): each signal is weighed once, each part's share and
+    points are remembered per input (`_remember`), the parts are built directly, and
+    `scored_at` is printed once per `now`.
     """
     weighted = [float(s.get("score", 0.0)) * float(s.get("weight", 1.0)) for s in signals]
     strongest = max(weighted, default=0.0)
@@ -62,26 +85,39 @@ def score_item(
     )
     sla_seconds = max(sla_hours * 3600.0, 1.0)
     seconds_left = (deadline_at - now).total_seconds()
-    # Each share bounded to 0-1 inline, exactly as `_clamp`.
-    v = (severity - 1) / 4
-    v = v if v < 1.0 else 1.0
-    severity_share = v if v > 0.0 else 0.0
-    v = strongest if strongest < 1.0 else 1.0
-    signal_share = v if v > 0.0 else 0.0
-    v = _log10(1 + max(report_count, 0)) / 3
-    v = v if v < 1.0 else 1.0
-    reports_share = v if v > 0.0 else 0.0
-    v = _log10(1 + max(views, 0)) / 7
-    v = v if v < 1.0 else 1.0
-    reach_share = v if v > 0.0 else 0.0
-    v = 1 - seconds_left / sla_seconds
-    v = v if v < 1.0 else 1.0
-    deadline_share = v if v > 0.0 else 0.0
-    severity_points = round(severity_share * _W_SEVERITY, 3)
-    signal_points = round(signal_share * _W_SIGNAL, 3)
-    reports_points = round(reports_share * _W_REPORTS, 3)
-    reach_points = round(reach_share * _W_REACH, 3)
-    deadline_points = round(deadline_share * _W_DEADLINE, 3)
+    # Each part's `(share rounded to 4 places, points)` depends on its input alone: looked
+    # up in its memo (an ingest batch repeats severities, signal scores, report counts and
+    # deadlines), computed on a miss. Each share is bounded to 0-1 inline, as `_clamp`.
+    found = _SEVERITY.get(severity)
+    if found is None:
+        v = (severity - 1) / 4
+        v = v if v < 1.0 else 1.0
+        found = _remember(_SEVERITY, severity, v if v > 0.0 else 0.0, _W_SEVERITY)
+    severity_share, severity_points = found
+    found = _SIGNAL.get(strongest)
+    if found is None:
+        v = strongest if strongest < 1.0 else 1.0
+        found = _remember(_SIGNAL, strongest, v if v > 0.0 else 0.0, _W_SIGNAL)
+    signal_share, signal_points = found
+    found = _REPORTS.get(report_count)
+    if found is None:
+        v = _log10(1 + max(report_count, 0)) / 3
+        v = v if v < 1.0 else 1.0
+        found = _remember(_REPORTS, report_count, v if v > 0.0 else 0.0, _W_REPORTS)
+    reports_share, reports_points = found
+    found = _REACH.get(views)
+    if found is None:
+        v = _log10(1 + max(views, 0)) / 7
+        v = v if v < 1.0 else 1.0
+        found = _remember(_REACH, views, v if v > 0.0 else 0.0, _W_REACH)
+    reach_share, reach_points = found
+    deadline_key = (seconds_left, sla_seconds)
+    found = _DEADLINE.get(deadline_key)
+    if found is None:
+        v = 1 - seconds_left / sla_seconds
+        v = v if v < 1.0 else 1.0
+        found = _remember(_DEADLINE, deadline_key, v if v > 0.0 else 0.0, _W_DEADLINE)
+    deadline_share, deadline_points = found
     total = round(
         sum((severity_points, signal_points, reports_points, reach_points, deadline_points)), 3
     )
@@ -94,23 +130,23 @@ def score_item(
         "parts": {
             "severity": {
                 "input": severity,
-                "share": round(severity_share, 4),
+                "share": severity_share,
                 "points": severity_points,
             },
             "signal": {
                 "input": {"name": strongest_name, "score": strongest},
-                "share": round(signal_share, 4),
+                "share": signal_share,
                 "points": signal_points,
             },
             "reports": {
                 "input": report_count,
-                "share": round(reports_share, 4),
+                "share": reports_share,
                 "points": reports_points,
             },
-            "reach": {"input": views, "share": round(reach_share, 4), "points": reach_points},
+            "reach": {"input": views, "share": reach_share, "points": reach_points},
             "deadline": {
                 "input": {"seconds_left": round(seconds_left), "sla_hours": sla_hours},
-                "share": round(deadline_share, 4),
+                "share": deadline_share,
                 "points": deadline_points,
             },
         },

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlmodel import Session
@@ -122,11 +123,16 @@ def _encoders(dialect: str) -> list[Any]:
 
 
 def _tuples(rows: Sequence[dict[str, Any]], dialect: str) -> list[tuple[Any, ...]]:
-    encoders = list(zip(COLUMNS, _encoders(dialect), strict=True))
-    return [
-        tuple(row[c] if encode is None else encode(row[c]) for c, encode in encoders)
-        for row in rows
-    ]
+    # The row's values in `COLUMNS` order in one step, then the few that need it encoded.
+    values_of = itemgetter(*COLUMNS)
+    encoders = [(i, encode) for i, encode in enumerate(_encoders(dialect)) if encode is not None]
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(values_of(row))
+        for i, encode in encoders:
+            values[i] = encode(values[i])
+        out.append(tuple(values))
+    return out
 
 
 def stored_ids(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:

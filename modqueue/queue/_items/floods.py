@@ -29,11 +29,12 @@ the signals/priority of items carrying an unreliable source; never decisions or 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -66,6 +67,7 @@ from modqueue.queue._core.flood_models import (
     IncidentStatus,
 )
 from modqueue.queue._core.models import Item
+from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.routing import rescore
 from modqueue.queue._core.types import ItemStatus, utcnow
 
@@ -142,6 +144,14 @@ _PG_COUNT_HITS = text(
 ).bindparams(bindparam("since", type_=HIT.c.at.type))
 
 
+# SQLite: compiled once, run on the driver's `executemany` (`Prepared`).
+_SQLITE_INSERT_HITS = Prepared(
+    sqlite_insert(HIT)
+    .values({c: bindparam(c, type_=HIT.c[c].type) for c in ("kind", "key", "item_id", "at")})
+    .on_conflict_do_nothing(index_elements=["kind", "key", "item_id"])
+)
+
+
 def _insert_hits(conn: Connection, hits: list[tuple[str, str, int]], now: datetime) -> None:
     """Insert `(kind, key, item_id)` hits at `now`; one already counted is left alone."""
     if not hits:
@@ -152,8 +162,9 @@ def _insert_hits(conn: Connection, hits: list[tuple[str, str, int]], now: dateti
             _PG_INSERT_HITS, {"kinds": kinds, "keys": keys, "item_ids": item_ids, "at": now}
         )
         return
-    statement = sqlite_insert(HIT).on_conflict_do_nothing(index_elements=["kind", "key", "item_id"])
-    conn.execute(statement, [{"kind": k, "key": y, "item_id": i, "at": now} for k, y, i in hits])
+    _SQLITE_INSERT_HITS.executemany(
+        conn, [{"kind": k, "key": y, "item_id": i, "at": now} for k, y, i in hits]
+    )
 
 
 def _count_hits(
@@ -185,10 +196,62 @@ def _batch_rows(conn: Connection, ids: list[int]) -> list[Any]:
     if conn.dialect.name == "postgresql":
         ids_array = bindparam("ids", ids, type_=ARRAY(BigInteger))
         return list(conn.execute(select(*_ROW_COLUMNS).where(ITEM.c.id == any_(ids_array))))
+    # SQLite: the same statements on the driver's cursor, values decoded as the columns'
+    # types decode them (JSON text, naive UTC datetime text), without SQLAlchemy's
+    # per-row result work.
+    driver: Any = conn.connection.driver_connection
     rows: list[Any] = []
-    for part in _chunks(ids):
-        rows += list(conn.execute(select(*_ROW_COLUMNS).where(ITEM.c.id.in_(part))))
+    cursor = driver.cursor()
+    try:
+        for part in _chunks(ids):
+            marks = ", ".join("?" for _ in part)
+            cursor.execute(f"SELECT {_ROW_SQL} FROM item WHERE item.id IN ({marks})", part)
+            rows += [_BatchRow.decode(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()
     return rows
+
+
+def _json_column(value: Any) -> Any:
+    # SQLAlchemy's JSON result processor: `json.loads` of the stored text.
+    if value is None or value == "null":
+        return None
+    return json.loads(value)
+
+
+class _BatchRow(NamedTuple):
+    """One item's `_ROW_COLUMNS`, as `Connection.execute` would give them."""
+
+    id: int
+    status: str
+    cluster_id: int | None
+    reporter: Any
+    signals: Any
+    policy: str | None
+    report_count: int
+    views: int
+    deadline_at: datetime
+
+    @classmethod
+    def decode(cls, raw: Sequence[Any]) -> _BatchRow:
+        """A row of `_ROW_SQL` from the SQLite driver."""
+        item_id, status, cluster_id, reporter, signals, policy, reports, views, deadline = raw
+        return cls(
+            item_id,
+            status,
+            cluster_id,
+            _json_column(reporter),
+            _json_column(signals),
+            policy,
+            reports,
+            views,
+            _sqlite_utc(deadline),
+        )
+
+
+def _sqlite_utc(value: str) -> datetime:
+    # `UTCDateTime` on SQLite: naive UTC text, returned aware.
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _open_incident(session: Session, kind: str, key: str, now: datetime) -> FloodIncident:
@@ -344,6 +407,9 @@ _ROW_COLUMNS = (
     ITEM.c.views,
     ITEM.c.deadline_at,
 )
+
+
+_ROW_SQL = ", ".join(f"item.{c.name}" for c in _ROW_COLUMNS)
 
 
 def fold_floods(

@@ -111,6 +111,9 @@ def _combine(first: ItemIn, later: ItemIn) -> ItemIn:
     return ItemIn.model_validate(data)
 
 
+_PENDING = ItemStatus.PENDING.value
+
+
 def _new_row(
     item: ItemIn, guidelines: GuidelineSet, now: datetime, flagger: TrustedFlagger | None
 ) -> dict[str, Any]:
@@ -144,7 +147,7 @@ def _new_row(
         "views": item.views,
         "flagged_at": item.flagged_at,
         "queue": policy or TRIAGE,
-        "status": ItemStatus.PENDING.value,
+        "status": _PENDING,
         "priority": priority,
         "priority_breakdown": breakdown,
         "reporter": reporter,
