@@ -42,9 +42,7 @@ class PdqIndex:
         raw = pdq_bytes(hashes)
         self.size = len(ids)
         self.ids = np.asarray(ids, dtype=np.int64)
-        self._words = (
-            raw.view(">u8").astype(np.uint64) if self.size else np.zeros((0, 4), np.uint64)
-        )
+        self.words = raw.view(">u8").astype(np.uint64) if self.size else np.zeros((0, 4), np.uint64)
         chunks = raw.view(">u2").astype(np.int64) if self.size else np.zeros((0, 16), np.int64)
         self._perm = np.empty((_CHUNKS, self.size), dtype=np.int32)
         self._offsets = np.empty((_CHUNKS, _VALUES + 1), dtype=np.int64)
@@ -61,6 +59,11 @@ class PdqIndex:
     def search(self, pdq: str, max_distance: int = MIH_MAX_DISTANCE) -> list[tuple[int, int]]:
         """`(id, distance)` of every stored hash within `max_distance` of `pdq`, nearest
         first."""
+        return [(int(self.ids[r]), d) for r, d in self.search_rows(pdq, max_distance)]
+
+    def search_rows(self, pdq: str, max_distance: int = MIH_MAX_DISTANCE) -> list[tuple[int, int]]:
+        """`(row, distance)` of every stored hash within `max_distance` of `pdq` (`row`:
+        its position in the hashes given), nearest first."""
         if not self.size:
             return []
         query = np.frombuffer(bytes.fromhex(pdq), dtype=np.uint8)
@@ -78,10 +81,10 @@ class PdqIndex:
             positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
             positions += np.arange(total)
             rows = self._flat[positions]
-        distances = np.bitwise_count(self._words[rows] ^ words).sum(axis=1)
+        distances = np.bitwise_count(self.words[rows] ^ words).sum(axis=1)
         keep = distances <= max_distance
         rows, first = np.unique(rows[keep], return_index=True)
         distances = distances[keep][first]
         order = np.argsort(distances, kind="stable")
-        found = zip(rows[order], distances[order], strict=True)
-        return [(int(self.ids[r]), int(d)) for r, d in found]
+        found = zip(rows[order].tolist(), distances[order].tolist(), strict=True)
+        return [(int(r), int(d)) for r, d in found]
