@@ -81,6 +81,8 @@ PDQ_CHUNKS = 16
 
 _TAG_BAND = 1 << 56
 _TAG_SHA = 3 << 56  # tag 2 << 56 was the PDQ chunk keys' (removed by migration 0023)
+_TAG_SHORT_MEDIA = 4 << 56
+"""The band keys of a short text beside media (`Fingerprints.stored_keys`)."""
 _LOW56 = (1 << 56) - 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _MODEL = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32")
@@ -284,17 +286,35 @@ class Fingerprints:
             self.cached_bands = band_keys(self.signature)
         return self.cached_bands
 
+    def _short_with_media(self) -> bool:
+        return self.signature is not None and self.words < SHORT_TEXT_WORDS and self.has_media()
+
+    def has_media(self) -> bool:
+        """Whether the item carries a media digest or PDQ hash."""
+        return bool(self.sha256 or self.pdq)
+
     def stored_keys(self, bands: list[int] | None = None) -> list[int]:
-        """The keys this item is stored under in the candidate index (text bands and
-        media digests; PDQ hashes are searched by distance, `pdq_store`)."""
+        """The keys this item is stored under in the candidate index: text bands and
+        media digests (PDQ hashes are searched by distance, `pdq_store`). The bands of a
+        short text beside media carry their own tag (`_TAG_SHORT_MEDIA`): such a text
+        can only match an item without media (`matches`), so only short texts without
+        media look those keys up, and the short captions of floods of images ("look at
+        this") stop being candidates of every image that has one."""
         keys = list(bands if bands is not None else self.bands())
+        if self._short_with_media():
+            keys = [_TAG_SHORT_MEDIA | (k & _LOW56) for k in keys]
         keys.extend(sha256_key(d) for d in self.sha256)
         return keys
 
     def query_keys(self, bands: list[int] | None = None) -> list[int]:
-        """The keys that find this item's candidates in the candidate index: the same
-        as `stored_keys`."""
-        return self.stored_keys(bands)
+        """The keys that find this item's candidates in the candidate index: its text
+        bands (a short text without media also under `_TAG_SHORT_MEDIA`: it may match
+        a short caption of an image) and media digests."""
+        keys = list(bands if bands is not None else self.bands())
+        if self.signature is not None and self.words < SHORT_TEXT_WORDS and not self.has_media():
+            keys.extend(_TAG_SHORT_MEDIA | (k & _LOW56) for k in keys)
+        keys.extend(sha256_key(d) for d in self.sha256)
+        return keys
 
     def rows(self) -> list[tuple[str, str]]:
         """`(kind, value)` rows of `item_fingerprint`."""
@@ -340,8 +360,8 @@ class Fingerprints:
             return False
         similarity = estimated_jaccard(self.signature, other.signature)
         if min(self.words, other.words) < SHORT_TEXT_WORDS:
-            both_media = bool(self.sha256 or self.pdq) and bool(other.sha256 or other.pdq)
-            return similarity == 1.0 and not both_media
+            # (`stored_keys` and `query_keys` rely on this rule.)
+            return similarity == 1.0 and not (self.has_media() and other.has_media())
         return similarity >= text_jaccard
 
 

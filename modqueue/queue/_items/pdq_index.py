@@ -12,6 +12,7 @@ distances fall back to a vectorised scan of every hash.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -88,3 +89,31 @@ class PdqIndex:
         order = np.argsort(distances, kind="stable")
         found = zip(rows[order].tolist(), distances[order].tolist(), strict=True)
         return [(int(r), int(d)) for r, d in found]
+
+    def search_many(
+        self, hashes: Sequence[str], max_distance: int = MIH_MAX_DISTANCE
+    ) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]:
+        """Every `(query, row)` pair within `max_distance` (at most `MIH_MAX_DISTANCE`)
+        of many queries at once, as two arrays (`query`: the position in `hashes`,
+        `row`: the stored hash's position); each pair once, in no particular order."""
+        none = np.zeros(0, dtype=np.int64)
+        if not self.size or not hashes:
+            return none, none
+        queries = pdq_bytes(hashes)
+        values = queries.view(">u2").astype(np.int64)[:, :, None] ^ _FLIPS[None, None, :]
+        begin = self._offsets[_LANES[None], values]
+        lengths = (self._offsets[_LANES[None], values + 1] - begin).reshape(-1)
+        total = int(lengths.sum())
+        if total == 0:
+            return none, none
+        starts = (begin + self._lane_base[None]).reshape(-1)
+        positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        positions += np.arange(total)
+        rows = self._flat[positions].astype(np.int64)
+        owners = np.repeat(np.arange(len(hashes), dtype=np.int64), _CHUNKS * len(_FLIPS))
+        owners = np.repeat(owners, lengths)
+        words = queries.view(">u8").astype(np.uint64)
+        distances = np.bitwise_count(self.words[rows] ^ words[owners]).sum(axis=1)
+        keep = distances <= min(max_distance, MIH_MAX_DISTANCE)
+        pairs = np.unique(owners[keep] * self.size + rows[keep])
+        return pairs // self.size, pairs % self.size

@@ -32,7 +32,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -45,8 +45,11 @@ __all__ = ["OWN_FLOOR", "StoredPdq", "pdq_neighbours"]
 OWN_FLOOR = "modqueue_pdq_own_floor"
 """`session.info` key (SQLite): `(transaction, largest fingerprint_pdq id before this
 transaction's first insert)`."""
-_REBUILD_SHARE = 4
-"""The recent rows are merged into the index once they are a quarter of it (or 4,096)."""
+_REBUILD_SHARE = 8
+"""The recent rows are merged into the index once they are an eighth of it (or 2,048):
+the index is built again at most a few dozen times as it grows tenfold."""
+_SCAN_PAIRS = 1 << 20
+"""Query and recent-row pairs compared at once (`_scan`)."""
 
 
 @dataclass(slots=True)
@@ -70,7 +73,7 @@ class StoredPdq:
     def add(self, rows: Sequence[tuple[int, str]]) -> None:
         self.recent_items.extend(item for item, _ in rows)
         self.recent_hashes.extend(value for _, value in rows)
-        if len(self.recent_items) > max(4096, len(self.index) // _REBUILD_SHARE):
+        if len(self.recent_items) > max(2048, len(self.index) // _REBUILD_SHARE):
             hashes = [*_index_hashes(self.index), *self.recent_hashes]
             items = [*self.index.ids.tolist(), *self.recent_items]
             self.index = PdqIndex(hashes, items)
@@ -167,6 +170,24 @@ def _chunk_hits(
     return hits
 
 
+def _scan(
+    stored: np.ndarray[Any, np.dtype[np.uint64]],
+    queries: np.ndarray[Any, np.dtype[np.uint64]],
+    max_distance: int,
+) -> tuple[np.ndarray[Any, np.dtype[np.intp]], np.ndarray[Any, np.dtype[np.intp]]]:
+    """Every `(query, row)` pair within `max_distance`, comparing all with all (the
+    recent rows, not in the index yet), a few million pairs at a time."""
+    step = max(1, _SCAN_PAIRS // max(1, len(stored)))
+    found_query, found_row = [], []
+    for first in range(0, len(queries), step):
+        block = queries[first : first + step]
+        distances = np.bitwise_count(stored[None, :, :] ^ block[:, None, :]).sum(axis=2)
+        near_query, near_row = np.nonzero(distances <= max_distance)
+        found_query.append(near_query + first)
+        found_row.append(near_row)
+    return np.concatenate(found_query), np.concatenate(found_row)
+
+
 def pdq_neighbours(
     session: Session, queries: dict[int, list[str]], max_distance: int = MIH_MAX_DISTANCE
 ) -> dict[int, dict[int, tuple[str, int]]]:
@@ -188,32 +209,28 @@ def pdq_neighbours(
             return found
         recent_items = [*store.recent_items, *(item for item, _ in own)]
         recent_hashes = [*store.recent_hashes, *(value for _, value in own)]
-        recent = pdq_bytes(recent_hashes).view(">u8").astype(np.uint64)
         index = store.index
-        for item_id, hashes in queries.items():
-            near: dict[int, tuple[str, int]] = {}
-
-            def keep(
-                other: int, value: str, hits: int, near: dict[int, tuple[str, int]] = near
-            ) -> None:
-                if other not in near or hits > near[other][1]:
-                    near[other] = (value, hits)
-
-            for pdq in hashes:
-                words = pdq_bytes([pdq]).view(">u8").astype(np.uint64)[0]
-                rows = [row for row, _ in index.search_rows(pdq, max_distance)]
-                if rows:
-                    picked = index.words[rows]
-                    hexed = picked.astype(">u8").tobytes().hex()
-                    for n, hits in enumerate(_chunk_hits(picked, words)):
-                        keep(int(index.ids[rows[n]]), hexed[n * 64 : (n + 1) * 64], hits)
-                if recent_items:
-                    distances = np.bitwise_count(recent ^ words).sum(axis=1)
-                    close = np.flatnonzero(distances <= max_distance)
-                    if len(close):
-                        hit_counts = _chunk_hits(recent[close], words)
-                        for row, hits in zip(close.tolist(), hit_counts, strict=True):
-                            keep(recent_items[row], recent_hashes[row], hits)
-            if near:
-                found[item_id] = near
+        owners = [item_id for item_id, hashes in queries.items() for _ in hashes]
+        asked = [pdq for hashes in queries.values() for pdq in hashes]
+        words = pdq_bytes(asked).view(">u8").astype(np.uint64)
+        # (query, stored item, stored hash) for the index, then for the recent rows.
+        query, rows = index.search_many(asked, max_distance)
+        stored_ids = cast(list[int], index.ids[rows].tolist())
+        stored_words = index.words[rows]
+        if recent_items:
+            recent = pdq_bytes(recent_hashes).view(">u8").astype(np.uint64)
+            near_query, near_row = _scan(recent, words, max_distance)
+            query = np.concatenate([query, near_query])
+            picked = cast(list[int], near_row.tolist())
+            stored_ids += [recent_items[r] for r in picked]
+            stored_words = np.concatenate([stored_words, recent[near_row]])
+        if not len(query):
+            return found
+        hits = _chunk_hits(stored_words, words[query])
+        hexed = stored_words.astype(">u8").tobytes().hex()
+        askers = cast(list[int], query.tolist())
+        for n, (asker, other, shared) in enumerate(zip(askers, stored_ids, hits, strict=True)):
+            near = found.setdefault(owners[asker], {})
+            if other not in near or shared > near[other][1]:
+                near[other] = (hexed[n * 64 : (n + 1) * 64], shared)
     return found
