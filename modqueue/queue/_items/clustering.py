@@ -206,11 +206,14 @@ def _batch_pdq_pairs(
     words = pdq_bytes([pdq for _, pdq in owners]).view(">u8").astype("uint64")
     order = {item_id: n for n, (item_id, _) in enumerate(items)}
     found: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
-    for row in range(1, len(owners)):
-        distances = np.bitwise_count(words[:row] ^ words[row]).sum(axis=1)
-        item_id, mine = owners[row]
-        for earlier in np.flatnonzero(distances <= MIH_MAX_DISTANCE).tolist():
-            other, value = owners[earlier]
+    step = max(1, (1 << 20) // len(owners))  # rows compared with all at once
+    for first in range(0, len(owners), step):
+        block = words[first : first + step]
+        distances = np.bitwise_count(block[:, None, :] ^ words[None, :, :]).sum(axis=2)
+        later, earlier = np.nonzero(distances <= MIH_MAX_DISTANCE)
+        for row, other_row in zip((later + first).tolist(), earlier.tolist(), strict=True):
+            item_id, mine = owners[row]
+            other, value = owners[other_row]
             if order[other] < order[item_id]:
                 found[item_id].append((other, value, pdq_chunk_hits(mine, value)))
     return found

@@ -312,7 +312,7 @@ class Fingerprints:
         a short caption of an image) and media digests."""
         keys = list(bands if bands is not None else self.bands())
         if self.signature is not None and self.words < SHORT_TEXT_WORDS and not self.has_media():
-            keys.extend(_TAG_SHORT_MEDIA | (k & _LOW56) for k in keys)
+            keys += [_TAG_SHORT_MEDIA | (k & _LOW56) for k in keys]
         keys.extend(sha256_key(d) for d in self.sha256)
         return keys
 
