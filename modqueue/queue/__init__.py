@@ -76,7 +76,12 @@ from modqueue.queue._core.flood_models import (
     FloodRule,
     IncidentStatus,
 )
-from modqueue.queue._core.match_models import FingerprintBand, ItemFingerprint, KnownContent
+from modqueue.queue._core.match_models import (
+    FingerprintBand,
+    FingerprintPdq,
+    ItemFingerprint,
+    KnownContent,
+)
 from modqueue.queue._core.models import (
     AuditCheckpoint,
     AuditEvent,
@@ -309,6 +314,7 @@ __all__ = [
     "ExposureLift",
     "ExposureStatus",
     "FingerprintBand",
+    "FingerprintPdq",
     "FloodIncident",
     "FloodIncidentPublic",
     "FloodKind",

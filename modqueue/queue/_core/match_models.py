@@ -7,7 +7,12 @@
 - `FingerprintBand`: the candidate index. Each row is one 63-bit key (an LSH band of a
   MinHash, a 16-bit chunk of a PDQ hash, the head of a SHA-256) and the item that
   brought it; copies share keys. A member of a cluster stores only the keys its cluster
-  did not already have, so a flood of exact copies adds no rows here.
+  did not already have, so a flood of exact copies adds no rows here. PDQ hashes are
+  not keyed here but in `FingerprintPdq`.
+- `FingerprintPdq`: the PDQ hashes copies are found by (searched in memory, see
+  `_items/pdq_store.py`): one row per image hash that the item's cluster did not already
+  have; `xact` is the writing transaction's id on PostgreSQL (`pg_current_xact_id()`,
+  unset on SQLite, where ids never repeat: `AUTOINCREMENT`).
 - `KnownContent`: the known-content bank: fingerprints of confirmed removals (or
   imported from another platform) with the policy and label they were removed under.
 """
@@ -21,7 +26,7 @@ from sqlmodel import Field, SQLModel
 
 from modqueue.queue._core.types import UTCDateTime, utcnow
 
-__all__ = ["FingerprintBand", "ItemFingerprint", "KnownContent"]
+__all__ = ["FingerprintBand", "FingerprintPdq", "ItemFingerprint", "KnownContent"]
 
 
 class ItemFingerprint(SQLModel, table=True):
@@ -41,6 +46,17 @@ class FingerprintBand(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     item_id: int = Field(foreign_key="item.id", index=True)
+
+
+class FingerprintPdq(SQLModel, table=True):
+    """One PDQ hash copies of an item are found by (see the module docstring)."""
+
+    __tablename__ = "fingerprint_pdq"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    value: str = Field(max_length=64)
+    xact: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
 
 
 class KnownContent(SQLModel, table=True):

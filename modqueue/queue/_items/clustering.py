@@ -7,8 +7,11 @@ transaction, with a fixed number of statements whatever the batch size:
 1. Fingerprint every item not fingerprinted yet (`fingerprints_many`: text MinHash
    signatures of the whole batch at once, media SHA-256 and PDQ from the item's media
    entries).
-2. Look the batch's candidate keys up in `fingerprint_band` (one statement, the keys as
-   one array parameter, read through the driver), and among the batch itself.
+2. Look the batch's candidate keys (text bands, media digests) up in `fingerprint_band`
+   (one statement, the keys as one array parameter, read through the driver), its PDQ
+   hashes up in the process's in-memory index of `fingerprint_pdq`, brought up to date
+   first (`pdq_store.pdq_neighbours`: the stored hashes within distance 31), and both
+   among the batch itself.
 3. For each item, in id order, try its candidates grouped by cluster (an unclustered
    candidate is a cluster of one), most shared keys first: the item joins the first
    whose representative, or one of its best-matching candidate members, is a copy under
@@ -17,8 +20,8 @@ transaction, with a fixed number of statements whatever the batch size:
    match with an unclustered item creates a cluster with both (the earlier item is the
    representative). Clusters are never merged: a removal must never spread to a
    non-copy, so an item matches a concrete member, never a chain of them.
-4. Write fingerprints, the keys new to each cluster, new clusters, `item.cluster_id`,
-   and recount the touched clusters' `member_count`.
+4. Write fingerprints, the keys and PDQ hashes new to each cluster, new clusters,
+   `item.cluster_id`, and recount the touched clusters' `member_count`.
 5. Match the batch against the known-content bank (`bank_lookup`): a match becomes a
    signal `bank:<policy>` with its distance (so it feeds priority like any signal) and a
    `bank` fingerprint row (`bank_matches`), by which the cluster tools can tell a
@@ -28,6 +31,7 @@ transaction, with a fixed number of statements whatever the batch size:
 from __future__ import annotations
 
 import json
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +39,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -57,7 +62,14 @@ from modqueue.queue._core.models import Item
 from modqueue.queue._core.routing import rescore
 from modqueue.queue._core.types import ItemStatus, utcnow
 from modqueue.queue._items.bank import BankMatch, bank_lookup
-from modqueue.queue._items.fingerprints import Fingerprints, fingerprints_many
+from modqueue.queue._items.fingerprints import (
+    Fingerprints,
+    fingerprints_many,
+    pdq_chunk_hits,
+    signatures_from_hex,
+)
+from modqueue.queue._items.pdq_index import MIH_MAX_DISTANCE, pdq_bytes
+from modqueue.queue._items.pdq_store import OWN_FLOOR, pdq_neighbours
 
 __all__ = ["assign_clusters", "bank_matches", "cluster_settings", "late_members"]
 
@@ -134,12 +146,25 @@ def _postings(session: Session, keys: Collection[int]) -> dict[int, list[int]]:
 
 
 def _load_prints(session: Session, ids: Collection[int]) -> dict[int, Fingerprints]:
-    rows: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    """The stored fingerprints of `ids`, the text signatures decoded all at once."""
+    found: dict[int, Fingerprints] = {}
+    texts: list[tuple[Fingerprints, str]] = []
     for item_id, kind, value in _fetch(
         session, "SELECT item_id, kind, value FROM item_fingerprint WHERE item_id {}", ids
     ):
-        rows[item_id].append((kind, value))
-    return {item_id: Fingerprints.from_rows(found) for item_id, found in rows.items()}
+        prints = found.get(item_id)
+        if prints is None:
+            prints = found[item_id] = Fingerprints()
+        if kind == "text_minhash":
+            texts.append((prints, value))
+        elif kind in ("sha256", "pdq"):
+            Fingerprints.add_row(prints, kind, value)
+    if texts:
+        words, hexed = zip(*(value.partition(":")[::2] for _, value in texts), strict=True)
+        signatures = signatures_from_hex(hexed)
+        for (prints, _), count, signature in zip(texts, words, signatures, strict=True):
+            prints.signature, prints.words = signature, int(count)
+    return found
 
 
 def _load_members(session: Session, ids: Collection[int]) -> dict[int, _Member]:
@@ -167,6 +192,48 @@ def _insert_rows(
     """Insert `rows` (plain values, in `columns` order) into `table`."""
     places = ", ".join(["{}"] * len(columns))
     _execute_many(session, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({places})", rows)
+
+
+def _batch_pdq_pairs(
+    items: Sequence[tuple[int, list[str]]],
+) -> dict[int, list[tuple[int, str, int]]]:
+    """For each item of a batch (in order), the earlier items with a PDQ hash within
+    distance 31 of one of its own: `{item: [(earlier item, its hash, the 16-bit chunks
+    the two share within one bit)]}`."""
+    owners = [(item_id, pdq) for item_id, hashes in items for pdq in hashes]
+    if len(owners) < 2:
+        return {}
+    words = pdq_bytes([pdq for _, pdq in owners]).view(">u8").astype("uint64")
+    order = {item_id: n for n, (item_id, _) in enumerate(items)}
+    found: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    step = max(1, (1 << 20) // len(owners))  # rows compared with all at once
+    for first in range(0, len(owners), step):
+        block = words[first : first + step]
+        distances = np.bitwise_count(block[:, None, :] ^ words[None, :, :]).sum(axis=2)
+        later, earlier = np.nonzero(distances <= MIH_MAX_DISTANCE)
+        for row, other_row in zip((later + first).tolist(), earlier.tolist(), strict=True):
+            item_id, mine = owners[row]
+            other, value = owners[other_row]
+            if order[other] < order[item_id]:
+                found[item_id].append((other, value, pdq_chunk_hits(mine, value)))
+    return found
+
+
+def _insert_pdq_rows(session: Session, rows: Sequence[tuple[int, str]]) -> None:
+    """Insert `fingerprint_pdq` rows; on SQLite first note the largest id before this
+    transaction's first ones (`pdq_store.OWN_FLOOR`: rows above it are not committed
+    yet, so the in-memory index does not keep them)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        transaction = session.get_transaction()
+        held = session.info.get(OWN_FLOOR)
+        if transaction is not None and (held is None or held[0]() is not transaction):
+            floor = session.connection().exec_driver_sql(
+                "SELECT coalesce(max(id), 0) FROM fingerprint_pdq"
+            )
+            session.info[OWN_FLOOR] = (weakref.ref(transaction), int(floor.scalar_one()))
+    _insert_rows(session, "fingerprint_pdq", ("item_id", "value"), rows)
 
 
 def _representatives(session: Session, ids: Collection[int]) -> dict[int, int | None]:
@@ -207,19 +274,14 @@ def assign_clusters(
             .distinct()
         )
     )
+    # Read through the driver: no per-row work in SQLAlchemy (a JSON column comes back
+    # as text from SQLite, already decoded from PostgreSQL).
     batch: list[tuple[int, str | None, list[dict[str, Any]], str | None, str, int | None]] = [
-        (i, text, media, policy, queue, cluster_id)
-        for i, text, media, policy, queue, cluster_id in session.execute(
-            select(
-                col(Item.id),
-                col(Item.text),
-                col(Item.media),
-                col(Item.policy),
-                col(Item.queue),
-                col(Item.cluster_id),
-            )
-            .where(_among(session, Item.id, wanted - done))
-            .order_by(col(Item.id))
+        (i, text, json.loads(media) if isinstance(media, str) else media, policy, queue, cid)
+        for i, text, media, policy, queue, cid in _fetch(
+            session,
+            "SELECT id, text, media, policy, queue, cluster_id FROM item WHERE id {} ORDER BY id",
+            wanted - done,
         )
     ]
     if not batch:
@@ -236,6 +298,12 @@ def assign_clusters(
     query_keys = {k: p.query_keys(bands[k]) for k, p in prints.items()}
     postings = _postings(session, {k for keys in query_keys.values() for k in keys})
     stored = {i for ids in postings.values() for i in ids}
+    # PDQ: the stored hashes within distance 31 ({item: {stored item: its hash}}), and
+    # the pairs within the batch (an item finds the earlier ones, as by their keys).
+    pdq_near = pdq_neighbours(session, {k: p.pdq for k, p in prints.items() if p.pdq})
+    for near in pdq_near.values():
+        stored.update(near)
+    batch_pdq = _batch_pdq_pairs([(item_id, prints[item_id].pdq) for item_id, *_ in batch])
     members.update(_load_members(session, stored - members.keys()))
     representatives = _representatives(
         session, {m.cluster_id for m in members.values() if m.cluster_id is not None}
@@ -274,6 +342,14 @@ def assign_clusters(
         for other in carriers:
             if other in members:
                 anchor_keys[cluster_of(other)].add(key)
+    # Likewise the PDQ hashes each anchor has stored (those near the batch's).
+    anchor_pdq: dict[_Anchor, set[str]] = defaultdict(set)
+    for near in pdq_near.values():
+        for other, (value, _hits) in near.items():
+            if other in members:
+                anchor_pdq[cluster_of(other)].add(value)
+    batch_pdq_stored: dict[int, list[str]] = {}  # batch item -> the hashes it stored
+    pdq_rows: list[tuple[int, str]] = []
 
     def representative(anchor: _Anchor) -> int | None:
         kind, ident = anchor
@@ -301,6 +377,11 @@ def assign_clusters(
                     map(batch_keys.__getitem__, batch_present.intersection(mine_keys))
                 )
             )
+        for other, (_value, shared) in pdq_near.get(item_id, {}).items():
+            hits[other] += shared
+        for other, theirs_pdq, shared in batch_pdq.get(item_id, ()):
+            if theirs_pdq in batch_pdq_stored.get(other, ()):
+                hits[other] += shared
         hits.pop(item_id, None)
         chosen: _Anchor | None = None
         if item.cluster_id is None and hits:
@@ -348,6 +429,13 @@ def assign_clusters(
             batch_keys[key].append(item_id)
             batch_present.add(key)
             home_keys.add(key)
+        home_pdq = anchor_pdq[cluster_of(item_id)]
+        for pdq in mine.pdq:
+            if clustered and pdq in home_pdq:
+                continue  # a member of the item's cluster already stored this hash
+            pdq_rows.append((item_id, pdq))
+            batch_pdq_stored.setdefault(item_id, []).append(pdq)
+            home_pdq.add(pdq)
         fingerprint_rows.extend((item_id, kind, value) for kind, value in mine.rows())
 
     matches = bank_lookup(session, prints, guidelines=guidelines)
@@ -358,6 +446,7 @@ def assign_clusters(
         )
     _insert_rows(session, "item_fingerprint", ("item_id", "kind", "value"), fingerprint_rows)
     _insert_rows(session, "fingerprint_band", ("key", "item_id"), band_rows)
+    _insert_pdq_rows(session, pdq_rows)
     touched: set[int] = set(joined.values())
     assignments: list[dict[str, int]] = [
         {"id": item_id, "cluster_id": cid} for item_id, cid in joined.items()

@@ -118,10 +118,17 @@ _SCALE = float(2**64)
 def normalise_text(text: str, *, masked: bool = False) -> list[str]:
     """The words of `text` that identify it, in order (see the module docstring);
     `masked=True` when `mask_pii` was already applied."""
-    if not masked:
-        text = mask_pii(text)
+    # Phone numbers need no masking here: a number is digits, spaces and `+().-`
+    # between non-word characters, and no letters, so it leaves no words either way.
+    # Only a URL can tell the two apart (`[PHONE]` has no spaces, so a URL ending at one
+    # may run on), so texts with one are masked in full (the costly regular expression).
+    raw = text
+    if not masked and "@" in text:
+        text = EMAIL.sub("[EMAIL]", text)
     text = unicodedata.normalize("NFKC", text).casefold()
     if "http" in text or "www." in text:
+        if not masked:
+            text = unicodedata.normalize("NFKC", mask_pii(raw)).casefold()
         text = _URL.sub(" ", text)
     text = text.replace("[email]", " ").replace("[phone]", " ")
     return [w for w in _LETTERS.findall(text) if w not in _STOP]

@@ -14,10 +14,10 @@
   datasketch's optimal-parameter helper for `LSH_THRESHOLD`, weighted towards recall)
   find the candidates; the estimated Jaccard then decides.
 - Media: a SHA-256 digest (exact copies) and, for images, a PDQ hash (64 hex digits);
-  two PDQ hashes match within a Hamming distance. PDQ candidates come from 16 chunks of
-  16 bits: two hashes within distance 31 differ in at most one bit in at least one chunk
-  (pigeonhole: 16 chunks with 2 or more differing bits each make 32), so a lookup asks
-  for each chunk and its 16 one-bit neighbours (`pdq_query_keys`).
+  two PDQ hashes match within a Hamming distance. PDQ candidates are not keyed: they
+  come from an in-memory index of the stored hashes searched by distance
+  (`pdq_store.pdq_neighbours`); `pdq_chunk_hits` weighs a PDQ candidate as the 16-bit
+  chunk keys the two hashes would share.
 
 Every key is a 63-bit integer: a kind tag in the top bits, the kind's value below.
 """
@@ -55,12 +55,12 @@ __all__ = [
     "fingerprints_of",
     "is_hex64",
     "needs_fetch",
+    "pdq_chunk_hits",
     "pdq_distance",
-    "pdq_exact_keys",
-    "pdq_query_keys",
     "sha256_key",
     "signature_from_hex",
     "signature_hex",
+    "signatures_from_hex",
     "text_signature",
     "text_signatures",
 ]
@@ -77,15 +77,14 @@ SHINGLE = 5
 SHORT_TEXT_WORDS = 5
 """Texts with fewer normalised words match only when their signatures are identical."""
 PDQ_CHUNKS = 16
-"""16-bit chunks of a PDQ hash in the candidate index."""
+"""16-bit chunks of a PDQ hash (`pdq_chunk_hits`)."""
 
 _TAG_BAND = 1 << 56
-_TAG_PDQ = 2 << 56
-_TAG_SHA = 3 << 56
+_TAG_SHA = 3 << 56  # tag 2 << 56 was the PDQ chunk keys' (removed by migration 0023)
+_TAG_SHORT_MEDIA = 4 << 56
+"""The band keys of a short text beside media (`Fingerprints.stored_keys`)."""
 _LOW56 = (1 << 56) - 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_PDQ_BASES = (_TAG_PDQ | (np.arange(PDQ_CHUNKS, dtype=np.int64) << 16))[:, None]
-_PDQ_FLIPS = np.array([0, *(1 << b for b in range(16))], dtype=np.int64)[None, :]
 _MODEL = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32")
 _A = np.asarray(_MODEL.permutations[0], dtype=np.uint32)[:, None]
 _B = np.asarray(_MODEL.permutations[1], dtype=np.uint32)[:, None]
@@ -218,6 +217,14 @@ def signature_from_hex(value: str) -> Signature:
     return signature
 
 
+def signatures_from_hex(values: Sequence[str]) -> list[Signature]:
+    """`signature_from_hex` of each of `values`, decoded in one step."""
+    if not values:
+        return []
+    decoded = np.frombuffer(bytes.fromhex("".join(values)), dtype=">u4").astype(np.uint32)
+    return list(decoded.reshape(len(values), NUM_PERM))
+
+
 def estimated_jaccard(a: Signature, b: Signature) -> float:
     """The Jaccard similarity two signatures estimate (share of equal values)."""
     return float(np.count_nonzero(a == b)) / len(a)
@@ -242,21 +249,13 @@ def sha256_key(digest: str) -> int:
     return _TAG_SHA | (int(digest[:14], 16) & _LOW56)
 
 
-def _chunks(pdq: str) -> list[int]:
-    return [int(pdq[i * 4 : i * 4 + 4], 16) for i in range(PDQ_CHUNKS)]
-
-
-def pdq_exact_keys(pdq: str) -> list[int]:
-    """The 16 chunk keys a PDQ hash is stored under."""
-    return [_TAG_PDQ | (i << 16) | v for i, v in enumerate(_chunks(pdq))]
-
-
-def pdq_query_keys(pdq: str) -> list[int]:
-    """The 272 keys that find every stored PDQ hash within distance 31 of `pdq`: each
-    chunk and its 16 one-bit neighbours."""
-    chunks = np.array(_chunks(pdq), dtype=np.int64)[:, None]
-    keys: list[int] = (_PDQ_BASES | (chunks ^ _PDQ_FLIPS)).reshape(-1).tolist()
-    return keys
+def pdq_chunk_hits(a: str, b: str) -> int:
+    """Of the 16 chunks of 16 bits of two PDQ hashes, how many differ in at most one
+    bit: the chunk keys the two would share (a candidate's weight). Two hashes within
+    distance 31 share at least one (16 chunks that differ in 2 or more bits differ in
+    32 or more)."""
+    diff = int(a, 16) ^ int(b, 16)
+    return sum(((diff >> (16 * i)) & 0xFFFF).bit_count() <= 1 for i in range(PDQ_CHUNKS))
 
 
 def pdq_distance(a: str, b: str) -> int:
@@ -287,20 +286,34 @@ class Fingerprints:
             self.cached_bands = band_keys(self.signature)
         return self.cached_bands
 
+    def _short_with_media(self) -> bool:
+        return self.signature is not None and self.words < SHORT_TEXT_WORDS and self.has_media()
+
+    def has_media(self) -> bool:
+        """Whether the item carries a media digest or PDQ hash."""
+        return bool(self.sha256 or self.pdq)
+
     def stored_keys(self, bands: list[int] | None = None) -> list[int]:
-        """The keys this item is stored under in the candidate index."""
+        """The keys this item is stored under in the candidate index: text bands and
+        media digests (PDQ hashes are searched by distance, `pdq_store`). The bands of a
+        short text beside media carry their own tag (`_TAG_SHORT_MEDIA`): such a text
+        can only match an item without media (`matches`), so only short texts without
+        media look those keys up, and the short captions of floods of images ("look at
+        this") stop being candidates of every image that has one."""
         keys = list(bands if bands is not None else self.bands())
+        if self._short_with_media():
+            keys = [_TAG_SHORT_MEDIA | (k & _LOW56) for k in keys]
         keys.extend(sha256_key(d) for d in self.sha256)
-        for pdq in self.pdq:
-            keys.extend(pdq_exact_keys(pdq))
         return keys
 
     def query_keys(self, bands: list[int] | None = None) -> list[int]:
-        """The keys that find this item's candidates."""
+        """The keys that find this item's candidates in the candidate index: its text
+        bands (a short text without media also under `_TAG_SHORT_MEDIA`: it may match
+        a short caption of an image) and media digests."""
         keys = list(bands if bands is not None else self.bands())
+        if self.signature is not None and self.words < SHORT_TEXT_WORDS and not self.has_media():
+            keys += [_TAG_SHORT_MEDIA | (k & _LOW56) for k in keys]
         keys.extend(sha256_key(d) for d in self.sha256)
-        for pdq in self.pdq:
-            keys.extend(pdq_query_keys(pdq))
         return keys
 
     def rows(self) -> list[tuple[str, str]]:
@@ -320,15 +333,19 @@ class Fingerprints:
         """Rebuild from `item_fingerprint` rows (other kinds ignored)."""
         found = cls()
         for kind, value in rows:
-            if kind == "text_minhash":
-                words, _, hexed = value.partition(":")
-                found.signature = signature_from_hex(hexed)
-                found.words = int(words)
-            elif kind == "sha256":
-                found.sha256.append(value)
-            elif kind == "pdq":
-                found.pdq.append(value)
+            found.add_row(kind, value)
         return found
+
+    def add_row(self, kind: str, value: str) -> None:
+        """Take in one `item_fingerprint` row (other kinds ignored)."""
+        if kind == "text_minhash":
+            words, _, hexed = value.partition(":")
+            self.signature = signature_from_hex(hexed)
+            self.words = int(words)
+        elif kind == "sha256":
+            self.sha256.append(value)
+        elif kind == "pdq":
+            self.pdq.append(value)
 
     def matches(self, other: Fingerprints, *, text_jaccard: float, pdq_max: int) -> bool:
         """Whether two items are copies: a shared media digest, PDQ hashes within
@@ -343,8 +360,8 @@ class Fingerprints:
             return False
         similarity = estimated_jaccard(self.signature, other.signature)
         if min(self.words, other.words) < SHORT_TEXT_WORDS:
-            both_media = bool(self.sha256 or self.pdq) and bool(other.sha256 or other.pdq)
-            return similarity == 1.0 and not both_media
+            # (`stored_keys` and `query_keys` rely on this rule.)
+            return similarity == 1.0 and not (self.has_media() and other.has_media())
         return similarity >= text_jaccard
 
 

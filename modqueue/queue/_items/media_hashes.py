@@ -26,7 +26,7 @@ from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from modqueue.guidelines import GuidelineSet
-from modqueue.queue._core.match_models import FingerprintBand, ItemFingerprint
+from modqueue.queue._core.match_models import FingerprintBand, FingerprintPdq, ItemFingerprint
 from modqueue.queue._core.models import Item
 from modqueue.queue._items.clustering import assign_clusters
 from modqueue.queue._items.fingerprints import needs_fetch
@@ -165,4 +165,5 @@ def record_media_results(
     ids = [c["id"] for c in changes]
     session.execute(delete(ItemFingerprint).where(col(ItemFingerprint.item_id).in_(ids)))
     session.execute(delete(FingerprintBand).where(col(FingerprintBand.item_id).in_(ids)))
+    session.execute(delete(FingerprintPdq).where(col(FingerprintPdq.item_id).in_(ids)))
     return assign_clusters(session, item_ids=ids, guidelines=guidelines, now=now)

@@ -12,6 +12,7 @@ distances fall back to a vectorised scan of every hash.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,9 +43,7 @@ class PdqIndex:
         raw = pdq_bytes(hashes)
         self.size = len(ids)
         self.ids = np.asarray(ids, dtype=np.int64)
-        self._words = (
-            raw.view(">u8").astype(np.uint64) if self.size else np.zeros((0, 4), np.uint64)
-        )
+        self.words = raw.view(">u8").astype(np.uint64) if self.size else np.zeros((0, 4), np.uint64)
         chunks = raw.view(">u2").astype(np.int64) if self.size else np.zeros((0, 16), np.int64)
         self._perm = np.empty((_CHUNKS, self.size), dtype=np.int32)
         self._offsets = np.empty((_CHUNKS, _VALUES + 1), dtype=np.int64)
@@ -61,6 +60,11 @@ class PdqIndex:
     def search(self, pdq: str, max_distance: int = MIH_MAX_DISTANCE) -> list[tuple[int, int]]:
         """`(id, distance)` of every stored hash within `max_distance` of `pdq`, nearest
         first."""
+        return [(int(self.ids[r]), d) for r, d in self.search_rows(pdq, max_distance)]
+
+    def search_rows(self, pdq: str, max_distance: int = MIH_MAX_DISTANCE) -> list[tuple[int, int]]:
+        """`(row, distance)` of every stored hash within `max_distance` of `pdq` (`row`:
+        its position in the hashes given), nearest first."""
         if not self.size:
             return []
         query = np.frombuffer(bytes.fromhex(pdq), dtype=np.uint8)
@@ -78,10 +82,38 @@ class PdqIndex:
             positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
             positions += np.arange(total)
             rows = self._flat[positions]
-        distances = np.bitwise_count(self._words[rows] ^ words).sum(axis=1)
+        distances = np.bitwise_count(self.words[rows] ^ words).sum(axis=1)
         keep = distances <= max_distance
         rows, first = np.unique(rows[keep], return_index=True)
         distances = distances[keep][first]
         order = np.argsort(distances, kind="stable")
-        found = zip(rows[order], distances[order], strict=True)
-        return [(int(self.ids[r]), int(d)) for r, d in found]
+        found = zip(rows[order].tolist(), distances[order].tolist(), strict=True)
+        return [(int(r), int(d)) for r, d in found]
+
+    def search_many(
+        self, hashes: Sequence[str], max_distance: int = MIH_MAX_DISTANCE
+    ) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]:
+        """Every `(query, row)` pair within `max_distance` (at most `MIH_MAX_DISTANCE`)
+        of many queries at once, as two arrays (`query`: the position in `hashes`,
+        `row`: the stored hash's position); each pair once, in no particular order."""
+        none = np.zeros(0, dtype=np.int64)
+        if not self.size or not hashes:
+            return none, none
+        queries = pdq_bytes(hashes)
+        values = queries.view(">u2").astype(np.int64)[:, :, None] ^ _FLIPS[None, None, :]
+        begin = self._offsets[_LANES[None], values]
+        lengths = (self._offsets[_LANES[None], values + 1] - begin).reshape(-1)
+        total = int(lengths.sum())
+        if total == 0:
+            return none, none
+        starts = (begin + self._lane_base[None]).reshape(-1)
+        positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        positions += np.arange(total)
+        rows = self._flat[positions].astype(np.int64)
+        owners = np.repeat(np.arange(len(hashes), dtype=np.int64), _CHUNKS * len(_FLIPS))
+        owners = np.repeat(owners, lengths)
+        words = queries.view(">u8").astype(np.uint64)
+        distances = np.bitwise_count(self.words[rows] ^ words[owners]).sum(axis=1)
+        keep = distances <= min(max_distance, MIH_MAX_DISTANCE)
+        pairs = np.unique(owners[keep] * self.size + rows[keep])
+        return pairs // self.size, pairs % self.size
