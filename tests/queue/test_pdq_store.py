@@ -184,7 +184,7 @@ def test_migration_moves_pdq_keys_and_back(database_url: str, clock: Clock) -> N
     )
     before = _clusters(q)
     config = alembic_config(q.engine)
-    command.downgrade(config, "0022_scale_read_indexes")
+    command.downgrade(config, "0023_outcount_action_counters")
     with q.engine.connect() as conn:
         keys = conn.execute(
             text("SELECT count(*) FROM fingerprint_band WHERE key >= :a AND key < :b"),

@@ -8,8 +8,8 @@ keys are deleted from `fingerprint_band` (nothing looks them up any more). On Po
 processes find rows committed out of id order; SQLite ids never repeat
 (`AUTOINCREMENT`). Downgrade writes the 16 chunk keys of every stored PDQ hash back.
 
-Revision ID: 0023_fpingest_pdq_store
-Revises: 0022_scale_read_indexes
+Revision ID: 0024_fpingest_pdq_store
+Revises: 0023_outcount_action_counters
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0023_fpingest_pdq_store"
-down_revision: str | Sequence[str] | None = "0022_scale_read_indexes"
+revision: str = "0024_fpingest_pdq_store"
+down_revision: str | Sequence[str] | None = "0023_outcount_action_counters"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
