@@ -236,16 +236,17 @@ class ReviewQueue:
         def work(s: Session) -> Claim | None:
             now = self.clock()
             chosen = self._claimable(s, reviewer, queues, now)
-            held: tuple[str, ...] = ()
-            if self.exposure.enabled:
-                held = self._exposure(s, reviewer, now).held_back
+            # The exposure budget's hold is a condition of the claim statement: no read.
+            hold = exposure.claim_hold(
+                reviewer=reviewer, now=now, config=self.exposure, guidelines=self.guidelines
+            )
             claim = leases.claim_next(
                 s,
                 reviewer=reviewer,
                 queues=chosen,
                 lease_seconds=self.lease_seconds,
                 now=now,
-                skip_policies=held,
+                hold=hold,
             )
             if claim is not None:
                 self._shown(s, claim, (ExposureKind.SEEN,), now)

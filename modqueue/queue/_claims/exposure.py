@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, bindparam, case, func, insert, select
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy import Table, and_, bindparam, case, exists, func, insert, not_, or_, select
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import Session
 
 from modqueue.guidelines import GuidelineSet
@@ -25,6 +25,7 @@ from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.routing import policy_numbers
 
 __all__ = [
+    "ClaimHold",
     "ExposureStatus",
     "QueueExposure",
     "ReviewerExposure",
@@ -157,6 +158,60 @@ _INSERT_EVENT = Prepared(
         {c.name: bindparam(c.name, type_=c.type) for c in _EVENT.c if c.name != "id"}
     )
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimHold:
+    """The exposure hold as a condition of the claim statement itself, so a claim reads
+    no exposure first: an item is handed out unless its policy is graphic and the
+    reviewer is held back (points this shift at `near` x budget or more, and no live
+    lift), what `exposure_status(...).held_back` says, decided by the database in the
+    same statement (its exposure sums run once per statement, not per row)."""
+
+    graphic: tuple[str, ...]
+    params: dict[str, object]
+
+    @staticmethod
+    def condition(policy: ColumnElement[str | None], graphic: int) -> ColumnElement[bool]:
+        """True for an item of `policy` the reviewer may be shown (`graphic`: how many
+        graphic policies are bound, `h_graphic_0`...)."""
+        reviewer: BindParameter[str] = bindparam("h_reviewer")
+        points = (
+            select(func.coalesce(func.sum(_EVENT.c.points), 0.0))
+            .where(
+                _EVENT.c.reviewer == reviewer,
+                _EVENT.c.at >= bindparam("h_start", type_=_EVENT.c.at.type),
+            )
+            .scalar_subquery()
+        )
+        lifted = exists().where(
+            _LIFT.c.reviewer == reviewer,
+            _LIFT.c.until > bindparam("h_now", type_=_LIFT.c.until.type),
+        )
+        held = and_(points >= bindparam("h_near"), not_(lifted))
+        return or_(
+            policy.is_(None),
+            policy.not_in([bindparam(f"h_graphic_{i}") for i in range(graphic)]),
+            not_(held),
+        )
+
+
+def claim_hold(
+    *, reviewer: str, now: datetime, config: ExposureConfig, guidelines: GuidelineSet
+) -> ClaimHold | None:
+    """The hold `claim_next` puts on `reviewer`'s claim (None: budgets off, or no graphic
+    policy to hold back); no query."""
+    graphic = tuple(sorted(graphic_policies(guidelines)))
+    if not config.enabled or not graphic:
+        return None
+    params: dict[str, object] = {
+        "h_reviewer": reviewer,
+        "h_start": _shift_start(config, now),
+        "h_now": now,
+        "h_near": config.budget_for(reviewer) * config.near,
+    }
+    params |= {f"h_graphic_{i}": p for i, p in enumerate(graphic)}
+    return ClaimHold(graphic, params)
 
 
 def exposure_status(

@@ -22,6 +22,7 @@ from modqueue._exceptions import (
 )
 from modqueue._fields import fields_dict
 from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_event, record_events
+from modqueue.queue._claims.exposure import ClaimHold
 from modqueue.queue._core.models import Decision, Item, ItemPublic
 from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.routing import (
@@ -118,15 +119,18 @@ def _with_second_reviews(queues: Sequence[str]) -> list[str]:
 
 
 @functools.cache
-def _claim_statement(dialect: str, queues: int, skipping: int) -> Prepared:
+def _claim_statement(dialect: str, queues: int, graphic: int) -> Prepared:
     """The claim UPDATE, built and compiled once per dialect, number of queues (0: every
-    queue but the senior ones) and number of policies held back (it is the hottest
-    path). Lists are bound one parameter per element (`q_0`, `skip_0`, ...), so the
-    statement's SQL is fixed and the driver can keep it prepared."""
+    queue but the senior ones) and number of graphic policies an exposure hold may keep
+    back (0: no hold; it is the hottest path). Lists are bound one parameter per element
+    (`q_0`, `h_graphic_0`, ...), so the statement's SQL is fixed and the driver can keep
+    it prepared."""
     queue_filter = (
         ITEM.c.queue.in_([bindparam(f"q_{i}") for i in range(queues)])
         if queues
-        else not_(ITEM.c.queue.like(bindparam("senior_pattern")))
+        # Literal, as `ix_item_pending_claimable`'s condition: the claim reads that index
+        # from its first entry and never steps over senior-queue items.
+        else ITEM.c.queue.not_like(literal_column(f"'%{SENIOR_SUFFIX}'"))
     )
     conditions = [
         # A literal, not a bound parameter: only then can the planners use the
@@ -135,13 +139,8 @@ def _claim_statement(dialect: str, queues: int, skipping: int) -> Prepared:
         queue_filter,
         not_(_decided_by(bindparam("reviewer"))),
     ]
-    if skipping:
-        conditions.append(
-            or_(
-                ITEM.c.policy.is_(None),
-                ITEM.c.policy.not_in([bindparam(f"skip_{i}") for i in range(skipping)]),
-            )
-        )
+    if graphic:
+        conditions.append(ClaimHold.condition(ITEM.c.policy, graphic))
     candidate = (
         select(ITEM.c.id).where(*conditions).order_by(ITEM.c.priority.desc(), ITEM.c.id).limit(1)
     )
@@ -190,12 +189,12 @@ def claim_next(
     queues: Sequence[str] | None,
     lease_seconds: int,
     now: datetime,
-    skip_policies: Sequence[str] = (),
+    hold: ClaimHold | None = None,
 ) -> Claim | None:
     """Lease the highest-priority pending item of `queues` to `reviewer`.
 
-    Items of `skip_policies` are not handed out (an exposure budget holding graphic
-    policies back).
+    With `hold`, items of graphic policies are not handed out while the reviewer's
+    exposure budget holds them back (decided in the claim statement itself).
 
     `queues=None` means every queue but the senior ones; a policy's queue includes its
     second-review queue (`<policy>:second`). Items the reviewer already decided (a
@@ -211,13 +210,10 @@ def claim_next(
         "expires": now + timedelta(seconds=lease_seconds),
     }
     wanted = _with_second_reviews(queues) if queues else []
-    if wanted:
-        params |= {f"q_{i}": q for i, q in enumerate(wanted)}
-    else:
-        params["senior_pattern"] = f"%{SENIOR_SUFFIX}"
-    skipped = sorted(skip_policies)
-    params |= {f"skip_{i}": p for i, p in enumerate(skipped)}
-    statement = _claim_statement(conn.dialect.name, len(wanted), len(skipped))
+    params |= {f"q_{i}": q for i, q in enumerate(wanted)}
+    if hold is not None:
+        params |= hold.params
+    statement = _claim_statement(conn.dialect.name, len(wanted), len(hold.graphic) if hold else 0)
     found = statement.first(conn, params)
     if found is None:
         return None
