@@ -544,19 +544,27 @@ def measure(url: str) -> dict[str, Any]:
 
 @contextmanager
 def captured(q: ReviewQueue) -> Iterator[list[tuple[str, Any, float]]]:
-    """Every statement `q.engine` runs meanwhile: (sql, parameters, seconds)."""
+    """Every statement `q.engine` runs meanwhile: (sql, parameters, seconds). The
+    prepared statements of the hot path (`Prepared`) fire `before_cursor_execute` only:
+    their seconds run to the next statement's start (or the end)."""
     seen: list[tuple[str, Any, float]] = []
+    pending: list[tuple[str, Any, float]] = []  # the statement under way, if any
+
+    def flush() -> None:
+        if pending:
+            sql, params, t0 = pending.pop()
+            seen.append((sql, params, time.perf_counter() - t0))
 
     def before(
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
-        conn.info["scale_t0"] = time.perf_counter()
+        flush()  # the previous one fired no `after`
+        pending.append((statement, params, time.perf_counter()))
 
     def after(
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
-        if not many:
-            seen.append((statement, params, time.perf_counter() - conn.info["scale_t0"]))
+        flush()
 
     event.listen(q.engine, "before_cursor_execute", before)
     event.listen(q.engine, "after_cursor_execute", after)
@@ -565,6 +573,7 @@ def captured(q: ReviewQueue) -> Iterator[list[tuple[str, Any, float]]]:
     finally:
         event.remove(q.engine, "before_cursor_execute", before)
         event.remove(q.engine, "after_cursor_execute", after)
+        flush()
 
 
 def explain(url: str, plans: Path) -> dict[str, Any]:

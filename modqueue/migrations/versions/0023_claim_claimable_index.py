@@ -25,7 +25,8 @@ down_revision: str | Sequence[str] | None = "0022_scale_read_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-CLAIMABLE = sa.text("status = 'pending' AND queue NOT LIKE '%:senior'")
+# `\\:` is a colon, not the start of a bound parameter (`text` would bind `:senior`).
+CLAIMABLE = sa.text(r"status = 'pending' AND queue NOT LIKE '%\:senior'")
 
 
 def upgrade() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from modqueue._exceptions import (
 )
 from modqueue._fields import fields_dict
 from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_event, record_events
-from modqueue.queue._claims.exposure import ClaimHold
+from modqueue.queue._claims.exposure import ClaimHold, ClaimSeen
 from modqueue.queue._core.models import Decision, Item, ItemPublic
 from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.routing import (
@@ -118,13 +119,35 @@ def _with_second_reviews(queues: Sequence[str]) -> list[str]:
     return sorted(wanted)
 
 
+_CANDIDATES = re.compile(
+    r"FROM item\s+WHERE item\.status = 'pending' AND item\.queue NOT LIKE '%:senior'"
+)
+
+
+def _indexed_by(dialect: str, sql: str) -> str:
+    """On SQLite, the claim of every queue but the senior ones names its index: without
+    it SQLite's planner (with or without ANALYZE statistics) takes `ix_item_status_lease`
+    for `status = 'pending'` and sorts every pending row on each claim."""
+    if dialect != "sqlite":
+        return sql
+    sql, found = _CANDIDATES.subn(
+        lambda m: m.group(0).replace(
+            "FROM item", "FROM item INDEXED BY ix_item_pending_claimable", 1
+        ),
+        sql,
+    )
+    assert found == 1, "the claim's candidate search changed: update `_CANDIDATES`"
+    return sql
+
+
 @functools.cache
-def _claim_statement(dialect: str, queues: int, graphic: int) -> Prepared:
+def _claim_statement(dialect: str, queues: int, graphic: int, seen: bool) -> Prepared:
     """The claim UPDATE, built and compiled once per dialect, number of queues (0: every
-    queue but the senior ones) and number of graphic policies an exposure hold may keep
-    back (0: no hold; it is the hottest path). Lists are bound one parameter per element
-    (`q_0`, `h_graphic_0`, ...), so the statement's SQL is fixed and the driver can keep
-    it prepared."""
+    queue but the senior ones), number of graphic policies an exposure hold may keep
+    back (0: no hold) and, on PostgreSQL, whether it also writes the exposure of the
+    item shown (`seen`: `ClaimSeen.insert_cte`, in the same statement); it is the
+    hottest path. Lists are bound one parameter per element (`q_0`, `h_graphic_0`,
+    ...), so the statement's SQL is fixed and the driver can keep it prepared."""
     queue_filter = (
         ITEM.c.queue.in_([bindparam(f"q_{i}") for i in range(queues)])
         if queues
@@ -146,7 +169,7 @@ def _claim_statement(dialect: str, queues: int, graphic: int) -> Prepared:
     )
     if dialect == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
-    return Prepared(
+    claim = (
         update(ITEM)
         .where(
             ITEM.c.id == candidate.scalar_subquery(),
@@ -162,6 +185,10 @@ def _claim_statement(dialect: str, queues: int, graphic: int) -> Prepared:
         )
         .returning(*ITEM.c)
     )
+    if not seen:
+        return Prepared(claim, sql_for=None if queues else _indexed_by)
+    claimed = claim.cte("claimed")
+    return Prepared(select(*claimed.c).add_cte(ClaimSeen.insert_cte(claimed)))
 
 
 _ITEM_COLUMNS = tuple(c.name for c in ITEM.c)
@@ -190,11 +217,14 @@ def claim_next(
     lease_seconds: int,
     now: datetime,
     hold: ClaimHold | None = None,
+    seen: ClaimSeen | None = None,
 ) -> Claim | None:
     """Lease the highest-priority pending item of `queues` to `reviewer`.
 
     With `hold`, items of graphic policies are not handed out while the reviewer's
-    exposure budget holds them back (decided in the claim statement itself).
+    exposure budget holds them back (decided in the claim statement itself); with
+    `seen`, the item shown is added to the reviewer's exposure (on PostgreSQL by the
+    claim statement itself).
 
     `queues=None` means every queue but the senior ones; a policy's queue includes its
     second-review queue (`<policy>:second`). Items the reviewer already decided (a
@@ -213,11 +243,26 @@ def claim_next(
     params |= {f"q_{i}": q for i, q in enumerate(wanted)}
     if hold is not None:
         params |= hold.params
-    statement = _claim_statement(conn.dialect.name, len(wanted), len(hold.graphic) if hold else 0)
+    dialect = conn.dialect.name
+    in_statement = seen is not None and dialect == "postgresql"
+    if in_statement:
+        assert seen is not None
+        params |= seen.params()
+    graphic = len(hold.graphic) if hold else 0
+    statement = _claim_statement(dialect, len(wanted), graphic, in_statement)
     found = statement.first(conn, params)
     if found is None:
         return None
     row = dict(zip(_ITEM_COLUMNS, found, strict=True))
+    if seen is not None and not in_statement:
+        seen.record(
+            session,
+            reviewer=reviewer,
+            item_id=row["id"],
+            queue=row["queue"],
+            policy=row["policy"],
+            now=now,
+        )
     record_event(
         session,
         actor=reviewer,

@@ -25,7 +25,7 @@ __all__ = [
 
 PENDING_ONLY = text("status = 'pending'")
 OPEN_ONLY = text("status IN ('pending', 'claimed')")
-CLAIMABLE_ONLY = text("status = 'pending' AND queue NOT LIKE '%:senior'")
+CLAIMABLE_ONLY = text(r"status = 'pending' AND queue NOT LIKE '%\:senior'")  # `\:`: a colon
 """The pending items outside the senior queues: what `claim_next` takes by default (the
 claim statement repeats this condition literally, see migration 0023)."""
 
