@@ -5,7 +5,7 @@ not depend on the machine's load.
         [--claims 50] [--log /var/log/postgresql/postgresql-15-scalebench.log]
     python bench/claim_profile.py --db sqlite:///bench.db
 
-Claims `--claims` items one by one (the reviewers of `bench/scale.py`, open mode, every
+Claims `--claims` items one by one (20 reviewers `--reviewers`-0.., open mode, every
 queue but the senior ones), then decides them, and prints per call:
 
 - client side (both backends): the statements the driver was given
@@ -35,7 +35,6 @@ from sqlalchemy import event
 
 from modqueue.queue import ReviewQueue
 
-REVIEWERS = [f"mod-{k}" for k in range(20)]
 _LINE = re.compile(
     r"\[(\d+)\] .*?duration: ([0-9.]+) ms\s+"
     r"(?:statement|execute [^:]*|bind [^:]*|parse [^:]*): (.*)"
@@ -174,6 +173,11 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--claims", type=int, default=50)
     parser.add_argument("--log", type=Path, default=None, help="the PostgreSQL server log")
+    parser.add_argument(
+        "--reviewers",
+        default="mod",
+        help="reviewer name prefix (20 reviewers; a new prefix: none near an exposure budget)",
+    )
     args = parser.parse_args()
     q = ReviewQueue(args.db)
     pg = q.engine.dialect.name == "postgresql"
@@ -191,11 +195,12 @@ def main() -> None:
     labels: dict[str, str] = {}
     for g in q.guidelines:
         labels[g.id] = next(lab.id for lab in g.labels if lab.action == "none")
+    reviewers = [f"{args.reviewers}-{k}" for k in range(20)]
     claims: list[Any] = []
-    q.claim_next(REVIEWERS[0])  # warm up: statements compiled and prepared
+    q.claim_next(reviewers[0])  # warm up: statements compiled and prepared
     log = args.log if pg else None
     _phase(
-        q, "claim_next", args.claims, lambda k: claims.append(q.claim_next(REVIEWERS[k % 20])), log
+        q, "claim_next", args.claims, lambda k: claims.append(q.claim_next(reviewers[k % 20])), log
     )
     _phase(
         q,

@@ -99,14 +99,29 @@ def _claim_from_row(row: Item) -> Claim:
     )
 
 
-def _decided_by(reviewer: Any) -> Any:
+def _decided_by(reviewer: Any, *, per_row: bool = False) -> Any:
     """Items on which `reviewer` already has a standing decision: a second review, a
-    disagreement or an appeal must go to someone else."""
-    return exists().where(
+    disagreement or an appeal must go to someone else.
+
+    `per_row` (the PostgreSQL claim): checked item by item as the claim walks its index
+    (one probe of `ix_decision_item_id` each), never turned into a join: for a reviewer
+    with few decisions PostgreSQL's planner otherwise reads the whole `decision` table
+    first (a sequential scan, materialized: 67-100 ms at 60,000 decisions). `OFFSET 0`
+    keeps the planner from pulling the subquery up into an anti-join."""
+    conditions = (
         DECISION.c.item_id == ITEM.c.id,
         DECISION.c.reviewer == reviewer,
         DECISION.c.status == DecisionStatus.ACTIVE.value,
     )
+    if per_row:
+        return (
+            select(literal_column("1"))
+            .select_from(DECISION)
+            .where(*conditions)
+            .offset(literal_column("0"))
+            .exists()
+        )
+    return exists().where(*conditions)
 
 
 def _with_second_reviews(queues: Sequence[str]) -> list[str]:
@@ -160,7 +175,7 @@ def _claim_statement(dialect: str, queues: int, graphic: int, seen: bool) -> Pre
         # partial indexes on pending rows (SQLite never does with a parameter).
         ITEM.c.status == literal_column("'pending'"),
         queue_filter,
-        not_(_decided_by(bindparam("reviewer"))),
+        not_(_decided_by(bindparam("reviewer"), per_row=dialect == "postgresql")),
     ]
     if graphic:
         conditions.append(ClaimHold.condition(ITEM.c.policy, graphic))
