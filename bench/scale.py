@@ -27,6 +27,9 @@ Phases (`--phase all` runs build, measure and explain in turn):
    items against a plain `COPY (SELECT same columns) TO STDOUT` into a file, a full
    `audit verify` (time and peak RSS, in a child process) and an incremental one from a
    checkpoint, and bytes per item on disk (database size / items).
+`seniors` (issue 17) escalates the `--seniors` highest-priority pending items through the
+product, so senior-queue items sit on top of the priority order; `claims` runs only the
+claim_next/decide part of `measure` and appends it to the report (for alternating runs).
 3. `explain`: `EXPLAIN (ANALYZE, BUFFERS)` of the slowest statement each of claim_next,
    decide, stats, dashboard and the audit append issue (captured from the product's own
    calls, writes run inside a rolled-back transaction), into `--plans`.
@@ -348,6 +351,30 @@ def build(url: str, total: int, workers: int, fingerprint: bool = True) -> dict[
     }
 
 
+def escalate_top(url: str, count: int) -> dict[str, Any]:
+    """Escalate the `count` highest-priority pending items (claim_next, then escalate,
+    through the product) so that senior-queue items sit at the top of the priority
+    order, as after a night of escalations: every claim of a non-senior must get past
+    them (issue 17). Counts what is already in the senior queues first."""
+    q = open_queue(url)
+    with q.read_session() as s:
+        have = int(
+            s.scalar(
+                text("SELECT count(*) FROM item WHERE status = 'pending' AND queue LIKE :p"),
+                {"p": "%:senior"},
+            )
+            or 0
+        )
+    log(f"seniors: {have:,} pending senior items already; target {count:,}")
+    t0 = time.perf_counter()
+    for k in range(have, count):
+        claim = q.claim_next(REVIEWERS[k % len(REVIEWERS)])
+        assert claim is not None
+        q.escalate(claim, "scale benchmark: needs a senior")
+    q.close()
+    return {"senior_items": max(have, count), "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     if not ordered:
@@ -517,19 +544,27 @@ def measure(url: str) -> dict[str, Any]:
 
 @contextmanager
 def captured(q: ReviewQueue) -> Iterator[list[tuple[str, Any, float]]]:
-    """Every statement `q.engine` runs meanwhile: (sql, parameters, seconds)."""
+    """Every statement `q.engine` runs meanwhile: (sql, parameters, seconds). The
+    prepared statements of the hot path (`Prepared`) fire `before_cursor_execute` only:
+    their seconds run to the next statement's start (or the end)."""
     seen: list[tuple[str, Any, float]] = []
+    pending: list[tuple[str, Any, float]] = []  # the statement under way, if any
+
+    def flush() -> None:
+        if pending:
+            sql, params, t0 = pending.pop()
+            seen.append((sql, params, time.perf_counter() - t0))
 
     def before(
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
-        conn.info["scale_t0"] = time.perf_counter()
+        flush()  # the previous one fired no `after`
+        pending.append((statement, params, time.perf_counter()))
 
     def after(
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
-        if not many:
-            seen.append((statement, params, time.perf_counter() - conn.info["scale_t0"]))
+        flush()
 
     event.listen(q.engine, "before_cursor_execute", before)
     event.listen(q.engine, "after_cursor_execute", after)
@@ -538,6 +573,7 @@ def captured(q: ReviewQueue) -> Iterator[list[tuple[str, Any, float]]]:
     finally:
         event.remove(q.engine, "before_cursor_execute", before)
         event.remove(q.engine, "after_cursor_execute", after)
+        flush()
 
 
 def explain(url: str, plans: Path) -> dict[str, Any]:
@@ -603,7 +639,17 @@ def main() -> None:
         action="store_true",
         help="ingest without near-duplicate fingerprinting (issue 13's tables and cost)",
     )
-    parser.add_argument("--phase", choices=["build", "measure", "explain", "all"], default="all")
+    parser.add_argument(
+        "--phase",
+        choices=["build", "seniors", "claims", "measure", "explain", "all"],
+        default="all",
+    )
+    parser.add_argument(
+        "--seniors",
+        type=int,
+        default=2000,
+        help="phase seniors: escalate the top N pending items into the senior queues",
+    )
     parser.add_argument("--report", type=Path, default=Path("scale-report.json"))
     parser.add_argument("--plans", type=Path, default=Path("scale-plans.md"))
     args = parser.parse_args()
@@ -619,6 +665,16 @@ def main() -> None:
     }
     if args.phase in ("build", "all"):
         report["build"] = build(args.db, args.items, args.workers, not args.no_fingerprint)
+        args.report.write_text(json.dumps(report, indent=2))
+    if args.phase == "seniors":
+        report["seniors"] = escalate_top(args.db, args.seniors)
+        args.report.write_text(json.dumps(report, indent=2))
+    if args.phase == "claims":
+        q = open_queue(args.db)
+        report.setdefault("claims", []).append(
+            {"load_average": os.getloadavg(), **measure_claims(q)}
+        )
+        q.close()
         args.report.write_text(json.dumps(report, indent=2))
     if args.phase in ("measure", "all"):
         report["measure"] = measure(args.db)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, col
 
 from modqueue._exceptions import NotFound, PermissionDenied
@@ -83,7 +83,8 @@ class ReviewQueue:
     ```
 
     The schema is created or upgraded on first use. Every method runs in its own
-    transaction; deadlocks and SQLite lock time-outs are retried a few times. `quality`
+    transaction; deadlocks and SQLite lock time-outs are retried a few times, and so is
+    a transaction whose PostgreSQL connection turned out broken before it committed. `quality`
     sets the share of decisions that get a blind second review (default 10%); `exposure`
     the reviewers' per-shift exposure budgets (`[exposure]`, on by default); `floods` when
     many items from one origin fold into one incident for the lead (`[floods]`).
@@ -173,13 +174,21 @@ class ReviewQueue:
         attempts: int,
     ) -> T:
         for attempt in range(1, attempts + 1):
+            committing = False
             try:
                 with opener() as session:
-                    return work(session)
-            except OperationalError as exc:
-                if attempt == attempts or not _is_retryable(exc):
+                    result = work(session)
+                    committing = True  # the commit follows
+                return result
+            except DBAPIError as exc:
+                # A connection found broken (a server restart: the pool is invalidated)
+                # before the commit: nothing was written, run it again on a new one.
+                lost = exc.connection_invalidated and not committing
+                retry = lost or (isinstance(exc, OperationalError) and _is_retryable(exc))
+                if attempt == attempts or not retry:
                     raise
-                time.sleep(random.uniform(0.01, 0.05) * attempt)
+                if not lost:
+                    time.sleep(random.uniform(0.01, 0.05) * attempt)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -236,20 +245,19 @@ class ReviewQueue:
         def work(s: Session) -> Claim | None:
             now = self.clock()
             chosen = self._claimable(s, reviewer, queues, now)
-            held: tuple[str, ...] = ()
-            if self.exposure.enabled:
-                held = self._exposure(s, reviewer, now).held_back
-            claim = leases.claim_next(
+            # The exposure budget's hold is a condition of the claim statement: no read.
+            hold = exposure.claim_hold(
+                reviewer=reviewer, now=now, config=self.exposure, guidelines=self.guidelines
+            )
+            return leases.claim_next(
                 s,
                 reviewer=reviewer,
                 queues=chosen,
                 lease_seconds=self.lease_seconds,
                 now=now,
-                skip_policies=held,
+                hold=hold,
+                seen=exposure.claim_seen(self.exposure, self.guidelines),
             )
-            if claim is not None:
-                self._shown(s, claim, (ExposureKind.SEEN,), now)
-            return claim
 
         return self.run(work)
 

@@ -123,10 +123,10 @@ def test_action_counters_follow_inserts_moves_and_deletes_and_the_migration_back
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = q.engine
-    command.downgrade(config, "0022_scale_read_indexes")
-    claim = q.claim_next("bob")  # an action written while there are no counters
+    claim = q.claim_next("bob")
     assert claim is not None
-    q.decide(claim, "remove-fake-documents")
+    command.downgrade(config, "0022_scale_read_indexes")
+    q.decide(claim, "remove-fake-documents")  # an action written while there are no counters
     command.upgrade(config, "head")
     assert action_counters(q) == action_recount(q)
     assert sum(action_counters(q).values()) == sum(counted.values()) + 1

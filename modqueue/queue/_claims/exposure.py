@@ -12,9 +12,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, func, insert, select
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.selectable import CTE
 from sqlmodel import Session
 
 from modqueue.guidelines import GuidelineSet
@@ -22,12 +42,16 @@ from modqueue.queue._audit.chain import record_event
 from modqueue.queue._core.exposure_config import ExposureConfig, ExposureKind
 from modqueue.queue._core.exposure_models import ExposureEvent, ExposureLift
 from modqueue.queue._core.prepared import Prepared
-from modqueue.queue._core.routing import policy_numbers
+from modqueue.queue._core.routing import DEFAULT_SEVERITY, policy_numbers
 
 __all__ = [
+    "ClaimHold",
+    "ClaimSeen",
     "ExposureStatus",
     "QueueExposure",
     "ReviewerExposure",
+    "claim_hold",
+    "claim_seen",
     "exposure_by_queue",
     "exposure_by_reviewer",
     "exposure_status",
@@ -157,6 +181,147 @@ _INSERT_EVENT = Prepared(
         {c.name: bindparam(c.name, type_=c.type) for c in _EVENT.c if c.name != "id"}
     )
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimHold:
+    """The exposure hold as a condition of the claim statement itself, so a claim reads
+    no exposure first: an item is handed out unless its policy is graphic and the
+    reviewer is held back (points this shift at `near` x budget or more, and no live
+    lift), what `exposure_status(...).held_back` says, decided by the database in the
+    same statement (its exposure sums run once per statement, not per row)."""
+
+    graphic: tuple[str, ...]
+    params: dict[str, object]
+
+    @staticmethod
+    def condition(policy: ColumnElement[str | None], graphic: int) -> ColumnElement[bool]:
+        """True for an item of `policy` the reviewer may be shown (`graphic`: how many
+        graphic policies are bound, `h_graphic_0`...)."""
+        reviewer: BindParameter[str] = bindparam("h_reviewer")
+        points = (
+            select(func.coalesce(func.sum(_EVENT.c.points), 0.0))
+            .where(
+                _EVENT.c.reviewer == reviewer,
+                _EVENT.c.at >= bindparam("h_start", type_=_EVENT.c.at.type),
+            )
+            .scalar_subquery()
+        )
+        lifted = exists().where(
+            _LIFT.c.reviewer == reviewer,
+            _LIFT.c.until > bindparam("h_now", type_=_LIFT.c.until.type),
+        )
+        held = and_(points >= bindparam("h_near"), not_(lifted))
+        return or_(
+            policy.is_(None),
+            policy.not_in([bindparam(f"h_graphic_{i}") for i in range(graphic)]),
+            not_(held),
+        )
+
+
+def claim_hold(
+    *, reviewer: str, now: datetime, config: ExposureConfig, guidelines: GuidelineSet
+) -> ClaimHold | None:
+    """The hold `claim_next` puts on `reviewer`'s claim (None: budgets off, or no graphic
+    policy to hold back); no query."""
+    graphic = tuple(sorted(graphic_policies(guidelines)))
+    if not config.enabled or not graphic:
+        return None
+    params: dict[str, object] = {
+        "h_reviewer": reviewer,
+        "h_start": _shift_start(config, now),
+        "h_now": now,
+        "h_near": config.budget_for(reviewer) * config.near,
+    }
+    params |= {f"h_graphic_{i}": p for i, p in enumerate(graphic)}
+    return ClaimHold(graphic, params)
+
+
+def _array(name: str, item: type[Text] | type[Float[float]] | type[Boolean]) -> ColumnElement[Any]:
+    return cast(bindparam(name, type_=ARRAY(item())), ARRAY(item()))
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimSeen:
+    """The exposure a claim adds (the item shown, `ExposureKind.SEEN`): on PostgreSQL
+    written by the claim statement itself (`insert_cte`, one round trip less), on SQLite
+    by `record` after it. Both count what `record_exposure` counts."""
+
+    config: ExposureConfig
+    guidelines: GuidelineSet
+
+    @staticmethod
+    def insert_cte(claimed: CTE) -> CTE:
+        """The exposure row of the item `claimed` (a CTE of the claim UPDATE returning
+        the item's columns) hands out, as an INSERT CTE: the points and graphic flag of
+        its policy are looked up in the arrays `params` binds."""
+        table = func.unnest(
+            _array("x_policies", Text), _array("x_points", Float), _array("x_graphic", Boolean)
+        ).table_valued("policy", "points", "graphic")
+        per_policy = table.render_derived(name="x_policy")
+        policy = claimed.c.policy
+        points = case(
+            (policy.is_(None), bindparam("x_none_points", type_=Float())),
+            else_=func.coalesce(per_policy.c.points, bindparam("x_other_points", type_=Float())),
+        )
+        shown = select(
+            bindparam("reviewer"),
+            bindparam("now", type_=_EVENT.c.at.type),
+            claimed.c.id,
+            claimed.c.queue,
+            policy,
+            func.coalesce(per_policy.c.graphic, false()),
+            literal(ExposureKind.SEEN),
+            points,
+        ).select_from(claimed.outerjoin(per_policy, per_policy.c.policy == policy))
+        columns = ["reviewer", "at", "item_id", "queue", "policy", "graphic", "kind", "points"]
+        return insert(_EVENT).from_select(columns, shown).cte("shown")
+
+    def params(self) -> dict[str, object]:
+        """The per-policy points and graphic flags `insert_cte` reads (as
+        `record_exposure` counts them: severity x the `seen` weight)."""
+        graphic = graphic_policies(self.guidelines)
+        policies = sorted(g.id for g in self.guidelines)
+        weight = self.config.weight
+        seen = ExposureKind.SEEN
+        return {
+            "x_policies": policies,
+            "x_points": [
+                policy_numbers(self.guidelines, p)[0] * weight(seen, graphic=p in graphic)
+                for p in policies
+            ],
+            "x_graphic": [p in graphic for p in policies],
+            "x_none_points": policy_numbers(self.guidelines, None)[0] * weight(seen, graphic=False),
+            "x_other_points": DEFAULT_SEVERITY * weight(seen, graphic=False),
+        }
+
+    def record(
+        self,
+        session: Session,
+        *,
+        reviewer: str,
+        item_id: int,
+        queue: str,
+        policy: str | None,
+        now: datetime,
+    ) -> None:
+        """Add the claimed item, shown, to `reviewer`'s exposure (`record_exposure`)."""
+        record_exposure(
+            session,
+            reviewer=reviewer,
+            item_id=item_id,
+            queue=queue,
+            policy=policy,
+            kinds=(ExposureKind.SEEN,),
+            now=now,
+            config=self.config,
+            guidelines=self.guidelines,
+        )
+
+
+def claim_seen(config: ExposureConfig, guidelines: GuidelineSet) -> ClaimSeen | None:
+    """What a claim adds to exposure, or None with budgets off."""
+    return ClaimSeen(config, guidelines) if config.enabled else None
 
 
 def exposure_status(

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import functools
+import re
 import secrets
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
-from sqlalchemy import Table, bindparam, exists, literal_column, not_, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    exists,
+    literal_column,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
@@ -22,6 +35,7 @@ from modqueue._exceptions import (
 )
 from modqueue._fields import fields_dict
 from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_event, record_events
+from modqueue.queue._claims.exposure import ClaimHold, ClaimSeen
 from modqueue.queue._core.models import Decision, Item, ItemPublic
 from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.routing import (
@@ -97,14 +111,29 @@ def _claim_from_row(row: Item) -> Claim:
     )
 
 
-def _decided_by(reviewer: Any) -> Any:
+def _decided_by(reviewer: Any, *, per_row: bool = False) -> Any:
     """Items on which `reviewer` already has a standing decision: a second review, a
-    disagreement or an appeal must go to someone else."""
-    return exists().where(
+    disagreement or an appeal must go to someone else.
+
+    `per_row` (the PostgreSQL claim): checked item by item as the claim walks its index
+    (one probe of `ix_decision_item_id` each), never turned into a join: for a reviewer
+    with few decisions PostgreSQL's planner otherwise reads the whole `decision` table
+    first (a sequential scan, materialized: 67-100 ms at 60,000 decisions). `OFFSET 0`
+    keeps the planner from pulling the subquery up into an anti-join."""
+    conditions = (
         DECISION.c.item_id == ITEM.c.id,
         DECISION.c.reviewer == reviewer,
         DECISION.c.status == DecisionStatus.ACTIVE.value,
     )
+    if per_row:
+        return (
+            select(literal_column("1"))
+            .select_from(DECISION)
+            .where(*conditions)
+            .offset(literal_column("0"))
+            .exists()
+        )
+    return exists().where(*conditions)
 
 
 def _with_second_reviews(queues: Sequence[str]) -> list[str]:
@@ -117,37 +146,81 @@ def _with_second_reviews(queues: Sequence[str]) -> list[str]:
     return sorted(wanted)
 
 
+_CANDIDATES = re.compile(
+    r"FROM item\s+WHERE item\.status = 'pending' AND item\.queue NOT LIKE '%:senior'"
+)
+
+
+_CLAIMABLE_INDEX = "ix_item_pending_claimable"
+
+
+def _indexed_by(dialect: str, sql: str) -> str:
+    """On SQLite, the claim of every queue but the senior ones names its index: without
+    it SQLite's planner (with or without ANALYZE statistics) takes `ix_item_status_lease`
+    for `status = 'pending'` and sorts every pending row on each claim."""
+    if dialect != "sqlite":
+        return sql
+    sql, found = _CANDIDATES.subn(
+        lambda m: m.group(0).replace("FROM item", f"FROM item INDEXED BY {_CLAIMABLE_INDEX}", 1),
+        sql,
+    )
+    assert found == 1, "the claim's candidate search changed: update `_CANDIDATES`"
+    return sql
+
+
+_claimable_index_on: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_has_claimable_index(conn: Connection) -> bool:
+    """Whether this SQLite database has `ix_item_pending_claimable` (migration
+    `0025_claim_claimable_index`), looked up once per engine: `INDEXED BY` an index that
+    is not there is an error, and a database opened without migrating (an older schema,
+    `auto_migrate=False`) lacks it."""
+    engine = conn.engine
+    found = _claimable_index_on.get(engine)
+    if found is None:
+        found = _claimable_index_on[engine] = (
+            conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                (_CLAIMABLE_INDEX,),
+            ).first()
+            is not None
+        )
+    return found
+
+
 @functools.cache
-def _claim_statement(dialect: str, queues: int, skipping: int) -> Prepared:
+def _claim_statement(
+    dialect: str, queues: int, graphic: int, seen: bool, indexed: bool = False
+) -> Prepared:
     """The claim UPDATE, built and compiled once per dialect, number of queues (0: every
-    queue but the senior ones) and number of policies held back (it is the hottest
-    path). Lists are bound one parameter per element (`q_0`, `skip_0`, ...), so the
-    statement's SQL is fixed and the driver can keep it prepared."""
+    queue but the senior ones), number of graphic policies an exposure hold may keep
+    back (0: no hold) and, on PostgreSQL, whether it also writes the exposure of the
+    item shown (`seen`: `ClaimSeen.insert_cte`, in the same statement); it is the
+    hottest path. Lists are bound one parameter per element (`q_0`, `h_graphic_0`,
+    ...), so the statement's SQL is fixed and the driver can keep it prepared."""
     queue_filter = (
         ITEM.c.queue.in_([bindparam(f"q_{i}") for i in range(queues)])
         if queues
-        else not_(ITEM.c.queue.like(bindparam("senior_pattern")))
+        # Literal, as `ix_item_pending_claimable`'s condition: the claim reads that index
+        # from its first entry and never steps over senior-queue items.
+        else ITEM.c.queue.not_like(literal_column(f"'%{SENIOR_SUFFIX}'"))
     )
     conditions = [
         # A literal, not a bound parameter: only then can the planners use the
         # partial indexes on pending rows (SQLite never does with a parameter).
         ITEM.c.status == literal_column("'pending'"),
         queue_filter,
-        not_(_decided_by(bindparam("reviewer"))),
+        not_(_decided_by(bindparam("reviewer"), per_row=dialect == "postgresql")),
     ]
-    if skipping:
-        conditions.append(
-            or_(
-                ITEM.c.policy.is_(None),
-                ITEM.c.policy.not_in([bindparam(f"skip_{i}") for i in range(skipping)]),
-            )
-        )
+    if graphic:
+        conditions.append(ClaimHold.condition(ITEM.c.policy, graphic))
     candidate = (
         select(ITEM.c.id).where(*conditions).order_by(ITEM.c.priority.desc(), ITEM.c.id).limit(1)
     )
     if dialect == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
-    return Prepared(
+    claim = (
         update(ITEM)
         .where(
             ITEM.c.id == candidate.scalar_subquery(),
@@ -163,6 +236,10 @@ def _claim_statement(dialect: str, queues: int, skipping: int) -> Prepared:
         )
         .returning(*ITEM.c)
     )
+    if not seen:
+        return Prepared(claim, sql_for=_indexed_by if indexed and not queues else None)
+    claimed = claim.cte("claimed")
+    return Prepared(select(*claimed.c).add_cte(ClaimSeen.insert_cte(claimed)))
 
 
 _ITEM_COLUMNS = tuple(c.name for c in ITEM.c)
@@ -190,12 +267,15 @@ def claim_next(
     queues: Sequence[str] | None,
     lease_seconds: int,
     now: datetime,
-    skip_policies: Sequence[str] = (),
+    hold: ClaimHold | None = None,
+    seen: ClaimSeen | None = None,
 ) -> Claim | None:
     """Lease the highest-priority pending item of `queues` to `reviewer`.
 
-    Items of `skip_policies` are not handed out (an exposure budget holding graphic
-    policies back).
+    With `hold`, items of graphic policies are not handed out while the reviewer's
+    exposure budget holds them back (decided in the claim statement itself); with
+    `seen`, the item shown is added to the reviewer's exposure (on PostgreSQL by the
+    claim statement itself).
 
     `queues=None` means every queue but the senior ones; a policy's queue includes its
     second-review queue (`<policy>:second`). Items the reviewer already decided (a
@@ -211,17 +291,30 @@ def claim_next(
         "expires": now + timedelta(seconds=lease_seconds),
     }
     wanted = _with_second_reviews(queues) if queues else []
-    if wanted:
-        params |= {f"q_{i}": q for i, q in enumerate(wanted)}
-    else:
-        params["senior_pattern"] = f"%{SENIOR_SUFFIX}"
-    skipped = sorted(skip_policies)
-    params |= {f"skip_{i}": p for i, p in enumerate(skipped)}
-    statement = _claim_statement(conn.dialect.name, len(wanted), len(skipped))
+    params |= {f"q_{i}": q for i, q in enumerate(wanted)}
+    if hold is not None:
+        params |= hold.params
+    dialect = conn.dialect.name
+    in_statement = seen is not None and dialect == "postgresql"
+    if in_statement:
+        assert seen is not None
+        params |= seen.params()
+    graphic = len(hold.graphic) if hold else 0
+    indexed = dialect == "sqlite" and not wanted and _sqlite_has_claimable_index(conn)
+    statement = _claim_statement(dialect, len(wanted), graphic, in_statement, indexed)
     found = statement.first(conn, params)
     if found is None:
         return None
     row = dict(zip(_ITEM_COLUMNS, found, strict=True))
+    if seen is not None and not in_statement:
+        seen.record(
+            session,
+            reviewer=reviewer,
+            item_id=row["id"],
+            queue=row["queue"],
+            policy=row["policy"],
+            now=now,
+        )
     record_event(
         session,
         actor=reviewer,

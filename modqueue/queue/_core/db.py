@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
 from sqlmodel import Session
 
 from modqueue._exceptions import DatabaseBusy
@@ -23,6 +25,7 @@ from modqueue.queue.locks import flock_within
 from modqueue.settings import normalise_database_url
 
 __all__ = [
+    "PING_AFTER_IDLE_SECONDS",
     "WRITE_ENGINE",
     "alembic_config",
     "is_postgres",
@@ -38,6 +41,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 PG_MIGRATION_LOCK = 7_244_310_001  # pg_advisory_xact_lock key for `migrate`
 READ_ONLY = "modqueue_read_only"  # execution option: a read-only transaction
 _QUERY_ONLY = "modqueue_query_only"  # connection info: PRAGMA query_only is on
+PING_AFTER_IDLE_SECONDS = 10.0
+"""A PostgreSQL connection idle in the pool longer than this is pinged before use."""
+_IDLE_SINCE = "modqueue_idle_since"  # pool entry info: when the connection was checked in
 WRITE_ENGINE = "modqueue_write_engine"
 """`session.info` key of a read session: the engine its deferred writes go to (the
 primary, when reads go to a replica)."""
@@ -171,10 +177,38 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = 30_000, **kwargs: A
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled PostgreSQL connection before use only when it sat idle for more
+    than `PING_AFTER_IDLE_SECONDS` (a server restart or a dropped idle connection);
+    `pool_pre_ping` pings before every transaction, a round trip on each claim and
+    decision. A connection that breaks between two busy transactions fails its next
+    statement instead: the pool is invalidated and `ReviewQueue` runs the transaction
+    again on a new connection (it had not committed)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(
+        dbapi_conn: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+    ) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since <= PING_AFTER_IDLE_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool drops this connection and checks out (connects) another.
+            raise DisconnectionError("connection lost while idle in the pool") from exc
 
 
 @contextmanager

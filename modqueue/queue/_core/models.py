@@ -25,6 +25,9 @@ __all__ = [
 
 PENDING_ONLY = text("status = 'pending'")
 OPEN_ONLY = text("status IN ('pending', 'claimed')")
+CLAIMABLE_ONLY = text(r"status = 'pending' AND queue NOT LIKE '%\:senior'")  # `\:`: a colon
+"""The pending items outside the senior queues: what `claim_next` takes by default (the
+claim statement repeats this condition literally, see migration 0023)."""
 
 
 class ItemBase(SQLModel):
@@ -64,6 +67,14 @@ class Item(ItemBase, table=True):
             "id",
             postgresql_where=PENDING_ONLY,
             sqlite_where=PENDING_ONLY,
+        ),
+        # Migration 0023: the claim order of every queue but the senior ones.
+        Index(
+            "ix_item_pending_claimable",
+            text("priority DESC"),
+            "id",
+            postgresql_where=CLAIMABLE_ONLY,
+            sqlite_where=CLAIMABLE_ONLY,
         ),
         # Migration 0021: past-deadline counts, oldest pending ages.
         Index(

@@ -57,10 +57,15 @@ class Prepared:
     ```
     """
 
-    __slots__ = ("_by_dialect", "statement")
+    __slots__ = ("_by_dialect", "_sql_for", "statement")
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(
+        self, statement: ClauseElement, *, sql_for: Callable[[str, str], str] | None = None
+    ) -> None:
+        """`sql_for(dialect name, compiled SQL)`, when given, returns the SQL to run
+        instead (for what Core cannot say, such as SQLite's `INDEXED BY`)."""
         self.statement = statement
+        self._sql_for = sql_for
         self._by_dialect: dict[str, _Compiled] = {}
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
@@ -74,8 +79,11 @@ class Prepared:
         names = list(compiled.positiontup or ()) if compiled.positional else []
         processors = compiled._bind_processors
         columns = getattr(self.statement, "exported_columns", ())
+        sql = compiled.string
+        if self._sql_for is not None:
+            sql = self._sql_for(dialect.name, sql)
         found = _Compiled(
-            sql=compiled.string,
+            sql=sql,
             names=names,
             positional=bool(compiled.positional),
             defaults=dict(compiled.params),
