@@ -60,7 +60,9 @@ def _claim_plan(q: ReviewQueue) -> str:
     """The plan of the claim statement itself (every queue but the senior ones, an
     exposure hold on two graphic policies), as the driver is given it."""
     dialect = q.engine.dialect
-    compiled = _claim_statement(dialect.name, 0, 2, False)._compiled(dialect)
+    compiled = _claim_statement(
+        dialect.name, 0, 2, False, indexed=dialect.name == "sqlite"
+    )._compiled(dialect)
     values: dict[str, Any] = {**compiled.defaults, "h_near": 10.0}
     for name in ("reviewer", "token", "h_reviewer", "h_graphic_0", "h_graphic_1"):
         values[name] = "x"
