@@ -158,6 +158,27 @@ def _min_hash(shingles: Sequence[str]) -> str:
     return min(zip(map(zlib.crc32, map(str.encode, shingles)), shingles, strict=False))[1]
 
 
+_STOP_BYTES = frozenset(w.encode() for w in _STOP)
+
+
+def _ascii_min_shingle(text: str, masked: bool) -> str | None:
+    """`_min_hash` of `normalise_text`'s bigrams for plain ASCII text, in bytes: `""`
+    when it has no words, None when the text needs the general path (not ASCII, a link,
+    or unmasked `@`). ASCII casefolds as `bytes.lower` does and orders as its bytes."""
+    if not text.isascii() or (not masked and "@" in text):
+        return None
+    data = text.encode().lower()
+    if b"http" in data or b"www." in data:
+        return None
+    if b"[" in data:
+        data = data.replace(b"[email]", b" ").replace(b"[phone]", b" ")
+    words = list(filterfalse(_STOP_BYTES.__contains__, data.translate(_ASCII_LETTERS).split()))
+    if not words:
+        return ""
+    shingles = list(map(b" ".join, pairwise(words))) or words
+    return min(zip(map(zlib.crc32, shingles), shingles, strict=False))[1].decode()
+
+
 def content_key(
     *,
     text: str | None,
@@ -174,10 +195,14 @@ def content_key(
     shingle key can tell."""
     if cluster_id is not None:
         return f"cluster:{cluster_id}"
-    words = normalise_text(text, masked=masked) if text else []
-    if words:
-        shingles = list(map(" ".join, pairwise(words))) or words
-        return f"text:{_min_hash(shingles)}"
+    if text:
+        best = _ascii_min_shingle(text, masked)
+        if best is None:
+            words = normalise_text(text, masked=masked)
+            if words:
+                best = _min_hash(list(map(" ".join, pairwise(words))) or words)
+        if best:
+            return f"text:{best}"
     if url:
         return f"url:{url.split('#', 1)[0].split('?', 1)[0].rstrip('/').casefold()}"
     for m in media or []:
