@@ -6,7 +6,8 @@ of `COPY (query) TO STDOUT` (streamed, so the server produces rows while this pr
 writes them; no per-value conversion in the driver, no SQLAlchemy result processing):
 timestamps come as ISO text and are written as the aware UTC datetime writes them,
 floats are parsed from PostgreSQL's shortest exact text. On SQLite the rows come through
-SQLAlchemy as for the general path. The query runs in the caller's read-only
+SQLAlchemy as for the general path (also on PostgreSQL through another driver than
+psycopg). The query runs in the caller's read-only
 transaction: nothing is written, so it runs on a read replica.
 
 Each record is written as one string built from its encoded fields in `FIELDS` order
@@ -208,7 +209,9 @@ def write_jsonl(
     rows: Iterable[Any]
     iso: Callable[[Any], str]
     media_of: Callable[[Any], list[dict[str, Any]] | None]
-    postgres = conn.dialect.name == "postgresql"
+    # psycopg (the driver modqueue's PostgreSQL URLs select) streams COPY text; any other
+    # database or driver gives its rows through SQLAlchemy, as on SQLite.
+    postgres = conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
     null: Any
     if postgres:
         rows, iso, media_of = _pg_rows(conn, policy, since), _pg_iso, _pg_media
