@@ -57,6 +57,7 @@ _ACTIVE = DecisionStatus.ACTIVE.value
 _INF = float("inf")
 _PG_NULL = "\\N"
 _NEVER = object()
+_CACHE = 4096
 
 # `_query` for PostgreSQL, written out: the same columns, joins, filters and order. Where
 # a null writes as the empty value (text, URL, media, policy, appeal, cluster) it is read
@@ -230,6 +231,8 @@ def write_jsonl(
     kinds: dict[str, str] = {}
     abouts: dict[tuple[str, str, str], str] = {}
     guidelines: dict[tuple[str, str], str] = {}
+    secs: dict[Any, str] = {}
+    automation: dict[str, str] = {}
     cluster_splits: dict[Any, str] = {}
     tally: Counter[tuple[str, str, str, str, str, str]] = Counter()
     write_line = writer.write_line
@@ -256,7 +259,12 @@ def write_jsonl(
             if middle is None:
                 second = "true" if kind == _SECOND else "false"
                 middle = kinds[kind] = f',"second_review":{second},"kind":{s(kind)},"decided_at":'
-            parts.append(f"{head}{_float(float(r[14]))}{middle}{iso(r[19])}}}")
+            seconds = secs.get(r[14])
+            if seconds is None:
+                if len(secs) >= _CACHE:
+                    secs.clear()  # bounded: real seconds are mostly distinct
+                seconds = secs[r[14]] = _float(float(r[14]))
+            parts.append(f"{head}{seconds}{middle}{iso(r[19])}}}")
             if r[12] != _ESCALATE:
                 labels[r[10]] = label
                 if label == final_label and r[16] == _ACTIVE:
@@ -275,9 +283,13 @@ def write_jsonl(
                 )
             )
         else:
-            split = cluster_splits.get(cluster_id) or cluster_splits.setdefault(
-                cluster_id, split_of_key(content_key(**_clustered(int(cluster_id))))
-            )
+            known = cluster_splits.get(cluster_id)
+            if known is None:
+                if len(cluster_splits) >= 16 * _CACHE:
+                    cluster_splits.clear()  # bounded memory; recomputing is only slower
+                known = split_of_key(content_key(**_clustered(int(cluster_id))))
+                cluster_splits[cluster_id] = known
+            split = known
         item_policy = row[7] or TRIAGE
         agreement = None
         if len(labels) > 1:
@@ -306,7 +318,9 @@ def write_jsonl(
                 f',"guideline_id":{s(final[17])},"guideline_version":{s(final[18])},"decided_at":'
             )
         author = author_of(source, None if author_id == null else author_id) or ""
-        automated = "true" if is_automated(final[13]) else "false"
+        automated = automation.get(final[13])
+        if automated is None:
+            automated = automation[final[13]] = "true" if is_automated(final[13]) else "false"
         write_line(
             split,
             f'{{"id":{s(f"{source}:{external_id}")},"source":{s(source)},"text":{s(text)}'
