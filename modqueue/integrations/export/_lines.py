@@ -5,10 +5,10 @@ Rows come in `_records._query`'s column order. On PostgreSQL they are read as th
 of `COPY (query) TO STDOUT` (streamed, so the server produces rows while this process
 writes them; no per-value conversion in the driver, no SQLAlchemy result processing):
 timestamps come as ISO text and are written as the aware UTC datetime writes them,
-floats are parsed from PostgreSQL's shortest exact text. On SQLite the rows come through
-SQLAlchemy as for the general path (also on PostgreSQL through another driver than
-psycopg). The query runs in the caller's read-only
-transaction: nothing is written, so it runs on a read replica.
+floats are parsed from PostgreSQL's shortest exact text. On SQLite (and on PostgreSQL
+through another driver than psycopg) the rows come through SQLAlchemy as for the general
+path. The query runs in the caller's read-only transaction and nothing is written or
+stored, so the export runs on a read replica.
 
 Each record is written as one string built from its encoded fields in `FIELDS` order
 (`json.encoder`'s C string encoder and `json`'s float spelling, `NaN` included), so it
