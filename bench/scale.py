@@ -30,6 +30,9 @@ Phases (`--phase all` runs build, measure and explain in turn):
 `seniors` (issue 17) escalates the `--seniors` highest-priority pending items through the
 product, so senior-queue items sit on top of the priority order; `claims` runs only the
 claim_next/decide part of `measure` and appends it to the report (for alternating runs).
+`export` (issue 17) runs `--rounds` rounds of the `COPY` baseline then the JSON Lines
+export (with `--general`, then `COPY` and the general path too), each ratio against its
+own round's `COPY`, and appends them to the report.
 3. `explain`: `EXPLAIN (ANALYZE, BUFFERS)` of the slowest statement each of claim_next,
    decide, stats, dashboard and the audit append issue (captured from the product's own
    calls, writes run inside a rolled-back transaction), into `--plans`.
@@ -423,36 +426,62 @@ def measure_claims(q: ReviewQueue, claims: int = 1000, decides: int = 300) -> di
     return {"claim_next": percentiles(claim_s), "decide": percentiles(decide_s)}
 
 
-def measure_export(q: ReviewQueue, url: str) -> dict[str, Any]:
+def copy_baseline(url: str, out: Path) -> tuple[float, int]:
+    """Seconds of a plain `COPY (SELECT the export's columns ...) TO STDOUT` into a file,
+    and the rows it wrote."""
     import psycopg
 
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
+    t0 = time.perf_counter()
+    copied = 0
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        sql = (
+            f"COPY (SELECT {EXPORT_COLUMNS} FROM item i JOIN decision d ON d.item_id = i.id "
+            "WHERE i.final_label IS NOT NULL ORDER BY i.id, d.id) TO STDOUT"
+        )
+        with (out / "copy.tsv").open("wb") as f, cur.copy(sql) as copy:
+            for block in copy:
+                f.write(block)
+                copied += bytes(block).count(b"\n")
+    return time.perf_counter() - t0, copied
+
+
+def measure_export(q: ReviewQueue, url: str, *, fast: bool = True) -> dict[str, Any]:
+    """The export (JSON Lines; `fast=False`: the general path) against a `COPY` of the
+    same columns just before it: seconds, the export's CPU seconds, and the ratio."""
     with tempfile.TemporaryDirectory(dir=os.environ.get("SCALE_TMP")) as tmp:
         out = Path(tmp)
-        conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
-        t0 = time.perf_counter()
-        copied = 0
-        with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
-            sql = (
-                f"COPY (SELECT {EXPORT_COLUMNS} FROM item i JOIN decision d ON d.item_id = i.id "
-                "WHERE i.final_label IS NOT NULL ORDER BY i.id, d.id) TO STDOUT"
-            )
-            with (out / "copy.tsv").open("wb") as f, cur.copy(sql) as copy:
-                for block in copy:
-                    f.write(block)
-                    copied += bytes(block).count(b"\n")
-        copy_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        load = os.getloadavg()[0]
+        copy_s, copied = copy_baseline(url, out)
+        t0, c0 = time.perf_counter(), time.process_time()
         report = export_dataset(
-            q.engine, out=out / "export", now=q.clock(), read_engine=q.read_engine
+            q.engine, out=out / "export", now=q.clock(), read_engine=q.read_engine, fast=fast
         )
-        export_s = time.perf_counter() - t0
+        export_s, export_cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
+        "path": "fast" if fast else "general",
+        "load_average_1m": round(load, 2),
         "records": report.records,
         "copy_rows": copied,
-        "export_seconds": round(export_s, 1),
-        "copy_seconds": round(copy_s, 1),
+        "export_seconds": round(export_s, 2),
+        "export_cpu_seconds": round(export_cpu, 2),
+        "copy_seconds": round(copy_s, 2),
         "ratio": round(copy_s / export_s, 3),
     }
+
+
+def export_rounds(url: str, rounds: int, general: bool) -> list[dict[str, Any]]:
+    """`rounds` rounds of COPY then export (each export against its own round's COPY);
+    with `general`, every round also runs COPY then the general path."""
+    q = open_queue(url)
+    found = []
+    for k in range(rounds):
+        for fast in (True, False) if general else (True,):
+            got = measure_export(q, url, fast=fast)
+            log(f"export round {k + 1}: {got}")
+            found.append(got)
+    q.close()
+    return found
 
 
 _VERIFY_CHILD = """
@@ -641,7 +670,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--phase",
-        choices=["build", "seniors", "claims", "measure", "explain", "all"],
+        choices=["build", "seniors", "claims", "export", "measure", "explain", "all"],
         default="all",
     )
     parser.add_argument(
@@ -649,6 +678,12 @@ def main() -> None:
         type=int,
         default=2000,
         help="phase seniors: escalate the top N pending items into the senior queues",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="phase export: rounds")
+    parser.add_argument(
+        "--general",
+        action="store_true",
+        help="phase export: also time the general path (COPY before it too) every round",
     )
     parser.add_argument("--report", type=Path, default=Path("scale-report.json"))
     parser.add_argument("--plans", type=Path, default=Path("scale-plans.md"))
@@ -675,6 +710,11 @@ def main() -> None:
             {"load_average": os.getloadavg(), **measure_claims(q)}
         )
         q.close()
+        args.report.write_text(json.dumps(report, indent=2))
+    if args.phase == "export":
+        report.setdefault("export_rounds", []).extend(
+            export_rounds(args.db, args.rounds, args.general)
+        )
         args.report.write_text(json.dumps(report, indent=2))
     if args.phase in ("measure", "all"):
         report["measure"] = measure(args.db)

@@ -43,6 +43,23 @@ class CardStats:
             self.first = at if self.first is None or at < self.first else self.first
             self.last = at if self.last is None or at > self.last else self.last
 
+    def add_tally(self, tally: Counter[tuple[str, str, str, str, str, str]]) -> None:
+        """Count records by `(split, policy, label, guideline_id, guideline_version,
+        appeal)` at once, as `add` counts them one by one (the fast path: it adds the
+        labels of items with two or more with `add_labels`, and sets `first`/`last`)."""
+        for (split, policy, label, guideline_id, version, appeal), n in tally.items():
+            self.by_split[split] += n
+            self.by_label[f"{policy}/{label}"][split] += n
+            self.by_policy[policy]
+            self.versions[(guideline_id, version)] += n
+            if appeal:
+                self.appeals[appeal] += n
+
+    def add_labels(self, policy: str, labels: list[str]) -> None:
+        """The agreement part of `add`, for one item with two or more labels."""
+        self.agreement.add(labels)
+        self.by_policy[policy].add(labels)
+
     @property
     def records(self) -> int:
         """Records written."""

@@ -12,9 +12,10 @@ from sqlmodel import Session
 
 from modqueue._exceptions import ConfigError
 from modqueue.integrations.export._card import CardStats, render_card
+from modqueue.integrations.export._lines import write_jsonl
 from modqueue.integrations.export._privacy import Pseudonymiser, export_key
 from modqueue.integrations.export._records import iter_records
-from modqueue.integrations.export._writers import FORMATS, open_writer
+from modqueue.integrations.export._writers import FORMATS, JsonlWriter, open_writer
 from modqueue.queue import SyncCursor, read_connection, read_session
 
 __all__ = ["CURSOR_PREFIX", "ExportReport", "export_dataset", "read_cursor"]
@@ -81,6 +82,7 @@ def export_dataset(
     cursor: str | None = None,
     batch: int = 2000,
     read_engine: Engine | None = None,
+    fast: bool = True,
 ) -> ExportReport:
     """Write every decided item (changed after `since` or the named `cursor`, if given) to
     `out/{train,validation,test}.{jsonl,parquet}` and `out/README.md`.
@@ -90,6 +92,10 @@ def export_dataset(
     files are in place; without it nothing is stored. The records are read from
     `read_engine` (a read replica, `ReviewQueue.read_engine`) when given; the cursor and
     the export key stay on `engine`.
+
+    JSON Lines go through the fast path (`_lines.write_jsonl`: rows read through the
+    driver, records encoded as strings); `fast=False` takes the general path
+    (`iter_records` and the writer's JSON encoder), which writes the same bytes.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown export format {fmt!r} (use jsonl or parquet)")
@@ -110,11 +116,14 @@ def export_dataset(
         # Read-only: on SQLite a long export takes no writers' lock, so reviewers keep
         # deciding while it runs (it reads one snapshot).
         with read_connection(read_engine or engine) as conn:
-            for record, labels in iter_records(
-                conn, names, policy=policy, since=window, batch=batch
-            ):
-                writer.write(record["split"], record)
-                stats.add(record, labels)
+            if fast and isinstance(writer, JsonlWriter):
+                write_jsonl(conn, names, writer, stats, policy=policy, since=window, batch=batch)
+            else:
+                for record, labels in iter_records(
+                    conn, names, policy=policy, since=window, batch=batch
+                ):
+                    writer.write(record["split"], record)
+                    stats.add(record, labels)
     except BaseException:
         writer.abort()
         raise

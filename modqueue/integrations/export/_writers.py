@@ -16,6 +16,8 @@ from modqueue.queue import SPLITS
 __all__ = ["FORMATS", "JsonlWriter", "ParquetWriter", "SplitWriter", "open_writer"]
 
 FORMATS = ("jsonl", "parquet")
+BUFFER = 1 << 20
+"""Bytes each split file buffers before it writes."""
 
 
 class SplitWriter(Protocol):
@@ -57,45 +59,56 @@ class JsonlWriter(_PartialFiles):
     non-empty `media` list and a non-null `agreement` early in the file: records are
     held back (at most `hold` per split) until both have been seen, then written with
     those first. Order within a split carries no meaning.
+
+    `write` takes a record; `write_line` takes one already encoded (the fast path of
+    `modqueue.integrations.export`, `_lines`), with whether it has media and agreement.
+    Both end in the same bytes.
     """
 
     def __init__(self, out: Path, *, hold: int = 5000) -> None:
         super().__init__(out, "jsonl")
         self._hold = hold
-        self._held: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+        self._held: dict[str, list[tuple[str, bool]]] = {s: [] for s in SPLITS}
         self._seen: dict[str, set[str]] = {s: set() for s in SPLITS}
         self._streams: dict[str, IO[str]] = {
-            s: p.open("w", encoding="utf-8", newline="\n") for s, p in self.partial.items()
+            s: p.open("w", encoding="utf-8", newline="\n", buffering=BUFFER)
+            for s, p in self.partial.items()
         }
+        self._writes = {s: f.write for s, f in self._streams.items()}
         self._encode = json.JSONEncoder(
             ensure_ascii=False, separators=(",", ":"), default=_json_default
         ).encode
 
-    def _emit(self, split: str, record: dict[str, Any]) -> None:
-        stream = self._streams[split]
-        stream.write(self._encode(record))
-        stream.write("\n")
-
     def _release(self, split: str) -> None:
         held = self._held[split]
-        held.sort(key=lambda r: not (r["media"] or r["agreement"] is not None))
-        for record in held:
-            self._emit(split, record)
+        held.sort(key=lambda line: not line[1])
+        self._writes[split]("".join(line for line, _ in held))
         held.clear()
         self._seen[split] = {"media", "agreement"}
 
     def write(self, split: str, record: dict[str, Any]) -> None:
         """Append `record` to `split`."""
+        self.write_line(
+            split,
+            self._encode(record) + "\n",
+            media=bool(record["media"]),
+            agreement=record["agreement"] is not None,
+        )
+
+    def write_line(self, split: str, line: str, *, media: bool, agreement: bool) -> None:
+        """Append one encoded record (`line`, newline included) to `split`: `media`
+        when its `media` list is not empty, `agreement` when its agreement is not null."""
         seen = self._seen[split]
         if len(seen) == 2:
-            self._emit(split, record)
+            self._writes[split](line)
             return
-        self._held[split].append(record)
-        if record["media"]:
+        held = self._held[split]
+        held.append((line, media or agreement))
+        if media:
             seen.add("media")
-        if record["agreement"] is not None:
+        if agreement:
             seen.add("agreement")
-        if len(seen) == 2 or len(self._held[split]) >= self._hold:
+        if len(seen) == 2 or len(held) >= self._hold:
             self._release(split)
 
     def _close(self) -> None:

@@ -23,7 +23,7 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import filterfalse, pairwise
 from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlmodel import col
@@ -47,10 +47,15 @@ EMAIL = re.compile(
 PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{6,}\d(?!\w)")
 
 
+_DIGITS = b"0123456789"
+
+
 def _digits(text: str) -> int:
-    # Ten `str.count` calls run in C; `str.translate` with a deletion table is a Python
-    # dict lookup per character.
-    return sum(map(text.count, "0123456789"))
+    # ASCII digits are the same bytes in UTF-8 and no other character's bytes include
+    # them: `bytes.translate` deletes them in one C pass (`str.translate` would look
+    # up every character in a dict).
+    data = text.encode("utf-8", "surrogatepass")
+    return len(data) - len(data.translate(None, _DIGITS))
 
 
 def _phone(match: re.Match[str]) -> str:
@@ -113,6 +118,7 @@ _STOP = frozenset(
     ]
 )
 _SCALE = float(2**64)
+_ASCII_LETTERS = bytes(b if 97 <= b <= 122 else 32 for b in range(256))
 
 
 def normalise_text(text: str, *, masked: bool = False) -> list[str]:
@@ -122,22 +128,55 @@ def normalise_text(text: str, *, masked: bool = False) -> list[str]:
     # between non-word characters, and no letters, so it leaves no words either way.
     # Only a URL can tell the two apart (`[PHONE]` has no spaces, so a URL ending at one
     # may run on), so texts with one are masked in full (the costly regular expression).
+    # Every step runs in C (the export computes this for every record): NFKC leaves
+    # ASCII text as it is, and the stop words are dropped by `filterfalse`.
     raw = text
     if not masked and "@" in text:
         text = EMAIL.sub("[EMAIL]", text)
-    text = unicodedata.normalize("NFKC", text).casefold()
+    ascii_only = text.isascii()
+    text = (text if ascii_only else unicodedata.normalize("NFKC", text)).casefold()
     if "http" in text or "www." in text:
         if not masked:
             text = unicodedata.normalize("NFKC", mask_pii(raw)).casefold()
+            ascii_only = text.isascii()
         text = _URL.sub(" ", text)
-    text = text.replace("[email]", " ").replace("[phone]", " ")
-    return [w for w in _LETTERS.findall(text) if w not in _STOP]
+    if "[" in text:
+        text = text.replace("[email]", " ").replace("[phone]", " ")
+    if ascii_only:
+        # In ASCII the letters `_LETTERS` finds are a-z (after casefold): everything
+        # else becomes a space in one `bytes.translate`, and `split` cuts the words.
+        words = text.encode().translate(_ASCII_LETTERS).decode().split()
+    else:
+        words = _LETTERS.findall(text)
+    return list(filterfalse(_STOP.__contains__, words))
 
 
 def _min_hash(shingles: Sequence[str]) -> str:
     # CRC-32 only ranks the shingles (fast, the same on every machine); the split itself
-    # comes from SHA-256 of the chosen shingle.
-    return min(shingles, key=lambda s: (zlib.crc32(s.encode()), s))
+    # comes from SHA-256 of the chosen shingle. Ties on the CRC go to the smaller
+    # shingle: the smallest `(crc, shingle)` pair, compared in C.
+    return min(zip(map(zlib.crc32, map(str.encode, shingles)), shingles, strict=False))[1]
+
+
+_STOP_BYTES = frozenset(w.encode() for w in _STOP)
+
+
+def _ascii_min_shingle(text: str, masked: bool) -> str | None:
+    """`_min_hash` of `normalise_text`'s bigrams for plain ASCII text, in bytes: `""`
+    when it has no words, None when the text needs the general path (not ASCII, a link,
+    or unmasked `@`). ASCII casefolds as `bytes.lower` does and orders as its bytes."""
+    if not text.isascii() or (not masked and "@" in text):
+        return None
+    data = text.encode().lower()
+    if b"http" in data or b"www." in data:
+        return None
+    if b"[" in data:
+        data = data.replace(b"[email]", b" ").replace(b"[phone]", b" ")
+    words = list(filterfalse(_STOP_BYTES.__contains__, data.translate(_ASCII_LETTERS).split()))
+    if not words:
+        return ""
+    shingles = list(map(b" ".join, pairwise(words))) or words
+    return min(zip(map(zlib.crc32, shingles), shingles, strict=False))[1].decode()
 
 
 def content_key(
@@ -156,10 +195,14 @@ def content_key(
     shingle key can tell."""
     if cluster_id is not None:
         return f"cluster:{cluster_id}"
-    words = normalise_text(text, masked=masked) if text else []
-    if words:
-        shingles = [f"{a} {b}" for a, b in pairwise(words)] or words
-        return f"text:{_min_hash(shingles)}"
+    if text:
+        best = _ascii_min_shingle(text, masked)
+        if best is None:
+            words = normalise_text(text, masked=masked)
+            if words:
+                best = _min_hash(list(map(" ".join, pairwise(words))) or words)
+        if best:
+            return f"text:{best}"
     if url:
         return f"url:{url.split('#', 1)[0].split('?', 1)[0].rstrip('/').casefold()}"
     for m in media or []:
