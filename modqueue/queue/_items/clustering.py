@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -71,7 +71,7 @@ from modqueue.queue._items.fingerprints import (
 from modqueue.queue._items.pdq_index import MIH_MAX_DISTANCE, pdq_bytes
 from modqueue.queue._items.pdq_store import OWN_FLOOR, pdq_neighbours
 
-__all__ = ["assign_clusters", "bank_matches", "cluster_settings", "late_members"]
+__all__ = ["NewContent", "assign_clusters", "bank_matches", "cluster_settings", "late_members"]
 
 _KEYS_PER_QUERY = 2000
 _ANCHORS_PER_ITEM = 8
@@ -81,6 +81,8 @@ _DEFAULT = ClusterSettings()
 _Anchor = tuple[str, int]
 """A cluster (`("c", id)`), a cluster made in this batch or an item in none
 (`("n", representative id)`)."""
+_BatchRow = tuple[int, str | None, list[dict[str, Any]], str | None, str, int | None]
+"""An item to fingerprint: id, text, media, policy, queue, cluster id."""
 
 
 def cluster_settings(guidelines: GuidelineSet | None, policy: str | None) -> ClusterSettings:
@@ -249,23 +251,12 @@ def _representatives(session: Session, ids: Collection[int]) -> dict[int, int | 
     )
 
 
-def assign_clusters(
-    session: Session,
-    *,
-    item_ids: Sequence[int],
-    guidelines: GuidelineSet | None = None,
-    now: datetime | None = None,
-) -> list[int]:
-    """Fingerprint the items `item_ids` and put each copy in its cluster; returns the
-    ids of the clusters created or joined (sorted).
+NewContent = tuple[str | None, list[dict[str, Any]], str | None, str]
+"""What ingest stored of a new item: `(text, media, policy, queue)`."""
 
-    Runs in the caller's transaction. Items already fingerprinted are left as they are
-    (a re-ingest changes nothing). `guidelines` give each policy's thresholds (defaults
-    without them). See the module docstring for the steps.
-    """
-    now = now or utcnow()
-    if not item_ids:
-        return []
+
+def _read_batch(session: Session, item_ids: Sequence[int]) -> list[_BatchRow]:
+    """The items of `item_ids` not fingerprinted yet, by id, as stored."""
     wanted = set(item_ids)
     done = set(
         session.scalars(
@@ -276,7 +267,7 @@ def assign_clusters(
     )
     # Read through the driver: no per-row work in SQLAlchemy (a JSON column comes back
     # as text from SQLite, already decoded from PostgreSQL).
-    batch: list[tuple[int, str | None, list[dict[str, Any]], str | None, str, int | None]] = [
+    return [
         (i, text, json.loads(media) if isinstance(media, str) else media, policy, queue, cid)
         for i, text, media, policy, queue, cid in _fetch(
             session,
@@ -284,6 +275,35 @@ def assign_clusters(
             wanted - done,
         )
     ]
+
+
+def assign_clusters(
+    session: Session,
+    *,
+    item_ids: Sequence[int],
+    guidelines: GuidelineSet | None = None,
+    now: datetime | None = None,
+    new_items: Mapping[int, NewContent] | None = None,
+) -> list[int]:
+    """Fingerprint the items `item_ids` and put each copy in its cluster; returns the
+    ids of the clusters created or joined (sorted).
+
+    Runs in the caller's transaction. Items already fingerprinted are left as they are
+    (a re-ingest changes nothing). `guidelines` give each policy's thresholds (defaults
+    without them). See the module docstring for the steps.
+
+    `new_items` (ingest): the content of every item of `item_ids`, just inserted by this
+    transaction (so in no cluster and not fingerprinted yet), as stored: the items are
+    not read back.
+    """
+    now = now or utcnow()
+    if not item_ids:
+        return []
+    batch: list[_BatchRow]
+    if new_items is not None:
+        batch = [(i, *new_items[i], None) for i in sorted(set(item_ids))]
+    else:
+        batch = _read_batch(session, item_ids)
     if not batch:
         return []
     members: dict[int, _Member] = {}
@@ -321,18 +341,16 @@ def assign_clusters(
     batch_present: set[int] = set()
     new_clusters: dict[int, list[int]] = {}  # representative id -> its new members
     joined: dict[int, int] = {}  # item id -> existing cluster id
-    pending_rep: dict[int, int] = {}  # item id -> representative of a new cluster
     band_rows: list[tuple[int, int]] = []
     fingerprint_rows: list[tuple[int, str, str]] = []
     thresholds: dict[str | None, tuple[float, int]] = {}
 
-    def cluster_of(member_id: int) -> _Anchor:
-        if member_id in joined:
-            return ("c", joined[member_id])
-        cluster_id = members[member_id].cluster_id
-        if cluster_id is not None:
-            return ("c", cluster_id)
-        return ("n", pending_rep.get(member_id, member_id))
+    # Each member's policy and anchor (its cluster, or itself in none); a batch item's
+    # anchor changes once, when it is assigned, before any later item looks at it.
+    seat: dict[int, tuple[str | None, _Anchor]] = {
+        i: (m.policy, ("n", i) if m.cluster_id is None else ("c", m.cluster_id))
+        for i, m in members.items()
+    }
 
     # The keys each anchor (a cluster, or an item in none) already has: those of its
     # stored members (stored items never change anchor during the batch) and those its
@@ -340,14 +358,14 @@ def assign_clusters(
     anchor_keys: dict[_Anchor, set[int]] = defaultdict(set)
     for key, carriers in postings.items():
         for other in carriers:
-            if other in members:
-                anchor_keys[cluster_of(other)].add(key)
+            if other in seat:
+                anchor_keys[seat[other][1]].add(key)
     # Likewise the PDQ hashes each anchor has stored (those near the batch's).
     anchor_pdq: dict[_Anchor, set[str]] = defaultdict(set)
     for near in pdq_near.values():
         for other, (value, _hits) in near.items():
-            if other in members:
-                anchor_pdq[cluster_of(other)].add(value)
+            if other in seat:
+                anchor_pdq[seat[other][1]].add(value)
     batch_pdq_stored: dict[int, list[str]] = {}  # batch item -> the hashes it stored
     pdq_rows: list[tuple[int, str]] = []
 
@@ -388,10 +406,10 @@ def assign_clusters(
             by_anchor: dict[_Anchor, list[int]] = defaultdict(list)
             weight: Counter[_Anchor] = Counter()
             for other, count in hits.most_common():
-                candidate = members.get(other)
-                if candidate is None or candidate.policy != item.policy:
+                placed = seat.get(other)
+                if placed is None or placed[0] != item.policy:
                     continue
-                anchor = cluster_of(other)
+                anchor = placed[1]
                 by_anchor[anchor].append(other)
                 weight[anchor] += count
             # The cluster sharing the most keys first: copies keep to one cluster.
@@ -417,10 +435,10 @@ def assign_clusters(
                 joined[item_id] = ident
             else:
                 new_clusters.setdefault(ident, []).append(item_id)
-                pending_rep[item_id] = ident
-                pending_rep.setdefault(ident, ident)
+            seat[item_id] = (item.policy, chosen)
+        home = seat[item_id][1]
         # Store only the keys the item's cluster does not have yet.
-        home_keys = anchor_keys[cluster_of(item_id)]
+        home_keys = anchor_keys[home]
         clustered = chosen is not None or item.cluster_id is not None
         for key in mine.stored_keys(bands[item_id]):
             if clustered and key in home_keys:
@@ -429,7 +447,7 @@ def assign_clusters(
             batch_keys[key].append(item_id)
             batch_present.add(key)
             home_keys.add(key)
-        home_pdq = anchor_pdq[cluster_of(item_id)]
+        home_pdq = anchor_pdq[home]
         for pdq in mine.pdq:
             if clustered and pdq in home_pdq:
                 continue  # a member of the item's cluster already stored this hash

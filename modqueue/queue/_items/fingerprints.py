@@ -90,8 +90,9 @@ _A = np.asarray(_MODEL.permutations[0], dtype=np.uint32)[:, None]
 _B = np.asarray(_MODEL.permutations[1], dtype=np.uint32)[:, None]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _LOW40 = np.uint64((1 << 40) - 1)
-_BLOCK = 8192
-"""Shingles permuted at once (a block of 128 x 8,192 uint32 values is 4 MiB)."""
+_BLOCK = 2048
+"""Shingles permuted at once (a block of 128 x 2,048 uint32 values is 1 MiB: in cache, a
+third faster than 8,192 on this machine)."""
 _RECENT_LIMIT = 8192
 """Signatures kept by normalised text (`_RECENT`): copies in a flood normalise to the
 same words, so most of a flood's signatures are computed once."""
