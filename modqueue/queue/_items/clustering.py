@@ -47,6 +47,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
+    insert,
     literal_column,
     select,
     update,
@@ -74,6 +75,8 @@ from modqueue.queue._items.pdq_store import OWN_FLOOR, pdq_neighbours
 __all__ = ["NewContent", "assign_clusters", "bank_matches", "cluster_settings", "late_members"]
 
 _KEYS_PER_QUERY = 2000
+_CLUSTERS_PER_INSERT = 500
+"""Clusters per `INSERT` (7 parameters each: well under SQLite's 32,766)."""
 _ANCHORS_PER_ITEM = 8
 _TRIES_PER_ANCHOR = 4
 _DEFAULT = ClusterSettings()
@@ -151,6 +154,7 @@ def _load_prints(session: Session, ids: Collection[int]) -> dict[int, Fingerprin
     """The stored fingerprints of `ids`, the text signatures decoded all at once."""
     found: dict[int, Fingerprints] = {}
     texts: list[tuple[Fingerprints, str]] = []
+    # (A filter on `kind` in the statement would make SQLite search by the kind index.)
     for item_id, kind, value in _fetch(
         session, "SELECT item_id, kind, value FROM item_fingerprint WHERE item_id {}", ids
     ):
@@ -159,8 +163,10 @@ def _load_prints(session: Session, ids: Collection[int]) -> dict[int, Fingerprin
             prints = found[item_id] = Fingerprints()
         if kind == "text_minhash":
             texts.append((prints, value))
-        elif kind in ("sha256", "pdq"):
-            Fingerprints.add_row(prints, kind, value)
+        elif kind == "pdq":
+            prints.pdq.append(value)
+        elif kind == "sha256":
+            prints.sha256.append(value)
     if texts:
         words, hexed = zip(*(value.partition(":")[::2] for _, value in texts), strict=True)
         signatures = signatures_from_hex(hexed)
@@ -275,6 +281,36 @@ def _read_batch(session: Session, item_ids: Sequence[int]) -> list[_BatchRow]:
             wanted - done,
         )
     ]
+
+
+def _create_clusters(
+    session: Session, reps: Sequence[int], members: Mapping[int, _Member], now: datetime
+) -> dict[int, int]:
+    """Open one cluster for each representative of `reps` (policy and queue its own):
+    `{representative: cluster id}`. One multi-row `INSERT ... RETURNING` per few hundred
+    clusters, each id told by its representative (unique among new clusters), so no
+    ORM objects and no reliance on the order of returned rows."""
+    table = ContentCluster.__table__  # type: ignore[attr-defined]
+    found: dict[int, int] = {}
+    ordered = list(reps)  # ids in the order the batch opened them
+    for start in range(0, len(ordered), _CLUSTERS_PER_INSERT):
+        rows = [
+            {
+                "policy": members[rep].policy,
+                "queue": members[rep].queue,
+                "representative_item_id": rep,
+                "member_count": 0,
+                "status": ClusterStatus.OPEN,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for rep in ordered[start : start + _CLUSTERS_PER_INSERT]
+        ]
+        returned = session.execute(
+            insert(table).values(rows).returning(table.c.id, table.c.representative_item_id)
+        )
+        found.update((int(rep), int(cid)) for cid, rep in returned)
+    return found
 
 
 def assign_clusters(
@@ -469,27 +505,9 @@ def assign_clusters(
     assignments: list[dict[str, int]] = [
         {"id": item_id, "cluster_id": cid} for item_id, cid in joined.items()
     ]
-    if new_clusters:
-        created = [
-            ContentCluster(
-                policy=members[rep].policy,
-                queue=members[rep].queue,
-                representative_item_id=rep,
-                member_count=0,
-                status=ClusterStatus.OPEN,
-                created_at=now,
-                updated_at=now,
-            )
-            for rep in new_clusters
-        ]
-        session.add_all(created)
-        session.flush()
-        for rep, cluster in zip(new_clusters, created, strict=True):
-            assert cluster.id is not None
-            touched.add(cluster.id)
-            assignments.extend(
-                {"id": i, "cluster_id": cluster.id} for i in [rep, *new_clusters[rep]]
-            )
+    for rep, cluster_id in _create_clusters(session, list(new_clusters), members, now).items():
+        touched.add(cluster_id)
+        assignments.extend({"id": i, "cluster_id": cluster_id} for i in [rep, *new_clusters[rep]])
     if assignments:
         _execute_many(
             session,

@@ -353,9 +353,13 @@ class Fingerprints:
         `pdq_max`, or texts whose estimated Jaccard is at least `text_jaccard`. Short
         texts need identical signatures, and never match when both items carry images
         that differ (the same "look at this" under two pictures is no copy)."""
-        if set(self.sha256) & set(other.sha256):
+        if self.sha256 and other.sha256 and not set(self.sha256).isdisjoint(other.sha256):
             return True
-        if any(pdq_distance(a, b) <= pdq_max for a in self.pdq for b in other.pdq):
+        if (
+            self.pdq
+            and other.pdq
+            and any(pdq_distance(a, b) <= pdq_max for a in self.pdq for b in other.pdq)
+        ):
             return True
         if self.signature is None or other.signature is None:
             return False
