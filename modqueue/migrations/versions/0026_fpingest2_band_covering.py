@@ -8,7 +8,7 @@ index alone (SQLite's covering index, PostgreSQL's index-only scan), half the wo
 the lookup on SQLite. It replaces `ix_fingerprint_band_key`, whose lookups (by key, or
 by a range of keys as in migration 0024) it serves as well.
 
-Revision ID: 0026_fpingest2_band_key_item_index
+Revision ID: 0026_fpingest2_band_covering
 Revises: 0025_claim_claimable_index
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0026_fpingest2_band_key_item_index"
+revision: str = "0026_fpingest2_band_covering"
 down_revision: str | Sequence[str] | None = "0025_claim_claimable_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
