@@ -75,8 +75,11 @@ from modqueue.queue._items.pdq_store import OWN_FLOOR, pdq_neighbours
 __all__ = ["NewContent", "assign_clusters", "bank_matches", "cluster_settings", "late_members"]
 
 _KEYS_PER_QUERY = 2000
-_CLUSTERS_PER_INSERT = 500
-"""Clusters per `INSERT` (7 parameters each: well under SQLite's 32,766)."""
+_CLUSTER_TABLE = ContentCluster.__table__  # type: ignore[attr-defined]
+_OPEN_CLUSTERS = insert(_CLUSTER_TABLE).returning(
+    _CLUSTER_TABLE.c.id, _CLUSTER_TABLE.c.representative_item_id
+)
+"""New clusters (`_create_clusters`), executed with one parameter set per cluster."""
 _ANCHORS_PER_ITEM = 8
 _TRIES_PER_ANCHOR = 4
 _DEFAULT = ClusterSettings()
@@ -286,31 +289,26 @@ def _read_batch(session: Session, item_ids: Sequence[int]) -> list[_BatchRow]:
 def _create_clusters(
     session: Session, reps: Sequence[int], members: Mapping[int, _Member], now: datetime
 ) -> dict[int, int]:
-    """Open one cluster for each representative of `reps` (policy and queue its own):
-    `{representative: cluster id}`. One multi-row `INSERT ... RETURNING` per few hundred
-    clusters, each id told by its representative (unique among new clusters), so no
-    ORM objects and no reliance on the order of returned rows."""
-    table = ContentCluster.__table__  # type: ignore[attr-defined]
-    found: dict[int, int] = {}
-    ordered = list(reps)  # ids in the order the batch opened them
-    for start in range(0, len(ordered), _CLUSTERS_PER_INSERT):
-        rows = [
-            {
-                "policy": members[rep].policy,
-                "queue": members[rep].queue,
-                "representative_item_id": rep,
-                "member_count": 0,
-                "status": ClusterStatus.OPEN,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for rep in ordered[start : start + _CLUSTERS_PER_INSERT]
-        ]
-        returned = session.execute(
-            insert(table).values(rows).returning(table.c.id, table.c.representative_item_id)
-        )
-        found.update((int(rep), int(cid)) for cid, rep in returned)
-    return found
+    """Open one cluster for each representative of `reps` (policy and queue its own), in
+    that order: `{representative: cluster id}`. One cached `INSERT ... RETURNING` over
+    all of them (SQLAlchemy's "insertmanyvalues": a few multi-row statements, no ORM
+    objects), each id told by its representative (unique among new clusters), so nothing
+    relies on the order of the returned rows."""
+    if not reps:
+        return {}
+    rows = [
+        {
+            "policy": members[rep].policy,
+            "queue": members[rep].queue,
+            "representative_item_id": rep,
+            "member_count": 0,
+            "status": ClusterStatus.OPEN,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for rep in reps
+    ]
+    return {int(rep): int(cid) for cid, rep in session.execute(_OPEN_CLUSTERS, rows)}
 
 
 def assign_clusters(
