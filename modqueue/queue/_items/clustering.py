@@ -249,15 +249,12 @@ def _insert_pdq_rows(session: Session, rows: Sequence[tuple[int, str]]) -> None:
 
 def _representatives(session: Session, ids: Collection[int]) -> dict[int, int | None]:
     """The representative item of each of the clusters `ids`."""
-    if not ids:
-        return {}
-    return dict(
-        session.execute(
-            select(col(ContentCluster.id), col(ContentCluster.representative_item_id)).where(
-                _among(session, ContentCluster.id, ids)
-            )
-        ).all()
-    )
+    return {
+        int(cluster_id): rep
+        for cluster_id, rep in _fetch(
+            session, "SELECT id, representative_item_id FROM content_cluster WHERE id {}", ids
+        )
+    }
 
 
 NewContent = tuple[str | None, list[dict[str, Any]], str | None, str]
