@@ -124,6 +124,13 @@ def _among(session: Session, column: Any, values: Collection[int]) -> ColumnElem
     return col(column).in_(select(literal_column("value")).select_from(func.json_each(listed)))
 
 
+def _pg_array(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers (`{1,2,3}`, cast by the statement): joined
+    in C, where psycopg dumps a list element by element in Python (a batch's lookups
+    pass tens of thousands)."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def _fetch(session: Session, query: str, values: Collection[int]) -> Sequence[Any]:
     """The rows of `query`, whose `{}` is a test of membership in `values` (as in
     `_among`), read straight through the driver: a batch's candidate lookups return tens
@@ -135,7 +142,7 @@ def _fetch(session: Session, query: str, values: Collection[int]) -> Sequence[An
     cursor = conn.connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
-            cursor.execute(query.format("= ANY(%s::bigint[])"), (ordered,))
+            cursor.execute(query.format("= ANY(%s::bigint[])"), (_pg_array(ordered),))
         else:
             listed = json.dumps(ordered)
             cursor.execute(query.format("IN (SELECT value FROM json_each(?))"), (listed,))
@@ -200,9 +207,39 @@ def _execute_many(session: Session, statement: str, rows: Sequence[tuple[Any, ..
 def _insert_rows(
     session: Session, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    """Insert `rows` (plain values, in `columns` order) into `table`."""
+    """Insert `rows` (plain values, in `columns` order) into `table`: `COPY` on
+    PostgreSQL (psycopg's `executemany` is several times the Python work per row; other
+    columns take their defaults, as with `INSERT`), `executemany` on SQLite."""
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        driver: Any = conn.connection.driver_connection
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with driver.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     places = ", ".join(["{}"] * len(columns))
     _execute_many(session, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({places})", rows)
+
+
+def _set_clusters(session: Session, homes: Sequence[tuple[int, int]]) -> None:
+    """`item.cluster_id` of each `(item id, cluster id)`: one `UPDATE ... FROM unnest`
+    on PostgreSQL, `executemany` on SQLite."""
+    if not homes:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "UPDATE item SET cluster_id = v.cluster_id "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, cluster_id) WHERE item.id = v.id",
+            (_pg_array(i for i, _ in homes), _pg_array(c for _, c in homes)),
+        )
+        return
+    _execute_many(
+        session, "UPDATE item SET cluster_id = {} WHERE id = {}", [(c, i) for i, c in homes]
+    )
 
 
 def _batch_pdq_pairs(
@@ -504,11 +541,7 @@ def assign_clusters(
         touched.add(cluster_id)
         assignments.extend({"id": i, "cluster_id": cluster_id} for i in [rep, *new_clusters[rep]])
     if assignments:
-        _execute_many(
-            session,
-            "UPDATE item SET cluster_id = {} WHERE id = {}",
-            [(a["cluster_id"], a["id"]) for a in assignments],
-        )
+        _set_clusters(session, [(a["id"], a["cluster_id"]) for a in assignments])
         # Recount the touched clusters in one statement.
         members_of = (
             select(func.count())
