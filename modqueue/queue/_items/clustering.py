@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -47,6 +47,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
+    insert,
     literal_column,
     select,
     update,
@@ -71,9 +72,14 @@ from modqueue.queue._items.fingerprints import (
 from modqueue.queue._items.pdq_index import MIH_MAX_DISTANCE, pdq_bytes
 from modqueue.queue._items.pdq_store import OWN_FLOOR, pdq_neighbours
 
-__all__ = ["assign_clusters", "bank_matches", "cluster_settings", "late_members"]
+__all__ = ["NewContent", "assign_clusters", "bank_matches", "cluster_settings", "late_members"]
 
 _KEYS_PER_QUERY = 2000
+_CLUSTER_TABLE = ContentCluster.__table__  # type: ignore[attr-defined]
+_OPEN_CLUSTERS = insert(_CLUSTER_TABLE).returning(
+    _CLUSTER_TABLE.c.id, _CLUSTER_TABLE.c.representative_item_id
+)
+"""New clusters (`_create_clusters`), executed with one parameter set per cluster."""
 _ANCHORS_PER_ITEM = 8
 _TRIES_PER_ANCHOR = 4
 _DEFAULT = ClusterSettings()
@@ -81,6 +87,8 @@ _DEFAULT = ClusterSettings()
 _Anchor = tuple[str, int]
 """A cluster (`("c", id)`), a cluster made in this batch or an item in none
 (`("n", representative id)`)."""
+_BatchRow = tuple[int, str | None, list[dict[str, Any]], str | None, str, int | None]
+"""An item to fingerprint: id, text, media, policy, queue, cluster id."""
 
 
 def cluster_settings(guidelines: GuidelineSet | None, policy: str | None) -> ClusterSettings:
@@ -116,6 +124,13 @@ def _among(session: Session, column: Any, values: Collection[int]) -> ColumnElem
     return col(column).in_(select(literal_column("value")).select_from(func.json_each(listed)))
 
 
+def _pg_array(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers (`{1,2,3}`, cast by the statement): joined
+    in C, where psycopg dumps a list element by element in Python (a batch's lookups
+    pass tens of thousands)."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def _fetch(session: Session, query: str, values: Collection[int]) -> Sequence[Any]:
     """The rows of `query`, whose `{}` is a test of membership in `values` (as in
     `_among`), read straight through the driver: a batch's candidate lookups return tens
@@ -127,7 +142,7 @@ def _fetch(session: Session, query: str, values: Collection[int]) -> Sequence[An
     cursor = conn.connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
-            cursor.execute(query.format("= ANY(%s::bigint[])"), (ordered,))
+            cursor.execute(query.format("= ANY(%s::bigint[])"), (_pg_array(ordered),))
         else:
             listed = json.dumps(ordered)
             cursor.execute(query.format("IN (SELECT value FROM json_each(?))"), (listed,))
@@ -149,6 +164,7 @@ def _load_prints(session: Session, ids: Collection[int]) -> dict[int, Fingerprin
     """The stored fingerprints of `ids`, the text signatures decoded all at once."""
     found: dict[int, Fingerprints] = {}
     texts: list[tuple[Fingerprints, str]] = []
+    # (A filter on `kind` in the statement would make SQLite search by the kind index.)
     for item_id, kind, value in _fetch(
         session, "SELECT item_id, kind, value FROM item_fingerprint WHERE item_id {}", ids
     ):
@@ -157,8 +173,10 @@ def _load_prints(session: Session, ids: Collection[int]) -> dict[int, Fingerprin
             prints = found[item_id] = Fingerprints()
         if kind == "text_minhash":
             texts.append((prints, value))
-        elif kind in ("sha256", "pdq"):
-            Fingerprints.add_row(prints, kind, value)
+        elif kind == "pdq":
+            prints.pdq.append(value)
+        elif kind == "sha256":
+            prints.sha256.append(value)
     if texts:
         words, hexed = zip(*(value.partition(":")[::2] for _, value in texts), strict=True)
         signatures = signatures_from_hex(hexed)
@@ -189,9 +207,39 @@ def _execute_many(session: Session, statement: str, rows: Sequence[tuple[Any, ..
 def _insert_rows(
     session: Session, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    """Insert `rows` (plain values, in `columns` order) into `table`."""
+    """Insert `rows` (plain values, in `columns` order) into `table`: `COPY` on
+    PostgreSQL (psycopg's `executemany` is several times the Python work per row; other
+    columns take their defaults, as with `INSERT`), `executemany` on SQLite."""
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        driver: Any = conn.connection.driver_connection
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with driver.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     places = ", ".join(["{}"] * len(columns))
     _execute_many(session, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({places})", rows)
+
+
+def _set_clusters(session: Session, homes: Sequence[tuple[int, int]]) -> None:
+    """`item.cluster_id` of each `(item id, cluster id)`: one `UPDATE ... FROM unnest`
+    on PostgreSQL, `executemany` on SQLite."""
+    if not homes:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "UPDATE item SET cluster_id = v.cluster_id "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, cluster_id) WHERE item.id = v.id",
+            (_pg_array(i for i, _ in homes), _pg_array(c for _, c in homes)),
+        )
+        return
+    _execute_many(
+        session, "UPDATE item SET cluster_id = {} WHERE id = {}", [(c, i) for i, c in homes]
+    )
 
 
 def _batch_pdq_pairs(
@@ -238,34 +286,20 @@ def _insert_pdq_rows(session: Session, rows: Sequence[tuple[int, str]]) -> None:
 
 def _representatives(session: Session, ids: Collection[int]) -> dict[int, int | None]:
     """The representative item of each of the clusters `ids`."""
-    if not ids:
-        return {}
-    return dict(
-        session.execute(
-            select(col(ContentCluster.id), col(ContentCluster.representative_item_id)).where(
-                _among(session, ContentCluster.id, ids)
-            )
-        ).all()
-    )
+    return {
+        int(cluster_id): rep
+        for cluster_id, rep in _fetch(
+            session, "SELECT id, representative_item_id FROM content_cluster WHERE id {}", ids
+        )
+    }
 
 
-def assign_clusters(
-    session: Session,
-    *,
-    item_ids: Sequence[int],
-    guidelines: GuidelineSet | None = None,
-    now: datetime | None = None,
-) -> list[int]:
-    """Fingerprint the items `item_ids` and put each copy in its cluster; returns the
-    ids of the clusters created or joined (sorted).
+NewContent = tuple[str | None, list[dict[str, Any]], str | None, str]
+"""What ingest stored of a new item: `(text, media, policy, queue)`."""
 
-    Runs in the caller's transaction. Items already fingerprinted are left as they are
-    (a re-ingest changes nothing). `guidelines` give each policy's thresholds (defaults
-    without them). See the module docstring for the steps.
-    """
-    now = now or utcnow()
-    if not item_ids:
-        return []
+
+def _read_batch(session: Session, item_ids: Sequence[int]) -> list[_BatchRow]:
+    """The items of `item_ids` not fingerprinted yet, by id, as stored."""
     wanted = set(item_ids)
     done = set(
         session.scalars(
@@ -276,7 +310,7 @@ def assign_clusters(
     )
     # Read through the driver: no per-row work in SQLAlchemy (a JSON column comes back
     # as text from SQLite, already decoded from PostgreSQL).
-    batch: list[tuple[int, str | None, list[dict[str, Any]], str | None, str, int | None]] = [
+    return [
         (i, text, json.loads(media) if isinstance(media, str) else media, policy, queue, cid)
         for i, text, media, policy, queue, cid in _fetch(
             session,
@@ -284,6 +318,60 @@ def assign_clusters(
             wanted - done,
         )
     ]
+
+
+def _create_clusters(
+    session: Session, reps: Sequence[int], members: Mapping[int, _Member], now: datetime
+) -> dict[int, int]:
+    """Open one cluster for each representative of `reps` (policy and queue its own), in
+    that order: `{representative: cluster id}`. One cached `INSERT ... RETURNING` over
+    all of them (SQLAlchemy's "insertmanyvalues": a few multi-row statements, no ORM
+    objects), each id told by its representative (unique among new clusters), so nothing
+    relies on the order of the returned rows."""
+    if not reps:
+        return {}
+    rows = [
+        {
+            "policy": members[rep].policy,
+            "queue": members[rep].queue,
+            "representative_item_id": rep,
+            "member_count": 0,
+            "status": ClusterStatus.OPEN,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for rep in reps
+    ]
+    return {int(rep): int(cid) for cid, rep in session.execute(_OPEN_CLUSTERS, rows)}
+
+
+def assign_clusters(
+    session: Session,
+    *,
+    item_ids: Sequence[int],
+    guidelines: GuidelineSet | None = None,
+    now: datetime | None = None,
+    new_items: Mapping[int, NewContent] | None = None,
+) -> list[int]:
+    """Fingerprint the items `item_ids` and put each copy in its cluster; returns the
+    ids of the clusters created or joined (sorted).
+
+    Runs in the caller's transaction. Items already fingerprinted are left as they are
+    (a re-ingest changes nothing). `guidelines` give each policy's thresholds (defaults
+    without them). See the module docstring for the steps.
+
+    `new_items` (ingest): the content of every item of `item_ids`, just inserted by this
+    transaction (so in no cluster and not fingerprinted yet), as stored: the items are
+    not read back.
+    """
+    now = now or utcnow()
+    if not item_ids:
+        return []
+    batch: list[_BatchRow]
+    if new_items is not None:
+        batch = [(i, *new_items[i], None) for i in sorted(set(item_ids))]
+    else:
+        batch = _read_batch(session, item_ids)
     if not batch:
         return []
     members: dict[int, _Member] = {}
@@ -321,18 +409,16 @@ def assign_clusters(
     batch_present: set[int] = set()
     new_clusters: dict[int, list[int]] = {}  # representative id -> its new members
     joined: dict[int, int] = {}  # item id -> existing cluster id
-    pending_rep: dict[int, int] = {}  # item id -> representative of a new cluster
     band_rows: list[tuple[int, int]] = []
     fingerprint_rows: list[tuple[int, str, str]] = []
     thresholds: dict[str | None, tuple[float, int]] = {}
 
-    def cluster_of(member_id: int) -> _Anchor:
-        if member_id in joined:
-            return ("c", joined[member_id])
-        cluster_id = members[member_id].cluster_id
-        if cluster_id is not None:
-            return ("c", cluster_id)
-        return ("n", pending_rep.get(member_id, member_id))
+    # Each member's policy and anchor (its cluster, or itself in none); a batch item's
+    # anchor changes once, when it is assigned, before any later item looks at it.
+    seat: dict[int, tuple[str | None, _Anchor]] = {
+        i: (m.policy, ("n", i) if m.cluster_id is None else ("c", m.cluster_id))
+        for i, m in members.items()
+    }
 
     # The keys each anchor (a cluster, or an item in none) already has: those of its
     # stored members (stored items never change anchor during the batch) and those its
@@ -340,14 +426,14 @@ def assign_clusters(
     anchor_keys: dict[_Anchor, set[int]] = defaultdict(set)
     for key, carriers in postings.items():
         for other in carriers:
-            if other in members:
-                anchor_keys[cluster_of(other)].add(key)
+            if other in seat:
+                anchor_keys[seat[other][1]].add(key)
     # Likewise the PDQ hashes each anchor has stored (those near the batch's).
     anchor_pdq: dict[_Anchor, set[str]] = defaultdict(set)
     for near in pdq_near.values():
         for other, (value, _hits) in near.items():
-            if other in members:
-                anchor_pdq[cluster_of(other)].add(value)
+            if other in seat:
+                anchor_pdq[seat[other][1]].add(value)
     batch_pdq_stored: dict[int, list[str]] = {}  # batch item -> the hashes it stored
     pdq_rows: list[tuple[int, str]] = []
 
@@ -388,10 +474,10 @@ def assign_clusters(
             by_anchor: dict[_Anchor, list[int]] = defaultdict(list)
             weight: Counter[_Anchor] = Counter()
             for other, count in hits.most_common():
-                candidate = members.get(other)
-                if candidate is None or candidate.policy != item.policy:
+                placed = seat.get(other)
+                if placed is None or placed[0] != item.policy:
                     continue
-                anchor = cluster_of(other)
+                anchor = placed[1]
                 by_anchor[anchor].append(other)
                 weight[anchor] += count
             # The cluster sharing the most keys first: copies keep to one cluster.
@@ -417,10 +503,10 @@ def assign_clusters(
                 joined[item_id] = ident
             else:
                 new_clusters.setdefault(ident, []).append(item_id)
-                pending_rep[item_id] = ident
-                pending_rep.setdefault(ident, ident)
+            seat[item_id] = (item.policy, chosen)
+        home = seat[item_id][1]
         # Store only the keys the item's cluster does not have yet.
-        home_keys = anchor_keys[cluster_of(item_id)]
+        home_keys = anchor_keys[home]
         clustered = chosen is not None or item.cluster_id is not None
         for key in mine.stored_keys(bands[item_id]):
             if clustered and key in home_keys:
@@ -429,7 +515,7 @@ def assign_clusters(
             batch_keys[key].append(item_id)
             batch_present.add(key)
             home_keys.add(key)
-        home_pdq = anchor_pdq[cluster_of(item_id)]
+        home_pdq = anchor_pdq[home]
         for pdq in mine.pdq:
             if clustered and pdq in home_pdq:
                 continue  # a member of the item's cluster already stored this hash
@@ -451,33 +537,11 @@ def assign_clusters(
     assignments: list[dict[str, int]] = [
         {"id": item_id, "cluster_id": cid} for item_id, cid in joined.items()
     ]
-    if new_clusters:
-        created = [
-            ContentCluster(
-                policy=members[rep].policy,
-                queue=members[rep].queue,
-                representative_item_id=rep,
-                member_count=0,
-                status=ClusterStatus.OPEN,
-                created_at=now,
-                updated_at=now,
-            )
-            for rep in new_clusters
-        ]
-        session.add_all(created)
-        session.flush()
-        for rep, cluster in zip(new_clusters, created, strict=True):
-            assert cluster.id is not None
-            touched.add(cluster.id)
-            assignments.extend(
-                {"id": i, "cluster_id": cluster.id} for i in [rep, *new_clusters[rep]]
-            )
+    for rep, cluster_id in _create_clusters(session, list(new_clusters), members, now).items():
+        touched.add(cluster_id)
+        assignments.extend({"id": i, "cluster_id": cluster_id} for i in [rep, *new_clusters[rep]])
     if assignments:
-        _execute_many(
-            session,
-            "UPDATE item SET cluster_id = {} WHERE id = {}",
-            [(a["cluster_id"], a["id"]) for a in assignments],
-        )
+        _set_clusters(session, [(a["id"], a["cluster_id"]) for a in assignments])
         # Recount the touched clusters in one statement.
         members_of = (
             select(func.count())

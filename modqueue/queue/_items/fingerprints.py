@@ -90,8 +90,9 @@ _A = np.asarray(_MODEL.permutations[0], dtype=np.uint32)[:, None]
 _B = np.asarray(_MODEL.permutations[1], dtype=np.uint32)[:, None]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _LOW40 = np.uint64((1 << 40) - 1)
-_BLOCK = 8192
-"""Shingles permuted at once (a block of 128 x 8,192 uint32 values is 4 MiB)."""
+_BLOCK = 2048
+"""Shingles permuted at once (a block of 128 x 2,048 uint32 values is 1 MiB: in cache, a
+third faster than 8,192 on this machine)."""
 _RECENT_LIMIT = 8192
 """Signatures kept by normalised text (`_RECENT`): copies in a flood normalise to the
 same words, so most of a flood's signatures are computed once."""
@@ -352,9 +353,13 @@ class Fingerprints:
         `pdq_max`, or texts whose estimated Jaccard is at least `text_jaccard`. Short
         texts need identical signatures, and never match when both items carry images
         that differ (the same "look at this" under two pictures is no copy)."""
-        if set(self.sha256) & set(other.sha256):
+        if self.sha256 and other.sha256 and not set(self.sha256).isdisjoint(other.sha256):
             return True
-        if any(pdq_distance(a, b) <= pdq_max for a in self.pdq for b in other.pdq):
+        if (
+            self.pdq
+            and other.pdq
+            and any(pdq_distance(a, b) <= pdq_max for a in self.pdq for b in other.pdq)
+        ):
             return True
         if self.signature is None or other.signature is None:
             return False

@@ -27,7 +27,7 @@ from modqueue.queue._core.routing import (
 )
 from modqueue.queue._core.types import ItemStatus
 from modqueue.queue._items.bulk import insert_new, stored_ids
-from modqueue.queue._items.clustering import assign_clusters, late_members
+from modqueue.queue._items.clustering import NewContent, assign_clusters, late_members
 from modqueue.queue._items.floods import fold_floods
 from modqueue.queue._items.schema import ItemIn
 
@@ -312,8 +312,10 @@ def ingest_batch(
     fresh = [k for k in keys if k not in existing]
     new = 0
     new_ids: list[int] = []
+    contents: dict[int, NewContent] = {}
     if fresh:
         rows = [_new_row(by_key[k], guidelines, now, (flaggers or {}).get(k[0])) for k in fresh]
+        row_of = {(r["source"], r["external_id"]): r for r in rows}
         inserted = (
             insert_new(session, rows)
             if bulk
@@ -323,6 +325,8 @@ def ingest_batch(
         for item_id, source, external_id in inserted:
             inserted_keys.add((source, external_id))
             new_ids.append(item_id)
+            row = row_of[(source, external_id)]
+            contents[item_id] = (row["text"], row["media"], row["policy"], row["queue"])
             audit.append(
                 AuditRecord(
                     actor,
@@ -340,7 +344,10 @@ def ingest_batch(
     record_events(session, audit)
     # Fingerprints and clusters of the new items: one set-based step per batch.
     if fingerprint:
-        assign_clusters(session, item_ids=new_ids, guidelines=guidelines, now=now)
+        # The new items' content as just stored: not read back.
+        assign_clusters(
+            session, item_ids=new_ids, guidelines=guidelines, now=now, new_items=contents
+        )
     # Late copies of decided clusters get the cluster's standing decision
     # (`apply_cluster_standing`, registered by the decision pipeline: see `LATE_COPIES`).
     if new_ids and LATE_COPIES:
