@@ -26,7 +26,7 @@ SQLite's datetime text), so both paths store the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
@@ -148,15 +148,24 @@ def _encoders(dialect: str) -> list[Any]:
     return encoders
 
 
-def _tuples(rows: Sequence[dict[str, Any]], dialect: str) -> list[tuple[Any, ...]]:
-    # The row's values in `COLUMNS` order in one step, then the few that need it encoded.
+def _tuples(
+    rows: Sequence[dict[str, Any]],
+    dialect: str,
+    encoded: Sequence[Mapping[str, str]] | None = None,
+) -> list[tuple[Any, ...]]:
+    # The row's values in `COLUMNS` order in one step, then the few that need it encoded
+    # (a JSON column whose text `encoded` has is taken from there).
     values_of = itemgetter(*COLUMNS)
-    encoders = [(i, encode) for i, encode in enumerate(_encoders(dialect)) if encode is not None]
+    encoders = [
+        (i, COLUMNS[i], encode) for i, encode in enumerate(_encoders(dialect)) if encode is not None
+    ]
     out: list[tuple[Any, ...]] = []
-    for row in rows:
+    for n, row in enumerate(rows):
         values = list(values_of(row))
-        for i, encode in encoders:
-            values[i] = encode(values[i])
+        texts = encoded[n] if encoded is not None else {}
+        for i, column, encode in encoders:
+            text = texts.get(column)
+            values[i] = encode(values[i]) if text is None else text
         out.append(tuple(values))
     return out
 
@@ -196,16 +205,25 @@ def stored_ids(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[
     return found
 
 
-def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str, str]]:
+def insert_new(
+    session: Session,
+    rows: Sequence[dict[str, Any]],
+    *,
+    encoded: Sequence[Mapping[str, str]] | None = None,
+) -> list[tuple[int, str, str]]:
     """Insert `rows` (new items, keys `COLUMNS`) in the session's transaction, skipping
-    identities already stored: `(id, source, external_id)` of the inserted rows, by id."""
+    identities already stored: `(id, source, external_id)` of the inserted rows, by id.
+
+    `encoded[i]`, when given, maps some JSON columns of `rows[i]` to their text exactly
+    as `json.dumps` prints the value (ingest prints the priority breakdown from
+    remembered pieces: `score_item_json`); those are stored as they are."""
     if not rows:
         return []
     session.flush()  # the ORM's pending changes go first, as before a Core statement
     conn = session.connection()
     dialect = conn.dialect.name
     driver: Any = conn.connection.driver_connection
-    values = _tuples(rows, dialect)
+    values = _tuples(rows, dialect, encoded)
     if dialect == "postgresql":
         return _copy_and_merge(driver, values)
     return _executemany(driver, values)
