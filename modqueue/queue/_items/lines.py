@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from modqueue.guidelines import GuidelineSet
 from modqueue.queue._core.flood_config import FloodsConfig
+from modqueue.queue._core.gc_pause import GcPause
 from modqueue.queue._core.referrals import TrustedFlagger
 from modqueue.queue._items.ingest import IngestReport, Rejection, ingest_batch
 from modqueue.queue._items.schema import (
@@ -295,9 +296,14 @@ def _store(
     fingerprint: bool = True,
 ) -> IngestReport:
     """Store checked items in batches (each its own transaction), or with `strict` all
-    of them only if nothing was rejected; every rejection goes into the report."""
+    of them only if nothing was rejected; every rejection goes into the report.
+
+    Automatic garbage collection is paused while a batch is read and stored (`GcPause`)
+    and resumed after it, so it runs once per batch instead of over and over on the
+    batch's live objects."""
     report = IngestReport()
     batch: list[ItemIn] = []
+    collector = GcPause()
 
     def flush() -> None:
         chunk = list(batch)
@@ -319,22 +325,33 @@ def _store(
         report.merged += merged
 
     kept: list[ItemIn] = []
-    for one in checked:
-        if isinstance(one, Rejection):
-            report.rejected.append(one)
-        elif strict:
-            if not report.rejected:
-                kept.append(one)
-        else:
-            batch.append(one)
-            if len(batch) >= batch_size:
+    read = 0
+    try:
+        for one in checked:
+            collector.pause()
+            read += 1
+            if isinstance(one, Rejection):
+                report.rejected.append(one)
+            elif strict:
+                if not report.rejected:
+                    kept.append(one)
+            else:
+                batch.append(one)
+                if len(batch) >= batch_size:
+                    flush()
+                    collector.resume()
+            if strict and read % batch_size == 0:
+                collector.resume()
+        if strict and not report.rejected:
+            for start in range(0, len(kept), batch_size):
+                collector.pause()
+                batch.extend(kept[start : start + batch_size])
                 flush()
-    if strict and not report.rejected:
-        for start in range(0, len(kept), batch_size):
-            batch.extend(kept[start : start + batch_size])
+                collector.resume()
+        elif batch:
             flush()
-    elif batch:
-        flush()
+    finally:
+        collector.resume()
     return report
 
 
