@@ -167,11 +167,11 @@ def test_a_failing_batch_keeps_the_batches_before_it(
     real = bulk.insert_new
     calls = []
 
-    def failing_second(session: Any, rows: Any) -> Any:
+    def failing_second(session: Any, rows: Any, **options: Any) -> Any:
         calls.append(len(rows))
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        return real(session, rows)
+        return real(session, rows, **options)
 
     monkeypatch.setattr("modqueue.queue._items.ingest.insert_new", failing_second)
     lines = _jsonl(*(make_item(n, text=f"distinct text {chr(97 + n)} {n}") for n in range(1, 5)))

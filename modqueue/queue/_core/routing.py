@@ -7,7 +7,7 @@ from typing import Any, TypedDict, Unpack
 
 from modqueue.guidelines import GuidelineSet
 from modqueue.queue._core.models import Item
-from modqueue.queue._core.priority import score_item
+from modqueue.queue._core.priority import score_item, score_item_json
 from modqueue.queue._core.referrals import TRUSTED_PART, TrustedFlagger
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "policy_of_queue",
     "rescore",
     "rescore_item",
+    "rescore_json",
     "second_review_queue",
     "senior_queue",
     "with_boost",
@@ -142,6 +143,29 @@ def rescore(
     """Priority and breakdown of an item under its policy at time `now`."""
     severity, sla = policy_numbers(guidelines, policy)
     return score_item(
+        severity=severity,
+        signals=signals,
+        report_count=report_count,
+        views=views,
+        deadline_at=deadline_at,
+        sla_hours=sla,
+        now=now,
+    )
+
+
+def rescore_json(
+    guidelines: GuidelineSet,
+    *,
+    policy: str | None,
+    signals: list[dict[str, Any]],
+    report_count: int,
+    views: int,
+    deadline_at: datetime,
+    now: datetime,
+) -> tuple[float, str]:
+    """`rescore` with the breakdown as its JSON text, not built (`score_item_json`)."""
+    severity, sla = policy_numbers(guidelines, policy)
+    return score_item_json(
         severity=severity,
         signals=signals,
         report_count=report_count,

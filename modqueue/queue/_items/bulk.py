@@ -12,13 +12,21 @@ SQLite's datetime text), so both paths store the same rows.
   a temporary table that empties itself at commit, then merged with one
   `INSERT ... SELECT ... ON CONFLICT (source, external_id) DO NOTHING RETURNING`.
 - SQLite: writers hold the write lock from `BEGIN IMMEDIATE`, so the rows with an id above
-  the largest id before the insert are the ones this insert stored.
+  the largest id before the insert are the ones this insert stored. The per-row counter
+  trigger (`item_count_inserted`) costs about as much as the insert itself (SQLite runs
+  its program once per row, whatever it does), so for the bulk insert it is dropped and
+  re-created from its own `sqlite_master` text inside the transaction, around the
+  `executemany`, and `queue_counter` is moved by one grouped statement instead: the
+  same counts. The write lock keeps every other connection from writing meanwhile,
+  readers only see committed states (in which the trigger is always there), and a
+  rollback undoes the drop with everything else. A database without the trigger (an
+  older schema) is inserted into as it is.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
@@ -66,6 +74,24 @@ _PG_STORED = (
     "ON i.source = k.source AND i.external_id = k.external_id"
 )
 _COLUMN_LIST = ", ".join(COLUMNS)
+_SQLITE_INSERT = (
+    f"INSERT INTO item ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    "ON CONFLICT (source, external_id) DO NOTHING"
+)
+_COUNTER_TRIGGER = "item_count_inserted"
+"""SQLite's row trigger counting each inserted item in `queue_counter` (migration
+`0019_hotpath_counters`)."""
+_SQLITE_BEFORE = (
+    "SELECT (SELECT coalesce(max(id), 0) FROM item), (SELECT sql FROM sqlite_master "
+    f"WHERE type = 'trigger' AND name = '{_COUNTER_TRIGGER}' AND tbl_name = 'item')"
+)
+_SQLITE_COUNT_INSERTED = (
+    "INSERT INTO queue_counter (queue, status, slot, n) "
+    "SELECT queue, status, 0, count(*) FROM item WHERE id > ? GROUP BY queue, status "
+    "ON CONFLICT (queue, status, slot) DO UPDATE SET n = n + excluded.n"
+)
+"""What the row trigger adds for every row an insert stored, added once per insert: the
+rows above the largest id before it are that insert's (writers hold the write lock)."""
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -122,15 +148,24 @@ def _encoders(dialect: str) -> list[Any]:
     return encoders
 
 
-def _tuples(rows: Sequence[dict[str, Any]], dialect: str) -> list[tuple[Any, ...]]:
-    # The row's values in `COLUMNS` order in one step, then the few that need it encoded.
+def _tuples(
+    rows: Sequence[dict[str, Any]],
+    dialect: str,
+    encoded: Sequence[Mapping[str, str]] | None = None,
+) -> list[tuple[Any, ...]]:
+    # The row's values in `COLUMNS` order in one step, then the few that need it encoded
+    # (a JSON column whose text `encoded` has is taken from there).
     values_of = itemgetter(*COLUMNS)
-    encoders = [(i, encode) for i, encode in enumerate(_encoders(dialect)) if encode is not None]
+    encoders = [
+        (i, COLUMNS[i], encode) for i, encode in enumerate(_encoders(dialect)) if encode is not None
+    ]
     out: list[tuple[Any, ...]] = []
-    for row in rows:
+    for n, row in enumerate(rows):
         values = list(values_of(row))
-        for i, encode in encoders:
-            values[i] = encode(values[i])
+        texts = encoded[n] if encoded is not None else {}
+        for i, column, encode in encoders:
+            text = texts.get(column)
+            values[i] = encode(values[i]) if text is None else text
         out.append(tuple(values))
     return out
 
@@ -170,16 +205,25 @@ def stored_ids(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[
     return found
 
 
-def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str, str]]:
+def insert_new(
+    session: Session,
+    rows: Sequence[dict[str, Any]],
+    *,
+    encoded: Sequence[Mapping[str, str]] | None = None,
+) -> list[tuple[int, str, str]]:
     """Insert `rows` (new items, keys `COLUMNS`) in the session's transaction, skipping
-    identities already stored: `(id, source, external_id)` of the inserted rows, by id."""
+    identities already stored: `(id, source, external_id)` of the inserted rows, by id.
+
+    `encoded[i]`, when given, maps some JSON columns of `rows[i]` to their text exactly
+    as `json.dumps` prints the value (ingest prints the priority breakdown from
+    remembered pieces: `score_item_json`); those are stored as they are."""
     if not rows:
         return []
     session.flush()  # the ORM's pending changes go first, as before a Core statement
     conn = session.connection()
     dialect = conn.dialect.name
     driver: Any = conn.connection.driver_connection
-    values = _tuples(rows, dialect)
+    values = _tuples(rows, dialect, encoded)
     if dialect == "postgresql":
         return _copy_and_merge(driver, values)
     return _executemany(driver, values)
@@ -207,14 +251,18 @@ def _copy_and_merge(driver: Any, values: list[tuple[Any, ...]]) -> list[tuple[in
 def _executemany(driver: Any, values: list[tuple[Any, ...]]) -> list[tuple[int, str, str]]:
     cur = driver.cursor()
     try:
-        cur.execute("SELECT coalesce(max(id), 0) FROM item")
-        (before,) = cur.fetchone()
-        marks = ", ".join("?" for _ in COLUMNS)
-        cur.executemany(
-            f"INSERT INTO item ({_COLUMN_LIST}) VALUES ({marks}) "
-            "ON CONFLICT (source, external_id) DO NOTHING",
-            values,
-        )
+        cur.execute(_SQLITE_BEFORE)
+        before, trigger = cur.fetchone()
+        if trigger is not None:
+            # The counter is moved once for the whole insert (below), not by the row
+            # trigger once per row: see `_SQLITE_COUNT_INSERTED`.
+            cur.execute(f"DROP TRIGGER {_COUNTER_TRIGGER}")
+        try:
+            cur.executemany(_SQLITE_INSERT, values)
+        finally:
+            if trigger is not None and driver.in_transaction:
+                cur.execute(trigger)
+                cur.execute(_SQLITE_COUNT_INSERTED, (before,))
         cur.execute("SELECT id, source, external_id FROM item WHERE id > ? ORDER BY id", (before,))
         return [(int(i), str(s), str(e)) for i, s, e in cur.fetchall()]
     finally:

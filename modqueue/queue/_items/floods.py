@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -199,24 +199,34 @@ def _batch_rows(conn: Connection, ids: list[int]) -> list[Any]:
     # SQLite: the same statements on the driver's cursor, values decoded as the columns'
     # types decode them (JSON text, naive UTC datetime text), without SQLAlchemy's
     # per-row result work.
+    # A batch's items mostly repeat their signals: each distinct JSON text is decoded
+    # once, its value shared by the rows that hold it (they are only read here).
     driver: Any = conn.connection.driver_connection
     rows: list[Any] = []
+    decoded: dict[str, Any] = {}
     cursor = driver.cursor()
     try:
         for part in _chunks(ids):
             marks = ", ".join("?" for _ in part)
             cursor.execute(f"SELECT {_ROW_SQL} FROM item WHERE item.id IN ({marks})", part)
-            rows += [_BatchRow.decode(r) for r in cursor.fetchall()]
+            rows += [_BatchRow.decode(r, decoded) for r in cursor.fetchall()]
     finally:
         cursor.close()
     return rows
 
 
-def _json_column(value: Any) -> Any:
-    # SQLAlchemy's JSON result processor: `json.loads` of the stored text.
+def _json_column(value: Any, decoded: dict[str, Any]) -> Any:
+    # SQLAlchemy's JSON result processor: `json.loads` of the stored text (remembered in
+    # `decoded`).
     if value is None or value == "null":
         return None
-    return json.loads(value)
+    found = decoded.get(value, _MISSING)
+    if found is _MISSING:
+        found = decoded[value] = json.loads(value)
+    return found
+
+
+_MISSING = object()
 
 
 class _BatchRow(NamedTuple):
@@ -233,25 +243,31 @@ class _BatchRow(NamedTuple):
     deadline_at: datetime
 
     @classmethod
-    def decode(cls, raw: Sequence[Any]) -> _BatchRow:
-        """A row of `_ROW_SQL` from the SQLite driver."""
+    def decode(cls, raw: Sequence[Any], decoded: dict[str, Any]) -> _BatchRow:
+        """A row of `_ROW_SQL` from the SQLite driver (JSON texts already decoded for an
+        earlier row of the batch in `decoded`)."""
         item_id, status, cluster_id, reporter, signals, policy, reports, views, deadline = raw
         return cls(
             item_id,
             status,
             cluster_id,
-            _json_column(reporter),
-            _json_column(signals),
+            _json_column(reporter, decoded),
+            _json_column(signals, decoded),
             policy,
             reports,
             views,
-            _sqlite_utc(deadline),
+            _sqlite_utc(deadline, decoded),
         )
 
 
-def _sqlite_utc(value: str) -> datetime:
-    # `UTCDateTime` on SQLite: naive UTC text, returned aware.
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+def _sqlite_utc(value: str, decoded: dict[str, Any]) -> datetime:
+    # `UTCDateTime` on SQLite: naive UTC text, returned aware (remembered in `decoded`,
+    # keyed apart from the JSON texts).
+    key = f"t:{value}"
+    found = decoded.get(key)
+    if found is None:
+        found = decoded[key] = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return cast(datetime, found)
 
 
 def _open_incident(session: Session, kind: str, key: str, now: datetime) -> FloodIncident:

@@ -16,6 +16,7 @@ from modqueue.guidelines import GuidelineSet
 from modqueue.queue._audit.chain import AuditRecord, record_events
 from modqueue.queue._core.flood_config import FloodsConfig
 from modqueue.queue._core.models import Item
+from modqueue.queue._core.priority import number_json, string_json
 from modqueue.queue._core.referrals import NoticeType, TrustedFlagger, notice_type_of
 from modqueue.queue._core.routing import (
     TRIAGE,
@@ -23,6 +24,7 @@ from modqueue.queue._core.routing import (
     deadline_for,
     keep_boost,
     rescore,
+    rescore_json,
     with_boost,
 )
 from modqueue.queue._core.types import ItemStatus
@@ -115,14 +117,24 @@ _PENDING = ItemStatus.PENDING.value
 
 
 def _new_row(
-    item: ItemIn, guidelines: GuidelineSet, now: datetime, flagger: TrustedFlagger | None
-) -> dict[str, Any]:
+    item: ItemIn,
+    guidelines: GuidelineSet,
+    now: datetime,
+    flagger: TrustedFlagger | None,
+    texts: bool = False,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The stored row of a new item; with `texts`, also the JSON texts of its `signals`
+    and `priority_breakdown`, exactly as `json.dumps` prints them (for the bulk store,
+    which stores them without encoding the values again). A breakdown printed that way
+    (no trusted flagger's boost to add) is not built: the row's is None."""
     signals = [{"name": s.name, "score": s.score} for s in item.signals]  # `model_dump()`
     policy = item.policy or guidelines.route(item.text, [(s.name, s.score) for s in item.signals])
     deadline = deadline_for(guidelines, policy, item.flagged_at, now, flagger)
     reporter = item.reporter.model_dump(exclude_none=True) if item.reporter else None
-    priority, breakdown = with_boost(
-        rescore(
+    encoded: dict[str, str] = {}
+    breakdown: dict[str, Any] | None
+    if texts and flagger is None:
+        priority, encoded["priority_breakdown"] = rescore_json(
             guidelines,
             policy=policy,
             signals=signals,
@@ -130,10 +142,31 @@ def _new_row(
             views=item.views,
             deadline_at=deadline,
             now=now,
-        ),
-        boost_part(flagger) if flagger is not None else None,
-    )
-    return {
+        )
+        breakdown = None
+    else:
+        priority, breakdown = with_boost(
+            rescore(
+                guidelines,
+                policy=policy,
+                signals=signals,
+                report_count=item.report_count,
+                views=item.views,
+                deadline_at=deadline,
+                now=now,
+            ),
+            boost_part(flagger) if flagger is not None else None,
+        )
+    if texts:
+        encoded["signals"] = (
+            "["
+            + ", ".join(
+                f'{{"name": {string_json(s.name)}, "score": {number_json(s.score)}}}'
+                for s in item.signals
+            )
+            + "]"
+        )
+    row = {
         "source": item.source,
         "external_id": item.external_id,
         "text": item.text,
@@ -161,6 +194,7 @@ def _new_row(
         ).value,
         "trusted_flagger": flagger.organisation if flagger is not None else None,
     }
+    return row, encoded
 
 
 def _merge_into(
@@ -314,10 +348,14 @@ def ingest_batch(
     new_ids: list[int] = []
     contents: dict[int, NewContent] = {}
     if fresh:
-        rows = [_new_row(by_key[k], guidelines, now, (flaggers or {}).get(k[0])) for k in fresh]
+        built = [
+            _new_row(by_key[k], guidelines, now, (flaggers or {}).get(k[0]), texts=bulk)
+            for k in fresh
+        ]
+        rows = [row for row, _ in built]
         row_of = {(r["source"], r["external_id"]): r for r in rows}
         inserted = (
-            insert_new(session, rows)
+            insert_new(session, rows, encoded=[texts for _, texts in built])
             if bulk
             else session.execute(_insert_statement(session.get_bind()), rows).all()
         )

@@ -19,6 +19,7 @@ from pydantic import (
 __all__ = [
     "MAX_TEXT_BYTES",
     "ItemIn",
+    "item_from_line",
     "item_json_schema",
     "validation_reason",
 ]
@@ -168,6 +169,21 @@ def validation_reason(raw: Any, *, line: bytes | None = None) -> tuple[ItemIn | 
             msg = err["msg"].removeprefix("Value error, ")
             parts.append(f"{where}: {msg}" if where else msg)
         return None, "; ".join(parts)
+
+
+def item_from_line(line: bytes) -> ItemIn | None:
+    """The item of a JSON Lines line that is a valid item, validated straight from the
+    JSON text in one pass (pydantic-core parses and validates it, without building the
+    decoded value first); None when it is not one, or when it might decode to a string
+    with a NUL or an unpaired surrogate. The item is the one `validation_reason` gives
+    for `json.loads(line)`; for None, that general path says why (or accepts what the
+    one-pass parser refuses, such as `NaN`)."""
+    if may_hold_bad_chars(line):
+        return None
+    try:
+        return ItemIn.model_validate_json(line)
+    except ValueError:  # `ValidationError`, invalid JSON included
+        return None
 
 
 def item_json_schema() -> dict[str, Any]:
