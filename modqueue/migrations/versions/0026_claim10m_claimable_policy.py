@@ -1,0 +1,58 @@
+"""The claim order of the non-senior queues carries each item's policy (issue 17).
+
+A reviewer past the near mark of their exposure budget may not be handed the graphic
+policies (`ClaimHold`): on PostgreSQL the claim then stepped over every graphic item on
+top of the priority order, fetching each one's heap row only to read its policy (at
+10,000,000 items: 600 rows and 700 buffers a claim). With the policy in
+`ix_item_pending_claimable` (`INCLUDE (policy)`) the claim's candidate search reads
+the order as an index-only scan and steps over held-back items inside the index; only
+the item it takes is locked and read (`_claims.leases`).
+
+PostgreSQL only: the index is built under a new name, then the old one is dropped and
+the new one renamed, so the exclusive lock of the drop is held for a moment, not for the
+build (which takes `item`'s SHARE lock: reads go on, writes wait; about a minute at
+10,000,000 items). SQLite keeps its index: it has no `INCLUDE`, and its claim reads the
+table row of each candidate anyway.
+
+Revision ID: 0026_claim10m_claimable_policy
+Revises: 0025_claim_claimable_index
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0026_claim10m_claimable_policy"
+down_revision: str | Sequence[str] | None = "0025_claim_claimable_index"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# `\\:` is a colon, not the start of a bound parameter (`text` would bind `:senior`).
+CLAIMABLE = sa.text(r"status = 'pending' AND queue NOT LIKE '%\:senior'")
+NAME = "ix_item_pending_claimable"
+BUILDING = "ix_item_pending_claimable_build"
+
+
+def _swap(include: list[str]) -> None:
+    op.create_index(
+        BUILDING,
+        "item",
+        [sa.text("priority DESC"), "id"],
+        postgresql_where=CLAIMABLE,
+        postgresql_include=include,
+    )
+    op.drop_index(NAME, table_name="item")
+    op.execute(f"ALTER INDEX {BUILDING} RENAME TO {NAME}")
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        _swap(["policy"])
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        _swap([])
