@@ -224,9 +224,12 @@ def test_postgresql_plans_the_prepared_claim_once(pg_queue: ReviewQueue) -> None
         assert claim is not None
         q.release(claim)
     with q.engine.connect() as conn:
-        plans = conn.exec_driver_sql(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE 'WITH claimed AS%'"
+        plans = conn.execute(
+            text(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE starts_with(statement, :claim)"
+            ),
+            {"claim": "WITH claimed AS"},
         ).all()
     assert plans, "the claim statement is not prepared"
     assert all(generic > 0 for generic, _ in plans), plans

@@ -7,8 +7,8 @@ import re
 import secrets
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Unpack
 
 from sqlalchemy import (
@@ -37,7 +37,8 @@ from modqueue._exceptions import (
     PermissionDenied,
 )
 from modqueue._fields import fields_dict
-from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_event, record_events
+from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_events
+from modqueue.queue._audit.inline import inline_append, inline_append_cte
 from modqueue.queue._claims.exposure import ClaimHold, ClaimSeen
 from modqueue.queue._core.models import Decision, Item, ItemPublic
 from modqueue.queue._core.prepared import Prepared
@@ -253,14 +254,21 @@ def _walked_candidate(graphic: int) -> Select[tuple[int]]:
 
 @functools.cache
 def _claim_statement(
-    dialect: str, queues: int, graphic: int, seen: bool, indexed: bool = False
+    dialect: str,
+    queues: int,
+    graphic: int,
+    seen: bool,
+    indexed: bool = False,
+    audited: bool = False,
 ) -> Prepared:
     """The claim UPDATE, built and compiled once per dialect, number of queues (0: every
     queue but the senior ones), number of graphic policies an exposure hold may keep
     back (0: no hold) and, on PostgreSQL, whether it also writes the exposure of the
-    item shown (`seen`: `ClaimSeen.insert_cte`, in the same statement); it is the
-    hottest path. Lists are bound one parameter per element (`q_0`, `h_graphic_0`,
-    ...), so the statement's SQL is fixed and the driver can keep it prepared."""
+    item shown (`seen`: `ClaimSeen.insert_cte`, in the same statement) and the audit
+    event of the claim (`audited`: `inline_append_cte`; the event's id, hash and
+    previous hash follow the item's columns); it is the hottest path. Lists are bound
+    one parameter per element (`q_0`, `h_graphic_0`, ...), so the statement's SQL is
+    fixed and the driver can keep it prepared."""
     if dialect == "postgresql" and graphic and not queues:
         candidate = _walked_candidate(graphic)
     else:
@@ -291,10 +299,19 @@ def _claim_statement(
         )
         .returning(*ITEM.c)
     )
-    if not seen:
+    if not seen and not audited:
         return Prepared(claim, sql_for=_indexed_by if indexed and not queues else None)
     claimed = claim.cte("claimed")
-    return Prepared(select(*claimed.c).add_cte(ClaimSeen.insert_cte(claimed)))
+    if audited:
+        logged = inline_append_cte(claimed, claimed.c.id)
+        query = select(*claimed.c, logged.c.id, logged.c.hash, logged.c.prev_hash).select_from(
+            claimed.outerjoin(logged, true())
+        )
+    else:
+        query = select(*claimed.c)
+    if seen:
+        query = query.add_cte(ClaimSeen.insert_cte(claimed))
+    return Prepared(query)
 
 
 _ITEM_COLUMNS = tuple(c.name for c in ITEM.c)
@@ -356,11 +373,22 @@ def claim_next(
         params |= seen.params()
     graphic = len(hold.graphic) if hold else 0
     indexed = dialect == "sqlite" and not wanted and _sqlite_has_claimable_index(conn)
-    statement = _claim_statement(dialect, len(wanted), graphic, in_statement, indexed)
+    # What `lease_expires_at` reads back as (aware UTC), for the audit event's `after`.
+    expires_text = params["expires"].astimezone(UTC).isoformat()
+    after = {"status": "claimed", "lease_expires_at": expires_text}
+    event = AuditRecord(reviewer, "claimed", now, None, {"status": "pending"}, after)
+    inline = inline_append(session, event)
+    if inline is not None:
+        params |= inline.params
+    statement = _claim_statement(
+        dialect, len(wanted), graphic, in_statement, indexed, inline is not None
+    )
     found = statement.first(conn, params)
     if found is None:
         return None
-    row = dict(zip(_ITEM_COLUMNS, found, strict=True))
+    row = dict(zip(_ITEM_COLUMNS, found[: len(_ITEM_COLUMNS)], strict=True))
+    if row["lease_expires_at"].isoformat() != expires_text:
+        raise AssertionError(f"item {row['id']}: lease_expires_at read back otherwise")
     if seen is not None and not in_statement:
         seen.record(
             session,
@@ -370,15 +398,15 @@ def claim_next(
             policy=row["policy"],
             now=now,
         )
-    record_event(
+    appended = inline is not None and inline.appended(
         session,
-        actor=reviewer,
-        event="claimed",
-        at=now,
         item_id=row["id"],
-        before={"status": "pending"},
-        after={"status": "claimed", "lease_expires_at": row["lease_expires_at"].isoformat()},
+        event_id=found[-3],
+        event_hash=found[-2],
+        prev_hash=found[-1],
     )
+    if not appended:
+        record_events(session, [replace(event, item_id=row["id"])])
     return _claim_from_mapping(row)
 
 
