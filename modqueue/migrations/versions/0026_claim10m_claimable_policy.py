@@ -6,12 +6,16 @@ top of the priority order, fetching each one's heap row only to read its policy 
 10,000,000 items: 600 rows and 700 buffers a claim). With the policy in
 `ix_item_pending_claimable` (`INCLUDE (policy)`) the claim's candidate search reads
 the order as an index-only scan and steps over held-back items inside the index; only
-the item it takes is locked and read (`_claims.leases`).
+the item it takes is locked and read (`_claims.leases`). And the first item of each
+policy is found without walking at all: `ix_item_pending_claimable_policy` (`policy,
+priority DESC, id`, same condition) gives the distinct policies (one probe each) and
+each one's first item, of which a held reviewer's claim takes the best allowed
+(`_claims.candidates`).
 
-PostgreSQL only: the index is built under a new name, then the old one is dropped and
+PostgreSQL only: the claim index is built under a new name, then the old one is dropped and
 the new one renamed, so the exclusive lock of the drop is held for a moment, not for the
 build (which takes `item`'s SHARE lock: reads go on, writes wait; about a minute at
-10,000,000 items). SQLite keeps its index: it has no `INCLUDE`, and its claim reads the
+10,000,000 items; as much again for the policy index). SQLite keeps its index: it has no `INCLUDE`, and its claim reads the
 table row of each candidate anyway.
 
 Revision ID: 0026_claim10m_claimable_policy
@@ -34,6 +38,7 @@ depends_on: str | Sequence[str] | None = None
 CLAIMABLE = sa.text(r"status = 'pending' AND queue NOT LIKE '%\:senior'")
 NAME = "ix_item_pending_claimable"
 BUILDING = "ix_item_pending_claimable_build"
+BY_POLICY = "ix_item_pending_claimable_policy"
 
 
 def _swap(include: list[str]) -> None:
@@ -51,8 +56,15 @@ def _swap(include: list[str]) -> None:
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         _swap(["policy"])
+        op.create_index(
+            BY_POLICY,
+            "item",
+            ["policy", sa.text("priority DESC"), "id"],
+            postgresql_where=CLAIMABLE,
+        )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.drop_index(BY_POLICY, table_name="item")
         _swap([])

@@ -14,19 +14,14 @@ from typing import Any, Unpack
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
     bindparam,
-    exists,
-    literal_column,
-    not_,
     or_,
     select,
     true,
     update,
 )
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.sql.elements import ColumnClause
-from sqlalchemy.sql.selectable import FromClause, Select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from modqueue._exceptions import (
@@ -39,19 +34,24 @@ from modqueue._exceptions import (
 from modqueue._fields import fields_dict
 from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_events
 from modqueue.queue._audit.inline import inline_append, inline_append_cte
+from modqueue.queue._claims.candidates import (
+    ITEM as ITEM,
+)
+from modqueue.queue._claims.candidates import (
+    ONE,
+    claimable,
+    decided_by,
+    held_claim_candidate,
+)
 from modqueue.queue._claims.exposure import ClaimHold, ClaimSeen
-from modqueue.queue._core.models import Decision, Item, ItemPublic
+from modqueue.queue._core.models import Item, ItemPublic
 from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.routing import (
-    SENIOR_SUFFIX,
     is_second_review_queue,
     is_senior_queue,
     second_review_queue,
 )
-from modqueue.queue._core.types import DecisionStatus, ItemStatus
-
-ITEM: Table = Item.metadata.tables["item"]
-DECISION: Table = Decision.metadata.tables["decision"]
+from modqueue.queue._core.types import ItemStatus
 
 __all__ = [
     "NO_CLAIM",
@@ -115,32 +115,6 @@ def _claim_from_row(row: Item) -> Claim:
     )
 
 
-def _decided_by(reviewer: Any, *, per_row: bool = False, item: FromClause = ITEM) -> Any:
-    """Items on which `reviewer` already has a standing decision: a second review, a
-    disagreement or an appeal must go to someone else.
-
-    `per_row` (the PostgreSQL claim): checked item by item as the claim walks its index
-    (one probe of `ix_decision_item_id` each), never turned into a join: for a reviewer
-    with few decisions PostgreSQL's planner otherwise reads the whole `decision` table
-    first (a sequential scan, materialized: 67-100 ms at 60,000 decisions). `OFFSET 0`
-    keeps the planner from pulling the subquery up into an anti-join. `item`: the
-    table (or alias) whose rows are checked."""
-    conditions = (
-        DECISION.c.item_id == item.c.id,
-        DECISION.c.reviewer == reviewer,
-        DECISION.c.status == DecisionStatus.ACTIVE.value,
-    )
-    if per_row:
-        return (
-            select(literal_column("1"))
-            .select_from(DECISION)
-            .where(*conditions)
-            .offset(literal_column("0"))
-            .exists()
-        )
-    return exists().where(*conditions)
-
-
 def _with_second_reviews(queues: Sequence[str]) -> list[str]:
     """`queues` plus the second-review queue of each policy queue among them."""
     wanted = set(queues) | {
@@ -157,12 +131,6 @@ _CANDIDATES = re.compile(
 
 
 _CLAIMABLE_INDEX = "ix_item_pending_claimable"
-
-_ONE: ColumnClause[int] = literal_column("1")
-"""The claim's `LIMIT`, written out: a bound limit leaves PostgreSQL's generic plan of
-the prepared claim costed as if a tenth of the pending items were read (its default
-for an unknown limit), so every execution was planned anew (a custom plan, about half
-a millisecond at 10,000,000 items)."""
 
 
 def _indexed_by(dialect: str, sql: str) -> str:
@@ -200,58 +168,6 @@ def _sqlite_has_claimable_index(conn: Connection) -> bool:
     return found
 
 
-def _claimable(item: FromClause, queues: int, *, per_row: bool) -> list[Any]:
-    """The conditions of an item of `item` the claim may take, but the exposure hold:
-    pending, in one of the `queues` bound (`q_0`, ...; 0: any queue but the senior
-    ones), not decided by the reviewer."""
-    queue_filter = (
-        item.c.queue.in_([bindparam(f"q_{i}") for i in range(queues)])
-        if queues
-        # Literal, as `ix_item_pending_claimable`'s condition: the claim reads that index
-        # from its first entry and never steps over senior-queue items.
-        else item.c.queue.not_like(literal_column(f"'%{SENIOR_SUFFIX}'"))
-    )
-    return [
-        # A literal, not a bound parameter: only then can the planners use the
-        # partial indexes on pending rows (SQLite never does with a parameter).
-        item.c.status == literal_column("'pending'"),
-        queue_filter,
-        not_(_decided_by(bindparam("reviewer"), per_row=per_row, item=item)),
-    ]
-
-
-def _walked_candidate(graphic: int) -> Select[tuple[int]]:
-    """PostgreSQL, every queue but the senior ones, under an exposure hold: the item to
-    claim, found by walking `ix_item_pending_claimable` (which carries each item's
-    policy) as an index-only scan, then locking the first item that qualifies.
-
-    A reviewer held back from the graphic policies would otherwise step over every
-    graphic item on top of the order one heap fetch at a time (`Index Scan ...
-    FOR UPDATE`: 600 rows, 700 buffers a claim at 10,000,000 items): here the policy of
-    each is read from the index and only heap pages not yet all-visible are read.
-
-    The walk takes no locks; each item it yields is locked (`FOR UPDATE SKIP LOCKED`,
-    in a `LATERAL` probe of the primary key) and taken if still pending outside the
-    senior queues, else (locked by another claimer, or claimed or moved since the walk
-    began) the walk goes on, in the same order: what the plain claim does, with only the
-    item taken ever locked."""
-    walked = ITEM.alias("walked")
-    taken = ITEM.alias("taken")
-    locked = (
-        select(taken.c.id)
-        .where(taken.c.id == walked.c.id, *_claimable(taken, 0, per_row=True)[:2])
-        .with_for_update(skip_locked=True)
-        .lateral("locked")
-    )
-    return (
-        select(locked.c.id)
-        .select_from(walked.join(locked, true()))
-        .where(*_claimable(walked, 0, per_row=True), ClaimHold.condition(walked.c.policy, graphic))
-        .order_by(walked.c.priority.desc(), walked.c.id)
-        .limit(_ONE)
-    )
-
-
 @functools.cache
 def _claim_statement(
     dialect: str,
@@ -270,23 +186,24 @@ def _claim_statement(
     one parameter per element (`q_0`, `h_graphic_0`, ...), so the statement's SQL is
     fixed and the driver can keep it prepared."""
     if dialect == "postgresql" and graphic and not queues:
-        candidate = _walked_candidate(graphic)
+        candidate: ColumnElement[int] = held_claim_candidate(graphic)
     else:
-        conditions = _claimable(ITEM, queues, per_row=dialect == "postgresql")
+        conditions = claimable(ITEM, queues, per_row=dialect == "postgresql")
         if graphic:
             conditions.append(ClaimHold.condition(ITEM.c.policy, graphic))
-        candidate = (
+        search = (
             select(ITEM.c.id)
             .where(*conditions)
             .order_by(ITEM.c.priority.desc(), ITEM.c.id)
-            .limit(_ONE)
+            .limit(ONE)
         )
         if dialect == "postgresql":
-            candidate = candidate.with_for_update(skip_locked=True)
+            search = search.with_for_update(skip_locked=True)
+        candidate = search.scalar_subquery()
     claim = (
         update(ITEM)
         .where(
-            ITEM.c.id == candidate.scalar_subquery(),
+            ITEM.c.id == candidate,
             ITEM.c.status == ItemStatus.PENDING.value,
         )
         .values(
@@ -433,7 +350,7 @@ def claim_item(
         )
     if row.status == ItemStatus.DECIDED:
         raise InvalidState(f"item {item_id} is already decided ({row.final_label})")
-    if session.scalar(select(_decided_by(reviewer)).where(ITEM.c.id == item_id)):
+    if session.scalar(select(decided_by(reviewer)).where(ITEM.c.id == item_id)):
         raise PermissionDenied(
             f"item {item_id} in {row.queue} needs a reviewer other than {reviewer}, "
             "who already decided it"
