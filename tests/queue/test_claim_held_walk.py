@@ -237,7 +237,7 @@ def test_postgresql_plans_the_prepared_claim_once(pg_queue: ReviewQueue) -> None
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
                 "WHERE starts_with(statement, :claim)"
             ),
-            {"claim": "WITH claimed AS"},
+            {"claim": "WITH RECURSIVE claim_policies"},
         ).all()
     assert plans, "the claim statement is not prepared"
     assert all(generic > 0 for generic, _ in plans), plans

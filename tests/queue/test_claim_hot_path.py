@@ -93,7 +93,12 @@ def test_the_claim_reads_the_partial_index_of_the_non_senior_order(
     assert "'%:senior'" in definition  # the condition the claim repeats, not a parameter
     plan = _claim_plan(q)
     assert "ix_item_pending_claimable" in plan, plan
-    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan  # read in order
+    # Read in order. On PostgreSQL a held reviewer's first allowed item is the best of
+    # the first item of each policy (`_claims.candidates.first_allowed`): that sort of a
+    # few rows is the only one.
+    sorts = [line for line in plan.splitlines() if "Sort Key:" in line]
+    assert all("policy_first." in line for line in sorts), plan
+    assert "TEMP B-TREE" not in plan, plan
     if q.engine.dialect.name == "postgresql":
         # The "not decided by this reviewer" check probes each item walked, never a
         # join that reads all of `decision` first.
