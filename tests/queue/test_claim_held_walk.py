@@ -178,7 +178,7 @@ def test_postgresql_finds_a_held_reviewers_item_in_the_indexes(
         conn.rollback()
     # A held reviewer's first allowed item: from the policy index, probes only.
     assert "using ix_item_pending_claimable_policy on item policy_first" in plan, plan
-    assert "using ix_item_pending_claimable_policy on item policy_next" in plan, plan
+    assert "using ix_item_pending_claimable_policy on item policy_step" in plan, plan
     # The walk, when needed: the claim order inside the index, no sort.
     assert "Index Only Scan using ix_item_pending_claimable on item walked" in plan, plan
     assert "Seq Scan on item" not in plan, plan
