@@ -187,10 +187,14 @@ def held_claim_candidate(graphic: int) -> ColumnElement[int]:
     item to claim, locked (NULL: none).
 
     A reviewer who is held back gets `first_allowed`, locked, if it can be locked: the
-    first item they may take, which the plain claim would take too. When it cannot (a
-    concurrent claimer holds it, or took it since the statement began), or the reviewer
-    is not held back, `walked_candidate` decides, as the plain claim would. The walk
-    runs only then: PostgreSQL evaluates each of these subqueries when first needed."""
-    fast = _locked(first_allowed(graphic).scalar_subquery(), "taken_first")
-    held_first = case((ClaimHold.held(), fast.scalar_subquery()), else_=null())
-    return func.coalesce(held_first, walked_candidate(graphic).scalar_subquery())
+    first item they may take, which the plain claim would take too; none when there is
+    no such item (the walk would find none either: same conditions, same snapshot).
+    When it cannot be locked (a concurrent claimer holds it, or took it since the
+    statement began), or the reviewer is not held back, `walked_candidate` decides, as
+    the plain claim would. The walk runs only then: PostgreSQL evaluates each of these
+    subqueries when first needed."""
+    first = first_allowed(graphic).scalar_subquery()
+    fast = _locked(first, "taken_first").scalar_subquery()
+    walk = walked_candidate(graphic).scalar_subquery()
+    held_pick = func.coalesce(fast, case((first.is_(None), null()), else_=walk))
+    return case((ClaimHold.held(), held_pick), else_=walk)

@@ -14,6 +14,7 @@ from typing import Any, Unpack
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     bindparam,
     or_,
     select,
@@ -34,15 +35,7 @@ from modqueue._exceptions import (
 from modqueue._fields import fields_dict
 from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_events
 from modqueue.queue._audit.inline import inline_append, inline_append_cte
-from modqueue.queue._claims.candidates import (
-    ITEM as ITEM,
-)
-from modqueue.queue._claims.candidates import (
-    ONE,
-    claimable,
-    decided_by,
-    held_claim_candidate,
-)
+from modqueue.queue._claims.candidates import ONE, claimable, decided_by, held_claim_candidate
 from modqueue.queue._claims.exposure import ClaimHold, ClaimSeen
 from modqueue.queue._core.models import Item, ItemPublic
 from modqueue.queue._core.prepared import Prepared
@@ -52,6 +45,8 @@ from modqueue.queue._core.routing import (
     second_review_queue,
 )
 from modqueue.queue._core.types import ItemStatus
+
+ITEM: Table = Item.metadata.tables["item"]
 
 __all__ = [
     "NO_CLAIM",
