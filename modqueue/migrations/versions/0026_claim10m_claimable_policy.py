@@ -12,6 +12,11 @@ priority DESC, id`, same condition) gives the distinct policies (one probe each)
 each one's first item, of which a held reviewer's claim takes the best allowed
 (`_claims.candidates`).
 
+Every claim under an exposure hold also sums the reviewer's exposure this shift (one
+row per item shown: 1,200 rows and 300 heap buffers for a busy reviewer);
+`ix_exposure_event_reviewer_at` with `INCLUDE (points)` makes that sum an index-only
+scan (14 buffers; rows newer than the last vacuum are still read from the heap).
+
 PostgreSQL only: the claim index is built under a new name, then the old one is dropped and
 the new one renamed, so the exclusive lock of the drop is held for a moment, not for the
 build (which takes `item`'s SHARE lock: reads go on, writes wait; about a minute at
@@ -41,6 +46,10 @@ BUILDING = "ix_item_pending_claimable_build"
 BY_POLICY = "ix_item_pending_claimable_policy"
 
 
+EXPOSURE = "ix_exposure_event_reviewer_at"
+EXPOSURE_BUILDING = "ix_exposure_event_reviewer_at_build"
+
+
 def _swap(include: list[str]) -> None:
     op.create_index(
         BUILDING,
@@ -53,9 +62,18 @@ def _swap(include: list[str]) -> None:
     op.execute(f"ALTER INDEX {BUILDING} RENAME TO {NAME}")
 
 
+def _swap_exposure(include: list[str]) -> None:
+    op.create_index(
+        EXPOSURE_BUILDING, "exposure_event", ["reviewer", "at"], postgresql_include=include
+    )
+    op.drop_index(EXPOSURE, table_name="exposure_event")
+    op.execute(f"ALTER INDEX {EXPOSURE_BUILDING} RENAME TO {EXPOSURE}")
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         _swap(["policy"])
+        _swap_exposure(["points"])
         op.create_index(
             BY_POLICY,
             "item",
@@ -67,4 +85,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index(BY_POLICY, table_name="item")
+        _swap_exposure([])
         _swap([])
