@@ -93,7 +93,12 @@ def test_the_claim_reads_the_partial_index_of_the_non_senior_order(
     assert "'%:senior'" in definition  # the condition the claim repeats, not a parameter
     plan = _claim_plan(q)
     assert "ix_item_pending_claimable" in plan, plan
-    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan  # read in order
+    # Read in order. On PostgreSQL a held reviewer's first allowed item is the best of
+    # the first item of each policy (`_claims.candidates.first_allowed`): that sort of a
+    # few rows is the only one.
+    sorts = [line for line in plan.splitlines() if "Sort Key:" in line]
+    assert all("policy_first" in line for line in sorts), plan
+    assert "TEMP B-TREE" not in plan, plan
     if q.engine.dialect.name == "postgresql":
         # The "not decided by this reviewer" check probes each item walked, never a
         # join that reads all of `decision` first.
@@ -144,7 +149,7 @@ def test_a_triage_item_without_policy_counts_triage_severity(
     assert row.points == severity * q.exposure.seen
 
 
-def test_a_claim_runs_three_statements_on_postgresql_four_on_sqlite(
+def test_a_claim_runs_two_statements_on_postgresql_four_on_sqlite(
     review_queue: ReviewQueue,
 ) -> None:
     q = review_queue
@@ -161,10 +166,11 @@ def test_a_claim_runs_three_statements_on_postgresql_four_on_sqlite(
     finally:
         event.remove(q.engine, "before_cursor_execute", count)
     # The reviewer lookup with the audit chain's set-up, the claim (with the exposure
-    # hold, and on PostgreSQL the exposure row), the audit event; SQLite also writes
-    # the exposure row apart and opens with BEGIN IMMEDIATE.
+    # hold, and on PostgreSQL the exposure row and the audit event), then on SQLite the
+    # audit event; SQLite also writes the exposure row apart and opens with BEGIN
+    # IMMEDIATE.
     if q.engine.dialect.name == "postgresql":
-        assert seen == ["SELECT", "WITH", "INSERT"], seen
+        assert seen == ["SELECT", "WITH"], seen
     else:
         assert seen == ["BEGIN", "SELECT", "UPDATE", "INSERT", "INSERT"], seen
 

@@ -198,6 +198,21 @@ class ClaimHold:
     def condition(policy: ColumnElement[str | None], graphic: int) -> ColumnElement[bool]:
         """True for an item of `policy` the reviewer may be shown (`graphic`: how many
         graphic policies are bound, `h_graphic_0`...)."""
+        return or_(
+            policy.is_(None),
+            ClaimHold.allowed(policy, graphic),
+            not_(ClaimHold.held()),
+        )
+
+    @staticmethod
+    def allowed(policy: ColumnElement[str | None], graphic: int) -> ColumnElement[bool]:
+        """True for a `policy` (not NULL) that is none of the `graphic` bound."""
+        return policy.not_in([bindparam(f"h_graphic_{i}") for i in range(graphic)])
+
+    @staticmethod
+    def held() -> ColumnElement[bool]:
+        """True while the reviewer is held back (points this shift at the near mark or
+        more, and no live lift)."""
         reviewer: BindParameter[str] = bindparam("h_reviewer")
         points = (
             select(func.coalesce(func.sum(_EVENT.c.points), 0.0))
@@ -211,12 +226,7 @@ class ClaimHold:
             _LIFT.c.reviewer == reviewer,
             _LIFT.c.until > bindparam("h_now", type_=_LIFT.c.until.type),
         )
-        held = and_(points >= bindparam("h_near"), not_(lifted))
-        return or_(
-            policy.is_(None),
-            policy.not_in([bindparam(f"h_graphic_{i}") for i in range(graphic)]),
-            not_(held),
-        )
+        return and_(points >= bindparam("h_near"), not_(lifted))
 
 
 def claim_hold(

@@ -7,8 +7,8 @@ import re
 import secrets
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Unpack
 
 from sqlalchemy import (
@@ -16,14 +16,13 @@ from sqlalchemy import (
     Engine,
     Table,
     bindparam,
-    exists,
-    literal_column,
-    not_,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from modqueue._exceptions import (
@@ -34,20 +33,20 @@ from modqueue._exceptions import (
     PermissionDenied,
 )
 from modqueue._fields import fields_dict
-from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_event, record_events
+from modqueue.queue._audit.chain import AuditRecord, EventChanges, record_events
+from modqueue.queue._audit.inline import inline_append, inline_append_cte
+from modqueue.queue._claims.candidates import ONE, claimable, decided_by, held_claim_candidate
 from modqueue.queue._claims.exposure import ClaimHold, ClaimSeen
-from modqueue.queue._core.models import Decision, Item, ItemPublic
+from modqueue.queue._core.models import Item, ItemPublic
 from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.routing import (
-    SENIOR_SUFFIX,
     is_second_review_queue,
     is_senior_queue,
     second_review_queue,
 )
-from modqueue.queue._core.types import DecisionStatus, ItemStatus
+from modqueue.queue._core.types import ItemStatus
 
 ITEM: Table = Item.metadata.tables["item"]
-DECISION: Table = Decision.metadata.tables["decision"]
 
 __all__ = [
     "NO_CLAIM",
@@ -111,31 +110,6 @@ def _claim_from_row(row: Item) -> Claim:
     )
 
 
-def _decided_by(reviewer: Any, *, per_row: bool = False) -> Any:
-    """Items on which `reviewer` already has a standing decision: a second review, a
-    disagreement or an appeal must go to someone else.
-
-    `per_row` (the PostgreSQL claim): checked item by item as the claim walks its index
-    (one probe of `ix_decision_item_id` each), never turned into a join: for a reviewer
-    with few decisions PostgreSQL's planner otherwise reads the whole `decision` table
-    first (a sequential scan, materialized: 67-100 ms at 60,000 decisions). `OFFSET 0`
-    keeps the planner from pulling the subquery up into an anti-join."""
-    conditions = (
-        DECISION.c.item_id == ITEM.c.id,
-        DECISION.c.reviewer == reviewer,
-        DECISION.c.status == DecisionStatus.ACTIVE.value,
-    )
-    if per_row:
-        return (
-            select(literal_column("1"))
-            .select_from(DECISION)
-            .where(*conditions)
-            .offset(literal_column("0"))
-            .exists()
-        )
-    return exists().where(*conditions)
-
-
 def _with_second_reviews(queues: Sequence[str]) -> list[str]:
     """`queues` plus the second-review queue of each policy queue among them."""
     wanted = set(queues) | {
@@ -191,39 +165,40 @@ def _sqlite_has_claimable_index(conn: Connection) -> bool:
 
 @functools.cache
 def _claim_statement(
-    dialect: str, queues: int, graphic: int, seen: bool, indexed: bool = False
+    dialect: str,
+    queues: int,
+    graphic: int,
+    seen: bool,
+    indexed: bool = False,
+    audited: bool = False,
 ) -> Prepared:
     """The claim UPDATE, built and compiled once per dialect, number of queues (0: every
     queue but the senior ones), number of graphic policies an exposure hold may keep
     back (0: no hold) and, on PostgreSQL, whether it also writes the exposure of the
-    item shown (`seen`: `ClaimSeen.insert_cte`, in the same statement); it is the
-    hottest path. Lists are bound one parameter per element (`q_0`, `h_graphic_0`,
-    ...), so the statement's SQL is fixed and the driver can keep it prepared."""
-    queue_filter = (
-        ITEM.c.queue.in_([bindparam(f"q_{i}") for i in range(queues)])
-        if queues
-        # Literal, as `ix_item_pending_claimable`'s condition: the claim reads that index
-        # from its first entry and never steps over senior-queue items.
-        else ITEM.c.queue.not_like(literal_column(f"'%{SENIOR_SUFFIX}'"))
-    )
-    conditions = [
-        # A literal, not a bound parameter: only then can the planners use the
-        # partial indexes on pending rows (SQLite never does with a parameter).
-        ITEM.c.status == literal_column("'pending'"),
-        queue_filter,
-        not_(_decided_by(bindparam("reviewer"), per_row=dialect == "postgresql")),
-    ]
-    if graphic:
-        conditions.append(ClaimHold.condition(ITEM.c.policy, graphic))
-    candidate = (
-        select(ITEM.c.id).where(*conditions).order_by(ITEM.c.priority.desc(), ITEM.c.id).limit(1)
-    )
-    if dialect == "postgresql":
-        candidate = candidate.with_for_update(skip_locked=True)
+    item shown (`seen`: `ClaimSeen.insert_cte`, in the same statement) and the audit
+    event of the claim (`audited`: `inline_append_cte`; the event's id, hash and
+    previous hash follow the item's columns); it is the hottest path. Lists are bound
+    one parameter per element (`q_0`, `h_graphic_0`, ...), so the statement's SQL is
+    fixed and the driver can keep it prepared."""
+    if dialect == "postgresql" and graphic and not queues:
+        candidate: ColumnElement[int] = held_claim_candidate(graphic)
+    else:
+        conditions = claimable(ITEM, queues, per_row=dialect == "postgresql")
+        if graphic:
+            conditions.append(ClaimHold.condition(ITEM.c.policy, graphic))
+        search = (
+            select(ITEM.c.id)
+            .where(*conditions)
+            .order_by(ITEM.c.priority.desc(), ITEM.c.id)
+            .limit(ONE)
+        )
+        if dialect == "postgresql":
+            search = search.with_for_update(skip_locked=True)
+        candidate = search.scalar_subquery()
     claim = (
         update(ITEM)
         .where(
-            ITEM.c.id == candidate.scalar_subquery(),
+            ITEM.c.id == candidate,
             ITEM.c.status == ItemStatus.PENDING.value,
         )
         .values(
@@ -236,10 +211,19 @@ def _claim_statement(
         )
         .returning(*ITEM.c)
     )
-    if not seen:
+    if not seen and not audited:
         return Prepared(claim, sql_for=_indexed_by if indexed and not queues else None)
     claimed = claim.cte("claimed")
-    return Prepared(select(*claimed.c).add_cte(ClaimSeen.insert_cte(claimed)))
+    if audited:
+        logged = inline_append_cte(claimed, claimed.c.id)
+        query = select(*claimed.c, logged.c.id, logged.c.hash, logged.c.prev_hash).select_from(
+            claimed.outerjoin(logged, true())
+        )
+    else:
+        query = select(*claimed.c)
+    if seen:
+        query = query.add_cte(ClaimSeen.insert_cte(claimed))
+    return Prepared(query)
 
 
 _ITEM_COLUMNS = tuple(c.name for c in ITEM.c)
@@ -301,11 +285,22 @@ def claim_next(
         params |= seen.params()
     graphic = len(hold.graphic) if hold else 0
     indexed = dialect == "sqlite" and not wanted and _sqlite_has_claimable_index(conn)
-    statement = _claim_statement(dialect, len(wanted), graphic, in_statement, indexed)
+    # What `lease_expires_at` reads back as (aware UTC), for the audit event's `after`.
+    expires_text = params["expires"].astimezone(UTC).isoformat()
+    after = {"status": "claimed", "lease_expires_at": expires_text}
+    event = AuditRecord(reviewer, "claimed", now, None, {"status": "pending"}, after)
+    inline = inline_append(session, event)
+    if inline is not None:
+        params |= inline.params
+    statement = _claim_statement(
+        dialect, len(wanted), graphic, in_statement, indexed, inline is not None
+    )
     found = statement.first(conn, params)
     if found is None:
         return None
-    row = dict(zip(_ITEM_COLUMNS, found, strict=True))
+    row = dict(zip(_ITEM_COLUMNS, found[: len(_ITEM_COLUMNS)], strict=True))
+    if row["lease_expires_at"].isoformat() != expires_text:
+        raise AssertionError(f"item {row['id']}: lease_expires_at read back otherwise")
     if seen is not None and not in_statement:
         seen.record(
             session,
@@ -315,15 +310,15 @@ def claim_next(
             policy=row["policy"],
             now=now,
         )
-    record_event(
+    appended = inline is not None and inline.appended(
         session,
-        actor=reviewer,
-        event="claimed",
-        at=now,
         item_id=row["id"],
-        before={"status": "pending"},
-        after={"status": "claimed", "lease_expires_at": row["lease_expires_at"].isoformat()},
+        event_id=found[-3],
+        event_hash=found[-2],
+        prev_hash=found[-1],
     )
+    if not appended:
+        record_events(session, [replace(event, item_id=row["id"])])
     return _claim_from_mapping(row)
 
 
@@ -350,7 +345,7 @@ def claim_item(
         )
     if row.status == ItemStatus.DECIDED:
         raise InvalidState(f"item {item_id} is already decided ({row.final_label})")
-    if session.scalar(select(_decided_by(reviewer)).where(ITEM.c.id == item_id)):
+    if session.scalar(select(decided_by(reviewer)).where(ITEM.c.id == item_id)):
         raise PermissionDenied(
             f"item {item_id} in {row.queue} needs a reviewer other than {reviewer}, "
             "who already decided it"

@@ -20,7 +20,9 @@ class ExposureEvent(SQLModel, table=True):
 
     __tablename__ = "exposure_event"
     __table_args__ = (
-        Index("ix_exposure_event_reviewer_at", "reviewer", "at"),
+        # Migration 0026: on PostgreSQL with the points, so that the exposure sum of
+        # each claim under a hold is an index-only scan.
+        Index("ix_exposure_event_reviewer_at", "reviewer", "at", postgresql_include=["points"]),
         Index("ix_exposure_event_at", "at"),
     )
 

@@ -68,13 +68,15 @@ class Item(ItemBase, table=True):
             postgresql_where=PENDING_ONLY,
             sqlite_where=PENDING_ONLY,
         ),
-        # Migration 0023: the claim order of every queue but the senior ones.
+        # Migration 0025: the claim order of every queue but the senior ones; 0026: on
+        # PostgreSQL with each item's policy, for the index-only candidate search.
         Index(
             "ix_item_pending_claimable",
             text("priority DESC"),
             "id",
             postgresql_where=CLAIMABLE_ONLY,
             sqlite_where=CLAIMABLE_ONLY,
+            postgresql_include=["policy"],
         ),
         # Migration 0021: past-deadline counts, oldest pending ages.
         Index(
