@@ -1,6 +1,6 @@
 """Fingerprinting at ingest from the content ingest just stored (`new_items`) against
 reading the items back, and the covering index of the candidate lookup (migration
-0026), on both backends."""
+0027), on both backends."""
 
 from __future__ import annotations
 
@@ -143,11 +143,11 @@ def test_candidate_lookup_reads_the_covering_index(review_queue: ReviewQueue) ->
         assert any("COVERING INDEX ix_fingerprint_band_key_item" in str(row) for row in plan)
 
 
-def test_migration_0026_down_and_up_keeps_the_candidates(database_url: str, clock: Clock) -> None:
+def test_migration_0027_down_and_up_keeps_the_candidates(database_url: str, clock: Clock) -> None:
     q = ReviewQueue(database_url, clock=clock)
     q.enqueue([make_item(1, text=ADVERT)])
     config = alembic_config(q.engine)
-    command.downgrade(config, "0025_claim_claimable_index")
+    command.downgrade(config, "0026_claim10m_claimable_policy")
     names = {ix["name"] for ix in inspect(q.engine).get_indexes("fingerprint_band")}
     assert "ix_fingerprint_band_key" in names
     assert "ix_fingerprint_band_key_item" not in names

@@ -43,7 +43,7 @@ class FingerprintBand(SQLModel, table=True):
     """One candidate key of one item (see the module docstring)."""
 
     __tablename__ = "fingerprint_band"
-    # (key, item_id): the candidate lookup by key reads the index alone (migration 0026).
+    # (key, item_id): the candidate lookup by key reads the index alone (migration 0027).
     __table_args__ = (Index("ix_fingerprint_band_key_item", "key", "item_id"),)
     id: int | None = Field(default=None, primary_key=True)
     key: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -8,8 +8,8 @@ index alone (SQLite's covering index, PostgreSQL's index-only scan), half the wo
 the lookup on SQLite. It replaces `ix_fingerprint_band_key`, whose lookups (by key, or
 by a range of keys as in migration 0024) it serves as well.
 
-Revision ID: 0026_fpingest2_band_covering
-Revises: 0025_claim_claimable_index
+Revision ID: 0027_fpingest2_band_covering
+Revises: 0026_claim10m_claimable_policy
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0026_fpingest2_band_covering"
-down_revision: str | Sequence[str] | None = "0025_claim_claimable_index"
+revision: str = "0027_fpingest2_band_covering"
+down_revision: str | Sequence[str] | None = "0026_claim10m_claimable_policy"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
