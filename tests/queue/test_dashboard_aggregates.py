@@ -116,6 +116,8 @@ PLAN: list[tuple[timedelta, str, str, str, str, float]] = [
     # doxxing: odd and even counts over time, a superseded decision (still counted).
     (0.25 * HOUR, "doxxing", "primary", "api", "active", 30.0),
     (8 * HOUR, "doxxing", "primary", "api", "superseded", 45.5),
+    # Stored at `SS.999999`, exactly an hour before one of the times the test reads at.
+    (HOUR + timedelta(microseconds=250_002), "doxxing", "primary", "api", "active", 7.5),
     (9 * HOUR + US, "doxxing", "primary", "api", "active", 45.4),
     (10 * HOUR - timedelta(seconds=0.5), "doxxing", "primary", "hash_match", "active", 0.0),
     (10 * HOUR, "doxxing", "primary", "api", "undone", 5.0),
@@ -182,7 +184,8 @@ def test_dashboard_decision_figures_match_the_rows(review_queue: ReviewQueue, cl
     base = clock() + timedelta(hours=20, microseconds=250_001)
     rows = store(review_queue, base)
     nows = [base, base + US, base - US, base + 0.5 * HOUR, base + timedelta(seconds=0.999999)]
-    nows += [base - timedelta(microseconds=250_001), base + 2 * HOUR]
+    nows += [base - timedelta(microseconds=250_001), base - timedelta(microseconds=250_002)]
+    nows += [base + 2 * HOUR]
     for now in nows:
         expected = reference(rows, now)
         metrics = review_queue.run(partial(dashboard_metrics, now=now))
