@@ -285,10 +285,12 @@ def dashboard_metrics(
         entry.decided_series[slot] += count
         total_series[slot] += count
         entry.deadline_breaches += breaches
+    # A second statement: on PostgreSQL (read committed) it may see a decision committed
+    # since the first, possibly of a queue that had none before, hence `get`.
     for queue, median in _median_handling(
         session, since=since, automated_origins=automated_origins
     ).items():
-        health[queue].median_handling_seconds = round(median, 1)
+        get(queue).median_handling_seconds = round(median, 1)
 
     for (before,) in session.execute(
         select(col(AuditEvent.before)).where(
