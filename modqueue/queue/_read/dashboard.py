@@ -7,7 +7,19 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import JSON, column, select, table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    case,
+    cast,
+    column,
+    extract,
+    func,
+    literal,
+    select,
+    table,
+)
 from sqlmodel import Session, col
 
 from modqueue.queue._claims.exposure import exposure_by_queue
@@ -115,14 +127,115 @@ def _model_health(session: Session) -> list[ModelHealth]:
     return out
 
 
-def _aware(value: datetime | str) -> datetime:
-    if isinstance(value, str):  # SQLite aggregates bypass the column type
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _queue_of_decision(guideline_id: str, primary: object) -> str:
+    # `primary` is `_is_primary()` as the dialect returns it (a boolean, SQLite 0 or 1).
+    return guideline_id if primary else senior_queue(guideline_id)
 
 
-def _queue_of_decision(guideline_id: str, kind: str) -> str:
-    return guideline_id if kind == "primary" else senior_queue(guideline_id)
+def _is_primary() -> ColumnElement[bool]:
+    """Whether a decision counts in its guideline's queue; the other kinds (second
+    review, senior, appeal) count in its senior queue."""
+    return col(Decision.kind) == "primary"
+
+
+def _active_in_window(since: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The window's decisions that still stand (superseded ones count, undone do not)."""
+    return (
+        col(Decision.decided_at) > since,
+        col(Decision.status) != DecisionStatus.UNDONE,
+    )
+
+
+_MICROSECONDS_PER_HOUR = 3_600_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _decided_epoch_microseconds(session: Session) -> ColumnElement[int]:
+    """SQL for a decision's `decided_at` (stored naive UTC) in whole microseconds since
+    the epoch, exactly.
+
+    PostgreSQL's `extract(epoch ...)` is an exact numeric. SQLite's date functions keep
+    only milliseconds (and round `SS.999999` up a second), so its seconds come from the
+    text without the fraction and the microseconds from the fraction's digits (SQLAlchemy
+    stores `YYYY-MM-DD HH:MM:SS.ffffff`; shorter fractions are padded).
+    """
+    stamp = col(Decision.decided_at)
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(extract("epoch", stamp) * 1_000_000, BigInteger)
+    seconds = cast(func.strftime("%s", func.substr(stamp, 1, 19)), BigInteger)
+    fraction = func.substr(func.substr(stamp, 21).op("||")("000000"), 1, 6)
+    return seconds * 1_000_000 + cast(fraction, BigInteger)
+
+
+def _decided_by_slot(
+    session: Session, *, now: datetime, since: datetime, window_hours: int
+) -> list[tuple[str, bool, str, int, int, int]]:
+    """The window's active decisions per (guideline, primary or not, origin, hour slot):
+    how many, and how many were made after their item's deadline.
+
+    The slot is the hour counted back from `now` (oldest slot 0, the last hour
+    `window_hours - 1`; decisions stamped after `now` count in the last hour), the same
+    as `int((now - decided).total_seconds() // 3600)` clamped to the window: in whole
+    microseconds, so decisions exactly on an hour boundary fall in the older hour.
+    """
+    now_us = (now - _EPOCH) // timedelta(microseconds=1)
+    age = literal(now_us, BigInteger) - _decided_epoch_microseconds(session)
+    hour = age // _MICROSECONDS_PER_HOUR  # integer division: truncates, fine at >= 0
+    last = window_hours - 1
+    slot = case((hour <= 0, last), (hour >= last, 0), else_=last - hour)
+    breach = case((col(Decision.decided_at) > col(Item.deadline_at), 1), else_=0)
+    per_decision = (
+        select(
+            col(Decision.guideline_id).label("guideline_id"),
+            _is_primary().label("primary"),
+            col(Decision.origin).label("origin"),
+            slot.label("slot"),
+            breach.label("breach"),
+        )
+        .join(Item, col(Item.id) == col(Decision.item_id))
+        .where(*_active_in_window(since))
+        .subquery()
+    )
+    keys = (per_decision.c.guideline_id, per_decision.c.primary, per_decision.c.origin)
+    rows = session.execute(
+        select(*keys, per_decision.c.slot, func.count(), func.sum(per_decision.c.breach)).group_by(
+            *keys, per_decision.c.slot
+        )
+    )
+    return [(g, bool(p), o, int(s), int(n), int(b)) for g, p, o, s, n, b in rows]
+
+
+def _median_handling(
+    session: Session, *, since: datetime, automated_origins: list[str]
+) -> dict[str, float]:
+    """The median `seconds_spent` per queue over the window's active decisions whose
+    origin is not in `automated_origins`, exactly `statistics.median`.
+
+    PostgreSQL takes the two middle values with `percentile_disc(0.5)` in ascending and
+    descending order and averages them, as `statistics.median` does (the same value twice
+    for an odd count); `percentile_cont` interpolates as `a + (b - a) * 0.5`, which can
+    differ in the last bit and then round the other way. SQLite, which has no ordered-set
+    aggregates, returns the few columns and the median is taken here.
+    """
+    human = (
+        select(
+            col(Decision.guideline_id).label("guideline_id"),
+            _is_primary().label("primary"),
+            col(Decision.seconds_spent).label("seconds"),
+        )
+        .where(*_active_in_window(since), col(Decision.origin).not_in(automated_origins))
+        .subquery()
+    )
+    keys = (human.c.guideline_id, human.c.primary)
+    if session.get_bind().dialect.name == "postgresql":
+        lower = func.percentile_disc(0.5).within_group(human.c.seconds.asc())
+        upper = func.percentile_disc(0.5).within_group(human.c.seconds.desc())
+        rows = session.execute(select(*keys, lower, upper).group_by(*keys))
+        return {_queue_of_decision(g, p): (float(lo) + float(hi)) / 2 for g, p, lo, hi in rows}
+    values: dict[str, list[float]] = {}
+    for guideline_id, primary, spent in session.execute(select(*keys, human.c.seconds)):
+        values.setdefault(_queue_of_decision(guideline_id, primary), []).append(float(spent))
+    return {queue: statistics.median(spent) for queue, spent in values.items()}
 
 
 def dashboard_metrics(
@@ -156,37 +269,28 @@ def dashboard_metrics(
     for queue, count in past_deadline_by_queue(session, now=now).items():
         get(queue).deadline_breaches += count
 
-    handling: dict[str, list[float]] = {}
     total_series = [0] * window_hours
     automated = 0
-    for guideline_id, kind, origin, decided_at, seconds, deadline_at in session.execute(
-        select(
-            col(Decision.guideline_id),
-            col(Decision.kind),
-            col(Decision.origin),
-            col(Decision.decided_at),
-            col(Decision.seconds_spent),
-            col(Item.deadline_at),
-        )
-        .join(Item, col(Item.id) == col(Decision.item_id))
-        .where(col(Decision.decided_at) > since, col(Decision.status) != DecisionStatus.UNDONE)
+    automated_origins: list[str] = []
+    for guideline_id, primary, origin, slot, count, breaches in _decided_by_slot(
+        session, now=now, since=since, window_hours=window_hours
     ):
-        queue = _queue_of_decision(guideline_id, kind)
-        entry = get(queue)
+        entry = get(_queue_of_decision(guideline_id, primary))
         if is_automated(origin):
-            entry.automated += 1
-            automated += 1
+            entry.automated += count
+            automated += count
+            if origin not in automated_origins:
+                automated_origins.append(origin)
             continue
-        decided = _aware(decided_at)
-        hour = min(int((now - decided).total_seconds() // 3600), window_hours - 1)
-        slot = window_hours - 1 - max(hour, 0)
-        entry.decided_series[slot] += 1
-        total_series[slot] += 1
-        handling.setdefault(queue, []).append(float(seconds))
-        if decided > _aware(deadline_at):
-            entry.deadline_breaches += 1
-    for queue, values in handling.items():
-        health[queue].median_handling_seconds = round(statistics.median(values), 1)
+        entry.decided_series[slot] += count
+        total_series[slot] += count
+        entry.deadline_breaches += breaches
+    # A second statement: on PostgreSQL (read committed) it may see a decision committed
+    # since the first, possibly of a queue that had none before, hence `get`.
+    for queue, median in _median_handling(
+        session, since=since, automated_origins=automated_origins
+    ).items():
+        get(queue).median_handling_seconds = round(median, 1)
 
     for (before,) in session.execute(
         select(col(AuditEvent.before)).where(
