@@ -20,9 +20,16 @@ import json
 import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
-__all__ = ["WEIGHTS", "number_json", "score_item", "score_item_json", "string_json"]
+__all__ = [
+    "WEIGHTS",
+    "ScoreInputs",
+    "number_json",
+    "score_item",
+    "score_item_json",
+    "string_json",
+]
 
 WEIGHTS = {"severity": 30.0, "signal": 20.0, "reports": 10.0, "reach": 20.0, "deadline": 20.0}
 
@@ -189,25 +196,28 @@ def _score(
     )
 
 
-def score_item(
-    *,
-    severity: int,
-    signals: Sequence[dict[str, Any]],
-    report_count: int,
-    views: int,
-    deadline_at: datetime,
-    sla_hours: float,
-    now: datetime,
-) -> tuple[float, dict[str, Any]]:
+class ScoreInputs(TypedDict):
+    """What an item's priority is computed from (`score_item`, `score_item_json`)."""
+
+    severity: int
+    signals: Sequence[dict[str, Any]]
+    report_count: int
+    views: int
+    deadline_at: datetime
+    sla_hours: float
+    now: datetime
+
+
+def score_item(**inputs: Unpack[ScoreInputs]) -> tuple[float, dict[str, Any]]:
     """Return `(priority, breakdown)` for an item at time `now`.
 
     The breakdown names every part's input, its share (0-1) and its points."""
-    found = _score(severity, signals, report_count, views, deadline_at, sla_hours, now)
+    found = _score(**inputs)
     return found.total, {
         "total": found.total,
         "parts": {
             "severity": {
-                "input": severity,
+                "input": inputs["severity"],
                 "share": found.severity[0],
                 "points": found.severity[1],
             },
@@ -217,13 +227,13 @@ def score_item(
                 "points": found.signal[1],
             },
             "reports": {
-                "input": report_count,
+                "input": inputs["report_count"],
                 "share": found.reports[0],
                 "points": found.reports[1],
             },
-            "reach": {"input": views, "share": found.reach[0], "points": found.reach[1]},
+            "reach": {"input": inputs["views"], "share": found.reach[0], "points": found.reach[1]},
             "deadline": {
-                "input": {"seconds_left": found.seconds_left, "sla_hours": sla_hours},
+                "input": {"seconds_left": found.seconds_left, "sla_hours": inputs["sla_hours"]},
                 "share": found.deadline[0],
                 "points": found.deadline[1],
             },
@@ -232,29 +242,20 @@ def score_item(
     }
 
 
-def score_item_json(
-    *,
-    severity: int,
-    signals: Sequence[dict[str, Any]],
-    report_count: int,
-    views: int,
-    deadline_at: datetime,
-    sla_hours: float,
-    now: datetime,
-) -> tuple[float, str]:
+def score_item_json(**inputs: Unpack[ScoreInputs]) -> tuple[float, str]:
     """`(priority, json.dumps(breakdown))` of `score_item`, printed from remembered
     pieces without building the breakdown (what ingest's bulk store writes into the
     JSON column): same keys in the same order, `json.dumps`'s separators and numbers."""
-    found = _score(severity, signals, report_count, views, deadline_at, sla_hours, now)
+    found = _score(**inputs)
     total = found.total
     return total, (
         f'{{"total": {number_json(total)}, "parts": {{'
-        f'"severity": {{"input": {number_json(severity)}, {found.severity[2]}}}, '
+        f'"severity": {{"input": {number_json(inputs["severity"])}, {found.severity[2]}}}, '
         f'"signal": {{"input": {{"name": {string_json(found.strongest_name)}, '
         f'"score": {number_json(found.strongest)}}}, {found.signal[2]}}}, '
-        f'"reports": {{"input": {number_json(report_count)}, {found.reports[2]}}}, '
-        f'"reach": {{"input": {number_json(views)}, {found.reach[2]}}}, '
+        f'"reports": {{"input": {number_json(inputs["report_count"])}, {found.reports[2]}}}, '
+        f'"reach": {{"input": {number_json(inputs["views"])}, {found.reach[2]}}}, '
         f'"deadline": {{"input": {{"seconds_left": {number_json(found.seconds_left)}, '
-        f'"sla_hours": {number_json(sla_hours)}}}, {found.deadline[2]}}}}}, '
+        f'"sla_hours": {number_json(inputs["sla_hours"])}}}, {found.deadline[2]}}}}}, '
         f'"scored_at": {found.scored_at[2]}}}'
     )

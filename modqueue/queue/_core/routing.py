@@ -7,7 +7,7 @@ from typing import Any, TypedDict, Unpack
 
 from modqueue.guidelines import GuidelineSet
 from modqueue.queue._core.models import Item
-from modqueue.queue._core.priority import score_item, score_item_json
+from modqueue.queue._core.priority import ScoreInputs, score_item, score_item_json
 from modqueue.queue._core.referrals import TRUSTED_PART, TrustedFlagger
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "SECOND_REVIEW_SUFFIX",
     "SENIOR_SUFFIX",
     "TRIAGE",
+    "RescoreInputs",
     "boost_part",
     "deadline_for",
     "is_low_queue",
@@ -130,50 +131,41 @@ def keep_boost(breakdown: dict[str, Any] | None) -> dict[str, Any] | None:
     return part if isinstance(part, dict) else None
 
 
+class RescoreInputs(TypedDict):
+    """What `rescore` takes: the item's policy and scoring inputs at time `now` (the
+    policy's severity and SLA complete them into `priority.ScoreInputs`)."""
+
+    policy: str | None
+    signals: list[dict[str, Any]]
+    report_count: int
+    views: int
+    deadline_at: datetime
+    now: datetime
+
+
+def _score_inputs(guidelines: GuidelineSet, inputs: RescoreInputs) -> ScoreInputs:
+    severity, sla = policy_numbers(guidelines, inputs["policy"])
+    return {
+        "severity": severity,
+        "signals": inputs["signals"],
+        "report_count": inputs["report_count"],
+        "views": inputs["views"],
+        "deadline_at": inputs["deadline_at"],
+        "sla_hours": sla,
+        "now": inputs["now"],
+    }
+
+
 def rescore(
-    guidelines: GuidelineSet,
-    *,
-    policy: str | None,
-    signals: list[dict[str, Any]],
-    report_count: int,
-    views: int,
-    deadline_at: datetime,
-    now: datetime,
+    guidelines: GuidelineSet, **inputs: Unpack[RescoreInputs]
 ) -> tuple[float, dict[str, Any]]:
     """Priority and breakdown of an item under its policy at time `now`."""
-    severity, sla = policy_numbers(guidelines, policy)
-    return score_item(
-        severity=severity,
-        signals=signals,
-        report_count=report_count,
-        views=views,
-        deadline_at=deadline_at,
-        sla_hours=sla,
-        now=now,
-    )
+    return score_item(**_score_inputs(guidelines, inputs))
 
 
-def rescore_json(
-    guidelines: GuidelineSet,
-    *,
-    policy: str | None,
-    signals: list[dict[str, Any]],
-    report_count: int,
-    views: int,
-    deadline_at: datetime,
-    now: datetime,
-) -> tuple[float, str]:
+def rescore_json(guidelines: GuidelineSet, **inputs: Unpack[RescoreInputs]) -> tuple[float, str]:
     """`rescore` with the breakdown as its JSON text, not built (`score_item_json`)."""
-    severity, sla = policy_numbers(guidelines, policy)
-    return score_item_json(
-        severity=severity,
-        signals=signals,
-        report_count=report_count,
-        views=views,
-        deadline_at=deadline_at,
-        sla_hours=sla,
-        now=now,
-    )
+    return score_item_json(**_score_inputs(guidelines, inputs))
 
 
 class ScoreChanges(TypedDict, total=False):

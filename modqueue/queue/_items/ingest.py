@@ -20,6 +20,7 @@ from modqueue.queue._core.priority import number_json, string_json
 from modqueue.queue._core.referrals import NoticeType, TrustedFlagger, notice_type_of
 from modqueue.queue._core.routing import (
     TRIAGE,
+    RescoreInputs,
     boost_part,
     deadline_for,
     keep_boost,
@@ -131,30 +132,22 @@ def _new_row(
     policy = item.policy or guidelines.route(item.text, [(s.name, s.score) for s in item.signals])
     deadline = deadline_for(guidelines, policy, item.flagged_at, now, flagger)
     reporter = item.reporter.model_dump(exclude_none=True) if item.reporter else None
+    inputs: RescoreInputs = {
+        "policy": policy,
+        "signals": signals,
+        "report_count": item.report_count,
+        "views": item.views,
+        "deadline_at": deadline,
+        "now": now,
+    }
     encoded: dict[str, str] = {}
     breakdown: dict[str, Any] | None
     if texts and flagger is None:
-        priority, encoded["priority_breakdown"] = rescore_json(
-            guidelines,
-            policy=policy,
-            signals=signals,
-            report_count=item.report_count,
-            views=item.views,
-            deadline_at=deadline,
-            now=now,
-        )
+        priority, encoded["priority_breakdown"] = rescore_json(guidelines, **inputs)
         breakdown = None
     else:
         priority, breakdown = with_boost(
-            rescore(
-                guidelines,
-                policy=policy,
-                signals=signals,
-                report_count=item.report_count,
-                views=item.views,
-                deadline_at=deadline,
-                now=now,
-            ),
+            rescore(guidelines, **inputs),
             boost_part(flagger) if flagger is not None else None,
         )
     if texts:
