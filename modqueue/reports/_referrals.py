@@ -20,7 +20,13 @@ from typing import Any
 from sqlmodel import Session
 
 from modqueue.queue import Permission, authorize_actor
-from modqueue.reports._sql import bounds_clause, percentiles_sql, query, seconds_between
+from modqueue.reports._sql import (
+    LAST_DECISION_AND_ACTION,
+    bounds_clause,
+    percentiles_sql,
+    query,
+    seconds_between,
+)
 
 __all__ = ["OUTCOMES", "ReferralFilter", "referral_report"]
 
@@ -63,16 +69,7 @@ def _referred_cte(session: Session, where: ReferralFilter) -> str:
     source = "i.source = :source" if where.source else "i.trusted_flagger IS NOT NULL"
     seconds = seconds_between(session, "a.updated_at", flagged)
     return f"""
-WITH last_decision AS (
-    SELECT item_id, MAX(id) AS id FROM decision
-    WHERE status = 'active' AND action <> 'escalate'
-    GROUP BY item_id
-), last_action AS (
-    SELECT item_id, MAX(id) AS id FROM outbound_action
-    WHERE reverses_id IS NULL AND status <> 'cancelled'
-        AND action NOT IN ('notify_ack', 'notify_outcome')
-    GROUP BY item_id
-), referred AS (
+WITH {LAST_DECISION_AND_ACTION}, referred AS (
     SELECT i.id AS item_id, i.source AS source, COALESCE(i.policy, 'triage') AS policy,
         i.trusted_flagger AS trusted_flagger,
         CASE

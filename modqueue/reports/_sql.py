@@ -11,7 +11,28 @@ from sqlmodel import Session
 
 from modqueue.queue import UTCDateTime
 
-__all__ = ["bounds_clause", "dialect", "percentiles_sql", "query", "seconds_between"]
+__all__ = [
+    "LAST_DECISION_AND_ACTION",
+    "bounds_clause",
+    "dialect",
+    "percentiles_sql",
+    "query",
+    "seconds_between",
+]
+
+LAST_DECISION_AND_ACTION = """last_decision AS (
+    SELECT item_id, MAX(id) AS id FROM decision
+    WHERE status = 'active' AND action <> 'escalate'
+    GROUP BY item_id
+), last_action AS (
+    SELECT item_id, MAX(id) AS id FROM outbound_action
+    WHERE reverses_id IS NULL AND status <> 'cancelled'
+        AND action NOT IN ('notify_ack', 'notify_outcome')
+    GROUP BY item_id
+)"""
+"""Common table expressions of each item's last active, non-escalating decision and its
+last outbound action that is neither cancelled, a reversal nor a notice (what the
+statements of reasons and the referral report both start from)."""
 
 
 def dialect(session: Session) -> str:

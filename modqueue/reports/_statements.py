@@ -25,7 +25,7 @@ from sqlmodel import Session
 from modqueue.guidelines import GuidelineSet
 from modqueue.queue import NoticeType, Permission, UTCDateTime, authorize_actor
 from modqueue.reports._grounds import ReportsConfig
-from modqueue.reports._sql import bounds_clause, query
+from modqueue.reports._sql import LAST_DECISION_AND_ACTION, bounds_clause, query
 
 __all__ = [
     "AUTOMATED_ORIGINS",
@@ -66,16 +66,7 @@ _PUID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 def _sql(where: str) -> str:
     actions = ", ".join(f"'{a}'" for a in RESTRICTIVE_ACTIONS)
     return f"""
-WITH last_decision AS (
-    SELECT item_id, MAX(id) AS id FROM decision
-    WHERE status = 'active' AND action <> 'escalate'
-    GROUP BY item_id
-), last_action AS (
-    SELECT item_id, MAX(id) AS id FROM outbound_action
-    WHERE reverses_id IS NULL AND status <> 'cancelled'
-        AND action NOT IN ('notify_ack', 'notify_outcome')
-    GROUP BY item_id
-)
+WITH {LAST_DECISION_AND_ACTION}
 SELECT d.id AS decision_id, d.label AS label, d.action AS action,
     d.guideline_id AS guideline_id, d.guideline_version AS guideline_version,
     d.origin AS origin, d.decided_at AS decided_at,
