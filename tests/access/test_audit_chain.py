@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Connection, text
@@ -16,6 +15,7 @@ from modqueue.queue._audit import chain as _audit
 from modqueue.queue._audit.chain import GENESIS_HASH, canonical_event, record_event
 from modqueue.queue._core.types import utcnow
 from tests.conftest import make_item
+from tests.support.audit import tamper
 
 EVENTS = 6  # the chain the tamper tests start from
 
@@ -30,19 +30,6 @@ def _build_chain(q: ReviewQueue) -> None:
 
 def _verify(q: ReviewQueue, anchors: tuple[tuple[int, str], ...] = ()) -> ChainReport:
     return q.run(lambda s: verify_chain(s, anchors=anchors))
-
-
-def _tamper(url: str, work: Callable[[Connection], object]) -> None:
-    """Rewrite rows as an attacker with the owner's rights (SQLite: dropping the triggers)."""
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.execute(text("DROP TRIGGER audit_event_no_update"))
-                conn.execute(text("DROP TRIGGER audit_event_no_delete"))
-            work(conn)
-    finally:
-        engine.dispose()
 
 
 def _edit(conn: Connection) -> None:
@@ -110,7 +97,7 @@ def test_tampering_is_detected_at_the_first_broken_link(
     report = _verify(review_queue)
     assert report.ok and report.checked == EVENTS
     work, broken_id, words = TAMPERING[kind]
-    _tamper(database_url, work)
+    tamper(database_url, work)
     report = _verify(review_queue)
     assert not report.ok
     assert report.broken_id == broken_id
@@ -122,7 +109,7 @@ def test_truncated_tail_is_caught_by_an_anchor(
 ) -> None:
     _build_chain(review_queue)
     head = _verify(review_queue)
-    _tamper(database_url, lambda c: c.execute(text(f"DELETE FROM audit_event WHERE id = {EVENTS}")))
+    tamper(database_url, lambda c: c.execute(text(f"DELETE FROM audit_event WHERE id = {EVENTS}")))
     assert _verify(review_queue).ok
     report = _verify(review_queue, head.heads)
     assert not report.ok

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from modqueue import NotFound
@@ -16,12 +15,12 @@ from modqueue.queue import (
     ChainReport,
     ReviewQueue,
     latest_checkpoint,
-    make_engine,
     verify_chain,
     verify_since,
     write_checkpoint,
 )
 from tests.conftest import make_item
+from tests.support.audit import tamper
 
 
 def _work(q: ReviewQueue, first: int, count: int) -> None:
@@ -43,19 +42,6 @@ def _checkpoint(q: ReviewQueue) -> tuple[int, ChainReport]:
 
 def _since(q: ReviewQueue, checkpoint: int) -> ChainReport:
     return q.read(lambda s: verify_since(s, checkpoint=checkpoint))
-
-
-def _tamper(url: str, work: Callable[[Connection], object]) -> None:
-    """Rewrite rows as an attacker with the owner's rights (SQLite: dropping the triggers)."""
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.execute(text("DROP TRIGGER audit_event_no_update"))
-                conn.execute(text("DROP TRIGGER audit_event_no_delete"))
-            work(conn)
-    finally:
-        engine.dispose()
 
 
 def _max_id(q: ReviewQueue) -> int:
@@ -88,7 +74,7 @@ def test_an_edit_after_the_checkpoint_is_caught(
     number, _ = _checkpoint(q)
     _work(q, 10, 2)
     target = _max_id(q) - 2
-    _tamper(
+    tamper(
         database_url,
         lambda c: c.execute(text(f"UPDATE audit_event SET actor = 'mallory' WHERE id = {target}")),
     )
@@ -104,7 +90,7 @@ def test_a_cut_tail_is_caught(review_queue: ReviewQueue, database_url: str) -> N
     last = _max_id(q)
     assert first.head_id == last
     # The attacker deletes the last events; what is left is a valid, shorter chain.
-    _tamper(
+    tamper(
         database_url, lambda c: c.execute(text(f"DELETE FROM audit_event WHERE id > {last - 2}"))
     )
     assert q.read(verify_chain).ok
@@ -121,7 +107,7 @@ def test_a_checkpoint_that_no_longer_matches_is_refused(
     number, first = _checkpoint(q)
     assert first.head_id is not None
     # The checkpointed event itself was rewritten (hash and all).
-    _tamper(
+    tamper(
         database_url,
         lambda c: c.execute(
             text(f"UPDATE audit_event SET hash = :h WHERE id = {first.head_id}"), {"h": "f" * 64}
@@ -167,6 +153,6 @@ def test_cli_verify_since(review_queue: ReviewQueue, database_url: str) -> None:
     out = runner.invoke(app, ["audit", "verify", "--since", "zero"], env=env)
     assert out.exit_code != 0 and "--since 'zero'" in out.stderr
     last = _max_id(q)
-    _tamper(database_url, lambda c: c.execute(text(f"DELETE FROM audit_event WHERE id = {last}")))
+    tamper(database_url, lambda c: c.execute(text(f"DELETE FROM audit_event WHERE id = {last}")))
     out = runner.invoke(app, ["audit", "verify", "--since", "last"], env=env)
     assert out.exit_code == 2 and "was cut" in out.stderr

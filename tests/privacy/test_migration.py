@@ -22,6 +22,7 @@ from modqueue.queue import (
 from modqueue.queue._audit.chain import AUDIT, GENESIS_HASH, AuditRecord, _rows, event_hash
 from modqueue.queue._core.db import alembic_config
 from tests.privacy.scan import occurrences
+from tests.support.audit import drop_audit_guards
 
 URL = "https://example.org/p/legacy-url-4471"
 NOTE = "@legacy_handle_4471 says it is news"
@@ -106,9 +107,7 @@ def test_tampering_with_sealed_events_is_detected(
 ) -> None:
     engine, _ = legacy
     with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.execute(text("DROP TRIGGER audit_event_no_update"))
-            conn.execute(text("DROP TRIGGER audit_event_no_delete"))
+        drop_audit_guards(conn)
         tamper(conn)
     assert _verify(engine) == (False, broken)
 
