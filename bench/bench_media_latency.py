@@ -31,9 +31,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
-from textual import events
 
-from bench.bench_tui_latency import REVIEWER, prepare, summary
+from bench.bench_tui_latency import REVIEWER, decide_and_wait, prepare, summary
 from modqueue.guidelines import MediaView
 from modqueue.integrations.media import FetchedMedia, MediaConfig, fetch_media
 from modqueue.queue import ReviewQueue
@@ -86,14 +85,8 @@ async def run(
             card = screen.query_one(ItemCard)
             panel = screen.query_one(MediaPanel)
             for _ in range(decisions):
-                before = card.shown_item_id
-                painted = asyncio.Event()
                 started = time.perf_counter()
-                app.post_message(events.Key("1", "1"))
-                while card.shown_item_id == before or card.shown_item_id is None:
-                    await asyncio.sleep(0)
-                app.call_after_refresh(painted.set)
-                await painted.wait()
+                await decide_and_wait(app, card)
                 to_item.append(time.perf_counter() - started)
                 if media:
                     while panel.shown_views().get(0) not in ("blurred", "failed"):

@@ -1,6 +1,6 @@
 """Review screen latency: from the decision key to the next item on screen.
 
-    python bench/bench_tui_latency.py [--db sqlite:///tui-bench.db] [--pg URL]
+    python -m bench.bench_tui_latency [--db sqlite:///tui-bench.db] [--pg URL]
         [--pending 100000] [--decisions 200]
 
 The PostgreSQL URL comes from `--pg` or `MODQUEUE_TEST_PG_URL`; with neither, only
@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import statistics
 import time
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlmodel import col
 from textual import events
 
+from bench.bench_queue import reset
 from modqueue.queue import Item, ReviewQueue, make_engine, migrate
 from modqueue.tui import TuiConfig
 from modqueue.tui.app import ReviewApp
@@ -45,11 +47,18 @@ from modqueue.tui.screens import ReviewScreen
 REVIEWER = "bench-reviewer"
 
 
+def _words(n: int) -> str:
+    """Words of item `n`'s own (texts that differ only in digits would cluster and fold
+    into floods, leaving nothing pending to review)."""
+    digest = hashlib.sha256(str(n).encode()).hexdigest()
+    return " ".join(f"w{digest[i : i + 5]}" for i in range(0, 40, 5))
+
+
 def _item(n: int) -> dict[str, Any]:
     return {
         "source": "bench",
         "external_id": f"t-{n}",
-        "text": f"bench item {n}: boat to UK this week, pay on arrival, message the number",
+        "text": _words(n) + " boat to UK this week, pay on arrival, message the number",
         "url": f"https://social.example.com/p/{n}",
         "media": [{"kind": "image", "url": f"https://media.example.net/{n}.jpg"}],
         "author": {"id": f"acct-{n % 997}", "handle": f"@travel_{n % 997}"},
@@ -63,12 +72,10 @@ def _item(n: int) -> dict[str, Any]:
 
 def prepare(url: str, pending: int, *, fresh: bool) -> None:
     """Top the database up to `pending` pending bench items (emptied first with `fresh`)."""
+    if fresh:
+        reset(url)  # the audit log is append-only: start from an empty database
     engine = make_engine(url)
     migrate(engine)
-    if fresh:
-        with engine.begin() as conn:
-            for table in ("audit_event", "outbound_action", "decision", "sync_cursor", "item"):
-                conn.execute(text(f"DELETE FROM {table}"))
     engine.dispose()
     started = time.perf_counter()
     with ReviewQueue(url, auto_migrate=False) as queue:
@@ -95,6 +102,18 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"p50": statistics.median(ms), "p95": _pct(ms, 0.95), "max": max(ms)}
 
 
+async def decide_and_wait(app: ReviewApp, card: ItemCard) -> None:
+    """Press the first label's key and wait until the next item is on screen (shown by
+    the card and painted)."""
+    before = card.shown_item_id
+    painted = asyncio.Event()
+    app.post_message(events.Key("1", "1"))
+    while card.shown_item_id == before or card.shown_item_id is None:
+        await asyncio.sleep(0)
+    app.call_after_refresh(painted.set)
+    await painted.wait()
+
+
 async def tui_run(url: str, decisions: int, *, paced: bool, ahead: int = 1) -> list[float]:
     """Seconds from each decision key to the next item on screen."""
     latencies: list[float] = []
@@ -108,14 +127,8 @@ async def tui_run(url: str, decisions: int, *, paced: bool, ahead: int = 1) -> l
             assert isinstance(screen, ReviewScreen)
             card = screen.query_one(ItemCard)
             for _ in range(decisions):
-                before = card.shown_item_id
-                painted = asyncio.Event()
                 started = time.perf_counter()
-                app.post_message(events.Key("1", "1"))
-                while card.shown_item_id == before or card.shown_item_id is None:
-                    await asyncio.sleep(0)
-                app.call_after_refresh(painted.set)
-                await painted.wait()
+                await decide_and_wait(app, card)
                 latencies.append(time.perf_counter() - started)
                 if paced:  # the reviewer reads until the claim ahead is in memory
                     for _ in range(10_000):
