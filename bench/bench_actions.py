@@ -5,7 +5,7 @@ server in its own process that checks each signature and answers `{"status": "do
 same concurrency. The dispatcher also claims the actions from the outbox in batches and
 records every outcome with its audit event; the plain loop does no bookkeeping at all.
 
-    .venv/bin/python bench/bench_actions.py [--db URL] [--actions 10000] [--concurrency 16]
+    .venv/bin/python -m bench.bench_actions [--db URL] [--actions 10000] [--concurrency 16]
 
 Prints both rates and their ratio (dispatcher / plain loop; 1.0 means no overhead).
 """
@@ -24,12 +24,14 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import insert, select
 
+from bench.texts import distinct_text
 from modqueue.config import PlatformConfig
 from modqueue.integrations.actions import (
     ClaimedAction,
@@ -88,15 +90,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+def _wait_listening(port: int, server: BaseProcess) -> None:
+    """Wait for the spawned server (its interpreter imports modqueue first: tens of
+    seconds on a loaded machine)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.is_alive():
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"bench server did not listen on {port}")
+    raise RuntimeError(f"bench server did not listen on {port} (exit code {server.exitcode})")
 
 
 def _fill_outbox(queue: ReviewQueue, n: int, run: int) -> list[ClaimedAction]:
@@ -107,7 +111,7 @@ def _fill_outbox(queue: ReviewQueue, n: int, run: int) -> list[ClaimedAction]:
         {
             "source": "bench",
             "external_id": f"run{run}-post-{i}",
-            "text": f"synthetic post {i}",
+            "text": distinct_text(i, "synthetic post"),
             "policy": "people-smuggling",
         }
         for i in range(n)
@@ -202,7 +206,7 @@ def main() -> None:
     port = _free_port()
     server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
     server.start()
-    _wait_listening(port)
+    _wait_listening(port, server)
     url = f"http://127.0.0.1:{port}/actions"
     tmp = tempfile.TemporaryDirectory()
     db = args.db or f"sqlite:///{Path(tmp.name) / 'bench.db'}"

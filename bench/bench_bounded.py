@@ -12,7 +12,7 @@ peak resident set (RSS high-water mark) is read from `os.wait4()` when it exits.
 - ingest, 2 GiB line: a good line, a 2 GiB line and a good line on stdin, written 1 MiB
   at a time by this process (which never holds the line either).
 
-    .venv/bin/python bench/bench_bounded.py [--items 2000] [--line-gib 2]
+    .venv/bin/python -m bench.bench_bounded [--items 2000] [--line-gib 2]
         [--pg postgresql://...]   # a PostgreSQL database instead of SQLite (wiped)
 
 Prints a markdown table: peak RSS in MiB, and the ratio to the normal run.
@@ -34,6 +34,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from bench.texts import distinct_text
+
 CHUNK = b'{"external_id": "endless", "text": "' + b"x" * 65_000 + b'"}, '
 MIB = 1024 * 1024
 
@@ -43,7 +45,7 @@ def items(n: int) -> list[dict[str, Any]]:
         {
             "source": "bench",
             "external_id": f"post-{i}",
-            "text": f"synthetic flagged post number {i} with some words in it",
+            "text": distinct_text(i, "synthetic flagged post with some words in it"),
             "policy": "hate" if i % 2 else None,
             "signals": [{"name": "clf-v2", "score": (i % 100) / 100}],
         }

@@ -7,7 +7,7 @@ Both runs store the same items in fresh databases in the same process:
   `--page` items (pre-serialised, so the server costs little), each page committed with
   its cursor in one transaction.
 
-    .venv/bin/python bench/bench_feed_ingest.py [--items 100000] [--page 1000]
+    .venv/bin/python -m bench.bench_feed_ingest [--items 100000] [--page 1000]
         [--pg postgresql://...]   # also run both on a PostgreSQL database
 
 Prints items/s for each and the ratio feed / direct.
@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench.texts import distinct_text
 from modqueue.config import FeedSourceConfig
 from modqueue.integrations.sources import FeedSource
 from modqueue.queue import ReviewQueue
@@ -38,7 +39,7 @@ def make_items(n: int) -> list[dict[str, Any]]:
         {
             "source": "feed",
             "external_id": f"post-{i}",
-            "text": f"synthetic flagged post number {i} with some words in it",
+            "text": distinct_text(i, "synthetic flagged post with some words in it"),
             "policy": POLICIES[i % len(POLICIES)],
             "signals": [{"name": "clf-v2", "score": (i % 100) / 100}],
             "report_count": i % 7,

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bench.texts import distinct_text
 from modqueue.integrations.labelstudio import (
     LabelStudioClient,
     LabelStudioConfig,
@@ -51,7 +52,7 @@ def make_items(n: int, prefix: str) -> list[dict[str, Any]]:
         {
             "source": "bench",
             "external_id": f"{prefix}-{i}",
-            "text": f"synthetic flagged post {i} about some group, for the benchmark",
+            "text": distinct_text(i, "synthetic flagged post about some group, for the benchmark"),
             "url": f"https://example.invalid/{prefix}/{i}",
             "policy": POLICY,
             "signals": [{"name": "hate-clf-v1", "score": (i % 100) / 100}],

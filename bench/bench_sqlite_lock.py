@@ -6,7 +6,7 @@ N processes claim and decide from one SQLite file until the queue is empty. Repo
 variant: items per second and each process's share of the items (fairness: the smallest
 and largest share against the even 1/N). The ratio is new / old.
 
-    .venv/bin/python bench/bench_sqlite_lock.py --items 2000 --processes 4 --rounds 2
+    .venv/bin/python -m bench.bench_sqlite_lock --items 2000 --processes 4 --rounds 2
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.texts import distinct_text
 from modqueue.quality import QualityConfig
 from modqueue.queue import ReviewQueue
 
@@ -28,7 +29,7 @@ def _item(n: int) -> dict[str, Any]:
     return {
         "source": "bench",
         "external_id": f"post-{n}",
-        "text": f"synthetic flagged post number {n}",
+        "text": distinct_text(n, "synthetic flagged post"),
         "policy": "people-smuggling",
         "signals": [{"name": "smuggling-clf-v2", "score": 0.5}],
     }

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import statistics
 import time
@@ -38,6 +37,7 @@ from sqlmodel import col
 from textual import events
 
 from bench.bench_queue import reset
+from bench.texts import distinct_text
 from modqueue.queue import Item, ReviewQueue, make_engine, migrate
 from modqueue.tui import TuiConfig
 from modqueue.tui.app import ReviewApp
@@ -47,18 +47,11 @@ from modqueue.tui.screens import ReviewScreen
 REVIEWER = "bench-reviewer"
 
 
-def _words(n: int) -> str:
-    """Words of item `n`'s own (texts that differ only in digits would cluster and fold
-    into floods, leaving nothing pending to review)."""
-    digest = hashlib.sha256(str(n).encode()).hexdigest()
-    return " ".join(f"w{digest[i : i + 5]}" for i in range(0, 40, 5))
-
-
 def _item(n: int) -> dict[str, Any]:
     return {
         "source": "bench",
         "external_id": f"t-{n}",
-        "text": _words(n) + " boat to UK this week, pay on arrival, message the number",
+        "text": distinct_text(n, "boat to UK this week, pay on arrival, message the number"),
         "url": f"https://social.example.com/p/{n}",
         "media": [{"kind": "image", "url": f"https://media.example.net/{n}.jpg"}],
         "author": {"id": f"acct-{n % 997}", "handle": f"@travel_{n % 997}"},
