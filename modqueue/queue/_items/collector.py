@@ -5,7 +5,7 @@
 returns. When the collector runs in the middle of it, the survivors of its young
 generations (those containers, still in use) are promoted to the oldest generation;
 once that has grown by a quarter the collector walks every object the process holds.
-In a process holding much (an ingest feeding large batches), that was a third of the
+In a process holding much (an ingest feeding large batches), that was about a fifth of the
 CPU of fingerprinting on the flood corpus (`bench/RESULTS_clusters.md`, `fpingest3`).
 Those containers are freed by their reference counts when the call returns; pausing
 the collector for the call only delays collections (the next one runs as usual
