@@ -3,6 +3,8 @@ shingles (the stored and bank-exported format), however the batch is made up."""
 
 from __future__ import annotations
 
+import random
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -94,3 +96,31 @@ def test_fingerprints_many_matches_one_by_one() -> None:
     first = many[0]
     assert first.query_keys() == first.query_keys()
     assert len(first.bands()) == fingerprints.BANDS
+
+
+def _findall_words(raw: str) -> list[str]:
+    """`normalise_text`'s words the general way: every letter run `_LETTERS` finds."""
+    from modqueue.queue._items.content import _LETTERS, _STOP, _URL, EMAIL, mask_pii
+
+    text = EMAIL.sub("[EMAIL]", raw) if "@" in raw else raw
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if "http" in text or "www." in text:
+        text = _URL.sub(" ", unicodedata.normalize("NFKC", mask_pii(raw)).casefold())
+    text = text.replace("[email]", " ").replace("[phone]", " ")
+    return [w for w in _LETTERS.findall(text) if w not in _STOP]
+
+
+def test_texts_whose_only_non_ascii_characters_are_no_letters_keep_their_words() -> None:
+    """Emoji, symbols, digits and marks beyond ASCII cut words as `_LETTERS` does
+    (the ASCII path), while any letter beyond ASCII (or one NFKC turns into ASCII
+    letters) keeps the text on the general path: the words are the same either way."""
+    rng = random.Random(7)
+    beyond = [
+        "🚤", "🇬🇧", "‼️", "💯", "·", "—", "«", "€", "²", "½", "\u0661", "Ⅻ", "\u0301", "\u200b",
+        "\u2028", "é", "ß", "ﬁ", "\uff21", "中", "ǅ", "İ", "ⓐ", "µ", "Ω", "\ud800",
+    ]  # fmt: skip
+    alphabet = [*"abcXYZ _-.,!?1234567890@:/[]", *beyond]
+    texts = ["Boat 🚤 to UK‼️ call 📞 +44 7693 570382 💯", "café 🔥 naïve", "x²y ½ Ⅻ", "🔥"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(5000)]
+    for text in texts:
+        assert normalise_text(text) == _findall_words(text), repr(text)

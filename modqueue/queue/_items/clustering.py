@@ -63,6 +63,7 @@ from modqueue.queue._core.models import Item
 from modqueue.queue._core.routing import rescore
 from modqueue.queue._core.types import ItemStatus, utcnow
 from modqueue.queue._items.bank import BankMatch, bank_lookup
+from modqueue.queue._items.collector import collector_paused
 from modqueue.queue._items.fingerprints import (
     Fingerprints,
     fingerprints_many,
@@ -363,10 +364,32 @@ def assign_clusters(
     `new_items` (ingest): the content of every item of `item_ids`, just inserted by this
     transaction (so in no cluster and not fingerprinted yet), as stored: the items are
     not read back.
+
+    The cyclic garbage collector is held off during the call (`collector_paused`: the
+    batch's many short-lived containers would otherwise be promoted and walked again
+    and again by full collections).
     """
-    now = now or utcnow()
     if not item_ids:
         return []
+    with collector_paused():
+        return _assign_clusters(
+            session,
+            item_ids=item_ids,
+            guidelines=guidelines,
+            now=now or utcnow(),
+            new_items=new_items,
+        )
+
+
+def _assign_clusters(
+    session: Session,
+    *,
+    item_ids: Sequence[int],
+    guidelines: GuidelineSet | None,
+    now: datetime,
+    new_items: Mapping[int, NewContent] | None,
+) -> list[int]:
+    """`assign_clusters`, the collector paused."""
     batch: list[_BatchRow]
     if new_items is not None:
         batch = [(i, *new_items[i], None) for i in sorted(set(item_ids))]

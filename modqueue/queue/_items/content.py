@@ -78,6 +78,8 @@ TRAIN_SHARE = 0.8
 VALIDATION_SHARE = 0.1
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _LETTERS = re.compile(r"[^\W\d_]+")
+_NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")
+"""A character `_LETTERS` takes that is not ASCII."""
 _STOP = frozenset(
     [
         "a",
@@ -142,10 +144,12 @@ def normalise_text(text: str, *, masked: bool = False) -> list[str]:
         text = _URL.sub(" ", text)
     if "[" in text:
         text = text.replace("[email]", " ").replace("[phone]", " ")
-    if ascii_only:
+    if ascii_only or not _NON_ASCII_LETTER.search(text):
         # In ASCII the letters `_LETTERS` finds are a-z (after casefold): everything
         # else becomes a space in one `bytes.translate`, and `split` cuts the words.
-        words = text.encode().translate(_ASCII_LETTERS).decode().split()
+        # A text whose only characters beyond ASCII are no letters (emoji, symbols)
+        # has the same words: each of those characters becomes `?`, then a space.
+        words = text.encode("ascii", "replace").translate(_ASCII_LETTERS).decode().split()
     else:
         words = _LETTERS.findall(text)
     return list(filterfalse(_STOP.__contains__, words))
