@@ -111,6 +111,18 @@ class JsonlWriter(_PartialFiles):
         if len(seen) == 2 or len(held) >= self._hold:
             self._release(split)
 
+    def holding(self, split: str) -> bool:
+        """Whether `split` still holds records back (see the class docstring)."""
+        return len(self._seen[split]) < 2
+
+    def write_text(self, split: str, lines: str) -> None:
+        """Append encoded records (`lines`, each ending in a newline) to `split`, which
+        holds nothing back any more (`holding` is false)."""
+        if lines:
+            if self.holding(split):
+                raise ValueError(f"{split}: records are still held back; use write_line")
+            self._writes[split](lines)
+
     def _close(self) -> None:
         for stream in self._streams.values():
             stream.close()
