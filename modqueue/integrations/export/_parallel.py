@@ -16,8 +16,8 @@ back), the rest as one string. The card's statistics are added in chunk order
 equal one process's.
 
 Workers are forked (the pseudonymisation key is inherited in memory: it is never
-pickled, sent or written); without `fork` (not Linux) or with fewer than two chunks the
-export runs in one process.
+pickled, sent or written); without `fork` (not Linux), on a hot standby (which cannot
+export a snapshot) or with fewer than two chunks the export runs in one process.
 """
 
 from __future__ import annotations
@@ -163,11 +163,17 @@ def write_jsonl_fast(
     workers: int | None = None,
 ) -> None:
     """The JSON Lines fast path: in `workers` processes (default `WORKERS`) on
-    PostgreSQL through psycopg where the platform forks and the items span two chunks or
-    more, else in this process (`write_jsonl`)."""
+    PostgreSQL through psycopg where the platform forks, the server is not a hot standby
+    and the items span two chunks or more, else in this process (`write_jsonl`)."""
     workers = WORKERS if workers is None else workers
     postgres = conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
-    if workers > 1 and postgres and "fork" in multiprocessing.get_all_start_methods():
+    if (
+        workers > 1
+        and postgres
+        and "fork" in multiprocessing.get_all_start_methods()
+        # A hot standby cannot export its snapshot (`pg_export_snapshot`).
+        and not conn.exec_driver_sql("SELECT pg_is_in_recovery()").scalar_one()
+    ):
         ranges = _chunks_of(conn)
         if len(ranges) > 1:
             write_jsonl_parallel(
