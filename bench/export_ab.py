@@ -7,10 +7,11 @@
 Every export runs in a child process whose `PYTHONPATH` puts a checkout first (this
 worktree for `new`, `--baseline` for `base`), with the same export key and the same
 `now`, so both write the same bytes: the script checks that every round's split files
-and dataset card are identical between them. `--serial` adds this checkout's export in
-one process (`workers=1`) to every round. The database is not migrated by either
-child (`make_engine` only). A first `COPY` warms the cache; then each round runs `COPY`
-and an export, for `base` and `new` in turn (the order flips every round). Reported per
+and dataset card are identical between them. `--workers N` adds this checkout's export
+with `workers=N` (`export_dataset`'s worker processes) to every round. The database is
+not migrated by any child (`make_engine` only). A first `COPY` warms the cache; then
+each round runs `COPY` and an export for each run in turn (the order flips every
+round). Reported per
 export: wall seconds, the child's CPU seconds (user + system) and its worker processes
 (`RUSAGE_CHILDREN`), the peak RSS of the child and of its largest worker, the `COPY`
 seconds before it, the ratio (`COPY` / export) and the 1-minute load average.
@@ -104,7 +105,13 @@ def export_in_child(url: str, checkout: Path, out: Path, workers: str) -> dict[s
 
 
 def digest(out: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in sorted(out.iterdir())}
+    # Streamed: a child's peak RSS on Linux includes this process's at its fork, so
+    # reading whole files here would inflate every later child's figure.
+    found = {}
+    for path in sorted(out.iterdir()):
+        with path.open("rb") as f:
+            found[path.name] = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    return found
 
 
 def main() -> None:
@@ -113,16 +120,18 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="the other checkout")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--serial",
-        action="store_true",
-        help="also run this checkout's export in one process (`workers=1`) every round",
+        "--workers",
+        type=int,
+        action="append",
+        default=[],
+        help="also run this checkout's export with `workers=N` every round (repeatable)",
     )
     parser.add_argument("--report", type=Path, default=Path("export-ab.json"))
     args = parser.parse_args()
     # name: (checkout, `workers` argument; "" for the checkout's default)
     runs = {"base": (args.baseline.resolve(), ""), "new": (HERE, "")}
-    if args.serial:
-        runs["new-serial"] = (HERE, "1")
+    for n in args.workers:
+        runs[f"new-w{n}"] = (HERE, str(n))
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("SCALE_TMP")) as tmp:
         root = Path(tmp)

@@ -264,6 +264,14 @@ def export(
         str | None,
         typer.Option("--cursor", help="Named cursor: export what changed since its last run."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="JSON Lines on PostgreSQL: build the records in N processes (free cores).",
+        ),
+    ] = 1,
 ) -> None:
     """Write decided items as train/validation/test splits plus a dataset card (the
     `ml` role, leads and admins, once reviewers are registered)."""
@@ -286,6 +294,7 @@ def export(
             since=window,
             cursor=cursor,
             read_engine=queue.read_engine,
+            workers=workers,
         )
     if cli.show(report.to_dict()):
         return

@@ -1,6 +1,6 @@
 """The JSON Lines fast path on PostgreSQL in worker processes, written in order by the
-caller: the same bytes and statistics as one process, in a fraction of the wall time
-where cores are free (the export is Python-bound; `COPY` itself is cheap).
+caller: the same bytes and statistics as one process, faster only where cores are free
+(the export is Python-bound; `COPY` itself is cheap).
 
 As `pg_dump -j` does it: the caller's read-only transaction exports its snapshot
 (`pg_export_snapshot()`), each worker opens its own connection and imports it
@@ -10,20 +10,20 @@ exactly as the caller's transaction sees it. The decided items are cut into chun
 (`encode_records` over a `COPY` of that id range) and send them back, at most two chunks
 per worker in flight, so memory stays bounded whatever the size of the table. The caller
 writes the chunks in id order: the first records of each split, until one with media and
-one with agreement came by, go one by one through `JsonlWriter.write_line` (its holding
-back), the rest as one string. The card's statistics are added in chunk order
-(agreement per multi-label item, the tally, the first and last decision time), so they
-equal one process's.
+one with agreement came by (at most the writer's `hold`), go one by one through
+`JsonlWriter.write_line` (its holding back), the rest as one string. The card's
+statistics are added in chunk order (agreement per multi-label item, the tally, the
+first and last decision time), so they equal one process's.
 
-Workers are forked (the pseudonymisation key is inherited in memory: it is never
-pickled, sent or written); without `fork` (not Linux), on a hot standby (which cannot
+Opt-in (`workers=N`; the default `WORKERS` is one process). Workers are forked (the
+pseudonymisation key is inherited in memory: it is never pickled, sent or written);
+without `fork` (not Linux), on a hot standby (which cannot
 export a snapshot) or with fewer than two chunks the export runs in one process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,14 +49,17 @@ __all__ = ["CHUNK_IDS", "WORKERS", "write_jsonl_fast"]
 
 CHUNK_IDS = 20_000
 """Consecutive item ids per chunk (about 10 MB of records when all are decided)."""
-WORKERS = min(4, os.cpu_count() or 1)
-"""Worker processes; 1 runs the export in the caller's process."""
+WORKERS = 1
+"""Worker processes unless the caller asks for more (`workers=`, `modqueue export
+--workers`): on the shared 2-core benchmark machine, under load, two workers were slower
+than one process (bench/RESULTS_export.md), so more are opt-in, as `pg_dump -j` is."""
 
 
 @dataclass
 class _Split:
     """One split's records of a chunk: `head` one by one until a record with media and
-    one with agreement came by, then `rest` as encoded lines."""
+    one with agreement came by (or the writer's `hold` records), then `rest` as encoded
+    lines."""
 
     head: list[tuple[str, bool, bool]] = field(default_factory=list)
     seen_media: bool = False
@@ -77,13 +80,15 @@ class _Chunk:
 
 
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, hold: int) -> None:
+        self.hold = hold
         self.splits = {s: _Split() for s in SPLITS}
         self.labels: list[tuple[str, list[str]]] = []
 
     def write_line(self, split: str, line: str, *, media: bool, agreement: bool) -> None:
         part = self.splits[split]
-        if part.seen_media and part.seen_agreement:
+        # After `hold` records the writer holds nothing back any more either.
+        if (part.seen_media and part.seen_agreement) or len(part.head) >= self.hold:
             part.rest.append(line)
             return
         part.head.append((line, media, agreement))
@@ -101,6 +106,7 @@ class _Job:
     names: Pseudonymiser
     policy: str | None
     since: datetime | None
+    hold: int
 
 
 _JOB: _Job | None = None
@@ -124,7 +130,7 @@ def _chunk(ids: tuple[int, int]) -> _Chunk:
     """The records of items `ids[0] <= id < ids[1]`, in a worker."""
     assert _JOB is not None
     sql, params = _pg_sql(_JOB.policy, _JOB.since, ids)
-    collect = _Collector()
+    collect = _Collector(_JOB.hold)
     tally, first, last = encode_records(
         _copy_rows(_RAW, sql, params),
         _JOB.names,
@@ -202,7 +208,7 @@ def write_jsonl_parallel(
     conninfo: dict[str, Any] = dict(raw.info.get_parameters())
     if raw.info.password:
         conninfo["password"] = raw.info.password
-    job = _Job(conninfo, snapshot, names, policy, since)
+    job = _Job(conninfo, snapshot, names, policy, since, writer.hold)
     tally: Tally = Counter()
     first: str | None = None
     last: str | None = None

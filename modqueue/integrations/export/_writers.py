@@ -18,6 +18,8 @@ __all__ = ["FORMATS", "JsonlWriter", "ParquetWriter", "SplitWriter", "open_write
 FORMATS = ("jsonl", "parquet")
 BUFFER = 1 << 20
 """Bytes each split file buffers before it writes."""
+HOLD = 5000
+"""Records a JSON Lines split holds back at most (see `JsonlWriter`)."""
 
 
 class SplitWriter(Protocol):
@@ -65,9 +67,10 @@ class JsonlWriter(_PartialFiles):
     Both end in the same bytes.
     """
 
-    def __init__(self, out: Path, *, hold: int = 5000) -> None:
+    def __init__(self, out: Path, *, hold: int | None = None) -> None:
         super().__init__(out, "jsonl")
-        self._hold = hold
+        self.hold = HOLD if hold is None else hold
+        """Records held back per split at most."""
         self._held: dict[str, list[tuple[str, bool]]] = {s: [] for s in SPLITS}
         self._seen: dict[str, set[str]] = {s: set() for s in SPLITS}
         self._streams: dict[str, IO[str]] = {
@@ -108,7 +111,7 @@ class JsonlWriter(_PartialFiles):
             seen.add("media")
         if agreement:
             seen.add("agreement")
-        if len(seen) == 2 or len(held) >= self._hold:
+        if len(seen) == 2 or len(held) >= self.hold:
             self._release(split)
 
     def holding(self, split: str) -> bool:

@@ -254,7 +254,7 @@ def test_worker_processes_write_the_general_paths_bytes(
     """The export in worker processes (PostgreSQL; chunks of 7 item ids, so records are
     held back across chunks and every chunk has a few items) writes what one process
     writes; SQLite exports in one process."""
-    from modqueue.integrations.export import _parallel
+    from modqueue.integrations.export import _parallel, _writers
 
     middle = seeded.clock()
     _decide_more(seeded)
@@ -269,8 +269,10 @@ def test_worker_processes_write_the_general_paths_bytes(
     monkeypatch.setattr(_parallel, "CHUNK_IDS", 7)
     with ReviewQueue(seeded.url, clock=seeded.clock) as q:
         now = seeded.clock()
-        windows: list[dict[str, Any]] = [{}, {"policy": "hate"}, {"since": middle}]
+        windows: list[dict[str, Any]] = [{}, {"policy": "hate"}, {"since": middle}, {}]
         for n, filters in enumerate(windows):
+            if n == 3:  # records held back at most 2 per split: chunks past the limit
+                monkeypatch.setattr(_writers, "HOLD", 2)
             general = export_dataset(
                 q.engine, out=tmp_path / f"general{n}", now=now, fast=False, **filters
             )
@@ -280,5 +282,5 @@ def test_worker_processes_write_the_general_paths_bytes(
             assert general.records > 0
             assert fast.stats == general.stats
             assert _files(tmp_path / f"fast{n}") == _files(tmp_path / f"general{n}")
-    assert used == ([used[0]] * 3 if "postgresql" in seeded.url else [])
+    assert used == ([used[0]] * 4 if "postgresql" in seeded.url else [])
     assert not used or used[0] >= 9
