@@ -310,7 +310,9 @@ def decide_to(q: ReviewQueue, url: str, want: int, workers: int, seed: int) -> i
         return sum(pool.starmap(decide_worker, jobs))
 
 
-def build(url: str, total: int, workers: int, fingerprint: bool = True) -> dict[str, Any]:
+def build(
+    url: str, total: int, workers: int, fingerprint: bool = True, share: float = DECIDED_SHARE
+) -> dict[str, Any]:
     clock = SimClock()
     q = open_queue(url, clock)
     chunks = max(1, -(-total // CHUNK))
@@ -332,7 +334,7 @@ def build(url: str, total: int, workers: int, fingerprint: bool = True) -> dict[
                 f"{(hi - have) / spent:,.0f}/s)"
             )
             have = hi
-        goal = int(hi * DECIDED_SHARE)
+        goal = int(hi * share)
         clock.at += timedelta(hours=1)
         if decided < goal:
             t0 = time.perf_counter()
@@ -664,6 +666,12 @@ def main() -> None:
         "--workers", type=int, default=3, help="processes deciding during the build"
     )
     parser.add_argument(
+        "--decided-share",
+        type=float,
+        default=DECIDED_SHARE,
+        help="build: the share of items decided (default 0.30; 1.0 for an export benchmark)",
+    )
+    parser.add_argument(
         "--no-fingerprint",
         action="store_true",
         help="ingest without near-duplicate fingerprinting (issue 13's tables and cost)",
@@ -699,7 +707,9 @@ def main() -> None:
         "fingerprint": not args.no_fingerprint,
     }
     if args.phase in ("build", "all"):
-        report["build"] = build(args.db, args.items, args.workers, not args.no_fingerprint)
+        report["build"] = build(
+            args.db, args.items, args.workers, not args.no_fingerprint, args.decided_share
+        )
         args.report.write_text(json.dumps(report, indent=2))
     if args.phase == "seniors":
         report["seniors"] = escalate_top(args.db, args.seniors)

@@ -1,4 +1,4 @@
-"""Quality commands: quality, appeal, appeals, gold, export.
+"""Quality commands: quality, appeal, appeals, gold, export, fill-splits.
 
 Once reviewers are registered, every one of them acts as the verified `--reviewer` (token
 or operating-system user) and the service checks its role: `export` needs the `ml` role
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from modqueue._exceptions import ConfigError, ModqueueError
 from modqueue.commands._common import Invocation, fail, registrar, uses
@@ -29,7 +30,7 @@ from modqueue.quality import (
     quality_report,
     remove_gold,
 )
-from modqueue.queue import Item, Permission, read_jsonl
+from modqueue.queue import Item, Permission, fill_content_splits, read_jsonl
 
 gold_app = typer.Typer(help="Gold items: known answers mixed into the queues unannounced.")
 SHARED = ("reviewer", "token", "db", "config", "as_json")
@@ -263,6 +264,14 @@ def export(
         str | None,
         typer.Option("--cursor", help="Named cursor: export what changed since its last run."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="JSON Lines on PostgreSQL: build the records in N processes (free cores).",
+        ),
+    ] = 1,
 ) -> None:
     """Write decided items as train/validation/test splits plus a dataset card (the
     `ml` role, leads and admins, once reviewers are registered)."""
@@ -285,6 +294,7 @@ def export(
             since=window,
             cursor=cursor,
             read_engine=queue.read_engine,
+            workers=workers,
         )
     if cli.show(report.to_dict()):
         return
@@ -294,3 +304,30 @@ def export(
         + ", ".join(f"{k} {v}" for k, v in splits.items())
     )
     typer.echo(json.dumps(report.stats["agreement"]))
+
+
+def _fill_batch(s: Session, _actor: str, *, after: int, batch: int) -> tuple[int, int | None]:
+    return fill_content_splits(s, after=after, batch=batch)
+
+
+@uses(*SHARED)
+def fill_splits(
+    cli: Invocation,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Items per transaction.")] = 5000,
+) -> None:
+    """Store the split of every item that has none yet (`item.content_split`, which
+    `export` reads instead of computing it), one transaction per batch (the `ml` role,
+    leads and admins). Items stored before migration 0028, or whose content changed,
+    have none; the export computes theirs meanwhile."""
+    filled, last = 0, 0
+    with cli.open_queue(guidelines=False) as queue:
+        while True:
+            fill = partial(_fill_batch, after=last, batch=batch)
+            done, found = cli.run_as(queue, Permission.EXPORT, fill)
+            filled += done
+            if found is None:
+                break
+            last = found
+    if cli.show({"filled": filled}):
+        return
+    typer.echo(f"stored the split of {filled} item(s)")

@@ -221,6 +221,7 @@ from modqueue.queue._items.schema import (
     item_json_schema,
     validation_reason,
 )
+from modqueue.queue._items.splits import content_split_of, fill_content_splits
 from modqueue.queue._read.clusters import (
     ClusterMember,
     ClusterSummary,
@@ -390,6 +391,7 @@ __all__ = [
     "cluster_priority",
     "cluster_settings",
     "content_key",
+    "content_split_of",
     "dashboard_metrics",
     "decide",
     "decide_cluster",
@@ -403,6 +405,7 @@ __all__ = [
     "escalate",
     "event_dict",
     "fill_bank",
+    "fill_content_splits",
     "fold_floods",
     "grant_app_role",
     "grant_reviewer",

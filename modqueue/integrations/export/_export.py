@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from modqueue._exceptions import ConfigError
 from modqueue.integrations.export._card import CardStats, render_card
-from modqueue.integrations.export._lines import write_jsonl
+from modqueue.integrations.export._parallel import write_jsonl_fast
 from modqueue.integrations.export._privacy import Pseudonymiser, export_key
 from modqueue.integrations.export._records import iter_records
 from modqueue.integrations.export._writers import FORMATS, JsonlWriter, open_writer
@@ -83,6 +83,7 @@ def export_dataset(
     batch: int = 2000,
     read_engine: Engine | None = None,
     fast: bool = True,
+    workers: int | None = None,
 ) -> ExportReport:
     """Write every decided item (changed after `since` or the named `cursor`, if given) to
     `out/{train,validation,test}.{jsonl,parquet}` and `out/README.md`.
@@ -117,7 +118,16 @@ def export_dataset(
         # deciding while it runs (it reads one snapshot).
         with read_connection(read_engine or engine) as conn:
             if fast and isinstance(writer, JsonlWriter):
-                write_jsonl(conn, names, writer, stats, policy=policy, since=window, batch=batch)
+                write_jsonl_fast(
+                    conn,
+                    names,
+                    writer,
+                    stats,
+                    policy=policy,
+                    since=window,
+                    batch=batch,
+                    workers=workers,
+                )
             else:
                 for record, labels in iter_records(
                     conn, names, policy=policy, since=window, batch=batch

@@ -15,7 +15,9 @@ Each record is written as one string built from its encoded fields in `FIELDS` o
 equals `json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode(record)`.
 Pseudonyms are computed once per distinct reviewer and author (`Pseudonymiser`'s caches;
 the key never leaves this process), an item in a cluster takes its cluster's split (once
-per cluster), and the card's counts are tallied per distinct key and added at the end.
+per cluster), any other item the split ingest stored for its content (`content_split`,
+computed here only where it is null: stored before migration 0028, or content changed
+since), and the card's counts are tallied per distinct key and added at the end.
 `tests/integrations/export/test_export_fast.py` compares both paths byte for byte.
 """
 
@@ -68,7 +70,7 @@ SELECT i.id, i.source, i.external_id, coalesce(i.text, ''), coalesce(i.url, ''),
        i.final_label, i.decided_at,
        d.reviewer, d.label, d.action, d.origin, d.seconds_spent, d.kind, d.status,
        d.guideline_id, d.guideline_version, d.decided_at,
-       coalesce(a.status, ''), coalesce(i.cluster_id::text, '')
+       coalesce(a.status, ''), coalesce(i.cluster_id::text, ''), coalesce(i.content_split, '')
 FROM item i
 JOIN decision d ON d.item_id = i.id
 LEFT OUTER JOIN (
@@ -80,8 +82,18 @@ WHERE i.final_label IS NOT NULL AND d.status != '{DecisionStatus.UNDONE.value}'
 """
 
 
-def _pg_sql(policy: str | None, since: datetime | None) -> tuple[str, dict[str, Any]]:
+def _pg_sql(
+    policy: str | None, since: datetime | None, ids: tuple[int, int] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """`_PG_SELECT` with the export's filters; `ids`: only items `lo <= id < hi` (a chunk
+    of the parallel export), appeals included."""
     sql, params = _PG_SELECT, dict[str, Any]()
+    if ids is not None:
+        sql = sql.replace(
+            "GROUP BY item_id", "AND item_id >= %(lo)s AND item_id < %(hi)s GROUP BY item_id"
+        )
+        sql += " AND i.id >= %(lo)s AND i.id < %(hi)s"
+        params["lo"], params["hi"] = ids
     if policy == TRIAGE:
         sql += " AND (i.policy IS NULL OR i.policy = %(policy)s)"
         params["policy"] = policy
@@ -109,23 +121,31 @@ def _copy_field(field: str) -> str | None:
     return _COPY_ESCAPED.sub(_unescape, field) if "\\" in field else field
 
 
-def _pg_rows(conn: Connection, policy: str | None, since: datetime | None) -> Iterator[list[Any]]:
-    """The rows as `COPY (query) TO STDOUT` text fields: streamed by the server as it
-    produces them, no per-value conversion in the driver."""
-    # Through SQLAlchemy first, so the read-only transaction is the one it began; ISO
-    # dates, so timestamps read `YYYY-MM-DD HH:MM:SS[.ffffff]`.
-    conn.exec_driver_sql("SET LOCAL DateStyle = 'ISO, YMD'")
-    conn.exec_driver_sql("SET LOCAL extra_float_digits = 1")
-    raw = conn.connection.driver_connection
-    sql, params = _pg_sql(policy, since)
-    copy_sql = f"COPY ({sql}) TO STDOUT"
-    with raw.cursor() as cur, cur.copy(copy_sql, params or None) as copy:  # type: ignore[union-attr]
+PG_SETTINGS = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL extra_float_digits = 1")
+"""What `_copy_rows` expects of the transaction: ISO dates, so timestamps read
+`YYYY-MM-DD HH:MM:SS[.ffffff]`, and floats in their shortest exact text."""
+
+
+def _copy_rows(raw: Any, sql: str, params: dict[str, Any]) -> Iterator[list[Any]]:
+    """The rows of `sql` as `COPY (sql) TO STDOUT` text fields, on psycopg connection
+    `raw` (in a transaction with `PG_SETTINGS`): streamed by the server as it produces
+    them, no per-value conversion in the driver."""
+    with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT", params or None) as copy:
         for block in copy:
             line = bytes(block).decode()[:-1]
             if "\\" in line and "\\" in line.replace("\t\\N", ""):
                 yield [_copy_field(f) for f in line.split("\t")]  # escapes: rare
             else:
                 yield line.split("\t")
+
+
+def _pg_rows(conn: Connection, policy: str | None, since: datetime | None) -> Iterator[list[Any]]:
+    """The export's rows through `_copy_rows` on the connection's own transaction."""
+    # Through SQLAlchemy first, so the read-only transaction is the one it began.
+    for setting in PG_SETTINGS:
+        conn.exec_driver_sql(setting)
+    sql, params = _pg_sql(policy, since)
+    return _copy_rows(conn.connection.driver_connection, sql, params)
 
 
 def _pg_iso(at: str | None) -> str:
@@ -196,6 +216,12 @@ def _groups(rows: Iterable[Any]) -> Iterator[list[Any]]:
         yield group
 
 
+Tally = Counter[tuple[str, str, str, str, str, str]]
+"""Records per `(split, policy, label, guideline_id, guideline_version, appeal)`."""
+WriteLine = Callable[..., None]
+"""`JsonlWriter.write_line`'s signature: `(split, line, *, media, agreement)`."""
+
+
 def write_jsonl(
     conn: Connection,
     names: Pseudonymiser,
@@ -207,18 +233,45 @@ def write_jsonl(
     batch: int = 2000,
 ) -> None:
     """Write every decided item's record to `writer` and count it in `stats`."""
-    rows: Iterable[Any]
-    iso: Callable[[Any], str]
-    media_of: Callable[[Any], list[dict[str, Any]] | None]
     # psycopg (the driver modqueue's PostgreSQL URLs select) streams COPY text; any other
     # database or driver gives its rows through SQLAlchemy, as on SQLite.
     postgres = conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+    rows = (
+        _pg_rows(conn, policy, since) if postgres else _sqlalchemy_rows(conn, policy, since, batch)
+    )
+    tally, first, last = encode_records(
+        rows, names, writer.write_line, stats.add_labels, postgres=postgres
+    )
+    finish_stats(stats, tally, first, last, postgres=postgres)
+
+
+def finish_stats(stats: CardStats, tally: Tally, first: Any, last: Any, *, postgres: bool) -> None:
+    """Add `encode_records`' tally and time range to `stats`."""
+    stats.add_tally(tally)
+    if postgres:  # ISO text orders as the times do
+        first = first and _pg_datetime(first)
+        last = last and _pg_datetime(last)
+    stats.first, stats.last = first, last
+
+
+def encode_records(
+    rows: Iterable[Any],
+    names: Pseudonymiser,
+    write_line: WriteLine,
+    add_labels: Callable[[str, list[str]], None],
+    *,
+    postgres: bool,
+) -> tuple[Tally, Any, Any]:
+    """Encode the records of `rows` (`_copy_rows` text fields when `postgres`, else
+    SQLAlchemy rows) into `write_line`, calling `add_labels` for every item with two or
+    more labels, in order: the records' tally and their first and last `decided_at`
+    (ISO text when `postgres`, else datetimes; None when none)."""
+    iso: Callable[[Any], str]
+    media_of: Callable[[Any], list[dict[str, Any]] | None]
     null: Any
     if postgres:
-        rows, iso, media_of = _pg_rows(conn, policy, since), _pg_iso, _pg_media
-        null = _PG_NULL
+        iso, media_of, null = _pg_iso, _pg_media, _PG_NULL
     else:
-        rows = _sqlalchemy_rows(conn, policy, since, batch)
         iso, media_of, null = _aware_iso, _same, _NEVER
     s = encode_basestring
     encode_media = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -234,8 +287,7 @@ def write_jsonl(
     secs: dict[Any, str] = {}
     automation: dict[str, str] = {}
     cluster_splits: dict[Any, str] = {}
-    tally: Counter[tuple[str, str, str, str, str, str]] = Counter()
-    write_line = writer.write_line
+    tally: Tally = Counter()
     first: Any = None
     last: Any = None
     for group in _groups(rows):
@@ -272,16 +324,18 @@ def write_jsonl(
         text = mask_pii(raw_text) if raw_text else ""
         cluster_id = row[21]
         if cluster_id is None or cluster_id == "":
-            split = split_of_key(
-                content_key(
-                    text=text,
-                    url=url,
-                    media=media,
-                    source=source,
-                    external_id=external_id,
-                    masked=True,
+            split = row[22]
+            if not split:  # not stored yet, or the content changed since
+                split = split_of_key(
+                    content_key(
+                        text=text,
+                        url=url,
+                        media=media,
+                        source=source,
+                        external_id=external_id,
+                        masked=True,
+                    )
                 )
-            )
         else:
             known = cluster_splits.get(cluster_id)
             if known is None:
@@ -295,7 +349,7 @@ def write_jsonl(
         if len(labels) > 1:
             values = list(labels.values())
             agreement = item_agreement(values)
-            stats.add_labels(item_policy, values)
+            add_labels(item_policy, values)
         agreement_json = "null" if agreement is None else _float(agreement)
         media_out = (
             encode_media([{"kind": m.get("kind"), "url": m.get("url")} for m in media])
@@ -336,8 +390,4 @@ def write_jsonl(
                 first = decided_at
             if last is None or decided_at > last:
                 last = decided_at
-    stats.add_tally(tally)
-    if postgres:  # ISO text orders as the times do
-        first = first and _pg_datetime(first)
-        last = last and _pg_datetime(last)
-    stats.first, stats.last = first, last
+    return tally, first, last

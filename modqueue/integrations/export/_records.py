@@ -97,6 +97,7 @@ def _query(policy: str | None, since: datetime | None) -> Any:
             *_DECISION_COLS,
             col(Appeal.status).label("appeal"),
             col(Item.cluster_id),
+            col(Item.content_split),
         )
         .join(Decision, col(Decision.item_id) == col(Item.id))
         .outerjoin(latest, latest.c.item_id == col(Item.id))

@@ -18,6 +18,8 @@ __all__ = ["FORMATS", "JsonlWriter", "ParquetWriter", "SplitWriter", "open_write
 FORMATS = ("jsonl", "parquet")
 BUFFER = 1 << 20
 """Bytes each split file buffers before it writes."""
+HOLD = 5000
+"""Records a JSON Lines split holds back at most (see `JsonlWriter`)."""
 
 
 class SplitWriter(Protocol):
@@ -65,9 +67,10 @@ class JsonlWriter(_PartialFiles):
     Both end in the same bytes.
     """
 
-    def __init__(self, out: Path, *, hold: int = 5000) -> None:
+    def __init__(self, out: Path, *, hold: int | None = None) -> None:
         super().__init__(out, "jsonl")
-        self._hold = hold
+        self.hold = HOLD if hold is None else hold
+        """Records held back per split at most."""
         self._held: dict[str, list[tuple[str, bool]]] = {s: [] for s in SPLITS}
         self._seen: dict[str, set[str]] = {s: set() for s in SPLITS}
         self._streams: dict[str, IO[str]] = {
@@ -108,8 +111,20 @@ class JsonlWriter(_PartialFiles):
             seen.add("media")
         if agreement:
             seen.add("agreement")
-        if len(seen) == 2 or len(held) >= self._hold:
+        if len(seen) == 2 or len(held) >= self.hold:
             self._release(split)
+
+    def holding(self, split: str) -> bool:
+        """Whether `split` still holds records back (see the class docstring)."""
+        return len(self._seen[split]) < 2
+
+    def write_text(self, split: str, lines: str) -> None:
+        """Append encoded records (`lines`, each ending in a newline) to `split`, which
+        holds nothing back any more (`holding` is false)."""
+        if lines:
+            if self.holding(split):
+                raise ValueError(f"{split}: records are still held back; use write_line")
+            self._writes[split](lines)
 
     def _close(self) -> None:
         for stream in self._streams.values():

@@ -128,6 +128,10 @@ class Item(ItemBase, table=True):
     trusted_flagger: str | None = Field(default=None, max_length=200)
     reporter_purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     content_purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The split of the item's own content (`split_for` without its cluster), stored by
+    # ingest for the export; null until computed, and again whenever `text`, `url` or
+    # the media URLs change (a trigger: migration 0028).
+    content_split: str | None = Field(default=None, max_length=10)
 
 
 class ItemPublic(ItemBase):

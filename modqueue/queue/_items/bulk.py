@@ -41,6 +41,7 @@ COLUMNS = (
     "text",
     "url",
     "media",
+    "content_split",
     "author_id",
     "author_handle",
     "policy",

@@ -33,6 +33,7 @@ from modqueue.queue._items.bulk import insert_new, stored_ids
 from modqueue.queue._items.clustering import NewContent, assign_clusters, late_members
 from modqueue.queue._items.floods import fold_floods
 from modqueue.queue._items.schema import ItemIn
+from modqueue.queue._items.splits import content_split_of
 
 __all__ = ["LATE_COPIES", "IngestReport", "LateCopiesHandler", "Rejection", "ingest_batch"]
 
@@ -159,12 +160,20 @@ def _new_row(
             )
             + "]"
         )
+    media = [m.model_dump(exclude_none=True) for m in item.media]
     row = {
         "source": item.source,
         "external_id": item.external_id,
         "text": item.text,
         "url": item.url,
-        "media": [m.model_dump(exclude_none=True) for m in item.media],
+        "media": media,
+        "content_split": content_split_of(
+            text=item.text,
+            url=item.url,
+            media=media,
+            source=item.source,
+            external_id=item.external_id,
+        ),
         "author_id": item.author.id if item.author else None,
         "author_handle": item.author.handle if item.author else None,
         "policy": policy,

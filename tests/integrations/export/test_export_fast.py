@@ -246,3 +246,41 @@ def test_pseudonyms_are_hmac_sha256_for_any_key_length() -> None:
             assert names.annotator(value) == f"annotator-{reviewer.hexdigest()[:20]}"
             assert names.author("src", value) == f"author-{author.hexdigest()[:20]}"
     assert "k" * 16 not in repr(Pseudonymiser(b"k" * 16))
+
+
+def test_worker_processes_write_the_general_paths_bytes(
+    seeded: Seeded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export in worker processes (PostgreSQL; chunks of 7 item ids, so records are
+    held back across chunks and every chunk has a few items) writes what one process
+    writes; SQLite exports in one process."""
+    from modqueue.integrations.export import _parallel, _writers
+
+    middle = seeded.clock()
+    _decide_more(seeded)
+    used: list[int] = []
+    parallel = _parallel.write_jsonl_parallel
+
+    def counted(*args: Any, **kwargs: Any) -> None:
+        used.append(len(args[4]))
+        parallel(*args, **kwargs)
+
+    monkeypatch.setattr(_parallel, "write_jsonl_parallel", counted)
+    monkeypatch.setattr(_parallel, "CHUNK_IDS", 7)
+    with ReviewQueue(seeded.url, clock=seeded.clock) as q:
+        now = seeded.clock()
+        windows: list[dict[str, Any]] = [{}, {"policy": "hate"}, {"since": middle}, {}]
+        for n, filters in enumerate(windows):
+            if n == 3:  # records held back at most 2 per split: chunks past the limit
+                monkeypatch.setattr(_writers, "HOLD", 2)
+            general = export_dataset(
+                q.engine, out=tmp_path / f"general{n}", now=now, fast=False, **filters
+            )
+            fast = export_dataset(
+                q.engine, out=tmp_path / f"fast{n}", now=now, workers=2, **filters
+            )
+            assert general.records > 0
+            assert fast.stats == general.stats
+            assert _files(tmp_path / f"fast{n}") == _files(tmp_path / f"general{n}")
+    assert used == ([used[0]] * 4 if "postgresql" in seeded.url else [])
+    assert not used or used[0] >= 9
