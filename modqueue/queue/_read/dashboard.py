@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlmodel import Session, col
 
 from modqueue.queue._claims.exposure import exposure_by_queue
-from modqueue.queue._core.models import AuditEvent, Decision, Item
+from modqueue.queue._core.models import AuditEvent, Decision
 from modqueue.queue._core.origins import is_automated
 from modqueue.queue._core.routing import senior_queue
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
@@ -171,7 +171,9 @@ def _decided_by_slot(
     session: Session, *, now: datetime, since: datetime, window_hours: int
 ) -> list[tuple[str, bool, str, int, int, int]]:
     """The window's active decisions per (guideline, primary or not, origin, hour slot):
-    how many, and how many were made after their item's deadline.
+    how many, and how many were made after their item's deadline (`after_deadline`,
+    recorded by the decision module: the items are not read). Everything it reads is in
+    `ix_decision_decided_window`.
 
     The slot is the hour counted back from `now` (oldest slot 0, the last hour
     `window_hours - 1`; decisions stamped after `now` count in the last hour), the same
@@ -183,7 +185,7 @@ def _decided_by_slot(
     hour = age // _MICROSECONDS_PER_HOUR  # integer division: truncates, fine at >= 0
     last = window_hours - 1
     slot = case((hour <= 0, last), (hour >= last, 0), else_=last - hour)
-    breach = case((col(Decision.decided_at) > col(Item.deadline_at), 1), else_=0)
+    breach = case((col(Decision.after_deadline), 1), else_=0)
     per_decision = (
         select(
             col(Decision.guideline_id).label("guideline_id"),
@@ -192,7 +194,6 @@ def _decided_by_slot(
             slot.label("slot"),
             breach.label("breach"),
         )
-        .join(Item, col(Item.id) == col(Decision.item_id))
         .where(*_active_in_window(since))
         .subquery()
     )
