@@ -1,18 +1,21 @@
-"""`decision.after_deadline`: every path that writes decisions records whether the item's
-deadline had passed, and the dashboard's missed deadlines (which read the flag, not the
-items) stay those of the rows through undo, reverse, supersede, cluster and set
+"""`decision.after_deadline` and the `decision_minute` counters: every path that writes
+decisions records whether the item's deadline had passed and is counted, and the
+dashboard's missed deadlines and hourly series (which read the flag and the counters, not
+the items) stay those of the rows through undo, reverse, supersede, cluster and set
 decisions, and after migration 0028 backfills a filled database. On both backends.
 
 Every check compares with the rows themselves: a decision missed its deadline when it was
 made after its item's `deadline_at` (no deadline here changes after a decision); the
 dashboard's `deadline_breaches` of a queue are its open items past their deadline plus its
-decisions in the window, still standing and made by a person, that missed theirs.
+decisions in the window, still standing and made by a person, that missed theirs; the
+per-minute counters (`decision_minute`) are those of the standing decisions.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 from alembic import command
 from sqlalchemy import select, update
@@ -21,6 +24,7 @@ from sqlmodel import Session, col
 from modqueue.queue import (
     Annotation,
     Decision,
+    DecisionMinute,
     DecisionStatus,
     Item,
     ItemStatus,
@@ -39,6 +43,7 @@ from tests.support.clusters import seed_cluster
 REMOVE = "remove-fake-documents"
 KEEP = "no-violation"
 WINDOW = timedelta(hours=12)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # fmt: off
 WORDS = (
@@ -127,8 +132,32 @@ def _breaches(q: ReviewQueue, now: datetime) -> dict[str, int]:
     return {h.queue: h.deadline_breaches for h in metrics.queues if h.deadline_breaches}
 
 
+def _minute_counts(
+    q: ReviewQueue,
+) -> tuple[dict[tuple[Any, ...], list[int]], dict[tuple[Any, ...], list[int]]]:
+    """`decision_minute` summed over its slots, and the same counted from the decisions
+    (standing ones: not undone), per (minute, guideline, kind, origin): [n, late]."""
+    kept: dict[tuple[Any, ...], list[int]] = {}
+    recount: dict[tuple[Any, ...], list[int]] = {}
+    with q.session() as s:
+        for row in s.scalars(select(DecisionMinute)):
+            got = kept.setdefault((row.minute, row.guideline_id, row.kind, row.origin), [0, 0])
+            got[0] += row.n
+            got[1] += row.late
+        for d in s.scalars(select(Decision)):
+            if d.status == DecisionStatus.UNDONE:
+                continue
+            minute = (d.decided_at - EPOCH) // timedelta(minutes=1)
+            got = recount.setdefault((minute, d.guideline_id, d.kind, d.origin), [0, 0])
+            got[0] += 1
+            got[1] += int(d.after_deadline)
+    return {k: v for k, v in kept.items() if v != [0, 0]}, recount
+
+
 def _check(q: ReviewQueue, clock: Clock) -> dict[int, bool]:
     flags = _flags(q)
+    kept, recount = _minute_counts(q)
+    assert kept == recount
     assert _breaches(q, clock()) == _expected_breaches(q, clock())
     return flags
 

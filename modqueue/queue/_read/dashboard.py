@@ -19,10 +19,12 @@ from sqlalchemy import (
     literal,
     select,
     table,
+    union_all,
 )
 from sqlmodel import Session, col
 
 from modqueue.queue._claims.exposure import exposure_by_queue
+from modqueue.queue._core.counter_models import DecisionMinute
 from modqueue.queue._core.models import AuditEvent, Decision
 from modqueue.queue._core.origins import is_automated
 from modqueue.queue._core.routing import senior_queue
@@ -167,43 +169,91 @@ def _decided_epoch_microseconds(session: Session) -> ColumnElement[int]:
     return seconds * 1_000_000 + cast(fraction, BigInteger)
 
 
+def _slot_of(
+    epoch_microseconds: ColumnElement[int], *, now: datetime, window_hours: int
+) -> ColumnElement[int]:
+    """SQL for the hour slot of a time given in microseconds since the epoch.
+
+    The slot is the hour counted back from `now` (oldest slot 0, the last hour
+    `window_hours - 1`; times after `now` count in the last hour), the same as
+    `int((now - decided).total_seconds() // 3600)` clamped to the window: in whole
+    microseconds, so a time exactly on an hour boundary falls in the older hour.
+    """
+    now_us = (now - _EPOCH) // timedelta(microseconds=1)
+    age = literal(now_us, BigInteger) - epoch_microseconds
+    hour = age // _MICROSECONDS_PER_HOUR  # integer division: truncates, fine at >= 0
+    last = window_hours - 1
+    return case((hour <= 0, last), (hour >= last, 0), else_=last - hour)
+
+
+def _epoch_minute(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(minutes=1)
+
+
+_Slotted = tuple[str, bool, str, int]
+"""(guideline, primary or not, origin, hour slot)."""
+
+
 def _decided_by_slot(
     session: Session, *, now: datetime, since: datetime, window_hours: int
 ) -> list[tuple[str, bool, str, int, int, int]]:
-    """The window's active decisions per (guideline, primary or not, origin, hour slot):
-    how many, and how many were made after their item's deadline (`after_deadline`,
-    recorded by the decision module: the items are not read). Everything it reads is in
-    `ix_decision_decided_window`.
+    """The window's active decisions per (guideline, primary or not, origin, hour slot,
+    see `_slot_of`): how many, and how many were made after their item's deadline.
 
-    The slot is the hour counted back from `now` (oldest slot 0, the last hour
-    `window_hours - 1`; decisions stamped after `now` count in the last hour), the same
-    as `int((now - decided).total_seconds() // 3600)` clamped to the window: in whole
-    microseconds, so decisions exactly on an hour boundary fall in the older hour.
+    An hour slot starts at `since` plus whole hours, so every minute of the window but
+    the minutes those starts fall in lies within one slot: those minutes are summed from
+    the counters (`decision_minute`, a minute in the slot of its first microsecond), and
+    the decisions of the slots' first minutes (at most one minute per slot) are read one
+    by one from `ix_decision_decided_window` (`after_deadline`: the items are not read).
     """
-    now_us = (now - _EPOCH) // timedelta(microseconds=1)
-    age = literal(now_us, BigInteger) - _decided_epoch_microseconds(session)
-    hour = age // _MICROSECONDS_PER_HOUR  # integer division: truncates, fine at >= 0
-    last = window_hours - 1
-    slot = case((hour <= 0, last), (hour >= last, 0), else_=last - hour)
-    breach = case((col(Decision.after_deadline), 1), else_=0)
-    per_decision = (
+    edges = sorted({_epoch_minute(since + timedelta(hours=h)) for h in range(window_hours)})
+    per_decision = [
         select(
             col(Decision.guideline_id).label("guideline_id"),
             _is_primary().label("primary"),
             col(Decision.origin).label("origin"),
-            slot.label("slot"),
-            breach.label("breach"),
+            _slot_of(
+                _decided_epoch_microseconds(session), now=now, window_hours=window_hours
+            ).label("slot"),
+            case((col(Decision.after_deadline), 1), else_=0).label("late"),
+        ).where(
+            *_active_in_window(since),
+            col(Decision.decided_at) >= _EPOCH + timedelta(minutes=minute),
+            col(Decision.decided_at) < _EPOCH + timedelta(minutes=minute + 1),
         )
-        .where(*_active_in_window(since))
+        for minute in edges
+    ]
+    edge = union_all(*per_decision).subquery()
+    keys = (edge.c.guideline_id, edge.c.primary, edge.c.origin, edge.c.slot)
+    found: dict[_Slotted, list[int]] = {}
+    for g, p, o, slot, n, late in session.execute(
+        select(*keys, func.count(), func.sum(edge.c.late)).group_by(*keys)
+    ):
+        found[(g, bool(p), o, int(slot))] = [int(n), int(late)]
+    minute = col(DecisionMinute.minute)
+    per_minute = (
+        select(
+            col(DecisionMinute.guideline_id).label("guideline_id"),
+            (col(DecisionMinute.kind) == "primary").label("primary"),
+            col(DecisionMinute.origin).label("origin"),
+            _slot_of(minute * 60_000_000, now=now, window_hours=window_hours).label("slot"),
+            col(DecisionMinute.n).label("n"),
+            col(DecisionMinute.late).label("late"),
+        )
+        .where(minute > edges[0], minute.not_in(edges))
         .subquery()
     )
-    keys = (per_decision.c.guideline_id, per_decision.c.primary, per_decision.c.origin)
-    rows = session.execute(
-        select(*keys, per_decision.c.slot, func.count(), func.sum(per_decision.c.breach)).group_by(
-            *keys, per_decision.c.slot
-        )
+    keys = (per_minute.c.guideline_id, per_minute.c.primary, per_minute.c.origin, per_minute.c.slot)
+    counted = (
+        select(*keys, func.sum(per_minute.c.n), func.sum(per_minute.c.late))
+        .group_by(*keys)
+        .having(func.sum(per_minute.c.n) > 0)
     )
-    return [(g, bool(p), o, int(s), int(n), int(b)) for g, p, o, s, n, b in rows]
+    for g, p, o, slot, n, late in session.execute(counted):
+        totals = found.setdefault((g, bool(p), o, int(slot)), [0, 0])
+        totals[0] += int(n)
+        totals[1] += int(late)
+    return [(*key, n, late) for key, (n, late) in found.items()]
 
 
 def _median_handling(
