@@ -18,9 +18,11 @@ series and missed deadlines sum counter rows (a few per minute of the window) an
 only the decisions of the minutes an hour slot starts in. Triggers on `decision` keep it
 in the same transaction as every insert, update and delete, whoever writes: on
 PostgreSQL statement-level ones with transition tables (a set decision of 10,000 items
-is one grouped upsert; an undo of a cluster decision too), their rows spread over
-`DECISION_MINUTE_SLOTS` slots by backend process so concurrent decisions do not wait on
-one counter row; row triggers on SQLite.
+is one grouped upsert, in key order so that two of them lock counter rows in the same
+order; an undo of a cluster decision too); row triggers on SQLite. A counter row is one
+minute of one guideline, kind and origin: concurrent decisions share it only within that
+minute (no slots per backend process as `queue_counter` has: they would multiply the
+rows the dashboard reads by up to their number).
 
 The backfill: the column is added with default false (no table rewrite on PostgreSQL),
 then only the decisions that were made after their item's deadline are updated, then the
@@ -57,10 +59,9 @@ _WINDOW_COLUMNS = [
     "seconds_spent",
 ]  # modqueue.queue._core.models.DECISION_WINDOW_COLUMNS
 
-SLOTS = 8  # modqueue.queue._core.counter_models.DECISION_MINUTE_SLOTS
 _PG_MINUTE = "(floor(extract(epoch FROM {r}.decided_at) / 60))::bigint"
 _SQLITE_MINUTE = "(CAST(strftime('%s', substr({r}.decided_at, 1, 19)) AS INTEGER) / 60)"
-_KEYS = "minute, guideline_id, kind, origin, slot"
+_KEYS = "minute, guideline_id, kind, origin"
 _PG_ADD = (
     f"ON CONFLICT ({_KEYS}) DO UPDATE SET n = decision_minute.n + excluded.n, "
     "late = decision_minute.late + excluded.late"
@@ -77,13 +78,12 @@ def _pg_counted(rows: str, sign: str) -> str:
 
 
 def _pg_bump(*parts: str) -> str:
-    """Add the grouped rows of `parts` to the counters (this backend's slot)."""
+    """Add the grouped rows of `parts` to the counters, in key order."""
     union = " UNION ALL ".join(parts)
     return (
         f"INSERT INTO decision_minute ({_KEYS}, n, late) "
-        f"SELECT minute, guideline_id, kind, origin, pg_backend_pid() % {SLOTS}, sum(n), "
-        f"sum(late) FROM ({union}) AS moved GROUP BY minute, guideline_id, kind, origin "
-        f"HAVING sum(n) <> 0 OR sum(late) <> 0 {_PG_ADD}"
+        f"SELECT {_KEYS}, sum(n), sum(late) FROM ({union}) AS moved GROUP BY {_KEYS} "
+        f"HAVING sum(n) <> 0 OR sum(late) <> 0 ORDER BY {_KEYS} {_PG_ADD}"
     )
 
 
@@ -124,7 +124,7 @@ _PG = [
 def _sqlite_bump(row: str, sign: str) -> str:
     return (
         f"INSERT INTO decision_minute ({_KEYS}, n, late) VALUES "
-        f"({_SQLITE_MINUTE.format(r=row)}, {row}.guideline_id, {row}.kind, {row}.origin, 0, "
+        f"({_SQLITE_MINUTE.format(r=row)}, {row}.guideline_id, {row}.kind, {row}.origin, "
         f"{sign}1, CASE WHEN {row}.after_deadline THEN {sign}1 ELSE 0 END) "
         f"ON CONFLICT ({_KEYS}) DO UPDATE SET n = n + excluded.n, late = late + excluded.late;"
     )
@@ -144,14 +144,14 @@ _SQLITE = [
 
 _PG_COUNT = sa.text(
     f"INSERT INTO decision_minute ({_KEYS}, n, late) "
-    f"SELECT {_PG_MINUTE.format(r='decision')}, guideline_id, kind, origin, 0, count(*), "
+    f"SELECT {_PG_MINUTE.format(r='decision')}, guideline_id, kind, origin, count(*), "
     "count(*) FILTER (WHERE after_deadline) FROM decision "
     "WHERE id >= :low AND id < :high AND status <> 'undone' "
     f"GROUP BY 1, guideline_id, kind, origin {_PG_ADD}"
 )
 _SQLITE_COUNT = sa.text(
     f"INSERT INTO decision_minute ({_KEYS}, n, late) "
-    f"SELECT {_SQLITE_MINUTE.format(r='decision')}, guideline_id, kind, origin, 0, count(*), "
+    f"SELECT {_SQLITE_MINUTE.format(r='decision')}, guideline_id, kind, origin, count(*), "
     "sum(after_deadline) FROM decision "
     "WHERE id >= :low AND id < :high AND status <> 'undone' "
     "GROUP BY 1, guideline_id, kind, origin "
@@ -194,10 +194,9 @@ def upgrade() -> None:
         sa.Column("guideline_id", sa.String(length=100), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("origin", sa.String(length=40), nullable=False),
-        sa.Column("slot", sa.Integer(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.Column("late", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("minute", "guideline_id", "kind", "origin", "slot"),
+        sa.PrimaryKeyConstraint("minute", "guideline_id", "kind", "origin"),
     )
     _batched(_PG_COUNT if postgres else _SQLITE_COUNT)
     for statement in _PG if postgres else _SQLITE:

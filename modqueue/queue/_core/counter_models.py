@@ -27,7 +27,6 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "ACTION_COUNTER_SLOTS",
-    "DECISION_MINUTE_SLOTS",
     "QUEUE_COUNTER_SLOTS",
     "ActionCounter",
     "DecisionMinute",
@@ -65,14 +64,10 @@ class ActionCounter(SQLModel, table=True):
     n: int = 0
 
 
-DECISION_MINUTE_SLOTS = 8
-"""Counter rows per (guideline, kind, origin, minute) on PostgreSQL (SQLite uses one)."""
-
-
 class DecisionMinute(SQLModel, table=True):
-    """One slot of the standing decisions (status not `undone`) of `guideline_id`, `kind`
-    and `origin` decided in `minute` (whole minutes since the epoch, UTC): how many (`n`)
-    and how many of them after their item's deadline (`late`). Sum the slots."""
+    """The standing decisions (status not `undone`) of `guideline_id`, `kind` and
+    `origin` decided in `minute` (whole minutes since the epoch, UTC): how many (`n`) and
+    how many of them after their item's deadline (`late`)."""
 
     __tablename__ = "decision_minute"
 
@@ -80,6 +75,5 @@ class DecisionMinute(SQLModel, table=True):
     guideline_id: str = Field(primary_key=True, max_length=100)
     kind: str = Field(primary_key=True, max_length=40)
     origin: str = Field(primary_key=True, max_length=40)
-    slot: int = Field(default=0, primary_key=True)
     n: int = 0
     late: int = 0
