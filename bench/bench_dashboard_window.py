@@ -8,11 +8,11 @@ On a database built with `bench/scale.py` (whose decisions lie in a simulated pa
         --baseline /tmp/main-checkout --rounds 5 --report /tmp/dash.json
 
 `window` decides `--large + --small` pending items through the product's set decide
-(`decide_items`, batches of 500, each batch at its own time and with its own seconds
-spent): `--large` spread over the 12 hours before `T - 13 h` and `--small` over the 12
-hours before `T` (T: when the phase runs). So the dashboard read at `T - 13 h` has
-`--large` decisions in its window and the one at `T` has `--small` (the two windows do
-not overlap); the times are written to `--report`.
+(`decide_items`, `--batch` items per call, each call at its own time, spread evenly,
+with its own seconds spent): `--large` spread over the 12 hours before `T - 13 h` and
+`--small` over the 12 hours before `T` (T: `--at`, default when the phase runs). So the
+dashboard read at `T - 13 h` has `--large` decisions in its window and the one at `T`
+has `--small` (the two windows do not overlap); the times are written to `--report`.
 
 `compare` alternates, per round and window, a child process running this branch's code
 and one running `--baseline`'s (a checkout of the code to compare with, put first on
@@ -41,7 +41,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
-BATCH = 500
 HERE = Path(__file__).resolve().parent.parent
 
 
@@ -51,11 +50,13 @@ def _backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def phase_window(url: str, large: int, small: int, report: Path) -> None:
+def phase_window(
+    url: str, large: int, small: int, batch_size: int, at: datetime | None, report: Path
+) -> None:
     from modqueue.queue import ReviewQueue, decide_items
     from modqueue.settings import load_settings
 
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = at or datetime.now(UTC).replace(microsecond=0)
     q = ReviewQueue(settings=load_settings(database_url=url), clock=lambda: now)
     with q.read_session() as s:
         pending = [
@@ -75,7 +76,7 @@ def phase_window(url: str, large: int, small: int, report: Path) -> None:
     started = time.perf_counter()
     decided = 0
     for ids, read_at in plan:
-        batches = [ids[k : k + BATCH] for k in range(0, len(ids), BATCH)]
+        batches = [ids[k : k + batch_size] for k in range(0, len(ids), batch_size)]
         step = timedelta(hours=12) / len(batches)
         for n, batch in enumerate(batches):
             at = read_at - timedelta(hours=12) + step * (n + 0.5)
@@ -198,6 +199,8 @@ def main() -> None:
     parser.add_argument("--phase", choices=["window", "time", "compare"], required=True)
     parser.add_argument("--large", type=int, default=50_000)
     parser.add_argument("--small", type=int, default=7_000)
+    parser.add_argument("--batch", type=int, default=10, help="phase window: items per call")
+    parser.add_argument("--at", help="phase window: the later read time (ISO; default now)")
     parser.add_argument("--baseline", type=Path, help="phase compare: the code to compare with")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=5)
@@ -205,7 +208,8 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=Path("dashboard-window.json"))
     args = parser.parse_args()
     if args.phase == "window":
-        phase_window(args.db, args.large, args.small, args.report)
+        at = datetime.fromisoformat(args.at) if args.at else None
+        phase_window(args.db, args.large, args.small, args.batch, at, args.report)
     elif args.phase == "time":
         phase_time(args.db, datetime.fromisoformat(args.now), args.runs)
     else:

@@ -6,17 +6,20 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     ColumnElement,
+    Select,
+    bindparam,
     case,
     cast,
     column,
     extract,
     func,
-    literal,
     select,
     table,
     union_all,
@@ -152,7 +155,7 @@ _MICROSECONDS_PER_HOUR = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _decided_epoch_microseconds(session: Session) -> ColumnElement[int]:
+def _decided_epoch_microseconds(dialect: str) -> ColumnElement[int]:
     """SQL for a decision's `decided_at` (stored naive UTC) in whole microseconds since
     the epoch, exactly.
 
@@ -162,25 +165,23 @@ def _decided_epoch_microseconds(session: Session) -> ColumnElement[int]:
     stores `YYYY-MM-DD HH:MM:SS.ffffff`; shorter fractions are padded).
     """
     stamp = col(Decision.decided_at)
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         return cast(extract("epoch", stamp) * 1_000_000, BigInteger)
     seconds = cast(func.strftime("%s", func.substr(stamp, 1, 19)), BigInteger)
     fraction = func.substr(func.substr(stamp, 21).op("||")("000000"), 1, 6)
     return seconds * 1_000_000 + cast(fraction, BigInteger)
 
 
-def _slot_of(
-    epoch_microseconds: ColumnElement[int], *, now: datetime, window_hours: int
-) -> ColumnElement[int]:
-    """SQL for the hour slot of a time given in microseconds since the epoch.
+def _slot_of(epoch_microseconds: ColumnElement[int], *, window_hours: int) -> ColumnElement[int]:
+    """SQL for the hour slot of a time given in microseconds since the epoch, read at
+    `b_now_us` (the read time in microseconds since the epoch).
 
-    The slot is the hour counted back from `now` (oldest slot 0, the last hour
-    `window_hours - 1`; times after `now` count in the last hour), the same as
+    The slot is the hour counted back from the read time (oldest slot 0, the last hour
+    `window_hours - 1`; times after it count in the last hour), the same as
     `int((now - decided).total_seconds() // 3600)` clamped to the window: in whole
     microseconds, so a time exactly on an hour boundary falls in the older hour.
     """
-    now_us = (now - _EPOCH) // timedelta(microseconds=1)
-    age = literal(now_us, BigInteger) - epoch_microseconds
+    age = bindparam("b_now_us", type_=BigInteger) - epoch_microseconds
     hour = age // _MICROSECONDS_PER_HOUR  # integer division: truncates, fine at >= 0
     last = window_hours - 1
     return case((hour <= 0, last), (hour >= last, 0), else_=last - hour)
@@ -188,6 +189,52 @@ def _slot_of(
 
 def _epoch_minute(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(minutes=1)
+
+
+@cache
+def _slot_statements(dialect: str, window_hours: int) -> tuple[Select[Any], Select[Any]]:
+    """The two statements of `_decided_by_slot` for a window of `window_hours` (built
+    once: building them costs more than running them), bound by name: `b_now_us`,
+    `b_since`, the window's slot-start minutes `b_edges` and, per slot `h`, the bounds
+    `b_from_h` and `b_to_h` of its first minute."""
+    per_decision = [
+        select(
+            col(Decision.guideline_id).label("guideline_id"),
+            _is_primary().label("primary"),
+            col(Decision.origin).label("origin"),
+            _slot_of(_decided_epoch_microseconds(dialect), window_hours=window_hours).label("slot"),
+            case((col(Decision.after_deadline), 1), else_=0).label("late"),
+        ).where(
+            col(Decision.decided_at) > bindparam("b_since"),
+            col(Decision.status) != DecisionStatus.UNDONE,
+            col(Decision.decided_at) >= bindparam(f"b_from_{h}"),
+            col(Decision.decided_at) < bindparam(f"b_to_{h}"),
+        )
+        for h in range(window_hours)
+    ]
+    edge = union_all(*per_decision).subquery()
+    keys = (edge.c.guideline_id, edge.c.primary, edge.c.origin, edge.c.slot)
+    edges = select(*keys, func.count(), func.sum(edge.c.late)).group_by(*keys)
+    minute = col(DecisionMinute.minute)
+    per_minute = (
+        select(
+            col(DecisionMinute.guideline_id).label("guideline_id"),
+            (col(DecisionMinute.kind) == "primary").label("primary"),
+            col(DecisionMinute.origin).label("origin"),
+            _slot_of(minute * 60_000_000, window_hours=window_hours).label("slot"),
+            col(DecisionMinute.n).label("n"),
+            col(DecisionMinute.late).label("late"),
+        )
+        .where(minute > bindparam("b_first"), minute.not_in(bindparam("b_edges", expanding=True)))
+        .subquery()
+    )
+    keys = (per_minute.c.guideline_id, per_minute.c.primary, per_minute.c.origin, per_minute.c.slot)
+    counted = (
+        select(*keys, func.sum(per_minute.c.n), func.sum(per_minute.c.late))
+        .group_by(*keys)
+        .having(func.sum(per_minute.c.n) > 0)
+    )
+    return edges, counted
 
 
 _Slotted = tuple[str, bool, str, int]
@@ -203,56 +250,26 @@ def _decided_by_slot(
     An hour slot starts at `since` plus whole hours, so every minute of the window but
     the minutes those starts fall in lies within one slot: those minutes are summed from
     the counters (`decision_minute`, a minute in the slot of its first microsecond), and
-    the decisions of the slots' first minutes (at most one minute per slot) are read one
-    by one from `ix_decision_decided_window` (`after_deadline`: the items are not read).
+    the decisions of the slots' first minutes (one minute per slot) are read one by one
+    from `ix_decision_decided_window` (`after_deadline`: the items are not read).
     """
-    edges = sorted({_epoch_minute(since + timedelta(hours=h)) for h in range(window_hours)})
-    per_decision = [
-        select(
-            col(Decision.guideline_id).label("guideline_id"),
-            _is_primary().label("primary"),
-            col(Decision.origin).label("origin"),
-            _slot_of(
-                _decided_epoch_microseconds(session), now=now, window_hours=window_hours
-            ).label("slot"),
-            case((col(Decision.after_deadline), 1), else_=0).label("late"),
-        ).where(
-            *_active_in_window(since),
-            col(Decision.decided_at) >= _EPOCH + timedelta(minutes=minute),
-            col(Decision.decided_at) < _EPOCH + timedelta(minutes=minute + 1),
-        )
-        for minute in edges
-    ]
-    edge = union_all(*per_decision).subquery()
-    keys = (edge.c.guideline_id, edge.c.primary, edge.c.origin, edge.c.slot)
+    edges = [_epoch_minute(since + timedelta(hours=h)) for h in range(window_hours)]
+    params: dict[str, Any] = {
+        "b_now_us": (now - _EPOCH) // timedelta(microseconds=1),
+        "b_since": since,
+        "b_first": edges[0],
+        "b_edges": edges,
+    }
+    for h, minute in enumerate(edges):
+        params[f"b_from_{h}"] = _EPOCH + timedelta(minutes=minute)
+        params[f"b_to_{h}"] = _EPOCH + timedelta(minutes=minute + 1)
+    by_decision, by_minute = _slot_statements(session.get_bind().dialect.name, window_hours)
     found: dict[_Slotted, list[int]] = {}
-    for g, p, o, slot, n, late in session.execute(
-        select(*keys, func.count(), func.sum(edge.c.late)).group_by(*keys)
-    ):
-        found[(g, bool(p), o, int(slot))] = [int(n), int(late)]
-    minute = col(DecisionMinute.minute)
-    per_minute = (
-        select(
-            col(DecisionMinute.guideline_id).label("guideline_id"),
-            (col(DecisionMinute.kind) == "primary").label("primary"),
-            col(DecisionMinute.origin).label("origin"),
-            _slot_of(minute * 60_000_000, now=now, window_hours=window_hours).label("slot"),
-            col(DecisionMinute.n).label("n"),
-            col(DecisionMinute.late).label("late"),
-        )
-        .where(minute > edges[0], minute.not_in(edges))
-        .subquery()
-    )
-    keys = (per_minute.c.guideline_id, per_minute.c.primary, per_minute.c.origin, per_minute.c.slot)
-    counted = (
-        select(*keys, func.sum(per_minute.c.n), func.sum(per_minute.c.late))
-        .group_by(*keys)
-        .having(func.sum(per_minute.c.n) > 0)
-    )
-    for g, p, o, slot, n, late in session.execute(counted):
-        totals = found.setdefault((g, bool(p), o, int(slot)), [0, 0])
-        totals[0] += int(n)
-        totals[1] += int(late)
+    for statement in (by_decision, by_minute):
+        for g, p, o, slot, n, late in session.execute(statement, params):
+            totals = found.setdefault((g, bool(p), o, int(slot)), [0, 0])
+            totals[0] += int(n)
+            totals[1] += int(late)
     return [(*key, n, late) for key, (n, late) in found.items()]
 
 
