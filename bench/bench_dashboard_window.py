@@ -141,7 +141,7 @@ def phase_time(url: str, now: datetime, runs: int) -> None:
     print(
         json.dumps(
             {
-                "code": str(Path(modqueue.__file__).parent.parent),
+                "code_path": str(Path(modqueue.__file__).parent.parent),
                 "decided_in_window": decided,
                 "wall_ms": [round(v, 1) for v in wall],
                 "client_cpu_ms": [round(v, 1) for v in client],
