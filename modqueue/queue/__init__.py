@@ -58,7 +58,7 @@ from modqueue.queue._core.cluster_models import (
     ContentCluster,
     ContentClusterPublic,
 )
-from modqueue.queue._core.counter_models import ActionCounter, QueueCounter
+from modqueue.queue._core.counter_models import ActionCounter, DecisionMinute, QueueCounter
 from modqueue.queue._core.db import (
     make_engine,
     migrate,
@@ -305,6 +305,7 @@ __all__ = [
     "DashboardMetrics",
     "Decision",
     "DecisionKind",
+    "DecisionMinute",
     "DecisionPublic",
     "DecisionStatus",
     "ErasureReport",

@@ -4,7 +4,9 @@ computation over the raw rows.
 
 The decisions are stored rows written here, not through the decision module: the test
 is about reading them, and needs decisions at exact microsecond timestamps (on hour
-boundaries), of every kind and origin, some undone. Their items are all drug-supply
+boundaries), of every kind and origin, some undone. Each row records whether it was made
+after its item's deadline, as the decision module does (`after_deadline`); the reference
+compares the times. Their items are all drug-supply
 items, which no decision here is about: the decisions' queues have no open items, so
 their deadline breaches are the decisions made after their item's deadline alone.
 """
@@ -172,6 +174,8 @@ def store(q: ReviewQueue, base: datetime) -> list[Row]:
                     origin=origin,
                     kind=kind,
                     status=status,
+                    # What the decision module records when it writes a decision.
+                    after_deadline=decided > deadline,
                 )
             )
             rows.append(Row(guideline, kind, origin, status, decided, seconds, deadline))

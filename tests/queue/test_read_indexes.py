@@ -22,7 +22,9 @@ INDEXES = {
         "ix_item_pending_ingested",
         "ix_item_pending_flagged",
     },
-    "decision": {"ix_decision_decided_at"},
+    # 0022's `ix_decision_decided_at`, replaced at 0028 by a covering index on the same
+    # leading column.
+    "decision": {"ix_decision_decided_window"},
     "audit_event": {"ix_audit_event_event_at"},
 }
 

@@ -12,13 +12,26 @@ many items there are.
 `action_counter` does the same for outbound actions per `(policy, status)` (migration
 `0023_outcount_action_counters`, triggers on `outbound_action`), for the stats and the
 lead dashboard.
+
+`decision_minute` counts the standing decisions (not undone) per guideline, kind, origin
+and minute of `decided_at`, and how many of them missed their item's deadline
+(`decision.after_deadline`), kept by triggers on `decision` (migration
+`0028_dash3_after_deadline`), so the dashboard's hourly series and missed deadlines read
+a few counter rows per minute of its window, however many decisions were made in it.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
-__all__ = ["ACTION_COUNTER_SLOTS", "QUEUE_COUNTER_SLOTS", "ActionCounter", "QueueCounter"]
+__all__ = [
+    "ACTION_COUNTER_SLOTS",
+    "QUEUE_COUNTER_SLOTS",
+    "ActionCounter",
+    "DecisionMinute",
+    "QueueCounter",
+]
 
 QUEUE_COUNTER_SLOTS = 8
 """Counter rows per (queue, status) on PostgreSQL (SQLite, one writer at a time, uses one)."""
@@ -49,3 +62,18 @@ class ActionCounter(SQLModel, table=True):
     status: str = Field(primary_key=True, max_length=20)
     slot: int = Field(default=0, primary_key=True)
     n: int = 0
+
+
+class DecisionMinute(SQLModel, table=True):
+    """The standing decisions (status not `undone`) of `guideline_id`, `kind` and
+    `origin` decided in `minute` (whole minutes since the epoch, UTC): how many (`n`) and
+    how many of them after their item's deadline (`late`)."""
+
+    __tablename__ = "decision_minute"
+
+    minute: int = Field(primary_key=True, sa_type=BigInteger)
+    guideline_id: str = Field(primary_key=True, max_length=100)
+    kind: str = Field(primary_key=True, max_length=40)
+    origin: str = Field(primary_key=True, max_length=40)
+    n: int = 0
+    late: int = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, SmallInteger, UniqueConstraint, text
+from sqlalchemy import JSON, Index, SmallInteger, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
@@ -25,6 +25,18 @@ __all__ = [
 
 PENDING_ONLY = text("status = 'pending'")
 OPEN_ONLY = text("status IN ('pending', 'claimed')")
+DECISION_WINDOW_COLUMNS = (
+    "decided_at",
+    "guideline_id",
+    "kind",
+    "origin",
+    "status",
+    "after_deadline",
+    "seconds_spent",
+)
+"""What the dashboard reads of a window's decisions: `ix_decision_decided_window` holds
+them all, in `decided_at` order (an index-only scan on PostgreSQL, a covering index on
+SQLite)."""
 CLAIMABLE_ONLY = text(r"status = 'pending' AND queue NOT LIKE '%\:senior'")  # `\:`: a colon
 """The pending items outside the senior queues: what `claim_next` takes by default (the
 claim statement repeats this condition literally, see migration 0023)."""
@@ -176,8 +188,15 @@ class Decision(DecisionBase, table=True):
     """Stored decision; several per item are kept (second reviews, seniors, appeals)."""
 
     __tablename__ = "decision"
-    __table_args__ = (Index("ix_decision_decided_at", "decided_at"),)
+    __table_args__ = (
+        # The dashboard's window read from the index alone (see migration 0028).
+        Index("ix_decision_decided_window", *DECISION_WINDOW_COLUMNS),
+    )
     id: int | None = Field(default=None, primary_key=True)
+    after_deadline: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    """Whether the decision was made after its item's deadline (`decided_at >
+    deadline_at`, the deadline the item had when decided): set once by the decision
+    module, so the dashboard counts missed deadlines without reading the items."""
 
 
 class DecisionPublic(DecisionBase):

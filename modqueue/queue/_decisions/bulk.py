@@ -146,6 +146,7 @@ _LOCK_COLUMNS = (
     ITEM.c.claimed_by,
     ITEM.c.final_label,
     ITEM.c.cluster_id,
+    ITEM.c.deadline_at,
 )
 
 
@@ -399,8 +400,9 @@ def decide_items(
             "status": DecisionStatus.ACTIVE.value,
             "external_ref": None,
             "cluster_decision_id": cluster_decision_id,
+            "after_deadline": now > row["deadline_at"],
         }
-        for item_id, _, (chosen, guideline_id, version), senior in open_items
+        for item_id, row, (chosen, guideline_id, version), senior in open_items
     ]
     for decision_id, item_id in _insert_rows(conn, DECISION, _INSERT_DECISIONS, values):
         outcome.decision_ids[item_id] = decision_id

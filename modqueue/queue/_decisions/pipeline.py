@@ -138,6 +138,7 @@ _LOCK_ITEM = (
         ITEM.c.queue,
         ITEM.c.source,
         ITEM.c.external_id,
+        ITEM.c.deadline_at,
     )
     .where(ITEM.c.id == bindparam("b_item_id"))
     .with_for_update()
@@ -446,6 +447,7 @@ def decide(
         "status": DecisionStatus.ACTIVE.value,
         "external_ref": external_ref,
         "cluster_decision_id": None,
+        "after_deadline": now > row["deadline_at"],
     }
     planned: list[PlannedAction] = []
     route: dict[str, Any] = {}
@@ -586,8 +588,10 @@ def _new_decision(
     label: Label,
     guideline: Guideline,
     kind: str,
+    deadline_at: datetime,
     now: datetime,
 ) -> Decision:
+    """A new decision on item `item_id`, whose deadline is `deadline_at`."""
     decision = Decision(
         item_id=item_id,
         reviewer=annotation.reviewer,
@@ -601,6 +605,7 @@ def _new_decision(
         origin=annotation.origin,
         kind=kind,
         external_ref=annotation.external_ref,
+        after_deadline=now > deadline_at,
     )
     session.add(decision)
     session.flush()
@@ -631,6 +636,7 @@ def record_annotation(
         label=chosen,
         guideline=guideline,
         kind=DecisionKind.SECOND_REVIEW,
+        deadline_at=item.deadline_at,
         now=now,
     )
     record_event(
@@ -672,6 +678,7 @@ def supersede_decision(
         label=chosen,
         guideline=guideline,
         kind=old.kind,
+        deadline_at=item.deadline_at,
         now=now,
     )
     deciding = old.kind != DecisionKind.SECOND_REVIEW

@@ -6,24 +6,29 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     ColumnElement,
+    Select,
+    bindparam,
     case,
     cast,
     column,
     extract,
     func,
-    literal,
     select,
     table,
+    union_all,
 )
 from sqlmodel import Session, col
 
 from modqueue.queue._claims.exposure import exposure_by_queue
-from modqueue.queue._core.models import AuditEvent, Decision, Item
+from modqueue.queue._core.counter_models import DecisionMinute
+from modqueue.queue._core.models import AuditEvent, Decision
 from modqueue.queue._core.origins import is_automated
 from modqueue.queue._core.routing import senior_queue
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
@@ -150,7 +155,7 @@ _MICROSECONDS_PER_HOUR = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _decided_epoch_microseconds(session: Session) -> ColumnElement[int]:
+def _decided_epoch_microseconds(dialect: str) -> ColumnElement[int]:
     """SQL for a decision's `decided_at` (stored naive UTC) in whole microseconds since
     the epoch, exactly.
 
@@ -160,49 +165,112 @@ def _decided_epoch_microseconds(session: Session) -> ColumnElement[int]:
     stores `YYYY-MM-DD HH:MM:SS.ffffff`; shorter fractions are padded).
     """
     stamp = col(Decision.decided_at)
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         return cast(extract("epoch", stamp) * 1_000_000, BigInteger)
     seconds = cast(func.strftime("%s", func.substr(stamp, 1, 19)), BigInteger)
     fraction = func.substr(func.substr(stamp, 21).op("||")("000000"), 1, 6)
     return seconds * 1_000_000 + cast(fraction, BigInteger)
 
 
-def _decided_by_slot(
-    session: Session, *, now: datetime, since: datetime, window_hours: int
-) -> list[tuple[str, bool, str, int, int, int]]:
-    """The window's active decisions per (guideline, primary or not, origin, hour slot):
-    how many, and how many were made after their item's deadline.
+def _slot_of(epoch_microseconds: ColumnElement[int], *, window_hours: int) -> ColumnElement[int]:
+    """SQL for the hour slot of a time given in microseconds since the epoch, read at
+    `b_now_us` (the read time in microseconds since the epoch).
 
-    The slot is the hour counted back from `now` (oldest slot 0, the last hour
-    `window_hours - 1`; decisions stamped after `now` count in the last hour), the same
-    as `int((now - decided).total_seconds() // 3600)` clamped to the window: in whole
-    microseconds, so decisions exactly on an hour boundary fall in the older hour.
+    The slot is the hour counted back from the read time (oldest slot 0, the last hour
+    `window_hours - 1`; times after it count in the last hour), the same as
+    `int((now - decided).total_seconds() // 3600)` clamped to the window: in whole
+    microseconds, so a time exactly on an hour boundary falls in the older hour.
     """
-    now_us = (now - _EPOCH) // timedelta(microseconds=1)
-    age = literal(now_us, BigInteger) - _decided_epoch_microseconds(session)
+    age = bindparam("b_now_us", type_=BigInteger) - epoch_microseconds
     hour = age // _MICROSECONDS_PER_HOUR  # integer division: truncates, fine at >= 0
     last = window_hours - 1
-    slot = case((hour <= 0, last), (hour >= last, 0), else_=last - hour)
-    breach = case((col(Decision.decided_at) > col(Item.deadline_at), 1), else_=0)
-    per_decision = (
+    return case((hour <= 0, last), (hour >= last, 0), else_=last - hour)
+
+
+def _epoch_minute(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(minutes=1)
+
+
+@cache
+def _slot_statements(dialect: str, window_hours: int) -> tuple[Select[Any], Select[Any]]:
+    """The two statements of `_decided_by_slot` for a window of `window_hours` (built
+    once: building them costs more than running them), bound by name: `b_now_us`,
+    `b_since`, the window's slot-start minutes `b_edges` and, per slot `h`, the bounds
+    `b_from_h` and `b_to_h` of its first minute."""
+    per_decision = [
         select(
             col(Decision.guideline_id).label("guideline_id"),
             _is_primary().label("primary"),
             col(Decision.origin).label("origin"),
-            slot.label("slot"),
-            breach.label("breach"),
+            _slot_of(_decided_epoch_microseconds(dialect), window_hours=window_hours).label("slot"),
+            case((col(Decision.after_deadline), 1), else_=0).label("late"),
+        ).where(
+            col(Decision.decided_at) > bindparam("b_since"),
+            col(Decision.status) != DecisionStatus.UNDONE,
+            col(Decision.decided_at) >= bindparam(f"b_from_{h}"),
+            col(Decision.decided_at) < bindparam(f"b_to_{h}"),
         )
-        .join(Item, col(Item.id) == col(Decision.item_id))
-        .where(*_active_in_window(since))
+        for h in range(window_hours)
+    ]
+    edge = union_all(*per_decision).subquery()
+    keys = (edge.c.guideline_id, edge.c.primary, edge.c.origin, edge.c.slot)
+    edges = select(*keys, func.count(), func.sum(edge.c.late)).group_by(*keys)
+    minute = col(DecisionMinute.minute)
+    per_minute = (
+        select(
+            col(DecisionMinute.guideline_id).label("guideline_id"),
+            (col(DecisionMinute.kind) == "primary").label("primary"),
+            col(DecisionMinute.origin).label("origin"),
+            _slot_of(minute * 60_000_000, window_hours=window_hours).label("slot"),
+            col(DecisionMinute.n).label("n"),
+            col(DecisionMinute.late).label("late"),
+        )
+        .where(minute > bindparam("b_first"), minute.not_in(bindparam("b_edges", expanding=True)))
         .subquery()
     )
-    keys = (per_decision.c.guideline_id, per_decision.c.primary, per_decision.c.origin)
-    rows = session.execute(
-        select(*keys, per_decision.c.slot, func.count(), func.sum(per_decision.c.breach)).group_by(
-            *keys, per_decision.c.slot
-        )
+    keys = (per_minute.c.guideline_id, per_minute.c.primary, per_minute.c.origin, per_minute.c.slot)
+    counted = (
+        select(*keys, func.sum(per_minute.c.n), func.sum(per_minute.c.late))
+        .group_by(*keys)
+        .having(func.sum(per_minute.c.n) > 0)
     )
-    return [(g, bool(p), o, int(s), int(n), int(b)) for g, p, o, s, n, b in rows]
+    return edges, counted
+
+
+_Slotted = tuple[str, bool, str, int]
+"""(guideline, primary or not, origin, hour slot)."""
+
+
+def _decided_by_slot(
+    session: Session, *, now: datetime, since: datetime, window_hours: int
+) -> list[tuple[str, bool, str, int, int, int]]:
+    """The window's active decisions per (guideline, primary or not, origin, hour slot,
+    see `_slot_of`): how many, and how many were made after their item's deadline.
+
+    An hour slot starts at `since` plus whole hours, so every minute of the window but
+    the minutes those starts fall in lies within one slot: those minutes are summed from
+    the counters (`decision_minute`, a minute in the slot of its first microsecond), and
+    the decisions of the slots' first minutes (one minute per slot) are read one by one
+    from `ix_decision_decided_window` (`after_deadline`: the items are not read).
+    """
+    edges = [_epoch_minute(since + timedelta(hours=h)) for h in range(window_hours)]
+    params: dict[str, Any] = {
+        "b_now_us": (now - _EPOCH) // timedelta(microseconds=1),
+        "b_since": since,
+        "b_first": edges[0],
+        "b_edges": edges,
+    }
+    for h, minute in enumerate(edges):
+        params[f"b_from_{h}"] = _EPOCH + timedelta(minutes=minute)
+        params[f"b_to_{h}"] = _EPOCH + timedelta(minutes=minute + 1)
+    by_decision, by_minute = _slot_statements(session.get_bind().dialect.name, window_hours)
+    found: dict[_Slotted, list[int]] = {}
+    for statement in (by_decision, by_minute):
+        for g, p, o, slot, n, late in session.execute(statement, params):
+            totals = found.setdefault((g, bool(p), o, int(slot)), [0, 0])
+            totals[0] += int(n)
+            totals[1] += int(late)
+    return [(*key, n, late) for key, (n, late) in found.items()]
 
 
 def _median_handling(
