@@ -16,7 +16,7 @@ lead dashboard.
 `decision_minute` counts the standing decisions (not undone) per guideline, kind, origin
 and minute of `decided_at`, and how many of them missed their item's deadline
 (`decision.after_deadline`), kept by triggers on `decision` (migration
-`0028_dash3_after_deadline`), so the dashboard's hourly series and missed deadlines read
+`0029_dash3_after_deadline`), so the dashboard's hourly series and missed deadlines read
 a few counter rows per minute of its window, however many decisions were made in it.
 """
 

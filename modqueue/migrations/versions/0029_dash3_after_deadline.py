@@ -30,8 +30,8 @@ counters are added up; both in batches of decision ids (one set-based statement 
 with `decision` locked against writes until the triggers are in place. The index is
 built after it.
 
-Revision ID: 0028_dash3_after_deadline
-Revises: 0027_fpingest2_band_covering
+Revision ID: 0029_dash3_after_deadline
+Revises: 0028_export3_content_split
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0028_dash3_after_deadline"
-down_revision: str | Sequence[str] | None = "0027_fpingest2_band_covering"
+revision: str = "0029_dash3_after_deadline"
+down_revision: str | Sequence[str] | None = "0028_export3_content_split"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
