@@ -18,7 +18,13 @@ from modqueue.queue import ExposureConfig, ExposureEvent, ReviewQueue
 from modqueue.queue._claims.leases import _claim_statement
 from modqueue.queue._core import db as core_db
 from modqueue.queue._core.routing import policy_numbers
-from tests.conftest import Clock, drop_pg_database, fresh_pg_database, make_item
+from tests.conftest import (
+    Clock,
+    drop_pg_database,
+    explain_compiled,
+    fresh_pg_database,
+    make_item,
+)
 
 WORDS = ["amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "heath", "inlet"]
 WORDS += ["jetty", "knoll", "larch", "marsh", "nook", "oasis", "pine", "quay", "ridge"]
@@ -71,10 +77,9 @@ def _claim_plan(q: ReviewQueue) -> str:
     with q.engine.connect() as conn:
         if dialect.name == "postgresql":
             conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: no scans
-            rows = conn.exec_driver_sql("EXPLAIN " + compiled.sql, values).all()
+            rows = explain_compiled(conn, compiled, values, "EXPLAIN")
         else:
-            params = tuple(values[n] for n in compiled.names)
-            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.sql, params).all()
+            rows = explain_compiled(conn, compiled, values, "EXPLAIN QUERY PLAN")
         conn.rollback()
     return "\n".join(str(r[-1]) for r in rows)
 
