@@ -162,8 +162,11 @@ def test_a_claim_runs_two_statements_on_postgresql_four_on_sqlite(
     assert q.claim_next("ana") is not None  # statements built, chain set up
     seen: list[str] = []
 
+    texts: list[str] = []
+
     def count(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
         seen.append(sql.split()[0].upper())
+        texts.append(sql)
 
     event.listen(q.engine, "before_cursor_execute", count)
     try:
@@ -176,6 +179,10 @@ def test_a_claim_runs_two_statements_on_postgresql_four_on_sqlite(
     # IMMEDIATE.
     if q.engine.dialect.name == "postgresql":
         assert seen == ["SELECT", "WITH"], seen
+        # The lookup takes the chain's lock without reading its head: the claim
+        # statement reads it under that lock.
+        assert "FROM audit_event" not in texts[0], texts[0]
+        assert "FROM audit_event" in texts[1]
     else:
         assert seen == ["BEGIN", "SELECT", "UPDATE", "INSERT", "INSERT"], seen
 
