@@ -60,6 +60,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
@@ -643,8 +644,12 @@ def explain(url: str, plans: Path) -> dict[str, Any]:
     raw = q.engine.raw_connection()
     text_out = []
     try:
-        cur = raw.cursor()
         for name, (sql, params) in picked.items():
+            # `Prepared` statements come with PostgreSQL's `$n` placeholders and a list of
+            # values: they run on a raw cursor, as the product runs them.
+            numbered = isinstance(params, (list, tuple))
+            driver: Any = raw.driver_connection
+            cur = psycopg.RawCursor(driver) if numbered else raw.cursor()
             cur.execute("BEGIN")
             cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             plan = "\n".join(r[0] for r in cur.fetchall())

@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from modqueue.queue import ReviewQueue, make_engine, migrate
@@ -134,6 +135,22 @@ def review_queue(database_url: str, clock: Clock) -> Iterator[ReviewQueue]:
     q = ReviewQueue(database_url, clock=clock)
     yield q
     q.close()
+
+
+def explain_compiled(
+    conn: Connection, compiled: Any, values: dict[str, Any], verb: str
+) -> list[Any]:
+    """The rows of `verb` (`EXPLAIN`, `EXPLAIN QUERY PLAN`) over a `Prepared` statement
+    compiled for `conn`'s dialect (`Prepared._compiled`), bound as `Prepared` binds it:
+    on PostgreSQL `$n` placeholders on a raw cursor, on SQLite positional `?`."""
+    sql = f"{verb} {compiled.sql}"
+    if not compiled.raw:
+        params = tuple(values[n] for n in compiled.names) if compiled.positional else values
+        return list(conn.exec_driver_sql(sql, params).all())
+    driver: Any = conn.connection.driver_connection
+    with psycopg.RawCursor(driver) as cursor:
+        cursor.execute(sql, [values[n] for n in compiled.names])
+        return cursor.fetchall()
 
 
 def make_item(n: int = 1, **overrides: Any) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from modqueue.queue._read import incidents as incident_reads
 from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._read.desk import RevealedMedia, record_media_reveal, record_reveal
 from modqueue.queue._read.stats import queue_stats
-from modqueue.queue._transaction import open_transaction
+from modqueue.queue._transaction import open_claim_transaction, open_transaction
 from modqueue.settings import Settings, load_settings
 
 __all__ = ["ReviewQueue"]
@@ -243,6 +243,7 @@ class ReviewQueue:
         """
 
         def work(s: Session) -> Claim | None:
+            open_claim_transaction(s)  # the claim statement reads the chain's head itself
             now = self.clock()
             chosen = self._claimable(s, reviewer, queues, now)
             # The exposure budget's hold is a condition of the claim statement: no read.

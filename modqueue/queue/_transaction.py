@@ -4,7 +4,8 @@ Nearly every transaction authorizes its reviewer first and appends an audit even
 `open_transaction` installs, on a session, a reviewer lookup (the columns and join of
 `_access.rules`) that also sets up the transaction's audit chain append (`_audit.chain`:
 on PostgreSQL which chain, its lock, its head and an id taken ahead) in the same
-statement: one round trip instead of two or three. Authorization knows nothing of chains
+statement: one round trip instead of two or three. `open_claim_transaction` leaves the
+head out (the claim statement reads it itself). Authorization knows nothing of chains
 and the audit trail nothing of reviewers; this module composes them.
 """
 
@@ -27,11 +28,11 @@ from modqueue.queue._access.rules import (
 from modqueue.queue._audit.chain import chain_prologue, note_prologue, try_chain_params
 from modqueue.queue._core.prepared import Prepared
 
-__all__ = ["open_transaction"]
+__all__ = ["open_claim_transaction", "open_transaction"]
 
 
-def _statement(dialect: str) -> TextualSelect:
-    columns, from_clause = chain_prologue(dialect)
+def _statement(dialect: str, head: bool) -> TextualSelect:
+    columns, from_clause = chain_prologue(dialect, head=head)
     return text(f"SELECT {columns}, {REVIEWER_COLUMNS} FROM {from_clause} {REVIEWER_JOIN}").columns(
         column("audit_chain", Integer),
         column("audit_head_id", Integer),
@@ -41,7 +42,12 @@ def _statement(dialect: str) -> TextualSelect:
     )
 
 
-_STATEMENTS = {d: Prepared(_statement(d)) for d in ("postgresql", "sqlite")}
+# By dialect and whether the chain's head is read (`chain_prologue`).
+_STATEMENTS = {
+    ("postgresql", True): Prepared(_statement("postgresql", True)),
+    ("postgresql", False): Prepared(_statement("postgresql", False)),
+    ("sqlite", True): Prepared(_statement("sqlite", True)),
+}
 
 
 class _Row(NamedTuple):
@@ -59,8 +65,19 @@ class _Row(NamedTuple):
 
 
 def _lookup_with_chain(session: Session, name: str) -> tuple[Principal | None, bool]:
+    return _lookup(session, name, head=True)
+
+
+def _lookup_with_chain_lock(session: Session, name: str) -> tuple[Principal | None, bool]:
+    return _lookup(session, name, head=False)
+
+
+def _lookup(session: Session, name: str, *, head: bool) -> tuple[Principal | None, bool]:
     conn = session.connection()
-    rows = _STATEMENTS[conn.dialect.name].rows(conn, {"name": name, **try_chain_params()})
+    # SQLite reads the head either way: under its write lock it is current, and used.
+    head = head or conn.dialect.name != "postgresql"
+    statement = _STATEMENTS[conn.dialect.name, head]
+    rows = statement.rows(conn, {"name": name, **try_chain_params()})
     found = [_Row(*r) for r in rows]
     first = found[0]
     note_prologue(
@@ -69,6 +86,7 @@ def _lookup_with_chain(session: Session, name: str) -> tuple[Principal | None, b
         head_id=first.audit_head_id,
         head_hash=first.audit_head_hash,
         next_id=first.audit_next_id,
+        head=head,
     )
     return principal_from_rows(found, name)
 
@@ -76,4 +94,12 @@ def _lookup_with_chain(session: Session, name: str) -> tuple[Principal | None, b
 def open_transaction(session: Session) -> Session:
     """Make `session`'s reviewer lookups also set up its audit chain; returns it."""
     session.info[LOOKUP_KEY] = _lookup_with_chain
+    return session
+
+
+def open_claim_transaction(session: Session) -> Session:
+    """`open_transaction` for a claim: on PostgreSQL the lookup takes the chain's lock
+    and an id ahead but does not read the chain's head, which the claim statement reads
+    itself under that lock (`_audit.inline`); returns `session`."""
+    session.info[LOOKUP_KEY] = _lookup_with_chain_lock
     return session

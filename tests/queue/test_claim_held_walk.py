@@ -19,7 +19,13 @@ from modqueue.quality import QualityConfig
 from modqueue.queue import ExposureConfig, ReviewQueue
 from modqueue.queue._claims import exposure, leases
 from modqueue.queue._claims.leases import _claim_statement
-from tests.conftest import Clock, drop_pg_database, fresh_pg_database, make_item
+from tests.conftest import (
+    Clock,
+    drop_pg_database,
+    explain_compiled,
+    fresh_pg_database,
+    make_item,
+)
 
 WORDS = ["alder", "brook", "crest", "dune", "elm", "fern", "glen", "holly", "iris", "juniper"]
 WORDS += ["kelp", "lotus", "maple", "nettle", "orchid", "poppy", "quince", "rowan", "sage"]
@@ -172,9 +178,7 @@ def test_postgresql_finds_a_held_reviewers_item_in_the_indexes(
     with q.engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: no scans
         conn.exec_driver_sql("SET enable_bitmapscan = off")
-        plan = "\n".join(
-            str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + compiled.sql, values).all()
-        )
+        plan = "\n".join(str(r[0]) for r in explain_compiled(conn, compiled, values, "EXPLAIN"))
         conn.rollback()
     # A held reviewer's first allowed item: from the policy index, probes only.
     assert "using ix_item_pending_claimable_policy on item policy_first" in plan, plan

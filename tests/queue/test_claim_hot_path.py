@@ -18,7 +18,13 @@ from modqueue.queue import ExposureConfig, ExposureEvent, ReviewQueue
 from modqueue.queue._claims.leases import _claim_statement
 from modqueue.queue._core import db as core_db
 from modqueue.queue._core.routing import policy_numbers
-from tests.conftest import Clock, drop_pg_database, fresh_pg_database, make_item
+from tests.conftest import (
+    Clock,
+    drop_pg_database,
+    explain_compiled,
+    fresh_pg_database,
+    make_item,
+)
 
 WORDS = ["amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "heath", "inlet"]
 WORDS += ["jetty", "knoll", "larch", "marsh", "nook", "oasis", "pine", "quay", "ridge"]
@@ -71,10 +77,9 @@ def _claim_plan(q: ReviewQueue) -> str:
     with q.engine.connect() as conn:
         if dialect.name == "postgresql":
             conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: no scans
-            rows = conn.exec_driver_sql("EXPLAIN " + compiled.sql, values).all()
+            rows = explain_compiled(conn, compiled, values, "EXPLAIN")
         else:
-            params = tuple(values[n] for n in compiled.names)
-            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.sql, params).all()
+            rows = explain_compiled(conn, compiled, values, "EXPLAIN QUERY PLAN")
         conn.rollback()
     return "\n".join(str(r[-1]) for r in rows)
 
@@ -157,8 +162,11 @@ def test_a_claim_runs_two_statements_on_postgresql_four_on_sqlite(
     assert q.claim_next("ana") is not None  # statements built, chain set up
     seen: list[str] = []
 
+    texts: list[str] = []
+
     def count(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
         seen.append(sql.split()[0].upper())
+        texts.append(sql)
 
     event.listen(q.engine, "before_cursor_execute", count)
     try:
@@ -171,6 +179,10 @@ def test_a_claim_runs_two_statements_on_postgresql_four_on_sqlite(
     # IMMEDIATE.
     if q.engine.dialect.name == "postgresql":
         assert seen == ["SELECT", "WITH"], seen
+        # The lookup takes the chain's lock without reading its head: the claim
+        # statement reads it under that lock.
+        assert "FROM audit_event" not in texts[0], texts[0]
+        assert "FROM audit_event" in texts[1]
     else:
         assert seen == ["BEGIN", "SELECT", "UPDATE", "INSERT", "INSERT"], seen
 

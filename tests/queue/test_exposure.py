@@ -85,6 +85,32 @@ def test_near_the_budget_graphic_policies_are_held_back(q: ReviewQueue) -> None:
     assert other is not None and other.item_id == 2
 
 
+def test_the_hold_starts_with_the_event_that_reaches_the_near_mark(
+    q: ReviewQueue, clock: Clock
+) -> None:
+    # The claim statement stops summing at the event that reaches the mark: ana, a
+    # little below it after several events, is not held back; ben, whose last event
+    # reaches it (a sum of several), is, as `exposure_status` says. Events older than
+    # the shift count for neither.
+    now = clock.now
+    points = [2.5, 0.0, 1.5, 3.0, 0.5, 2.0]  # 9.5: below the near mark of 10
+    with q.session() as s:
+        for reviewer, extra in [("ana", []), ("ben", [0.5])]:
+            old = now - timedelta(hours=SMALL.shift_hours, minutes=1)
+            s.add(ExposureEvent(reviewer=reviewer, at=old, queue="doxxing", kind="seen", points=50))
+            for k, p in enumerate([*points, *extra]):
+                at = now - timedelta(minutes=60 - k)
+                s.add(
+                    ExposureEvent(reviewer=reviewer, at=at, queue="doxxing", kind="seen", points=p)
+                )
+    assert not q.exposure_status("ana").held_back
+    assert q.exposure_status("ben").held_back
+    ben = q.claim_next("ben")
+    assert ben is not None and ben.item_id == 3  # the graphic items are held back
+    ana = q.claim_next("ana")
+    assert ana is not None and ana.item_id == 1  # violent-threats: not held back
+
+
 def test_an_explicit_graphic_queue_is_held_back_too(q: ReviewQueue) -> None:
     assert q.claim_next("ana", ["violent-threats"]) is not None
     assert q.claim_next("ana", ["violent-threats"]) is None

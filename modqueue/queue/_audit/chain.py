@@ -263,12 +263,20 @@ _PG_PROLOGUE_COLUMNS = (
     "c.chain AS audit_chain, h.id AS audit_head_id, h.hash AS audit_head_hash, "
     "c.next_id AS audit_next_id"
 )
-_PG_PROLOGUE_FROM = (
+_PG_CHAIN_FROM = (
     "(SELECT chain, CASE WHEN chain IS NULL THEN NULL ELSE "
     "nextval(pg_get_serial_sequence('audit_event', 'id')) END AS next_id "
-    f"FROM (SELECT ({TRY_CHAIN_SQL}) AS chain) AS t) AS c "
-    "LEFT JOIN LATERAL (SELECT id, hash FROM audit_event WHERE chain = ANY(ARRAY[c.chain]) "
-    "ORDER BY chain DESC, id DESC LIMIT 1) AS h ON true"
+    f"FROM (SELECT ({TRY_CHAIN_SQL}) AS chain) AS t) AS c"
+)
+_PG_PROLOGUE_FROM = (
+    f"{_PG_CHAIN_FROM} LEFT JOIN LATERAL (SELECT id, hash FROM audit_event "
+    "WHERE chain = ANY(ARRAY[c.chain]) ORDER BY chain DESC, id DESC LIMIT 1) AS h ON true"
+)
+# The same without the head (`chain_prologue(..., head=False)`): for a transaction whose
+# append reads the head itself, under the lock (the claim statement's inline append).
+_PG_PROLOGUE_HEADLESS_COLUMNS = (
+    "c.chain AS audit_chain, CAST(NULL AS bigint) AS audit_head_id, "
+    "CAST(NULL AS text) AS audit_head_hash, c.next_id AS audit_next_id"
 )
 _SQLITE_PROLOGUE_COLUMNS = (
     "0 AS audit_chain, h.id AS audit_head_id, h.hash AS audit_head_hash, NULL AS audit_next_id"
@@ -290,11 +298,20 @@ class _ChainState:
     spare_ids: list[int] = field(default_factory=list)
 
 
-def chain_prologue(dialect: str) -> tuple[str, str]:
+def chain_prologue(dialect: str, *, head: bool = True) -> tuple[str, str]:
     """`(columns, from_clause)` to put the audit chain's set-up into a transaction's
     first statement, saving a round trip: `SELECT {columns}, ... FROM {from_clause}
-    LEFT JOIN ...`; bind `try_chain_params()` and pass the row to `note_prologue`."""
+    LEFT JOIN ...`; bind `try_chain_params()` and pass the row to `note_prologue`.
+
+    `head=False` (PostgreSQL): the chain's lock and an id taken ahead, but not its head
+    (`audit_head_id` is NULL), for a transaction whose append reads the head itself
+    under the lock (`_audit.inline`): the head is a scan of every `audit_event`
+    partition's index. An append that is not inline then reads the head under the lock
+    (`record_events`), as after a stale head. SQLite reads the head either way: under its
+    write lock it is current, and its appends use it."""
     if dialect == "postgresql":
+        if not head:
+            return _PG_PROLOGUE_HEADLESS_COLUMNS, _PG_CHAIN_FROM
         return _PG_PROLOGUE_COLUMNS, _PG_PROLOGUE_FROM
     return _SQLITE_PROLOGUE_COLUMNS, _SQLITE_PROLOGUE_FROM
 
@@ -315,18 +332,24 @@ def note_prologue(
     head_id: int | None,
     head_hash: str | None,
     next_id: int | None,
+    head: bool = True,
 ) -> None:
     """Keep what a `chain_prologue` read for this transaction's appends. `chain` None:
-    no chain lock was free (PostgreSQL); the first append takes one itself."""
+    no chain lock was free (PostgreSQL); the first append takes one itself. `head`
+    False: the prologue did not read the head (`chain_prologue(..., head=False)`), so
+    `head_id` None does not mean an empty chain; the first append that is not inline
+    reads it."""
     current: _ChainState | None = conn.info.get(_CHAIN_KEY)
     if chain is None or (current is not None and current.transaction is conn.get_transaction()):
         return  # none free, or the transaction already has its chain
+    known: tuple[int, str] | None = None
+    if head:
+        known = (int(head_id), head_hash or GENESIS_HASH) if head_id is not None else None
+        known = known or (0, GENESIS_HASH)
     conn.info[_CHAIN_KEY] = _ChainState(
         transaction=conn.get_transaction(),
         chain=int(chain),
-        head=(int(head_id), head_hash or GENESIS_HASH)
-        if head_id is not None
-        else (0, GENESIS_HASH),
+        head=known,
         # SQLite: read under the BEGIN IMMEDIATE write lock, so current.
         checked=conn.dialect.name != "postgresql",
         spare_ids=[int(next_id)] if next_id is not None else [],

@@ -214,19 +214,29 @@ class ClaimHold:
         """True while the reviewer is held back (points this shift at the near mark or
         more, and no live lift)."""
         reviewer: BindParameter[str] = bindparam("h_reviewer")
-        points = (
-            select(func.coalesce(func.sum(_EVENT.c.points), 0.0))
+        # Points are never negative (severity 1-5, weights >= 0), so the shift's sum
+        # reaches the near mark exactly when a running sum in `at` order does: the
+        # search stops at the event that reaches it (read in the order of
+        # `ix_exposure_event_reviewer_at`), not after every event of a long shift. A
+        # reviewer below the mark has fewer than `near` / (smallest points) events.
+        running = (
+            select(
+                func.sum(_EVENT.c.points)
+                .over(order_by=_EVENT.c.at, rows=(None, 0))
+                .label("points_so_far")
+            )
             .where(
                 _EVENT.c.reviewer == reviewer,
                 _EVENT.c.at >= bindparam("h_start", type_=_EVENT.c.at.type),
             )
-            .scalar_subquery()
+            .subquery("shift_points")
         )
+        reached = exists().where(running.c.points_so_far >= bindparam("h_near"))
         lifted = exists().where(
             _LIFT.c.reviewer == reviewer,
             _LIFT.c.until > bindparam("h_now", type_=_LIFT.c.until.type),
         )
-        return and_(points >= bindparam("h_near"), not_(lifted))
+        return and_(reached, not_(lifted))
 
 
 def claim_hold(

@@ -10,6 +10,14 @@ back as `execute` would give them). The driver prepares the string itself: `sqli
 caches its prepared statements, psycopg prepares a query on the server once it has run
 a few times.
 
+On psycopg (PostgreSQL) the statement is compiled once more into PostgreSQL's own
+placeholders (`$1`, `$2`, ...; `_numbered`) and run on a `psycopg.RawCursor`, which
+sends it as it is. The usual cursor parses the `%(name)s` placeholders out of the text on
+every execution, and caches that work only for statements under 4,096 characters: the
+claim statement (over 9,000 with its exposure hold and audit append) was parsed anew
+each time, about a third of a claim's client CPU. The values and their types are what the
+usual cursor sends (the same adapters, in the same order as the placeholders).
+
 Errors of the driver are raised wrapped as SQLAlchemy's (`OperationalError` and so on),
 so retries and callers see what `execute` raises; `before_cursor_execute` listeners
 still see every statement. Statements with expanding parameters (`IN` over a bound list)
@@ -18,6 +26,7 @@ are not supported: their SQL changes with the list.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +54,38 @@ class _Compiled:
     defaults: dict[str, Any]  # values the statement carries itself (None: to be given)
     binds: dict[str, Callable[[Any], Any]]  # bind processors, by parameter name
     types: list[Any]  # the returned columns' types
+    raw: bool = False  # psycopg: `sql` has `$n` placeholders, run on a `RawCursor`
+    returns: bool | None = None  # whether it returns rows (known after the first run)
     results: list[_Processor] | None = field(default=None)  # built on the first result
+
+
+_PYFORMAT = re.compile(r"%\((?P<name>[^)]+)\)s|%%")
+
+
+def _numbered(sql: str) -> tuple[str, list[str]]:
+    """A `pyformat` statement (`%(name)s`, `%%`) with PostgreSQL's `$n` placeholders
+    instead (one number per distinct name, in order of first use), and its names in the
+    order of their numbers."""
+    names: list[str] = []
+    numbers: dict[str, int] = {}
+
+    def placeholder(m: re.Match[str]) -> str:
+        name = m.group("name")
+        if name is None:
+            return "%"
+        if name not in numbers:
+            names.append(name)
+            numbers[name] = len(names)
+        return f"${numbers[name]}"
+
+    return _PYFORMAT.sub(placeholder, sql), names
+
+
+def _raw_cursor(conn: Connection) -> Any:
+    """A `psycopg.RawCursor` on `conn`'s driver connection."""
+    import psycopg  # only loaded where the psycopg dialect already has
+
+    return psycopg.RawCursor(conn.connection.driver_connection)  # type: ignore[arg-type]
 
 
 class Prepared:
@@ -82,10 +122,14 @@ class Prepared:
         sql = compiled.string
         if self._sql_for is not None:
             sql = self._sql_for(dialect.name, sql)
+        raw = dialect.driver == "psycopg" and dialect.paramstyle == "pyformat"
+        if raw:
+            sql, names = _numbered(sql)
         found = _Compiled(
             sql=sql,
             names=names,
-            positional=bool(compiled.positional),
+            positional=bool(compiled.positional) or raw,
+            raw=raw,
             defaults=dict(compiled.params),
             binds={k: p for k, p in processors.items() if callable(p)},
             types=[c.type for c in columns],
@@ -102,8 +146,7 @@ class Prepared:
         driver_params: Sequence[Any] | Mapping[str, Any] = (
             [values[n] for n in c.names] if c.positional else values
         )
-        dbapi = conn.connection
-        cursor = dbapi.cursor()
+        cursor = _raw_cursor(conn) if c.raw else conn.connection.cursor()
         if conn.dispatch.before_cursor_execute:
             conn.dispatch.before_cursor_execute(conn, cursor, c.sql, driver_params, None, False)
         try:
@@ -135,7 +178,7 @@ class Prepared:
             return
         c = self._compiled(conn.dialect)
         if not c.positional:
-            raise ValueError("Prepared.executemany needs a positional (qmark) dialect")
+            raise ValueError("Prepared.executemany needs positional parameters")
         names = c.names
         binds = [(i, c.binds[n]) for i, n in enumerate(names) if n in c.binds]
         last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(names)
@@ -153,7 +196,7 @@ class Prepared:
                 else:
                     values[i] = process(value)
             params.append(values)
-        cursor = conn.connection.cursor()
+        cursor = _raw_cursor(conn) if c.raw else conn.connection.cursor()
         if conn.dispatch.before_cursor_execute:
             conn.dispatch.before_cursor_execute(conn, cursor, c.sql, params, None, True)
         try:
@@ -174,7 +217,10 @@ class Prepared:
         `Connection.execute` would."""
         cursor, c = self._run(conn, params)
         try:
-            raw = cursor.fetchall() if cursor.description is not None else []
+            # `description` builds an object per returned column: read on the first run.
+            if c.returns is None:
+                c.returns = cursor.description is not None
+            raw = cursor.fetchall() if c.returns else []
             if c.results is None:
                 codes = [d[1] for d in cursor.description or ()]
                 codes += [None] * (len(c.types) - len(codes))
