@@ -282,7 +282,7 @@ def test_the_backfill_gives_the_same_flags_and_dashboard(
     before = q.run(partial(dashboard_metrics, now=clock()))
 
     config = alembic_config(q.engine)
-    command.downgrade(config, "0027_fpingest2_band_covering")
+    command.downgrade(config, "0028_export3_content_split")
     command.upgrade(config, "heads")
 
     assert _check(q, clock) == before_flags
