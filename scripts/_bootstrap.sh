@@ -84,7 +84,9 @@ modqueue_bootstrap_venv() {
         local target="."
         [[ -n "$want" ]] && target=".[$want]"
         modqueue_log "installing: pip install -e '$target' (pyproject.toml changed or first run)"
-        local -a pip_opts=(--disable-pip-version-check --no-input)
+        # --no-compile: no byte-compiling of every installed file up front (a minute of
+        # CPU on a fresh venv); Python compiles, and caches, what it imports.
+        local -a pip_opts=(--disable-pip-version-check --no-input --no-compile)
         if [[ -n "${CI:-}" || ! -t 1 ]]; then
             pip_opts+=(--progress-bar off)
         fi

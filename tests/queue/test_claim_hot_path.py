@@ -18,7 +18,7 @@ from modqueue.queue import ExposureConfig, ExposureEvent, ReviewQueue
 from modqueue.queue._claims.leases import _claim_statement
 from modqueue.queue._core import db as core_db
 from modqueue.queue._core.routing import policy_numbers
-from tests.conftest import Clock, drop_pg_database, fresh_pg_database, make_item
+from tests.conftest import Clock, fresh_pg_database, make_item, release_pg_database
 
 WORDS = ["amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "heath", "inlet"]
 WORDS += ["jetty", "knoll", "larch", "marsh", "nook", "oasis", "pine", "quay", "ridge"]
@@ -183,7 +183,7 @@ def pg_queue(request: pytest.FixtureRequest, clock: Clock) -> Iterator[ReviewQue
     q = ReviewQueue(url, clock=clock)
     yield q
     q.close()
-    drop_pg_database(name)
+    release_pg_database(name)
 
 
 def _kill_pooled_connections(q: ReviewQueue) -> int:
