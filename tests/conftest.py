@@ -2,7 +2,8 @@
 
 Every test that takes `database_url` runs twice: on SQLite (a file in tmp_path, copied
 from a file migrated once per session) and on PostgreSQL (a fresh database cloned from a
-migrated template, dropped by a background thread once the test is done). `scripts/test`
+migrated template, made ahead and dropped behind the tests by threads, with
+`synchronous_commit` off: see `NO_COMMIT_FLUSH_WAIT`). `scripts/test`
 starts PostgreSQL and sets `MODQUEUE_TEST_PG_URL`; `MODQUEUE_TEST_BACKENDS=sqlite` limits a
 local run to SQLite.
 
@@ -34,6 +35,11 @@ BACKENDS = [
     b.strip() for b in os.environ.get("MODQUEUE_TEST_BACKENDS", "sqlite,postgresql").split(",")
 ]
 _counter = itertools.count()
+NO_COMMIT_FLUSH_WAIT = "synchronous_commit = off"
+"""Set on every test database: a commit is visible to every other session at once, as
+always; only the flush of its WAL to disk is not waited for. That flush protects against a
+crash of the server, which no test causes; waiting for it cost a test more than its work
+on a machine whose disk is busy."""
 
 
 def _pg_conninfo(url: str) -> tuple[str, str]:
@@ -59,6 +65,7 @@ def pg_template() -> Iterator[str]:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{template}"')
+        conn.execute(f'ALTER DATABASE "{template}" SET {NO_COMMIT_FLUSH_WAIT}')
     engine = make_engine(str(make_url(url).set(database=template).render_as_string(False)))
     migrate(engine)
     engine.dispose()
@@ -77,6 +84,8 @@ def _clone_pg_database(template: str) -> tuple[str, str]:
     name = f"{base}_{os.getpid()}_{next(_counter)}"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        # Settings of a database are not copied from its template.
+        conn.execute(f'ALTER DATABASE "{name}" SET {NO_COMMIT_FLUSH_WAIT}')
     return make_url(url).set(database=name).render_as_string(hide_password=False), name
 
 
