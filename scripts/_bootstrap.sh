@@ -4,7 +4,7 @@
 #   MODQUEUE_ROOT                 absolute path of the repository (the caller cd's there)
 #   modqueue_log MSG...           "modqueue: MSG" on stderr
 #   modqueue_die MSG...           log "ERROR: MSG" and exit 1
-#   modqueue_header MSG...        a short "==> MSG" step header on stdout
+#   modqueue_header MSG...        a short "==> [HH:MM:SS] MSG" step header (UTC) on stdout
 #   modqueue_bootstrap_venv [dev] make sure .venv exists and holds `pip install -e .` (or
 #                                 `-e '.[dev]'`), reinstalling only when pyproject.toml
 #                                 changed since the last install (hash stamp in .venv).
@@ -16,7 +16,7 @@ modqueue_die() {
     modqueue_log "ERROR: $*"
     exit 1
 }
-modqueue_header() { printf '\n==> %s\n' "$*"; }
+modqueue_header() { printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 # Run a command as root: directly when we are root, else through `sudo -n` when available.
 modqueue_as_root() {
@@ -84,7 +84,9 @@ modqueue_bootstrap_venv() {
         local target="."
         [[ -n "$want" ]] && target=".[$want]"
         modqueue_log "installing: pip install -e '$target' (pyproject.toml changed or first run)"
-        local -a pip_opts=(--disable-pip-version-check --no-input)
+        # --no-compile: no byte-compiling of every installed file up front (a minute of
+        # CPU on a fresh venv); Python compiles, and caches, what it imports.
+        local -a pip_opts=(--disable-pip-version-check --no-input --no-compile)
         if [[ -n "${CI:-}" || ! -t 1 ]]; then
             pip_opts+=(--progress-bar off)
         fi

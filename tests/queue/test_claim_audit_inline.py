@@ -15,7 +15,7 @@ from sqlmodel import col
 
 from modqueue.queue import AuditEvent, ReviewQueue, verify_chain
 from modqueue.queue._audit.chain import GENESIS_HASH, event_hash
-from tests.conftest import Clock, drop_pg_database, fresh_pg_database, make_item
+from tests.conftest import Clock, fresh_pg_database, make_item, release_pg_database
 
 WORDS = ["azure", "bramble", "cobalt", "dapple", "ember", "flint", "garnet", "hazel"]
 WORDS += ["indigo", "jasper", "kestrel", "lichen", "mica", "nimbus", "ochre", "pewter"]
@@ -84,7 +84,7 @@ def pg_queue(request: pytest.FixtureRequest, clock: Clock) -> Iterator[ReviewQue
     q = ReviewQueue(url, clock=clock)
     yield q
     q.close()
-    drop_pg_database(name)
+    release_pg_database(name)
 
 
 def test_postgresql_appends_as_before_when_the_id_sequence_is_behind(

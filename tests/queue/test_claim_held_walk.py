@@ -21,10 +21,10 @@ from modqueue.queue._claims import exposure, leases
 from modqueue.queue._claims.leases import _claim_statement
 from tests.conftest import (
     Clock,
-    drop_pg_database,
     explain_compiled,
     fresh_pg_database,
     make_item,
+    release_pg_database,
 )
 
 WORDS = ["alder", "brook", "crest", "dune", "elm", "fern", "glen", "holly", "iris", "juniper"]
@@ -157,7 +157,7 @@ def pg_queue(request: pytest.FixtureRequest, clock: Clock) -> Iterator[ReviewQue
     q = ReviewQueue(url, clock=clock)
     yield q
     q.close()
-    drop_pg_database(name)
+    release_pg_database(name)
 
 
 def test_postgresql_finds_a_held_reviewers_item_in_the_indexes(

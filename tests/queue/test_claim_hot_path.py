@@ -20,10 +20,10 @@ from modqueue.queue._core import db as core_db
 from modqueue.queue._core.routing import policy_numbers
 from tests.conftest import (
     Clock,
-    drop_pg_database,
     explain_compiled,
     fresh_pg_database,
     make_item,
+    release_pg_database,
 )
 
 WORDS = ["amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "heath", "inlet"]
@@ -195,7 +195,7 @@ def pg_queue(request: pytest.FixtureRequest, clock: Clock) -> Iterator[ReviewQue
     q = ReviewQueue(url, clock=clock)
     yield q
     q.close()
-    drop_pg_database(name)
+    release_pg_database(name)
 
 
 def _kill_pooled_connections(q: ReviewQueue) -> int:

@@ -171,7 +171,7 @@ class LabelStudioServer:
         *,
         workdir: Path | None = None,
         port: int | None = None,
-        startup_timeout: float = 90.0,
+        startup_timeout: float = 240.0,
         stop_timeout: float = 10.0,
     ) -> None:
         self.home: Path = home if home is not None else labelstudio_home()
