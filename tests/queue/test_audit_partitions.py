@@ -73,22 +73,24 @@ def _kind(engine: Engine) -> str | None:
 
 
 def _fill(url: str, clock: Clock) -> None:
-    """Work through the product's services over three months (one event a month apart)."""
+    """Work through the product's services over three months (one event a month apart).
+
+    Today's services write today's schema, so this runs at the head revision; the caller
+    then downgrades to BEFORE (the trail survives a downgrade: the test checks that too)."""
     with ReviewQueue(url, clock=clock, auto_migrate=False) as q:
         for month in range(3):
-            # Without fingerprinting: its table (`fingerprint_pdq`) comes in a later
-            # revision than BEFORE, and this test is about the audit trail.
             ingest_values(
                 q,
                 [make_item(n) for n in range(10 * month + 1, 10 * month + 7)],
-                fingerprint=False,
+                fingerprint=False,  # this test is about the audit trail
             )
-            # Claims released rather than decided: today's decision module writes
-            # columns (`decision.after_deadline`, 0028) that BEFORE does not have.
-            for _ in range(4):
+            for n in range(4):
                 claim = q.claim_next("alice")
                 assert claim is not None
-                q.release(claim, "back to the queue")
+                if n % 2:
+                    q.release(claim, "back to the queue")
+                else:
+                    q.decide(claim, "no-violation")
             clock.advance(days=31)
 
 
@@ -106,10 +108,13 @@ def test_partition_migration_keeps_the_trail(bare_url: str, filled: bool) -> Non
     engine = make_engine(bare_url)
     cfg = alembic_config(engine)
     try:
-        command.upgrade(cfg, BEFORE)
-        assert _kind(engine) in (None, "r")
         if filled:
+            command.upgrade(cfg, "heads")
             _fill(bare_url, Clock(datetime(2026, 8, 20, 9, 0, tzinfo=UTC)))
+            command.downgrade(cfg, BEFORE)
+        else:
+            command.upgrade(cfg, BEFORE)
+        assert _kind(engine) in (None, "r")
         before = _events(engine)
         assert (len(before) >= 3 * (6 + 8)) if filled else before == []
         command.upgrade(cfg, "heads")

@@ -26,6 +26,10 @@ PINNED = {
     "postgresql": "79330a2ee114014986c872222a504cbdb03cf242f086fec9c7c8f5f3cc7b3cdb",
 }
 
+ADDED_SINCE_PIN = {"content_split"}
+"""Item columns added after the digests were pinned, each with tests of its own
+(`content_split`: migration 0028, `tests/integrations/export/test_stored_splits.py`)."""
+
 _WORDS = ["harbour", "lorry", "kayak", "ferry", "timetable", "crossing", "sunset", "dinghy"]
 
 
@@ -103,7 +107,9 @@ def _digest(url: str) -> tuple[str, dict[str, Any]]:
                     )
                 ]
             )
-            casts = ", ".join(f"CAST({c} AS TEXT)" for c in sorted(columns))
+            casts = ", ".join(
+                f"CAST({c} AS TEXT)" for c in sorted(columns) if c not in ADDED_SINCE_PIN
+            )
             items = [list(r) for r in conn.execute(text(f"SELECT {casts} FROM item ORDER BY id"))]
             # On PostgreSQL the chain an event joins (and so its hash) depends on the
             # process id: its hashes are checked by verifying the chain instead.
