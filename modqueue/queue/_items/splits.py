@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
 from modqueue.queue._core.models import Item
-from modqueue.queue._items.content import content_key, mask_pii, split_of_key
+from modqueue.queue._items.content import CONTENT_COLUMNS, content_key, mask_pii, split_of_key
 
 __all__ = ["content_split_of", "fill_content_splits"]
 
@@ -67,14 +67,7 @@ def fill_content_splits(
     the export instead), so no content changes between the read and the write; SQLite's
     writers hold the write lock for the whole transaction."""
     rows = session.execute(
-        select(
-            col(Item.id),
-            col(Item.source),
-            col(Item.external_id),
-            col(Item.text),
-            col(Item.url),
-            col(Item.media),
-        )
+        select(*CONTENT_COLUMNS)
         .where(col(Item.id) > after, col(Item.content_split).is_(None))
         .order_by(col(Item.id))
         .limit(batch)
