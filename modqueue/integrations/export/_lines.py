@@ -45,10 +45,9 @@ from modqueue.queue import (
     DecisionKind,
     DecisionStatus,
     ItemContent,
-    content_key,
     is_automated,
     mask_pii,
-    split_of_key,
+    split_for,
 )
 
 __all__ = ["write_jsonl"]
@@ -326,22 +325,20 @@ def encode_records(
         if cluster_id is None or cluster_id == "":
             split = row[22]
             if not split:  # not stored yet, or the content changed since
-                split = split_of_key(
-                    content_key(
-                        text=text,
-                        url=url,
-                        media=media,
-                        source=source,
-                        external_id=external_id,
-                        masked=True,
-                    )
+                split = split_for(
+                    text=text,
+                    url=url,
+                    media=media,
+                    source=source,
+                    external_id=external_id,
+                    masked=True,
                 )
         else:
             known = cluster_splits.get(cluster_id)
             if known is None:
                 if len(cluster_splits) >= 16 * _CACHE:
                     cluster_splits.clear()  # bounded memory; recomputing is only slower
-                known = split_of_key(content_key(**_clustered(int(cluster_id))))
+                known = split_for(**_clustered(int(cluster_id)))
                 cluster_splits[cluster_id] = known
             split = known
         item_policy = row[7] or TRIAGE
