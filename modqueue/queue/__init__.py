@@ -58,7 +58,12 @@ from modqueue.queue._core.cluster_models import (
     ContentCluster,
     ContentClusterPublic,
 )
-from modqueue.queue._core.counter_models import ActionCounter, DecisionMinute, QueueCounter
+from modqueue.queue._core.counter_models import (
+    ActionCounter,
+    DecisionHandling,
+    DecisionMinute,
+    QueueCounter,
+)
 from modqueue.queue._core.db import (
     make_engine,
     migrate,
@@ -304,6 +309,7 @@ __all__ = [
     "ContentClusterPublic",
     "DashboardMetrics",
     "Decision",
+    "DecisionHandling",
     "DecisionKind",
     "DecisionMinute",
     "DecisionPublic",

@@ -18,6 +18,12 @@ and minute of `decided_at`, and how many of them missed their item's deadline
 (`decision.after_deadline`), kept by triggers on `decision` (migration
 `0029_dash3_after_deadline`), so the dashboard's hourly series and missed deadlines read
 a few counter rows per minute of its window, however many decisions were made in it.
+
+`decision_handling` counts the same standing decisions per guideline, kind, origin, hour
+of `decided_at` and handling-time bucket (`modqueue.queue._core.handling`), kept by
+triggers on `decision` (migration `0030_dash4_handling_buckets`): the dashboard's exact
+median handling time finds the bucket of the middle decision from these counts and then
+reads only that bucket's decisions.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ __all__ = [
     "ACTION_COUNTER_SLOTS",
     "QUEUE_COUNTER_SLOTS",
     "ActionCounter",
+    "DecisionHandling",
     "DecisionMinute",
     "QueueCounter",
 ]
@@ -77,3 +84,18 @@ class DecisionMinute(SQLModel, table=True):
     origin: str = Field(primary_key=True, max_length=40)
     n: int = 0
     late: int = 0
+
+
+class DecisionHandling(SQLModel, table=True):
+    """The standing decisions (status not `undone`) of `guideline_id`, `kind` and
+    `origin` decided in `hour` (whole hours since the epoch, UTC) whose `seconds_spent`
+    falls in handling-time `bucket` (`modqueue.queue._core.handling`): how many (`n`)."""
+
+    __tablename__ = "decision_handling"
+
+    hour: int = Field(primary_key=True, sa_type=BigInteger)
+    guideline_id: str = Field(primary_key=True, max_length=100)
+    kind: str = Field(primary_key=True, max_length=40)
+    origin: str = Field(primary_key=True, max_length=40)
+    bucket: int = Field(primary_key=True)
+    n: int = 0

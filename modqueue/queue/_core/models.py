@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, SmallInteger, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
+from modqueue.queue._core.handling import handling_bucket_sql
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus, UTCDateTime, utcnow
 
 __all__ = [
@@ -191,6 +192,15 @@ class Decision(DecisionBase, table=True):
     __table_args__ = (
         # The dashboard's window read from the index alone (see migration 0028).
         Index("ix_decision_decided_window", *DECISION_WINDOW_COLUMNS),
+        # Migration 0030: the dashboard's median reads one handling-time bucket of a
+        # guideline since a time (on SQLite the included columns are key columns).
+        Index(
+            "ix_decision_handling",
+            "guideline_id",
+            text(handling_bucket_sql("postgresql")),
+            "decided_at",
+            postgresql_include=["kind", "origin", "status", "seconds_spent"],
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     after_deadline: bool = Field(default=False, sa_column_kwargs={"server_default": false()})

@@ -3,7 +3,6 @@ breaches, escalations and what the platforms did with the actions."""
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -33,6 +32,7 @@ from modqueue.queue._core.origins import is_automated
 from modqueue.queue._core.routing import senior_queue
 from modqueue.queue._core.types import ActionStatus, DecisionStatus, ItemStatus
 from modqueue.queue._read.counters import action_counts, item_counts
+from modqueue.queue._read.handling import median_handling_by_queue
 from modqueue.queue._read.stats import past_deadline_by_queue
 
 __all__ = ["DashboardMetrics", "ModelHealth", "QueueHealth", "dashboard_metrics"]
@@ -273,39 +273,6 @@ def _decided_by_slot(
     return [(*key, n, late) for key, (n, late) in found.items()]
 
 
-def _median_handling(
-    session: Session, *, since: datetime, automated_origins: list[str]
-) -> dict[str, float]:
-    """The median `seconds_spent` per queue over the window's active decisions whose
-    origin is not in `automated_origins`, exactly `statistics.median`.
-
-    PostgreSQL takes the two middle values with `percentile_disc(0.5)` in ascending and
-    descending order and averages them, as `statistics.median` does (the same value twice
-    for an odd count); `percentile_cont` interpolates as `a + (b - a) * 0.5`, which can
-    differ in the last bit and then round the other way. SQLite, which has no ordered-set
-    aggregates, returns the few columns and the median is taken here.
-    """
-    human = (
-        select(
-            col(Decision.guideline_id).label("guideline_id"),
-            _is_primary().label("primary"),
-            col(Decision.seconds_spent).label("seconds"),
-        )
-        .where(*_active_in_window(since), col(Decision.origin).not_in(automated_origins))
-        .subquery()
-    )
-    keys = (human.c.guideline_id, human.c.primary)
-    if session.get_bind().dialect.name == "postgresql":
-        lower = func.percentile_disc(0.5).within_group(human.c.seconds.asc())
-        upper = func.percentile_disc(0.5).within_group(human.c.seconds.desc())
-        rows = session.execute(select(*keys, lower, upper).group_by(*keys))
-        return {_queue_of_decision(g, p): (float(lo) + float(hi)) / 2 for g, p, lo, hi in rows}
-    values: dict[str, list[float]] = {}
-    for guideline_id, primary, spent in session.execute(select(*keys, human.c.seconds)):
-        values.setdefault(_queue_of_decision(guideline_id, primary), []).append(float(spent))
-    return {queue: statistics.median(spent) for queue, spent in values.items()}
-
-
 def dashboard_metrics(
     session: Session, *, now: datetime, window_hours: int = 12
 ) -> DashboardMetrics:
@@ -339,7 +306,6 @@ def dashboard_metrics(
 
     total_series = [0] * window_hours
     automated = 0
-    automated_origins: list[str] = []
     for guideline_id, primary, origin, slot, count, breaches in _decided_by_slot(
         session, now=now, since=since, window_hours=window_hours
     ):
@@ -347,17 +313,13 @@ def dashboard_metrics(
         if is_automated(origin):
             entry.automated += count
             automated += count
-            if origin not in automated_origins:
-                automated_origins.append(origin)
             continue
         entry.decided_series[slot] += count
         total_series[slot] += count
         entry.deadline_breaches += breaches
     # A second statement: on PostgreSQL (read committed) it may see a decision committed
     # since the first, possibly of a queue that had none before, hence `get`.
-    for queue, median in _median_handling(
-        session, since=since, automated_origins=automated_origins
-    ).items():
+    for queue, median in median_handling_by_queue(session, since=since).items():
         get(queue).median_handling_seconds = round(median, 1)
 
     for (before,) in session.execute(
