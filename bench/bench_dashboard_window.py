@@ -16,8 +16,10 @@ has `--small` (the two windows do not overlap); the times are written to `--repo
 
 `compare` alternates, per round and window, a child process running this branch's code
 and one running `--baseline`'s (a checkout of the code to compare with, put first on
-`PYTHONPATH`), each timing `dashboard_metrics` `--runs` times after one warm-up call, in
-its own session: wall time, the client's CPU time and the PostgreSQL backend's CPU time
+`PYTHONPATH`; `--baseline-python`: its own interpreter, e.g. its `.venv`; each child runs
+in its code's directory), each timing `dashboard_metrics` `--runs` times after one
+warm-up call, in its own session: wall time, the client's CPU time and the PostgreSQL
+backend's CPU time
 (from `/proc/<backend pid>/stat`: the benchmark must run on the database's machine, as
 a user allowed to read it). Medians per child, the load average before each.
 
@@ -151,7 +153,9 @@ def phase_time(url: str, now: datetime, runs: int) -> None:
     )
 
 
-def phase_compare(url: str, baseline: Path, rounds: int, runs: int, report: Path) -> None:
+def phase_compare(
+    url: str, baseline: Path, rounds: int, runs: int, report: Path, python: str | None = None
+) -> None:
     window = json.loads(report.read_text())
     results: list[dict[str, Any]] = window.setdefault("rounds", [])
     for r in range(rounds):
@@ -162,9 +166,11 @@ def phase_compare(url: str, baseline: Path, rounds: int, runs: int, report: Path
             for code, root in order:
                 env = {**os.environ, "PYTHONPATH": str(root)}
                 load = os.getloadavg()
-                command = [sys.executable, __file__, "--db", url, "--phase", "time"]
+                interpreter = python if python and code == "baseline" else sys.executable
+                command = [interpreter, __file__, "--db", url, "--phase", "time"]
                 out = subprocess.run(
                     [*command, "--now", at, "--runs", str(runs)],
+                    cwd=root,
                     env=env,
                     check=True,
                     capture_output=True,
@@ -202,6 +208,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10, help="phase window: items per call")
     parser.add_argument("--at", help="phase window: the later read time (ISO; default now)")
     parser.add_argument("--baseline", type=Path, help="phase compare: the code to compare with")
+    parser.add_argument(
+        "--baseline-python", help="phase compare: the interpreter for --baseline (its venv)"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--now", help="phase time: the read time (ISO)")
@@ -215,7 +224,9 @@ def main() -> None:
     else:
         if args.baseline is None:
             parser.error("--baseline: the code to compare with")
-        phase_compare(args.db, args.baseline, args.rounds, args.runs, args.report)
+        phase_compare(
+            args.db, args.baseline, args.rounds, args.runs, args.report, args.baseline_python
+        )
 
 
 if __name__ == "__main__":
