@@ -155,6 +155,8 @@ def test_median_is_statistics_median_of_the_rows(
     nows = [base, base + timedelta(microseconds=1), base - timedelta(microseconds=1)]
     nows += [base + timedelta(minutes=37, seconds=12.5), base - 2 * HOUR + timedelta(minutes=1)]
     nows += [base + 3 * HOUR + timedelta(seconds=0.999999), base + 40 * HOUR]
+    # Either side of the half hour, where the nearest hour boundary changes sides.
+    nows += [base + HOUR / 2, base + HOUR / 2 - timedelta(microseconds=1)]
     for now in nows:
         since = now - WINDOW
         expected = _expected(review_queue, since)

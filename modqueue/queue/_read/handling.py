@@ -4,17 +4,17 @@ handling-time counters (`decision_handling`) and only the decisions of the middl
 A queue's median is `statistics.median` of the `seconds_spent` of its standing decisions
 (not undone) made by people (`is_automated` false) after `since`. The counters give, per
 hour, guideline, kind, origin and handling-time bucket (`modqueue.queue._core.handling`),
-how many there are: the window's whole hours are summed from them, the decisions of the
-hour the window starts in (after `since`) are read one by one from
-`ix_decision_decided_window`. So the count of every bucket is known, and with it the
-bucket each middle rank lies in and how many decisions lie below it; the decisions of
-those buckets after the first whole hour are then read from `ix_decision_handling`
-(guideline, bucket, `decided_at`) and sorted. What is read grows with a bucket's share of
-the window, not with the window.
+how many there are. From the hour boundary nearest `since` on they are summed, and the
+decisions between that boundary and `since` (half an hour at most) are counted in SQL
+from `ix_decision_decided_window` and taken off (or added). So the count of every bucket
+is known, and with it the bucket each middle rank lies in and how many decisions lie
+below it; the decisions of those buckets after `since` are then read one by one from
+`ix_decision_handling` (guideline, bucket, `decided_at`) and sorted. What is read grows
+with a bucket's share of the window, not with the window.
 
 On PostgreSQL (read committed) the statements may see decisions committed between them;
 the rank is then kept within the values read, so the figure is the median of the window
-as one statement or the other saw it, give or take that decision.
+as one statement or the other saw it, give or take those decisions.
 """
 
 from __future__ import annotations
@@ -57,20 +57,16 @@ def _statements(
     dialect: str,
 ) -> tuple[
     Select[str, bool, str, int, int],
-    Select[str, bool, str, int, float],
+    Select[str, bool, str, int, int],
+    Select[str, bool, str, int, int],
     Select[str, bool, str, int, float],
 ]:
-    """The counters of the whole hours from `b_hour` on; the decisions after `b_since`
-    and before `b_start` (the first whole hour); the decisions from `b_start` on of the
-    guidelines `b_guidelines` in the buckets `b_buckets`."""
+    """Per (guideline, primary or not, origin, bucket): the counters of the hours from
+    `b_hour` on; the standing decisions after `b_since` and before `b_start`; those from
+    `b_start` to `b_since` (both included). Then the standing decisions after `b_since`
+    of the guidelines `b_guidelines` in the buckets `b_buckets`, one by one."""
     bucket = _bucket_of_decision(dialect)
-    per_decision = (
-        col(Decision.guideline_id),
-        col(Decision.kind) == "primary",
-        col(Decision.origin),
-        bucket,
-        col(Decision.seconds_spent),
-    )
+    decided = col(Decision.decided_at)
     standing = col(Decision.status) != DecisionStatus.UNDONE
     keys = (
         col(DecisionHandling.guideline_id),
@@ -83,18 +79,29 @@ def _statements(
         .where(col(DecisionHandling.hour) >= bindparam("b_hour"))
         .group_by(*keys)
     )
-    first_hour = select(*per_decision).where(
-        col(Decision.decided_at) > bindparam("b_since"),
-        col(Decision.decided_at) < bindparam("b_start"),
-        standing,
+    per_decision = (
+        col(Decision.guideline_id),
+        col(Decision.kind) == "primary",
+        col(Decision.origin),
+        bucket,
     )
-    middle = select(*per_decision).where(
+    after = (
+        select(*per_decision, func.count())
+        .where(decided > bindparam("b_since"), decided < bindparam("b_start"), standing)
+        .group_by(*per_decision)
+    )
+    before = (
+        select(*per_decision, func.count())
+        .where(decided >= bindparam("b_start"), decided <= bindparam("b_since"), standing)
+        .group_by(*per_decision)
+    )
+    middle = select(*per_decision, col(Decision.seconds_spent)).where(
         col(Decision.guideline_id).in_(bindparam("b_guidelines", expanding=True)),
         bucket.in_(bindparam("b_buckets", expanding=True)),
-        col(Decision.decided_at) >= bindparam("b_start"),
+        decided > bindparam("b_since"),
         standing,
     )
-    return counted, first_hour, middle
+    return counted, after, before, middle
 
 
 def _bucket_at(counts: dict[int, int], rank: int) -> tuple[int, int]:
@@ -110,31 +117,29 @@ def _bucket_at(counts: dict[int, int], rank: int) -> tuple[int, int]:
 def median_handling_by_queue(session: Session, *, since: datetime) -> dict[str, float]:
     """The median `seconds_spent` per queue over the standing human decisions decided
     after `since`, exactly `statistics.median`; queues without one are left out."""
-    dialect = session.get_bind().dialect.name
-    counted, first_hour, middle = _statements(dialect)
-    start_hour = (since - _EPOCH) // _HOUR + 1
+    counted, after, before, middle = _statements(session.get_bind().dialect.name)
+    # The hour boundary nearest `since`: the counters from it on, less the decisions
+    # between it and `since` (or plus those between `since` and it): half an hour of
+    # decisions at most, counted in SQL.
+    start_hour = (since - _EPOCH + _HOUR / 2) // _HOUR
     start = _EPOCH + start_hour * _HOUR
+    edge, sign = (before, -1) if start <= since else (after, 1)
 
     counts: dict[_Queue, Counter[int]] = {}
-    hours = session.execute(counted, {"b_hour": start_hour})
-    for guideline_id, primary, origin, bucket, n in hours:
-        if n and not is_automated(origin):
-            counts.setdefault((guideline_id, bool(primary)), Counter())[int(bucket)] += int(n)
-    early: dict[tuple[_Queue, int], list[float]] = {}
-    for guideline_id, primary, origin, bucket, spent in session.execute(
-        first_hour, {"b_since": since, "b_start": start}
-    ):
-        if not is_automated(origin):
-            queue = (guideline_id, bool(primary))
-            counts.setdefault(queue, Counter())[int(bucket)] += 1
-            early.setdefault((queue, int(bucket)), []).append(float(spent))
+    hours = list(session.execute(counted, {"b_hour": start_hour}))
+    edges = list(session.execute(edge, {"b_since": since, "b_start": start}))
+    for rows, times in ((hours, 1), (edges, sign)):
+        for guideline_id, primary, origin, bucket, n in rows:
+            if not is_automated(origin):
+                per_bucket = counts.setdefault((guideline_id, bool(primary)), Counter())
+                per_bucket[int(bucket)] += times * int(n)
 
     # Per queue: its count and the (bucket, values below it) of its two middle ranks.
     wanted: dict[_Queue, tuple[int, tuple[int, int], tuple[int, int]]] = {}
     for queue, per_bucket in counts.items():
-        total = sum(per_bucket.values())
+        kept = {b: n for b, n in per_bucket.items() if n > 0}
+        total = sum(kept.values())
         if total > 0:
-            kept = {b: n for b, n in per_bucket.items() if n > 0}
             wanted[queue] = (
                 total,
                 _bucket_at(kept, (total - 1) // 2),
@@ -143,12 +148,10 @@ def median_handling_by_queue(session: Session, *, since: datetime) -> dict[str, 
     if not wanted:
         return {}
     values: dict[tuple[_Queue, int], list[float]] = {
-        (queue, bucket): list(early.get((queue, bucket), []))
-        for queue, (_, low, high) in wanted.items()
-        for bucket, _ in (low, high)
+        (queue, bucket): [] for queue, (_, low, high) in wanted.items() for bucket, _ in (low, high)
     }
     params = {
-        "b_start": start,
+        "b_since": since,
         "b_guidelines": sorted({guideline_id for guideline_id, _ in wanted}),
         "b_buckets": sorted({bucket for _, bucket in values}),
     }
