@@ -13,9 +13,10 @@ PostgreSQL, row triggers on SQLite). `ix_decision_handling` orders the decisions
 guideline, bucket and `decided_at` (with kind, origin, status and seconds): the
 decisions of one guideline's bucket since a time are one index range.
 
-The dashboard sums the counters of the window's whole hours, reads the decisions of the
-hour the window starts in (one hour at most) and so knows each queue's count per bucket;
-the middle rank's bucket then is the only one whose decisions it reads and sorts.
+The dashboard sums the counters from the hour boundary nearest the window's start,
+counts the decisions between that boundary and the start (half an hour at most) and so
+knows each queue's count per bucket; the middle rank's bucket then is the only one whose
+decisions it reads and sorts.
 
 The backfill: the table is added up in batches of decision ids (one grouped statement
 each), with `decision` locked against writes until the triggers are in place; the index
