@@ -7,7 +7,8 @@ origins, statuses and seconds spent: many ties, even and odd counts, zero, value
 bucket bounds and far beyond the last bucket), then changed through plain updates and
 deletes (undone, restored, superseded, their seconds or time changed), which the triggers
 must follow. The median is compared exactly, not rounded, at read times on and off hour
-boundaries and with an empty window; the counters are compared with a recount.
+boundaries and with an empty window; the counters are compared with a recount, also
+after migration 0030 counted them afresh.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import partial
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
@@ -32,6 +34,7 @@ from modqueue.queue import (
     is_automated,
     senior_queue,
 )
+from modqueue.queue._core.db import alembic_config
 from modqueue.queue._core.handling import HANDLING_BUCKETS, handling_bucket
 from modqueue.queue._read.handling import median_handling_by_queue
 from tests.conftest import Clock, make_item
@@ -204,3 +207,21 @@ def test_a_queue_of_one_value_and_of_two_equal_values(
     q.run(write)
     got = q.read(partial(median_handling_by_queue, since=now - WINDOW))
     assert got == {"doxxing": 1e12, "people-smuggling:senior": 7.25}
+
+
+def test_the_backfill_counts_what_the_triggers_counted(
+    review_queue: ReviewQueue, clock: Clock
+) -> None:
+    rng = random.Random(3)
+    base = (clock() + 20 * HOUR).replace(minute=0, second=0, microsecond=0)
+    _store(review_queue, base, rng, 300)
+    since = base - WINDOW + timedelta(minutes=12)
+    before = review_queue.read(partial(median_handling_by_queue, since=since))
+    assert before == _expected(review_queue, since)
+
+    config = alembic_config(review_queue.engine)
+    command.downgrade(config, "0029_dash3_after_deadline")
+    command.upgrade(config, "heads")
+
+    _counters_match_the_rows(review_queue)
+    assert review_queue.read(partial(median_handling_by_queue, since=since)) == before
