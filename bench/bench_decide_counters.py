@@ -15,6 +15,11 @@ items through the product, as reviewers of their own, all at the same time:
 * `minute`: `decision_minute`'s only (main before `dash4`);
 * `both`: both (`dash4`).
 
+With `--inserts N` each run is instead N single-decision `INSERT`s on one connection,
+each rolled back (the statement-level triggers still run): the wall and server CPU per
+insert, which is what the triggers add to a decision without the noise of the rest of
+`decide`.
+
 Reported per run: decisions per second over the run, the p50/p99 of `decide` (wall) and
 the client CPU per claim+decide (median over processes). Concurrent deciders of one
 policy share a counter row per minute (and per hour and bucket): what they wait on each
@@ -31,6 +36,7 @@ import json
 import multiprocessing as mp
 import os
 import statistics
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +70,7 @@ def _switch(url: str, enabled: tuple[str, ...]) -> None:
 
 
 def _decider(url: str, reviewer: str, decides: int, start: Any, out: Any) -> None:
+    sys.path.insert(0, str(HERE))  # a spawned child starts with bench/ on its path
     from bench.scale import labels_for
     from modqueue.queue import ReviewQueue
     from modqueue.settings import load_settings
@@ -113,6 +120,44 @@ def _run(url: str, processes: int, decides: int, round_: int) -> dict[str, Any]:
     }
 
 
+_INSERT = text(
+    "INSERT INTO decision (item_id, reviewer, label, action, note, guideline_id, "
+    "guideline_version, seconds_spent, decided_at, origin, kind, status, after_deadline) "
+    "SELECT id, 'mod-0', 'no-violation', 'none', '', policy, '1', :seconds, :at, 'api', "
+    "'primary', 'active', false FROM item WHERE id = :item"
+)
+
+
+def _inserts(url: str, count: int) -> dict[str, Any]:
+    """`count` single-decision inserts, each in its own transaction rolled back (the
+    statement triggers run at the end of the statement): wall and the backend's CPU per
+    insert."""
+    from sqlmodel import Session
+
+    from bench.bench_dashboard_window import _backend_cpu
+    from modqueue.queue import make_engine
+
+    engine = make_engine(url)
+    with Session(engine) as s:
+        pid = int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        item = int(s.execute(text("SELECT min(id) FROM item")).scalar_one())
+        s.rollback()
+        at = datetime(2026, 12, 4, tzinfo=UTC)
+        load = os.getloadavg()
+        b0, w0 = _backend_cpu(pid), time.perf_counter()
+        for k in range(count):
+            s.execute(_INSERT, {"seconds": 5.0 + k % 300, "at": at, "item": item})
+            s.rollback()
+        w1, b1 = time.perf_counter(), _backend_cpu(pid)
+    engine.dispose()
+    return {
+        "load_average": [round(v, 2) for v in load],
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_per_insert_ms": round((w1 - w0) / count * 1000, 3),
+        "server_cpu_per_insert_ms": round((b1 - b0) / count * 1000, 3),
+    }
+
+
 def _migration(name: str) -> Any:
     path = HERE / "modqueue" / "migrations" / "versions" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -149,10 +194,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     parser.add_argument("--report", type=Path, default=Path("decide-counters.json"))
+    parser.add_argument(
+        "--inserts", type=int, default=0, help="single-row inserts per mode instead of decides"
+    )
     args = parser.parse_args()
     runs: list[dict[str, Any]] = []
     try:
-        for r in range(args.rounds):
+        for r in range(args.rounds if args.inserts else 0):
+            order = list(args.modes) if r % 2 == 0 else list(reversed(args.modes))
+            for mode in order:
+                _switch(args.db, MODES[mode])
+                got = _inserts(args.db, args.inserts)
+                runs.append({"round": r + 1, "mode": mode, **got})
+                print(
+                    f"round {r + 1} insert {mode:6}: wall {got['wall_per_insert_ms']:6.3f} ms, "
+                    f"server CPU {got['server_cpu_per_insert_ms']:6.3f} ms "
+                    f"(load {got['load_average'][0]:.2f})",
+                    flush=True,
+                )
+                args.report.write_text(json.dumps(runs, indent=2))
+        for r in range(0 if args.inserts else args.rounds):
             for processes in args.processes:
                 order = list(args.modes) if r % 2 == 0 else list(reversed(args.modes))
                 for mode in order:
