@@ -134,6 +134,7 @@ def _inserts(url: str, count: int) -> dict[str, Any]:
     insert."""
     from sqlmodel import Session
 
+    sys.path.insert(0, str(HERE))
     from bench.bench_dashboard_window import _backend_cpu
     from modqueue.queue import make_engine
 
