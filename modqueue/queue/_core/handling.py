@@ -16,7 +16,7 @@ with `trunc` (a cast to integer would round), SQLite with `CAST(... AS INTEGER)`
 
 from __future__ import annotations
 
-__all__ = ["HANDLING_BUCKETS", "handling_bucket", "handling_bucket_sql", "handling_hour_sql"]
+__all__ = ["HANDLING_BUCKETS", "handling_bucket", "handling_bucket_sql"]
 
 HANDLING_BUCKETS = 165
 """Buckets 0 to 164."""
@@ -39,13 +39,6 @@ def handling_bucket_sql(dialect: str, seconds: str = "seconds_spent") -> str:
         offset = f"{base} + " if base else ""
         parts.append(f"WHEN {seconds} < {below} THEN {offset}{whole(scaled)}")
     return f"(CASE {' '.join(parts)} ELSE {HANDLING_BUCKETS - 1} END)"
-
-
-def handling_hour_sql(dialect: str, decided_at: str = "decided_at") -> str:
-    """SQL for the whole hours since the epoch (UTC) of the naive UTC time `decided_at`."""
-    if dialect == "postgresql":
-        return f"(floor(extract(epoch FROM {decided_at}) / 3600))::bigint"
-    return f"(CAST(strftime('%s', substr({decided_at}, 1, 19)) AS INTEGER) / 3600)"
 
 
 def handling_bucket(seconds: float) -> int:
