@@ -1,35 +1,36 @@
-"""The JSON Lines fast path on PostgreSQL: the server writes most of each record.
+"""The JSON Lines fast path on PostgreSQL: rows as `COPY` text, records as strings.
 
-`_SELECT` is `_records._query` (the same rows, joins, filters and order) with its columns
-written as the record's JSON fragments where the server can write them exactly:
-`to_json` of a text escapes as `json.encoder.encode_basestring` does with
-`ensure_ascii=False` (`"`, `\\`, `\\b \\f \\n \\r \\t`, other controls as lowercase
-`\\u00XX`, everything else as is), timestamps as the aware UTC datetime's `isoformat()`
-(microseconds only when not zero, `+00:00`), booleans as `true`/`false`, constant keys
-between them. `tests/integrations/export/test_export_fast.py` compares both paths byte
-for byte, odd texts included. What needs this process stays here:
+`_SELECT` is `_records._query` (the same rows, joins, filters and order) written out.
+Rows are read as the text of `COPY (query) TO STDOUT` (streamed, so the server produces
+rows while this process writes them; no per-value conversion in the driver, no
+SQLAlchemy result processing). The server does only what costs it next to nothing: a
+null written as the empty value where that is what the record writes (text, URL, media,
+policy, appeal, cluster, split), and timestamps as ISO text with a `T`
+(`2026-11-24T09:00:00.5`: the aware UTC datetime's `isoformat()` is that with the
+fraction padded to six digits and `+00:00`). Encoding on the server (`to_json` of every
+field, record fragments, `to_char`, a `count(*) OVER` per item) was measured to cost it
+two to four times the plain `COPY`, more than it saved here (bench/RESULTS_export.md).
 
-- pseudonyms (the key never leaves it), once per distinct reviewer and author;
-- masking: a text's JSON is used as it came unless `may_hold_pii` says `mask_pii` could
-  change it (an `@` or nine digits; escapes add no `@` and only more digits), then it is
-  decoded, masked and encoded again;
-- seconds, as `json` spells floats (`NaN`, `Infinity`, `1e-07`);
-- media (rare), the split where none is stored, agreement and the final decision of an
-  item with more decisions than one (the server counts them, `count(*) OVER`, so a
-  single-decision item is written as soon as its row came).
-
-Rows are read as the text of `COPY (query) TO STDOUT`, streamed. Every field is JSON or a
-number, never null or with a control character, so the only escape `COPY` can write is
-`\\\\` (a backslash) and a row is `line.replace("\\\\\\\\", "\\\\").split("\\t")`. Records go to the
-writer in batches per split once it holds nothing back (`JsonlWriter.holding`).
+A line without a backslash (nearly all: `COPY` escapes only backslashes and control
+characters) is split on tabs as it is; any other is unescaped field by field. Rows are
+grouped by item as they come (one row behind); an item with one decision (the common
+case) skips the final-decision and agreement work. Each record is one f-string of
+encoded fields in `FIELDS` order (`json.encoder`'s C string encoder, `json`'s float
+spelling), fragments encoded once per distinct value (an annotation's start per
+reviewer, label and origin; its middle per kind; the record's policy, label and action;
+its guideline); pseudonyms once per distinct reviewer and author (the key never leaves
+this process). Records go to the writer in batches per split once it holds nothing back
+(`JsonlWriter.holding`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import chain
 from json.encoder import encode_basestring
 from typing import Any, Protocol
 
@@ -45,11 +46,10 @@ from modqueue.queue import (
     ItemContent,
     is_automated,
     mask_pii,
-    may_hold_pii,
     split_for,
 )
 
-__all__ = ["PG_SETTINGS", "Tally", "copy_lines", "encode_copy", "finish_copy_stats", "pg_sql"]
+__all__ = ["PG_SETTINGS", "Tally", "copy_rows", "encode_copy", "finish_copy_stats", "pg_sql"]
 
 PG_SETTINGS = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL extra_float_digits = 1")
 """What the export expects of the transaction: ISO dates (timestamps as text read
@@ -60,43 +60,18 @@ _BATCH = 1000
 """Records per split joined into one write once the writer holds nothing back."""
 
 
-def _iso(column: str) -> str:
-    """SQL: a UTC `timestamp` column as the JSON of the aware datetime (`null` if null).
-
-    ISO text (`2026-11-24 09:00:00.5`, fractions without trailing zeros) padded with `#`
-    to 26 characters: seven of them mean no fraction (dropped), fewer pad it with zeros.
-    String functions only (`to_char` costs the server several times more)."""
-    padded = f"rpad(replace({column}::text, ' ', 'T'), 26, '#')"
-    return (
-        f"""coalesce('"' || replace(replace({padded}, '#######', ''), '#', '0') """
-        f"""|| '+00:00"', 'null')"""
-    )
+def _iso_text(column: str) -> str:
+    """SQL: a `timestamp` column as ISO text with a `T` (null stays null)."""
+    return f"replace({column}::text, ' ', 'T')"
 
 
 _SELECT = f"""
-SELECT count(*) OVER (PARTITION BY i.id),
-       to_json(i.source || ':' || i.external_id),
-       to_json(i.source),
-       to_json(coalesce(i.text, '')),
-       coalesce(to_json(i.url)::text, '""'),
-       to_json(i.media::text),
-       coalesce(to_json(i.author_id)::text, 'null'),
-       ',"policy":' || to_json(coalesce(nullif(i.policy, ''), '{TRIAGE}')) || ',"label":'
-           || to_json(i.final_label) || ',"action":',
-       {_iso("i.decided_at")},
-       to_json(d.reviewer),
-       ',"label":' || to_json(d.label) || ',"source":' || to_json(d.origin) || ',"seconds":',
-       d.seconds_spent,
-       ',"second_review":' || (d.kind = '{DecisionKind.SECOND_REVIEW}')::text
-           || ',"kind":' || to_json(d.kind) || ',"decided_at":' || {_iso("d.decided_at")}
-           || '}}',
-       to_json(d.action),
-       d.status,
-       ',"guideline_id":' || to_json(d.guideline_id) || ',"guideline_version":'
-           || to_json(d.guideline_version) || ',"decided_at":',
-       coalesce(to_json(nullif(a.status, ''))::text, '"none"'),
-       coalesce(i.cluster_id::text, ''),
-       coalesce(i.content_split, '')
+SELECT i.id, i.source, i.external_id, coalesce(i.text, ''), coalesce(i.url, ''),
+       coalesce(i.media::text, '[]'), i.author_id, coalesce(i.policy, ''),
+       i.final_label, {_iso_text("i.decided_at")},
+       d.reviewer, d.label, d.action, d.origin, d.seconds_spent, d.kind, d.status,
+       d.guideline_id, d.guideline_version, {_iso_text("d.decided_at")},
+       coalesce(a.status, ''), coalesce(i.cluster_id::text, ''), coalesce(i.content_split, '')
 FROM item i
 JOIN decision d ON d.item_id = i.id
 LEFT OUTER JOIN (
@@ -106,37 +81,14 @@ LEFT OUTER JOIN (
 LEFT OUTER JOIN appeal a ON a.id = latest.appeal_id
 WHERE i.final_label IS NOT NULL AND d.status != '{DecisionStatus.UNDONE.value}'
 """
-# The fields of a row, by index: `_ABOUT` is the record's `,"policy":…,"label":…,"action":`
-# (its action is the final decision's, `_ACTION`), `_ANNOTATION` an annotation's
-# `,"label":…,"source":…,"seconds":`, `_ANNOTATION_END` the rest of it after the seconds,
-# `_GUIDELINE` the record's `,"guideline_id":…,"guideline_version":…,"decided_at":`.
-(
-    _COUNT,
-    _ID,
-    _SOURCE,
-    _TEXT,
-    _URL,
-    _MEDIA,
-    _AUTHOR,
-    _ABOUT,
-    _DECIDED,
-    _REVIEWER,
-    _ANNOTATION,
-    _SECONDS,
-    _ANNOTATION_END,
-    _ACTION,
-    _STATUS,
-    _GUIDELINE,
-    _APPEAL,
-    _CLUSTER,
-    _SPLIT,
-) = range(19)
-_ESCALATE = encode_basestring(Action.ESCALATE.value)
+# Only `author_id` and the item's `decided_at` can be null (`\\N`, or None once unescaped).
+_ESCALATE = Action.ESCALATE.value
+_SECOND = DecisionKind.SECOND_REVIEW
 _ACTIVE = DecisionStatus.ACTIVE.value
 _INF = float("inf")
-_DECODE = json.JSONDecoder().raw_decode
-_ABOUT_END = ',"action":'
-_ANNOTATION_TAIL = ',"seconds":'
+_NULL = "\\N"
+_END = [None]
+"""Ends the rows: no item has this id."""
 
 
 def pg_sql(
@@ -163,13 +115,32 @@ def pg_sql(
     return sql + " ORDER BY i.id, d.id", params
 
 
-def copy_lines(raw: Any, sql: str, params: dict[str, Any]) -> Iterator[str]:
-    """The rows of `sql` as `COPY (sql) TO STDOUT` lines (newline cut, `\\\\` undone), on
-    psycopg connection `raw` (in a transaction with `PG_SETTINGS`), streamed."""
+_COPY_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v"}
+_COPY_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return _COPY_ESCAPES.get(match[1], match[1])
+
+
+def _copy_field(field: str) -> str | None:
+    """One field of `COPY ... TO` text format: `\\N` is null, backslash escapes undone."""
+    if field == _NULL:
+        return None
+    return _COPY_ESCAPED.sub(_unescape, field) if "\\" in field else field
+
+
+def copy_rows(raw: Any, sql: str, params: dict[str, Any]) -> Iterator[list[Any]]:
+    """The rows of `sql` as `COPY (sql) TO STDOUT` text fields, on psycopg connection
+    `raw` (in a transaction with `PG_SETTINGS`), streamed: a null is `\\N` in a row
+    without other escapes, else None."""
     with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT", params or None) as copy:
         for block in copy:
             line = str(block, "utf-8")[:-1]
-            yield line.replace("\\\\", "\\") if "\\" in line else line
+            if "\\" in line and "\\" in line.replace("\t\\N", ""):
+                yield [_copy_field(f) for f in line.split("\t")]  # escapes: rare
+            else:
+                yield line.split("\t")
 
 
 class LineSink(Protocol):
@@ -182,8 +153,8 @@ class LineSink(Protocol):
     def write_text(self, split: str, lines: str) -> None: ...
 
 
-Tally = Counter[tuple[str, str, str, str]]
-"""Records per `(split, about, guideline, appeal)` fragments (see `tally_of`)."""
+Tally = Counter[tuple[str, str, str, str, str, str]]
+"""Records per `(split, policy, label, guideline_id, guideline_version, appeal)`."""
 
 
 def _float(value: float) -> str:
@@ -197,28 +168,14 @@ def _float(value: float) -> str:
     return float.__repr__(value)
 
 
-def _fields(fragment: str, tail: str) -> dict[str, Any]:
-    """The fields of a fragment `,"key":value...` + `tail`, decoded."""
-    return dict(json.loads("{" + fragment[1 : len(fragment) - len(tail)] + "}"))
-
-
-def _tally_of(tally: Tally) -> Counter[tuple[str, str, str, str, str, str]]:
-    """`tally` as `CardStats.add_tally` counts: by `(split, policy, label, guideline_id,
-    guideline_version, appeal)`."""
-    out: Counter[tuple[str, str, str, str, str, str]] = Counter()
-    for (split, about, guideline, appeal), n in tally.items():
-        what = _fields(about, _ABOUT_END)
-        under = _fields(guideline, ',"decided_at":')
-        key = (
-            split,
-            what["policy"],
-            what["label"],
-            under["guideline_id"],
-            under["guideline_version"],
-            json.loads(appeal),
-        )
-        out[key] += n
-    return out
+def _iso(at: str | None) -> str:
+    """ISO text with a `T` (`2026-11-24T09:00:00.5`) as the aware UTC datetime's JSON
+    (`"2026-11-24T09:00:00.500000+00:00"`); null as `null`."""
+    if at is None or at == _NULL:
+        return "null"
+    if len(at) == 19:
+        return '"' + at + '+00:00"'
+    return '"' + at.ljust(26, "0") + '+00:00"'
 
 
 def _clustered(cluster_id: int) -> ItemContent:
@@ -228,44 +185,35 @@ def _clustered(cluster_id: int) -> ItemContent:
     )
 
 
-def _own_split(row: list[str], text: str, media: list[dict[str, Any]] | None) -> str:
-    """The split of an item out of any cluster whose split was not stored."""
-    source: str = json.loads(row[_SOURCE])
-    return split_for(
-        text=text,
-        url=json.loads(row[_URL]),
-        media=media,
-        source=source,
-        external_id=json.loads(row[_ID])[len(source) + 1 :],
-        masked=True,
-    )
-
-
 class _Encoder:
-    """The per-distinct-value caches of one export (or one worker's chunks): encoded
-    pseudonyms, seconds and `automated` by the server's text, decoded fragments."""
+    """What one export (or one worker's chunk) encodes once per distinct value."""
 
     def __init__(self, names: Pseudonymiser) -> None:
         self.names = names
-        self.annotators: dict[str, str] = {}
-        self.authors: dict[tuple[str, str], str] = {}
+        self.heads: dict[tuple[str, str, str], str] = {}
+        self.kinds: dict[str, str] = {}
+        self.abouts: dict[tuple[str, str, str], str] = {}
+        self.guidelines: dict[tuple[str, str], str] = {}
         self.seconds: dict[str, str] = {}
         self.automated: dict[str, str] = {}
-        self.fragments: dict[str, dict[str, Any]] = {}
         self.cluster_splits: dict[str, str] = {}
         self.encode_media = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-    def annotator(self, reviewer: str) -> str:
-        found = self.annotators[reviewer] = '{"annotator":' + encode_basestring(
-            self.names.annotator(json.loads(reviewer))
+    def head(self, reviewer: str, label: str, origin: str) -> str:
+        """An annotation up to its seconds."""
+        s = encode_basestring
+        found = self.heads[(reviewer, label, origin)] = (
+            f'{{"annotator":{s(self.names.annotator(reviewer))},"label":{s(label)}'
+            f',"source":{s(origin)},"seconds":'
         )
         return found
 
-    def author(self, source: str, author_id: str) -> str:
-        if len(self.authors) >= 16 * _CACHE:
-            self.authors.clear()  # bounded memory; recomputing is only slower
-        author = self.names.author(json.loads(source), json.loads(author_id)) or ""
-        found = self.authors[(source, author_id)] = ',"author":' + encode_basestring(author)
+    def kind(self, kind: str) -> str:
+        """An annotation from after its seconds up to its time."""
+        second = "true" if kind == _SECOND else "false"
+        found = self.kinds[kind] = (
+            f',"second_review":{second},"kind":{encode_basestring(kind)},"decided_at":'
+        )
         return found
 
     def second(self, raw: str) -> str:
@@ -274,107 +222,139 @@ class _Encoder:
         found = self.seconds[raw] = _float(float(raw))
         return found
 
-    def fields(self, fragment: str, tail: str) -> dict[str, Any]:
-        """`_fields` of a fragment from a small set (labels, origins, policies)."""
-        found = self.fragments.get(fragment)
-        if found is None:
-            if len(self.fragments) >= _CACHE:
-                self.fragments.clear()
-            found = self.fragments[fragment] = _fields(fragment, tail)
+    def about(self, policy: str, label: str, action: str) -> str:
+        s = encode_basestring
+        found = self.abouts[(policy, label, action)] = (
+            f',"policy":{s(policy)},"label":{s(label)},"action":{s(action)},"annotations":['
+        )
         return found
 
-    def automation(self, annotation: str) -> str:
-        origin = self.fields(annotation, _ANNOTATION_TAIL)["source"]
-        found = self.automated[annotation] = "true" if is_automated(origin) else "false"
+    def guideline(self, guideline_id: str, version: str) -> str:
+        s = encode_basestring
+        found = self.guidelines[(guideline_id, version)] = (
+            f',"guideline_id":{s(guideline_id)},"guideline_version":{s(version)},"decided_at":'
+        )
+        return found
+
+    def automation(self, origin: str) -> str:
+        found = self.automated[origin] = "true" if is_automated(origin) else "false"
         return found
 
     def cluster_split(self, cluster_id: str) -> str:
         found = self.cluster_splits.get(cluster_id)
         if found is None:
             if len(self.cluster_splits) >= 16 * _CACHE:
-                self.cluster_splits.clear()
+                self.cluster_splits.clear()  # bounded memory; recomputing is only slower
             found = self.cluster_splits[cluster_id] = split_for(**_clustered(int(cluster_id)))
         return found
 
+    def annotation(self, r: list[Any]) -> str:
+        head = self.heads.get((r[10], r[11], r[13])) or self.head(r[10], r[11], r[13])
+        second = self.seconds.get(r[14]) or self.second(r[14])
+        middle = self.kinds.get(r[15]) or self.kind(r[15])
+        return f"{head}{second}{middle}{_iso(r[19])}}}"
+
 
 def encode_copy(
-    lines: Iterable[str],
+    rows: Iterable[list[Any]],
     names: Pseudonymiser,
     sink: LineSink,
     add_labels: Callable[[str, list[str]], None],
 ) -> tuple[Tally, str | None, str | None]:
-    """Encode the records of `lines` (`copy_lines` of `pg_sql`) into `sink`, calling
+    """Encode the records of `rows` (`copy_rows` of `pg_sql`) into `sink`, calling
     `add_labels` for every item with two or more labels, in order: the records' tally
-    and their first and last `decided_at` (JSON text; None when none)."""
+    and their first and last `decided_at` (ISO text; None when none)."""
     enc = _Encoder(names)
-    annotators, authors, seconds, automated = (
-        enc.annotators,
-        enc.authors,
+    heads, kinds, seconds, abouts, guidelines, automated = (
+        enc.heads,
+        enc.kinds,
         enc.seconds,
+        enc.abouts,
+        enc.guidelines,
         enc.automated,
     )
     s = encode_basestring
+    author_of = names.author
     free: dict[str, list[str]] = {}
     tally: Tally = Counter()
     first: str | None = None
     last: str | None = None
-    rows = iter(lines)
-    for line in rows:
-        row = line.split("\t")
-        if row[_COUNT] == "1":
-            annotation = annotators.get(row[_REVIEWER]) or enc.annotator(row[_REVIEWER])
-            second = seconds.get(row[_SECONDS]) or enc.second(row[_SECONDS])
-            parts = f"{annotation}{row[_ANNOTATION]}{second}{row[_ANNOTATION_END]}"
-            final = row
-            agreement = "null"
-        else:
-            group = [row]
-            group.extend(next(rows).split("\t") for _ in range(int(row[_COUNT]) - 1))
-            annotations = []
-            labels: dict[str, str] = {}
+    rest = iter(rows)
+    row = next(rest, None)
+    if row is None:
+        return tally, first, last
+    more: list[list[Any]] = []
+    for following in chain(rest, (_END,)):
+        if following[0] == row[0]:
+            more.append(following)
+            continue
+        # `row` and `more`: the rows of one item; `following` starts the next.
+        final_label = row[8]
+        if more:
+            group = [row, *more]
             final = group[-1]
-            final_label = enc.fields(row[_ABOUT], _ABOUT_END)["label"]
+            labels: dict[str, str] = {}
             for r in group:
-                annotation = annotators.get(r[_REVIEWER]) or enc.annotator(r[_REVIEWER])
-                second = seconds.get(r[_SECONDS]) or enc.second(r[_SECONDS])
-                annotations.append(f"{annotation}{r[_ANNOTATION]}{second}{r[_ANNOTATION_END]}")
-                if r[_ACTION] != _ESCALATE:
-                    label = enc.fields(r[_ANNOTATION], _ANNOTATION_TAIL)["label"]
-                    labels[r[_REVIEWER]] = label
-                    if label == final_label and r[_STATUS] == _ACTIVE:
+                if r[12] != _ESCALATE:
+                    labels[r[10]] = r[11]
+                    if r[11] == final_label and r[16] == _ACTIVE:
                         final = r
-            parts = ",".join(annotations)
+            parts = ",".join([enc.annotation(r) for r in group])
             agreement = "null"
+            item_policy = row[7] or TRIAGE
             if len(labels) > 1:
                 values = list(labels.values())
                 value = item_agreement(values)
                 agreement = "null" if value is None else _float(value)
-                add_labels(enc.fields(row[_ABOUT], _ABOUT_END)["policy"], values)
-        text = row[_TEXT]
-        media: list[dict[str, Any]] | None = None
-        if may_hold_pii(text):
-            text = s(mask_pii(json.loads(text)))
-        if row[_MEDIA] == '"[]"':
+                add_labels(item_policy, values)
+            more = []
+        else:
+            final = row
+            head = heads.get((row[10], row[11], row[13])) or enc.head(row[10], row[11], row[13])
+            second = seconds.get(row[14]) or enc.second(row[14])
+            middle = kinds.get(row[15]) or enc.kind(row[15])
+            at = row[19]
+            at = '"' + at + '+00:00"' if len(at) == 19 else '"' + at.ljust(26, "0") + '+00:00"'
+            parts = f"{head}{second}{middle}{at}}}"
+            agreement = "null"
+            item_policy = row[7] or TRIAGE
+        source, raw_text, url, media_text = row[1], row[3], row[4], row[5]
+        masked = mask_pii(raw_text) if raw_text else ""
+        if media_text == "[]":
+            media = None
             media_out = "[]"
         else:
-            media = json.loads(json.loads(row[_MEDIA]))
+            media = json.loads(media_text)
             media_out = (
                 enc.encode_media([{"kind": m.get("kind"), "url": m.get("url")} for m in media])
                 if media
                 else "[]"
             )
-        if row[_CLUSTER]:
-            split = enc.cluster_split(row[_CLUSTER])
+        if row[21]:
+            split = enc.cluster_split(row[21])
         else:
-            split = row[_SPLIT]
+            split = row[22]
             if not split:  # not stored yet, or the content changed since
-                split = _own_split(row, json.loads(text), media)
-        author = authors.get((row[_SOURCE], row[_AUTHOR])) or enc.author(row[_SOURCE], row[_AUTHOR])
-        auto = automated.get(final[_ANNOTATION]) or enc.automation(final[_ANNOTATION])
+                split = split_for(
+                    text=masked,
+                    url=url,
+                    media=media,
+                    source=source,
+                    external_id=row[2],
+                    masked=True,
+                )
+        author_id = row[6]
+        author = author_of(source, None if author_id == _NULL else author_id) or ""
+        what = (item_policy, final_label, final[12])
+        about = abouts.get(what) or enc.about(*what)
+        guideline = guidelines.get((final[17], final[18])) or enc.guideline(final[17], final[18])
+        auto = automated.get(final[13]) or enc.automation(final[13])
+        appeal = row[20] or "none"
+        decided = row[9]
         record = (
-            f'{{"id":{row[_ID]},"source":{row[_SOURCE]},"text":{text},"url":{row[_URL]}'
-            f',"media":{media_out}{author}{row[_ABOUT]}{final[_ACTION]},"annotations":[{parts}]'
-            f',"agreement":{agreement}{final[_GUIDELINE]}{row[_DECIDED]},"appeal":{row[_APPEAL]}'
+            f'{{"id":{s(f"{source}:{row[2]}")},"source":{s(source)},"text":{s(masked)}'
+            f',"url":{s(url)},"media":{media_out},"author":{s(author)}{about}{parts}]'
+            f',"agreement":{agreement}{guideline}{_iso(decided)},"appeal":{s(appeal)}'
             f',"split":"{split}","automated":{auto}}}\n'
         )
         batch = free.get(split)
@@ -387,13 +367,13 @@ def encode_copy(
             if len(batch) >= _BATCH:
                 sink.write_text(split, "".join(batch))
                 batch.clear()
-        tally[(split, row[_ABOUT], final[_GUIDELINE], row[_APPEAL])] += 1
-        decided = row[_DECIDED]
-        if decided != "null":
+        tally[(split, item_policy, final_label, final[17], final[18], appeal)] += 1
+        if decided is not None and decided != _NULL:
             if first is None or decided < first:
                 first = decided
             if last is None or decided > last:
                 last = decided
+        row = following
     for split, batch in free.items():
         sink.write_text(split, "".join(batch))
     return tally, first, last
@@ -401,7 +381,7 @@ def encode_copy(
 
 def finish_copy_stats(stats: CardStats, tally: Tally, first: str | None, last: str | None) -> None:
     """Add `encode_copy`'s tally and time range to `stats`."""
-    stats.add_tally(_tally_of(tally))
-    # JSON text of one format orders as the times do.
-    stats.first = None if first is None else datetime.fromisoformat(first[1:-1])
-    stats.last = None if last is None else datetime.fromisoformat(last[1:-1])
+    stats.add_tally(tally)
+    # ISO text orders as the times do (a shorter fraction is a prefix).
+    stats.first = None if first is None else datetime.fromisoformat(first).replace(tzinfo=UTC)
+    stats.last = None if last is None else datetime.fromisoformat(last).replace(tzinfo=UTC)

@@ -34,7 +34,7 @@ from modqueue.guidelines import Action
 from modqueue.integrations.export._card import CardStats
 from modqueue.integrations.export._copy import (
     PG_SETTINGS,
-    copy_lines,
+    copy_rows,
     encode_copy,
     finish_copy_stats,
     pg_sql,
@@ -133,7 +133,7 @@ def write_jsonl(
             conn.exec_driver_sql(setting)
         sql, params = pg_sql(policy, since)
         raw = conn.connection.driver_connection
-        got = encode_copy(copy_lines(raw, sql, params), names, writer, stats.add_labels)
+        got = encode_copy(copy_rows(raw, sql, params), names, writer, stats.add_labels)
         finish_copy_stats(stats, *got)
         return
     rows = _sqlalchemy_rows(conn, policy, since, batch)

@@ -35,7 +35,7 @@ from modqueue.integrations.export._card import CardStats
 from modqueue.integrations.export._copy import (
     PG_SETTINGS,
     Tally,
-    copy_lines,
+    copy_rows,
     encode_copy,
     finish_copy_stats,
     pg_sql,
@@ -140,7 +140,7 @@ def _chunk(ids: tuple[int, int]) -> _Chunk:
     sql, params = pg_sql(_JOB.policy, _JOB.since, ids)
     collect = _Collector(_JOB.hold)
     tally, first, last = encode_copy(
-        copy_lines(_RAW, sql, params), _JOB.names, collect, collect.add_labels
+        copy_rows(_RAW, sql, params), _JOB.names, collect, collect.add_labels
     )
     return _Chunk(
         heads={s: p.head for s, p in collect.splits.items()},
