@@ -197,6 +197,10 @@ class _Encoder:
         self.seconds: dict[str, str] = {}
         self.automated: dict[str, str] = {}
         self.cluster_splits: dict[str, str] = {}
+        self.authors: dict[tuple[str, str | None], str] = {}
+        self.sources: dict[str, str] = {}
+        self.tallied: dict[tuple[str, str], tuple[str, str]] = {}
+        """`about` and `guideline` fragment -> its policy and label, or id and version."""
         self.encode_media = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
     def head(self, reviewer: str, label: str, origin: str) -> str:
@@ -227,6 +231,7 @@ class _Encoder:
         found = self.abouts[(policy, label, action)] = (
             f',"policy":{s(policy)},"label":{s(label)},"action":{s(action)},"annotations":['
         )
+        self.tallied[("about", found)] = (policy, label)
         return found
 
     def guideline(self, guideline_id: str, version: str) -> str:
@@ -234,7 +239,29 @@ class _Encoder:
         found = self.guidelines[(guideline_id, version)] = (
             f',"guideline_id":{s(guideline_id)},"guideline_version":{s(version)},"decided_at":'
         )
+        self.tallied[("guideline", found)] = (guideline_id, version)
         return found
+
+    def author(self, source: str, author_id: str | None) -> str:
+        """The author's encoded pseudonym (`""` for none)."""
+        if len(self.authors) >= Pseudonymiser.AUTHOR_CACHE:
+            self.authors.clear()  # bounded memory; recomputing is only slower
+        pseudonym = self.names.author(source, None if author_id == _NULL else author_id)
+        found = self.authors[(source, author_id)] = encode_basestring(pseudonym or "")
+        return found
+
+    def source(self, source: str) -> str:
+        found = self.sources[source] = encode_basestring(source)
+        return found
+
+    def tally(self, counted: Counter[tuple[str, str, str, str]]) -> Tally:
+        """`counted`, by `(split, about, guideline, appeal)` fragments, as `Tally`."""
+        tally: Tally = Counter()
+        for (split, about, guideline, appeal), n in counted.items():
+            policy, label = self.tallied[("about", about)]
+            guideline_id, version = self.tallied[("guideline", guideline)]
+            tally[(split, policy, label, guideline_id, version, appeal)] += n
+        return tally
 
     def automation(self, origin: str) -> str:
         found = self.automated[origin] = "true" if is_automated(origin) else "false"
@@ -274,8 +301,9 @@ def encode_copy(
         enc.automated,
     )
     s = encode_basestring
-    author_of = names.author
+    authors, sources = enc.authors, enc.sources
     free: dict[str, list[str]] = {}
+    counted: Counter[tuple[str, str, str, str]] = Counter()
     tally: Tally = Counter()
     first: str | None = None
     last: str | None = None
@@ -300,6 +328,7 @@ def encode_copy(
                     if r[11] == final_label and r[16] == _ACTIVE:
                         final = r
             parts = ",".join([enc.annotation(r) for r in group])
+            at = _iso(row[19])
             agreement = "null"
             item_policy = row[7] or TRIAGE
             if len(labels) > 1:
@@ -343,18 +372,20 @@ def encode_copy(
                     external_id=row[2],
                     masked=True,
                 )
-        author_id = row[6]
-        author = author_of(source, None if author_id == _NULL else author_id) or ""
+        author = authors.get((source, row[6])) or enc.author(source, row[6])
         what = (item_policy, final_label, final[12])
         about = abouts.get(what) or enc.about(*what)
         guideline = guidelines.get((final[17], final[18])) or enc.guideline(final[17], final[18])
         auto = automated.get(final[13]) or enc.automation(final[13])
         appeal = row[20] or "none"
         decided = row[9]
+        # An item's time is nearly always its (only) decision's: encoded once.
+        decided_json = at if decided == row[19] else _iso(decided)
+        source_json = sources.get(source) or enc.source(source)
         record = (
-            f'{{"id":{s(f"{source}:{row[2]}")},"source":{s(source)},"text":{s(masked)}'
-            f',"url":{s(url)},"media":{media_out},"author":{s(author)}{about}{parts}]'
-            f',"agreement":{agreement}{guideline}{_iso(decided)},"appeal":{s(appeal)}'
+            f'{{"id":{s(f"{source}:{row[2]}")},"source":{source_json},"text":{s(masked)}'
+            f',"url":{s(url)},"media":{media_out},"author":{author}{about}{parts}]'
+            f',"agreement":{agreement}{guideline}{decided_json},"appeal":{s(appeal)}'
             f',"split":"{split}","automated":{auto}}}\n'
         )
         batch = free.get(split)
@@ -367,7 +398,7 @@ def encode_copy(
             if len(batch) >= _BATCH:
                 sink.write_text(split, "".join(batch))
                 batch.clear()
-        tally[(split, item_policy, final_label, final[17], final[18], appeal)] += 1
+        counted[(split, about, guideline, appeal)] += 1
         if decided is not None and decided != _NULL:
             if first is None or decided < first:
                 first = decided
@@ -376,7 +407,7 @@ def encode_copy(
         row = following
     for split, batch in free.items():
         sink.write_text(split, "".join(batch))
-    return tally, first, last
+    return enc.tally(counted), first, last
 
 
 def finish_copy_stats(stats: CardStats, tally: Tally, first: str | None, last: str | None) -> None:
