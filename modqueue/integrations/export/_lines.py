@@ -34,6 +34,9 @@ from modqueue.guidelines import Action
 from modqueue.integrations.export._card import CardStats
 from modqueue.integrations.export._copy import (
     PG_SETTINGS,
+    Tally,
+    _clustered,
+    _float,
     copy_rows,
     encode_copy,
     finish_copy_stats,
@@ -47,7 +50,6 @@ from modqueue.queue import (
     TRIAGE,
     DecisionKind,
     DecisionStatus,
-    ItemContent,
     is_automated,
     mask_pii,
     split_for,
@@ -58,7 +60,6 @@ __all__ = ["write_jsonl"]
 _ESCALATE = Action.ESCALATE.value
 _SECOND = DecisionKind.SECOND_REVIEW
 _ACTIVE = DecisionStatus.ACTIVE.value
-_INF = float("inf")
 _CACHE = 4096
 
 
@@ -71,26 +72,8 @@ def _sqlalchemy_rows(
     yield from result
 
 
-def _float(value: float) -> str:
-    """A float as `json` writes it (`NaN`, `Infinity` included)."""
-    if value != value:
-        return "NaN"
-    if value == _INF:
-        return "Infinity"
-    if value == -_INF:
-        return "-Infinity"
-    return float.__repr__(value)
-
-
 def _aware_iso(at: datetime | None) -> str:
     return "null" if at is None else '"' + at.isoformat() + '"'
-
-
-def _clustered(cluster_id: int) -> ItemContent:
-    # Only the cluster counts for an item in one (`content_key`).
-    return ItemContent(
-        text=None, url=None, media=None, source="", external_id="", cluster_id=cluster_id
-    )
 
 
 def _groups(rows: Iterable[Any]) -> Iterator[list[Any]]:
@@ -108,8 +91,6 @@ def _groups(rows: Iterable[Any]) -> Iterator[list[Any]]:
         yield group
 
 
-Tally = Counter[tuple[str, str, str, str, str, str]]
-"""Records per `(split, policy, label, guideline_id, guideline_version, appeal)`."""
 WriteLine = Callable[..., None]
 """`JsonlWriter.write_line`'s signature: `(split, line, *, media, agreement)`."""
 

@@ -7,7 +7,7 @@ As `pg_dump -j` does it: the caller's read-only transaction exports its snapshot
 (`REPEATABLE READ`, `SET TRANSACTION SNAPSHOT`), so every worker reads the database
 exactly as the caller's transaction sees it. The decided items are cut into chunks of
 `CHUNK_IDS` consecutive item ids; workers build the records of one chunk at a time
-(`encode_records` over a `COPY` of that id range) and send them back, at most two chunks
+(`_copy.encode_copy` over a `COPY` of that id range) and send them back, at most two chunks
 per worker in flight, so memory stays bounded whatever the size of the table. The caller
 writes the chunks in id order: the first records of each split, until one with media and
 one with agreement came by (at most the writer's `hold`), go one by one through
