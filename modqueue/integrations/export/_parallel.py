@@ -7,7 +7,7 @@ As `pg_dump -j` does it: the caller's read-only transaction exports its snapshot
 (`REPEATABLE READ`, `SET TRANSACTION SNAPSHOT`), so every worker reads the database
 exactly as the caller's transaction sees it. The decided items are cut into chunks of
 `CHUNK_IDS` consecutive item ids; workers build the records of one chunk at a time
-(`encode_records` over a `COPY` of that id range) and send them back, at most two chunks
+(`_copy.encode_copy` over a `COPY` of that id range) and send them back, at most two chunks
 per worker in flight, so memory stays bounded whatever the size of the table. The caller
 writes the chunks in id order: the first records of each split, until one with media and
 one with agreement came by (at most the writer's `hold`), go one by one through
@@ -32,15 +32,15 @@ from typing import Any
 from sqlalchemy import Connection
 
 from modqueue.integrations.export._card import CardStats
-from modqueue.integrations.export._lines import (
+from modqueue.integrations.export._copy import (
     PG_SETTINGS,
     Tally,
-    _copy_rows,
-    _pg_sql,
-    encode_records,
-    finish_stats,
-    write_jsonl,
+    copy_rows,
+    encode_copy,
+    finish_copy_stats,
+    pg_sql,
 )
+from modqueue.integrations.export._lines import write_jsonl
 from modqueue.integrations.export._privacy import Pseudonymiser
 from modqueue.integrations.export._writers import JsonlWriter
 from modqueue.queue import SPLITS
@@ -95,6 +95,14 @@ class _Collector:
         part.seen_media = part.seen_media or media
         part.seen_agreement = part.seen_agreement or agreement
 
+    def holding(self, split: str) -> bool:
+        """Whether `write_line` would still keep `split`'s next record in the head."""
+        part = self.splits[split]
+        return not (part.seen_media and part.seen_agreement) and len(part.head) < self.hold
+
+    def write_text(self, split: str, lines: str) -> None:
+        self.splits[split].rest.append(lines)
+
     def add_labels(self, policy: str, labels: list[str]) -> None:
         self.labels.append((policy, labels))
 
@@ -129,14 +137,10 @@ def _start(job: _Job) -> None:
 def _chunk(ids: tuple[int, int]) -> _Chunk:
     """The records of items `ids[0] <= id < ids[1]`, in a worker."""
     assert _JOB is not None
-    sql, params = _pg_sql(_JOB.policy, _JOB.since, ids)
+    sql, params = pg_sql(_JOB.policy, _JOB.since, ids)
     collect = _Collector(_JOB.hold)
-    tally, first, last = encode_records(
-        _copy_rows(_RAW, sql, params),
-        _JOB.names,
-        collect.write_line,
-        collect.add_labels,
-        postgres=True,
+    tally, first, last = encode_copy(
+        copy_rows(_RAW, sql, params), _JOB.names, collect, collect.add_labels
     )
     return _Chunk(
         heads={s: p.head for s, p in collect.splits.items()},
@@ -239,4 +243,4 @@ def write_jsonl_parallel(
                 first = got.first
             if got.last is not None and (last is None or got.last > last):
                 last = got.last
-    finish_stats(stats, tally, first, last, postgres=True)
+    finish_copy_stats(stats, tally, first, last)

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import bindparam, text, update
 from sqlmodel import col
 
 from modqueue.integrations.export import export_dataset, normalise_text
 from modqueue.quality import QualityConfig
-from modqueue.queue import Item, ReviewQueue, content_key
+from modqueue.queue import Decision, Item, ReviewQueue, content_key
 from tests.conftest import make_item
 from tests.integrations.export.conftest import KEY, Seeded
 from tests.support.clusters import seed_cluster
@@ -184,6 +184,75 @@ def test_since_window_is_the_same_on_both_paths(seeded: Seeded, tmp_path: Path) 
         fast = export_dataset(q.engine, out=tmp_path / "fast", now=now, since=middle)
     assert 0 < fast.records == general.records
     assert _files(tmp_path / "fast") == _files(tmp_path / "general")
+
+
+CONTROLS = "".join(chr(c) for c in range(1, 32)) + "\x7f"
+"""Every control character PostgreSQL's text can hold (`to_json` escapes those < 0x20)."""
+ODD_VALUES = [
+    f"controls {CONTROLS} end",
+    'back\\slash \\N \\\\ \\t "quoted" tab\there new\nline cr\rend',
+    "non-ASCII é ß 😀 🚤 \u2028 \u2029 \ufeff \u00a0 \U0010fffd end",
+    "mail a.b@c.example\x01 and phone 0044 20 7946 0958\n\\ after an escape",
+    "",
+]
+
+
+def test_odd_values_the_server_encodes_are_the_general_paths_bytes(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    """Texts, URLs, authors, reviewers, labels and guideline versions with every control
+    character, backslashes (and COPY's own `\\N`), quotes, tabs and newlines, non-ASCII
+    and emoji; decision times with and without microseconds; an item whose `decided_at`
+    is null: the fast path (whose PostgreSQL server writes them as JSON) writes the
+    general path's bytes and statistics."""
+    _decide_more(seeded)
+    with ReviewQueue(seeded.url, clock=seeded.clock) as q:
+        with q.session() as s:
+            decided = (
+                s.execute(text("SELECT id FROM item WHERE final_label IS NOT NULL ORDER BY id"))
+                .scalars()
+                .all()
+            )
+            decisions = (
+                s.execute(
+                    text("SELECT id FROM decision WHERE item_id IN :ids ORDER BY id").bindparams(
+                        bindparam("ids", expanding=True)
+                    ),
+                    {"ids": list(decided)},
+                )
+                .scalars()
+                .all()
+            )
+            for n, item_id in enumerate(decided[: len(ODD_VALUES)]):
+                odd = ODD_VALUES[n]
+                s.execute(
+                    update(Item)
+                    .where(col(Item.id) == item_id)
+                    .values(text=odd or None, url=f"https://x.example/{odd}", author_id=odd)
+                )
+            s.execute(update(Item).where(col(Item.id) == decided[-1]).values(decided_at=None))
+            base = seeded.clock().replace(microsecond=0)
+            for n, decision_id in enumerate(decisions[:8]):
+                values: dict[str, Any] = {
+                    "decided_at": base.replace(microsecond=(0, 1, 500_000, 999_999)[n % 4])
+                }
+                if n < len(ODD_VALUES):
+                    odd = ODD_VALUES[n]
+                    values |= {"reviewer": odd, "guideline_version": odd[:80], "origin": odd[:40]}
+                s.execute(update(Decision).where(col(Decision.id) == decision_id).values(**values))
+            odd_label = ODD_VALUES[1][:100]
+            s.execute(
+                update(Decision).where(col(Decision.item_id) == decided[1]).values(label=odd_label)
+            )
+            s.execute(update(Item).where(col(Item.id) == decided[1]).values(final_label=odd_label))
+        now = seeded.clock()
+        general = export_dataset(q.engine, out=tmp_path / "general", now=now, fast=False)
+        fast = export_dataset(q.engine, out=tmp_path / "fast", now=now)
+    assert fast.stats == general.stats
+    assert _files(tmp_path / "fast") == _files(tmp_path / "general")
+    body = b"".join(_files(tmp_path / "fast").values())
+    for needle in ("\\u0001", "\\u001f", "\\\\N", "🚤", "\u2028", ".500000+00:00", ".000001+00:00"):
+        assert needle.encode() in body, needle
 
 
 def _reference_words(raw: str, masked: bool) -> list[str]:
