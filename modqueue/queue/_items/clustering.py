@@ -299,8 +299,9 @@ def _representatives(session: Session, ids: Collection[int]) -> dict[int, int | 
     }
 
 
-NewContent = tuple[str | None, list[dict[str, Any]], str | None, str]
-"""What ingest stored of a new item: `(text, media, policy, queue)`."""
+NewContent = tuple[str | None, list[dict[str, Any]], str | None, str, list[str] | None]
+"""What ingest stored of a new item: `(text, media, policy, queue, words)`, `words` the
+text's `normalise_text` when ingest computed it (None when not)."""
 
 
 def _read_batch(session: Session, item_ids: Sequence[int]) -> list[_BatchRow]:
@@ -395,15 +396,20 @@ def _assign_clusters(
 ) -> list[int]:
     """`assign_clusters`, the collector paused."""
     batch: list[_BatchRow]
+    known: list[list[str] | None] | None = None
     if new_items is not None:
-        batch = [(i, *new_items[i], None) for i in sorted(set(item_ids))]
+        ordered = sorted(set(item_ids))
+        batch = [(i, *new_items[i][:4], None) for i in ordered]
+        known = [new_items[i][4] for i in ordered]
     else:
         batch = _read_batch(session, item_ids)
     if not batch:
         return []
     members: dict[int, _Member] = {}
     prints: dict[int, Fingerprints] = {}
-    computed = fingerprints_many([(text, media or []) for _, text, media, *_ in batch])
+    computed = fingerprints_many(
+        [(text, media or []) for _, text, media, *_ in batch], known_words=known
+    )
     for (item_id, _text, _media, policy, queue, cluster_id), found in zip(
         batch, computed, strict=True
     ):

@@ -21,9 +21,14 @@ from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
 from modqueue.queue._core.models import Item
-from modqueue.queue._items.content import CONTENT_COLUMNS, content_key, mask_pii, split_of_key
+from modqueue.queue._items.content import (
+    CONTENT_COLUMNS,
+    content_key_and_words,
+    mask_pii,
+    split_of_key,
+)
 
-__all__ = ["content_split_of", "fill_content_splits"]
+__all__ = ["content_split_and_words", "content_split_of", "fill_content_splits"]
 
 _ITEM = Item.__table__  # type: ignore[attr-defined]
 _PG_FILL = (
@@ -43,16 +48,28 @@ def content_split_of(
 ) -> str:
     """The split of an item's own content (`text` as stored, unmasked): what the export
     writes for an item outside any cluster."""
-    return split_of_key(
-        content_key(
-            text=mask_pii(text) if text else "",
-            url=url,
-            media=media,
-            source=source,
-            external_id=external_id,
-            masked=True,
-        )
+    return content_split_and_words(
+        text=text, url=url, media=media, source=source, external_id=external_id
+    )[0]
+
+
+def content_split_and_words(
+    *,
+    text: str | None,
+    url: str | None,
+    media: list[dict[str, Any]] | None,
+    source: str,
+    external_id: str,
+) -> tuple[str, list[str] | None]:
+    """`content_split_of`, and `normalise_text(text)` when the split was found with it
+    and `text` has no email or phone number to mask (None otherwise): then the words of
+    the masked text are the text's own, and ingest's fingerprinting need not compute
+    them again."""
+    masked = mask_pii(text) if text else ""
+    key, words = content_key_and_words(
+        text=masked, url=url, media=media, source=source, external_id=external_id, masked=True
     )
+    return split_of_key(key), words if masked == text else None
 
 
 def fill_content_splits(
