@@ -62,14 +62,18 @@ def content_split_and_words(
     external_id: str,
 ) -> tuple[str, list[str] | None]:
     """`content_split_of`, and `normalise_text(text)` when the split was found with it
-    and `text` has no email or phone number to mask (None otherwise): then the words of
-    the masked text are the text's own, and ingest's fingerprinting need not compute
-    them again."""
+    (None otherwise), so ingest's fingerprinting need not compute the words again.
+
+    The split normalises the masked text; its words are the text's own: `mask_pii`
+    replaces emails as `normalise_text` does itself, and a phone number (digits, spaces
+    and `+().-`, between characters that are no word characters) by `[PHONE]`, which
+    `normalise_text` drops, where it would have split the words at the number's
+    characters anyway (no letters)."""
     masked = mask_pii(text) if text else ""
     key, words = content_key_and_words(
         text=masked, url=url, media=media, source=source, external_id=external_id, masked=True
     )
-    return split_of_key(key), words if masked == text else None
+    return split_of_key(key), words
 
 
 def fill_content_splits(
