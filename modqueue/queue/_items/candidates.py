@@ -82,7 +82,9 @@ def batch_keys(
     n = len(query_keys)
     asked, asked_lengths = _flat(query_keys)
     kept, kept_lengths = _flat(stored_keys)
-    read = np.array(postings, dtype=np.int64).reshape(-1, 2)
+    read = np.fromiter(
+        chain.from_iterable(postings), dtype=np.int64, count=2 * len(postings)
+    ).reshape(-1, 2)
     universe, small = np.unique(np.concatenate([asked, kept, read[:, 0]]), return_inverse=True)
     asked_small = small[: len(asked)]
     kept_small = small[len(asked) : len(asked) + len(kept)]
