@@ -23,7 +23,6 @@ against a bank of 1,000,000 hashes.
 from __future__ import annotations
 
 import argparse
-import pickle
 import random
 import tempfile
 import time
@@ -35,7 +34,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from bench.flood_corpus import generate
+from bench.flood_corpus import cached
 from modqueue.queue import Item, ItemIn, PdqIndex, ReviewQueue, ingest_batch
 
 
@@ -138,12 +137,7 @@ def main() -> None:
     parser.add_argument("--skip-plain", action="store_true")
     args = parser.parse_args()
     start = time.perf_counter()
-    cache = Path(args.db_dir) / f"flood_corpus_{args.n}_{args.k}.pickle"
-    if cache.exists():
-        items, truth = pickle.loads(cache.read_bytes())
-    else:
-        items, truth = generate(n=args.n, k=args.k)
-        cache.write_bytes(pickle.dumps((items, truth)))
+    items, truth = cached(args.n, args.k, args.db_dir)
     print(
         f"corpus: {len(items)} items from {args.k} originals ({time.perf_counter() - start:.0f} s)"
     )

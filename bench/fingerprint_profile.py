@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import pickle
 import pstats
 import tempfile
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, select, text
 from sqlmodel import Session, col
 
-from bench.flood_corpus import generate
+from bench.flood_corpus import cached
 from modqueue.queue import Item, ItemIn, ReviewQueue, ingest_batch
 
 
@@ -99,12 +98,7 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--sort", default="tottime")
     args = parser.parse_args()
-    cache = Path(args.cache_dir) / f"flood_corpus_{args.n}_{args.k}.pickle"
-    if cache.exists():
-        items, _truth = pickle.loads(cache.read_bytes())
-    else:
-        items, _truth = generate(n=args.n, k=args.k)
-        cache.write_bytes(pickle.dumps((items, _truth)))
+    items, _truth = cached(args.n, args.k, args.cache_dir)
     parsed = [ItemIn.model_validate(x) for x in items]
     url = args.db or f"sqlite:///{Path(args.cache_dir) / f'fingerprint_profile_{args.n}.db'}"
     profile = None if args.no_profile else cProfile.Profile()

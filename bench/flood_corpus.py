@@ -22,6 +22,7 @@ Each copy gets realistic edits:
 from __future__ import annotations
 
 import io
+import pickle
 import random
 import re
 from pathlib import Path
@@ -32,7 +33,7 @@ from PIL import Image, ImageDraw
 from modqueue.guidelines import bundled_guidelines_dir
 from modqueue.queue import hash_image
 
-__all__ = ["generate"]
+__all__ = ["cached", "generate"]
 
 _TEMPLATES = {
     "people-smuggling": "Boat to UK this {day}, pay on arrival, {price} per person, call {phone}.",
@@ -141,6 +142,20 @@ def _copy_counts(rng: random.Random, n: int, k: int) -> list[int]:
         counts[i % k] += 1
         i += 1
     return counts
+
+
+def cached(n: int, k: int, folder: Path | str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """`generate(n=n, k=k)` (seed 1), kept in `folder` as `flood_corpus_{n}_{k}.pickle`
+    the first time and read from there afterwards: the benchmarks that ingest the corpus
+    (`bench_clusters`, `fingerprint_profile`) share one copy, and generating it (images
+    drawn and hashed) is not part of what they time."""
+    path = Path(folder) / f"flood_corpus_{n}_{k}.pickle"
+    if path.exists():
+        items, truth = pickle.loads(path.read_bytes())
+        return items, truth
+    items, truth = generate(n=n, k=k)
+    path.write_bytes(pickle.dumps((items, truth)))
+    return items, truth
 
 
 def generate(

@@ -11,7 +11,7 @@ import numpy as np
 from datasketch import MinHash
 
 from modqueue.queue._items import fingerprints
-from modqueue.queue._items.content import normalise_text
+from modqueue.queue._items.content import mask_pii, normalise_text
 from modqueue.queue._items.fingerprints import (
     NUM_PERM,
     SEED,
@@ -23,6 +23,7 @@ from modqueue.queue._items.fingerprints import (
     text_signature,
     text_signatures,
 )
+from modqueue.queue._items.splits import content_split_and_words, content_split_of
 
 TEXTS: list[str | None] = [
     "Boat to UK this Friday, pay on arrival, £3200 per person, call +44 7693 570382.",
@@ -124,3 +125,68 @@ def test_texts_whose_only_non_ascii_characters_are_no_letters_keep_their_words()
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(5000)]
     for text in texts:
         assert normalise_text(text) == _findall_words(text), repr(text)
+
+
+def test_many_random_texts_sign_as_datasketch_does() -> None:
+    """Batches of random texts (ASCII, emoji, other scripts, lengths from one word to a
+    few hundred) give exactly datasketch's signatures."""
+    rng = random.Random(11)
+    words = ["boat", "uk", "friday", "pay", "arrival", "🚤", "naïve", "中文", "x", "ок", "👍🏽"]
+    texts: list[str | None] = [
+        " ".join(rng.choice(words) for _ in range(rng.randint(1, 300))) for _ in range(300)
+    ]
+    fingerprints._RECENT.clear()
+    for start in range(0, len(texts), 97):
+        batch = texts[start : start + 97]
+        for text, signed in zip(batch, text_signatures(batch), strict=True):
+            expected = _datasketch(text)
+            assert signed is not None and expected is not None
+            assert np.array_equal(signed[0], expected), text
+
+
+def test_words_ingest_computed_for_the_split_are_the_texts_own() -> None:
+    """Ingest hands fingerprinting the words its content split normalised from the
+    masked text (`content_split_and_words`): they are `normalise_text` of the text
+    itself, emails and phone numbers included, and the signatures made from them are the
+    same."""
+    rng = random.Random(3)
+    pieces = [
+        *"abcXYZ _-.,!?()+1234567890@:/[]",
+        *("🚤", "é", "中", "ß", "\uff21", "\uff11", "\u0661", "\u0301", "½", "ǅ", "İ"),
+        *(" +44 7693 570382", "(020) 7946-0958", "0044.20.7946.0958", "a.b@example.org"),
+        *(
+            "x@y.co",
+            "http://e.org/p?q=1 ",
+            "www.e.org",
+            "[phone]",
+            "[EMAIL]",
+            "\uff48\uff54\uff54\uff50://e.org",
+        ),
+    ]
+    texts: list[str | None] = [
+        *TEXTS,
+        "mail a.b@example.org 🚤 now",
+        "call +44 7693 570382 🚤",
+        "Ünïcödé 🚤",
+        *("".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))) for _ in range(20000)),
+    ]
+    known: list[list[str] | None] = []
+    for text in texts:
+        split, words = content_split_and_words(
+            text=text, url=None, media=[], source="s", external_id="x"
+        )
+        assert split == content_split_of(text=text, url=None, media=[], source="s", external_id="x")
+        if words is not None:
+            assert text and words == normalise_text(text), repr(text)
+        known.append(words)
+    masked = [
+        t for t, w in zip(texts, known, strict=True) if w is not None and t and mask_pii(t) != t
+    ]
+    assert len(masked) > 1000
+    assert known[len(TEXTS)] == ["mail", "now"] and known[len(TEXTS) + 1] == ["call"]
+    contents: list[tuple[str | None, list[dict[str, Any]]]] = [(text, []) for text in texts]
+    fingerprints._RECENT.clear()
+    given = fingerprints_many(contents, known_words=known)
+    fingerprints._RECENT.clear()
+    for found, plain in zip(given, fingerprints_many(contents), strict=True):
+        assert found.rows() == plain.rows()

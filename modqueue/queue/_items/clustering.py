@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,7 @@ from modqueue.queue._core.models import Item
 from modqueue.queue._core.routing import rescore
 from modqueue.queue._core.types import ItemStatus, utcnow
 from modqueue.queue._items.bank import BankMatch, bank_lookup
+from modqueue.queue._items.candidates import batch_keys
 from modqueue.queue._items.collector import collector_paused
 from modqueue.queue._items.fingerprints import (
     Fingerprints,
@@ -84,10 +86,11 @@ _OPEN_CLUSTERS = insert(_CLUSTER_TABLE).returning(
 _ANCHORS_PER_ITEM = 8
 _TRIES_PER_ANCHOR = 4
 _DEFAULT = ClusterSettings()
+_COUNT = itemgetter(1)
 
-_Anchor = tuple[str, int]
-"""A cluster (`("c", id)`), a cluster made in this batch or an item in none
-(`("n", representative id)`)."""
+_Anchor = int
+"""A cluster (its id), or a cluster made in this batch or an item in none (minus its
+representative's id)."""
 _BatchRow = tuple[int, str | None, list[dict[str, Any]], str | None, str, int | None]
 """An item to fingerprint: id, text, media, policy, queue, cluster id."""
 
@@ -152,13 +155,14 @@ def _fetch(session: Session, query: str, values: Collection[int]) -> Sequence[An
         cursor.close()
 
 
-def _postings(session: Session, keys: Collection[int]) -> dict[int, list[int]]:
-    found: dict[int, list[int]] = defaultdict(list)
-    for key, item_id in _fetch(
-        session, "SELECT key, item_id FROM fingerprint_band WHERE key {}", keys
-    ):
-        found[key].append(item_id)
-    return found
+def _postings(session: Session, keys: Collection[int]) -> list[tuple[int, int]]:
+    """The `(key, item id)` rows of `fingerprint_band` under `keys`."""
+    return [
+        (key, item_id)
+        for key, item_id in _fetch(
+            session, "SELECT key, item_id FROM fingerprint_band WHERE key {}", keys
+        )
+    ]
 
 
 def _load_prints(session: Session, ids: Collection[int]) -> dict[int, Fingerprints]:
@@ -295,8 +299,9 @@ def _representatives(session: Session, ids: Collection[int]) -> dict[int, int | 
     }
 
 
-NewContent = tuple[str | None, list[dict[str, Any]], str | None, str]
-"""What ingest stored of a new item: `(text, media, policy, queue)`."""
+NewContent = tuple[str | None, list[dict[str, Any]], str | None, str, list[str] | None]
+"""What ingest stored of a new item: `(text, media, policy, queue, words)`, `words` the
+text's `normalise_text` when ingest computed it (None when not)."""
 
 
 def _read_batch(session: Session, item_ids: Sequence[int]) -> list[_BatchRow]:
@@ -391,30 +396,38 @@ def _assign_clusters(
 ) -> list[int]:
     """`assign_clusters`, the collector paused."""
     batch: list[_BatchRow]
+    known: list[list[str] | None] | None = None
     if new_items is not None:
-        batch = [(i, *new_items[i], None) for i in sorted(set(item_ids))]
+        ordered = sorted(set(item_ids))
+        batch = [(i, *new_items[i][:4], None) for i in ordered]
+        known = [new_items[i][4] for i in ordered]
     else:
         batch = _read_batch(session, item_ids)
     if not batch:
         return []
     members: dict[int, _Member] = {}
     prints: dict[int, Fingerprints] = {}
-    computed = fingerprints_many([(text, media or []) for _, text, media, *_ in batch])
+    computed = fingerprints_many(
+        [(text, media or []) for _, text, media, *_ in batch], known_words=known
+    )
     for (item_id, _text, _media, policy, queue, cluster_id), found in zip(
         batch, computed, strict=True
     ):
         prints[item_id] = found
         members[item_id] = _Member(item_id, policy, queue, cluster_id, found)
+    order = [item_id for item_id, *_ in batch]
     bands = {k: p.bands() for k, p in prints.items()}
-    query_keys = {k: p.query_keys(bands[k]) for k, p in prints.items()}
-    postings = _postings(session, {k for keys in query_keys.values() for k in keys})
-    stored = {i for ids in postings.values() for i in ids}
+    query_keys = [prints[i].query_keys(bands[i]) for i in order]
+    stored_keys = [prints[i].stored_keys(bands[i]) for i in order]
+    rows = _postings(session, set(chain.from_iterable(query_keys)))
+    keys = batch_keys(query_keys, stored_keys, rows)
+    stored = {item_id for _, item_id in rows}
     # PDQ: the stored hashes within distance 31 ({item: {stored item: its hash}}), and
     # the pairs within the batch (an item finds the earlier ones, as by their keys).
     pdq_near = pdq_neighbours(session, {k: p.pdq for k, p in prints.items() if p.pdq})
     for near in pdq_near.values():
         stored.update(near)
-    batch_pdq = _batch_pdq_pairs([(item_id, prints[item_id].pdq) for item_id, *_ in batch])
+    batch_pdq = _batch_pdq_pairs([(item_id, prints[item_id].pdq) for item_id in order])
     members.update(_load_members(session, stored - members.keys()))
     representatives = _representatives(
         session, {m.cluster_id for m in members.values() if m.cluster_id is not None}
@@ -427,9 +440,8 @@ def _assign_clusters(
         else:
             members[item_id] = _Member(item_id, None, "", None, found)
 
-    batch_keys: dict[int, list[int]] = defaultdict(list)
-    stored_present = set(postings)
-    batch_present: set[int] = set()
+    # The batch items storing each key so far (keys as `keys`' small numbers).
+    batch_keys_of: dict[int, list[int]] = {}
     new_clusters: dict[int, list[int]] = {}  # representative id -> its new members
     joined: dict[int, int] = {}  # item id -> existing cluster id
     band_rows: list[tuple[int, int]] = []
@@ -439,18 +451,17 @@ def _assign_clusters(
     # Each member's policy and anchor (its cluster, or itself in none); a batch item's
     # anchor changes once, when it is assigned, before any later item looks at it.
     seat: dict[int, tuple[str | None, _Anchor]] = {
-        i: (m.policy, ("n", i) if m.cluster_id is None else ("c", m.cluster_id))
-        for i, m in members.items()
+        i: (m.policy, -i if m.cluster_id is None else m.cluster_id) for i, m in members.items()
     }
 
     # The keys each anchor (a cluster, or an item in none) already has: those of its
     # stored members (stored items never change anchor during the batch) and those its
     # members in the batch brought.
     anchor_keys: dict[_Anchor, set[int]] = defaultdict(set)
-    for key, carriers in postings.items():
-        for other in carriers:
-            if other in seat:
-                anchor_keys[seat[other][1]].add(key)
+    for key, other in zip(keys.posting_keys, keys.posting_items, strict=True):
+        placed = seat.get(other)
+        if placed is not None:
+            anchor_keys[placed[1]].add(key)
     # Likewise the PDQ hashes each anchor has stored (those near the batch's).
     anchor_pdq: dict[_Anchor, set[str]] = defaultdict(set)
     for near in pdq_near.values():
@@ -461,12 +472,9 @@ def _assign_clusters(
     pdq_rows: list[tuple[int, str]] = []
 
     def representative(anchor: _Anchor) -> int | None:
-        kind, ident = anchor
-        if kind == "n":
-            return ident
-        return representatives.get(ident)
+        return -anchor if anchor < 0 else representatives.get(anchor)
 
-    for item_id, *_ in batch:
+    for position, item_id in enumerate(order):
         item = members[item_id]
         mine = prints[item_id]
         limits = thresholds.get(item.policy)
@@ -474,37 +482,48 @@ def _assign_clusters(
             settings = cluster_settings(guidelines, item.policy)
             limits = thresholds[item.policy] = (settings.text_jaccard, settings.pdq_distance)
         text_jaccard, pdq_max = limits
-        mine_keys = query_keys[item_id]
-        # Set intersections and counting run in C: most of an image's 272 PDQ query keys
-        # find nothing.
-        hits = Counter(
-            chain.from_iterable(map(postings.__getitem__, stored_present.intersection(mine_keys)))
-        )
-        if batch_present:
-            hits.update(
-                chain.from_iterable(
-                    map(batch_keys.__getitem__, batch_present.intersection(mine_keys))
-                )
-            )
+        # The stored items sharing keys (counted for the batch at once), then the batch
+        # items before this one, then PDQ neighbours.
+        hits = keys.stored_hits[position]
+        met = [j for j, key in enumerate(keys.query[position]) if key in batch_keys_of]
+        if met:
+            # The keys in the order of a set of them filled in the item's key order
+            # (as `set.intersection` gave them before: it breaks ties).
+            small, originals = keys.query[position], keys.query_keys[position]
+            if len(met) > 1:
+                by_key = {originals[j]: small[j] for j in met}
+                met_keys = [by_key[k] for k in {originals[j] for j in met}]
+            else:
+                met_keys = [small[met[0]]]
+            for key in met_keys:
+                for other in batch_keys_of[key]:
+                    hits[other] = hits.get(other, 0) + 1
         for other, (_value, shared) in pdq_near.get(item_id, {}).items():
-            hits[other] += shared
+            hits[other] = hits.get(other, 0) + shared
         for other, theirs_pdq, shared in batch_pdq.get(item_id, ()):
             if theirs_pdq in batch_pdq_stored.get(other, ()):
-                hits[other] += shared
+                hits[other] = hits.get(other, 0) + shared
         hits.pop(item_id, None)
         chosen: _Anchor | None = None
         if item.cluster_id is None and hits:
-            by_anchor: dict[_Anchor, list[int]] = defaultdict(list)
-            weight: Counter[_Anchor] = Counter()
-            for other, count in hits.most_common():
+            by_anchor: dict[_Anchor, list[int]] = {}
+            weight: dict[_Anchor, int] = {}
+            # Most shared keys first, ties in the order met (as `Counter.most_common`).
+            for other, count in sorted(hits.items(), key=_COUNT, reverse=True):
                 placed = seat.get(other)
                 if placed is None or placed[0] != item.policy:
                     continue
                 anchor = placed[1]
-                by_anchor[anchor].append(other)
-                weight[anchor] += count
+                listed = by_anchor.get(anchor)
+                if listed is None:
+                    by_anchor[anchor] = [other]
+                    weight[anchor] = count
+                else:
+                    listed.append(other)
+                    weight[anchor] += count
             # The cluster sharing the most keys first: copies keep to one cluster.
-            for anchor, _weight in weight.most_common(_ANCHORS_PER_ITEM):
+            ranked = sorted(weight.items(), key=_COUNT, reverse=True)
+            for anchor, _weight in ranked[:_ANCHORS_PER_ITEM]:
                 candidates = by_anchor[anchor]
                 rep = representative(anchor)
                 tries = (
@@ -521,22 +540,24 @@ def _assign_clusters(
                     chosen = anchor
                     break
         if chosen is not None:
-            kind, ident = chosen
-            if kind == "c":
-                joined[item_id] = ident
+            if chosen > 0:
+                joined[item_id] = chosen
             else:
-                new_clusters.setdefault(ident, []).append(item_id)
+                new_clusters.setdefault(-chosen, []).append(item_id)
             seat[item_id] = (item.policy, chosen)
         home = seat[item_id][1]
         # Store only the keys the item's cluster does not have yet.
         home_keys = anchor_keys[home]
         clustered = chosen is not None or item.cluster_id is not None
-        for key in mine.stored_keys(bands[item_id]):
+        for original, key in zip(stored_keys[position], keys.stored[position], strict=True):
             if clustered and key in home_keys:
                 continue  # a member of the item's cluster already brought this key
-            band_rows.append((key, item_id))
-            batch_keys[key].append(item_id)
-            batch_present.add(key)
+            band_rows.append((original, item_id))
+            carriers = batch_keys_of.get(key)
+            if carriers is None:
+                batch_keys_of[key] = [item_id]
+            else:
+                carriers.append(item_id)
             home_keys.add(key)
         home_pdq = anchor_pdq[home]
         for pdq in mine.pdq:

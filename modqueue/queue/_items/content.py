@@ -35,6 +35,7 @@ __all__ = [
     "SPLITS",
     "ItemContent",
     "content_key",
+    "content_key_and_words",
     "mask_pii",
     "normalise_text",
     "split_for",
@@ -197,8 +198,33 @@ def content_key(
     `mask_pii`-ed). An item in a cluster is keyed by its cluster, so every copy the
     clustering found lands in one split even where its text differs more than the
     shingle key can tell."""
+    return content_key_and_words(
+        text=text,
+        url=url,
+        media=media,
+        source=source,
+        external_id=external_id,
+        masked=masked,
+        cluster_id=cluster_id,
+    )[0]
+
+
+def content_key_and_words(
+    *,
+    text: str | None,
+    url: str | None,
+    media: list[dict[str, Any]] | None,
+    source: str,
+    external_id: str,
+    masked: bool = False,
+    cluster_id: int | None = None,
+) -> tuple[str, list[str] | None]:
+    """`content_key`, and `normalise_text(text, masked=masked)` when the key was found
+    with it (None otherwise: plain ASCII text takes a path of its own), so a caller
+    needing both computes the words once."""
     if cluster_id is not None:
-        return f"cluster:{cluster_id}"
+        return f"cluster:{cluster_id}", None
+    words: list[str] | None = None
     if text:
         best = _ascii_min_shingle(text, masked)
         if best is None:
@@ -206,13 +232,13 @@ def content_key(
             if words:
                 best = _min_hash(list(map(" ".join, pairwise(words))) or words)
         if best:
-            return f"text:{best}"
+            return f"text:{best}", words
     if url:
-        return f"url:{url.split('#', 1)[0].split('?', 1)[0].rstrip('/').casefold()}"
+        return f"url:{url.split('#', 1)[0].split('?', 1)[0].rstrip('/').casefold()}", words
     for m in media or []:
         if m.get("url"):
-            return f"media:{m['url']}"
-    return f"id:{source}\0{external_id}"
+            return f"media:{m['url']}", words
+    return f"id:{source}\0{external_id}", words
 
 
 def split_of_key(key: str) -> str:

@@ -156,16 +156,19 @@ def _signatures(blobs: Sequence[bytes]) -> np.ndarray[Any, np.dtype[np.uint32]]:
 
 
 def _signed(
-    texts: Sequence[str | None],
+    texts: Sequence[str | None], known: Sequence[list[str] | None] | None = None
 ) -> tuple[list[tuple[int, int]], np.ndarray[Any, np.dtype[np.uint32]]]:
     """The texts with words left as `(position, word count)`, and their signatures (one
     row each, in that order). Texts normalising to the same words share one
-    computation, in the batch and with recent batches (`_RECENT`)."""
+    computation, in the batch and with recent batches (`_RECENT`). `known`: each
+    text's `normalise_text` where the caller has it already (None where not)."""
     rows: dict[bytes, int] = {}
     owners: list[tuple[int, int]] = []
     picks: list[int] = []
     for position, text in enumerate(texts):
-        words = normalise_text(text) if text else None
+        words = known[position] if known is not None else None
+        if words is None:
+            words = normalise_text(text) if text else None
         if not words:
             continue
         blob = " ".join(words).encode()
@@ -177,10 +180,10 @@ def _signed(
         return owners, np.empty((0, NUM_PERM), dtype=np.uint32)
     unique = np.empty((len(rows), NUM_PERM), dtype=np.uint32)
     with _RECENT_LOCK:
-        known = {row: _RECENT[blob] for blob, row in rows.items() if blob in _RECENT}
-    for row, signature in known.items():
+        cached = {row: _RECENT[blob] for blob, row in rows.items() if blob in _RECENT}
+    for row, signature in cached.items():
         unique[row] = signature
-    missing = [(blob, row) for blob, row in rows.items() if row not in known]
+    missing = [(blob, row) for blob, row in rows.items() if row not in cached]
     if missing:
         computed = _signatures([blob for blob, _ in missing])
         unique[[row for _, row in missing]] = computed
@@ -401,10 +404,13 @@ def fingerprints_of(text: str | None, media: Sequence[dict[str, Any]]) -> Finger
 
 def fingerprints_many(
     contents: Sequence[tuple[str | None, Sequence[dict[str, Any]]]],
+    *,
+    known_words: Sequence[list[str] | None] | None = None,
 ) -> list[Fingerprints]:
     """`fingerprints_of` each `(text, media)`, the text signatures, their band keys and
-    hex forms computed for all of them at once (`text_signatures`)."""
-    owners, signatures = _signed([text for text, _ in contents])
+    hex forms computed for all of them at once (`text_signatures`). `known_words`: each
+    text's `normalise_text` where the caller computed it already (None where not)."""
+    owners, signatures = _signed([text for text, _ in contents], known_words)
     found = [_media_prints(Fingerprints(), media) for _, media in contents]
     if owners:
         bands = _band_keys_many(signatures)

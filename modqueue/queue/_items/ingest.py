@@ -33,7 +33,7 @@ from modqueue.queue._items.bulk import insert_new, stored_ids
 from modqueue.queue._items.clustering import NewContent, assign_clusters, late_members
 from modqueue.queue._items.floods import fold_floods
 from modqueue.queue._items.schema import ItemIn
-from modqueue.queue._items.splits import content_split_of
+from modqueue.queue._items.splits import content_split_and_words
 
 __all__ = ["LATE_COPIES", "IngestReport", "LateCopiesHandler", "Rejection", "ingest_batch"]
 
@@ -124,11 +124,14 @@ def _new_row(
     now: datetime,
     flagger: TrustedFlagger | None,
     texts: bool = False,
+    words: list[list[str] | None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The stored row of a new item; with `texts`, also the JSON texts of its `signals`
     and `priority_breakdown`, exactly as `json.dumps` prints them (for the bulk store,
     which stores them without encoding the values again). A breakdown printed that way
-    (no trusted flagger's boost to add) is not built: the row's is None."""
+    (no trusted flagger's boost to add) is not built: the row's is None. `words`, when
+    given, gets the item's normalised words appended when its content split computed
+    them (`content_split_and_words`; None when not), for fingerprinting."""
     signals = [{"name": s.name, "score": s.score} for s in item.signals]  # `model_dump()`
     policy = item.policy or guidelines.route(item.text, [(s.name, s.score) for s in item.signals])
     deadline = deadline_for(guidelines, policy, item.flagged_at, now, flagger)
@@ -161,19 +164,18 @@ def _new_row(
             + "]"
         )
     media = [m.model_dump(exclude_none=True) for m in item.media]
+    split, normalised = content_split_and_words(
+        text=item.text, url=item.url, media=media, source=item.source, external_id=item.external_id
+    )
+    if words is not None:
+        words.append(normalised)
     row = {
         "source": item.source,
         "external_id": item.external_id,
         "text": item.text,
         "url": item.url,
         "media": media,
-        "content_split": content_split_of(
-            text=item.text,
-            url=item.url,
-            media=media,
-            source=item.source,
-            external_id=item.external_id,
-        ),
+        "content_split": split,
         "author_id": item.author.id if item.author else None,
         "author_handle": item.author.handle if item.author else None,
         "policy": policy,
@@ -350,12 +352,16 @@ def ingest_batch(
     new_ids: list[int] = []
     contents: dict[int, NewContent] = {}
     if fresh:
+        words: list[list[str] | None] = []
         built = [
-            _new_row(by_key[k], guidelines, now, (flaggers or {}).get(k[0]), texts=bulk)
+            _new_row(
+                by_key[k], guidelines, now, (flaggers or {}).get(k[0]), texts=bulk, words=words
+            )
             for k in fresh
         ]
         rows = [row for row, _ in built]
         row_of = {(r["source"], r["external_id"]): r for r in rows}
+        words_of = {(r["source"], r["external_id"]): w for r, w in zip(rows, words, strict=True)}
         inserted = (
             insert_new(session, rows, encoded=[texts for _, texts in built])
             if bulk
@@ -366,7 +372,13 @@ def ingest_batch(
             inserted_keys.add((source, external_id))
             new_ids.append(item_id)
             row = row_of[(source, external_id)]
-            contents[item_id] = (row["text"], row["media"], row["policy"], row["queue"])
+            contents[item_id] = (
+                row["text"],
+                row["media"],
+                row["policy"],
+                row["queue"],
+                words_of[(source, external_id)],
+            )
             audit.append(
                 AuditRecord(
                     actor,

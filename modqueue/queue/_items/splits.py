@@ -21,9 +21,14 @@ from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
 from modqueue.queue._core.models import Item
-from modqueue.queue._items.content import CONTENT_COLUMNS, content_key, mask_pii, split_of_key
+from modqueue.queue._items.content import (
+    CONTENT_COLUMNS,
+    content_key_and_words,
+    mask_pii,
+    split_of_key,
+)
 
-__all__ = ["content_split_of", "fill_content_splits"]
+__all__ = ["content_split_and_words", "content_split_of", "fill_content_splits"]
 
 _ITEM = Item.__table__  # type: ignore[attr-defined]
 _PG_FILL = (
@@ -43,16 +48,32 @@ def content_split_of(
 ) -> str:
     """The split of an item's own content (`text` as stored, unmasked): what the export
     writes for an item outside any cluster."""
-    return split_of_key(
-        content_key(
-            text=mask_pii(text) if text else "",
-            url=url,
-            media=media,
-            source=source,
-            external_id=external_id,
-            masked=True,
-        )
+    return content_split_and_words(
+        text=text, url=url, media=media, source=source, external_id=external_id
+    )[0]
+
+
+def content_split_and_words(
+    *,
+    text: str | None,
+    url: str | None,
+    media: list[dict[str, Any]] | None,
+    source: str,
+    external_id: str,
+) -> tuple[str, list[str] | None]:
+    """`content_split_of`, and `normalise_text(text)` when the split was found with it
+    (None otherwise), so ingest's fingerprinting need not compute the words again.
+
+    The split normalises the masked text; its words are the text's own: `mask_pii`
+    replaces emails as `normalise_text` does itself, and a phone number (digits, spaces
+    and `+().-`, between characters that are no word characters) by `[PHONE]`, which
+    `normalise_text` drops, where it would have split the words at the number's
+    characters anyway (no letters)."""
+    masked = mask_pii(text) if text else ""
+    key, words = content_key_and_words(
+        text=masked, url=url, media=media, source=source, external_id=external_id, masked=True
     )
+    return split_of_key(key), words
 
 
 def fill_content_splits(
