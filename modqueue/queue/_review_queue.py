@@ -28,6 +28,12 @@ from modqueue.queue._audit.chain import SERVICE_KEY, record_event
 from modqueue.queue._claims import exposure, leases
 from modqueue.queue._claims.exposure import ExposureStatus, ReviewerExposure
 from modqueue.queue._claims.leases import Claim
+from modqueue.queue._claims.pipelined import (
+    ClaimAuthority,
+    Unpipelined,
+    claim_pipelined,
+    pipelines,
+)
 from modqueue.queue._core.cluster_models import (
     ClusterDecision,
     ClusterDecisionPublic,
@@ -52,7 +58,11 @@ from modqueue.queue._read import incidents as incident_reads
 from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._read.desk import RevealedMedia, record_media_reveal, record_reveal
 from modqueue.queue._read.stats import queue_stats
-from modqueue.queue._transaction import open_claim_transaction, open_transaction
+from modqueue.queue._transaction import (
+    REVIEWER_ROWS_KEY,
+    open_claim_transaction,
+    open_transaction,
+)
 from modqueue.settings import Settings, load_settings
 
 __all__ = ["ReviewQueue"]
@@ -60,6 +70,7 @@ __all__ = ["ReviewQueue"]
 T = TypeVar("T")
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
 DEFAULT_UNDO_GRACE_SECONDS = 30.0
+_CLAIM_AUTHORITIES = 1024  # reviewers (and queue lists) whose claims can be pipelined
 
 
 def _is_retryable(exc: OperationalError) -> bool:
@@ -131,6 +142,9 @@ class ReviewQueue:
         self.flaggers: dict[str, TrustedFlagger] = {}
         """Sources declared trusted flaggers (`[sources.NAME] trusted_flagger`), by name."""
         self.floods = floods or FloodsConfig()
+        self._claim_authorities: dict[tuple[str, tuple[str, ...] | None], ClaimAuthority] = {}
+        """What authorization allowed each reviewer's (and queues') last claim on
+        (`claim_next`: the pipelined claims check it)."""
         self.service: str | None = None
         """The verified service identity of a service process: named in every audit event
         it writes (`detail.service`)."""
@@ -240,9 +254,32 @@ class ReviewQueue:
         Once reviewers are registered, `reviewer` may only claim from policies granted to
         them (by default: all of those), and only seniors from senior queues; otherwise
         `PermissionDenied`.
-        """
 
-        def work(s: Session) -> Claim | None:
+        On PostgreSQL a reviewer's claims after the first are pipelined
+        (`_claims.pipelined`: two round trips, no ORM session) for as long as the
+        reviewer's record reads as it did when authorization allowed the first.
+        """
+        key = (reviewer, tuple(queues) if queues else None)
+        authority = self._claim_authorities.get(key)
+        if authority is not None and pipelines(self.engine):
+            now = self.clock()
+            try:
+                return claim_pipelined(
+                    self.engine,
+                    authority,
+                    reviewer=reviewer,
+                    lease_seconds=self.lease_seconds,
+                    now=now,
+                    hold=exposure.claim_hold(
+                        reviewer=reviewer, now=now, config=self.exposure, guidelines=self.guidelines
+                    ),
+                    seen=exposure.claim_seen(self.exposure, self.guidelines),
+                    service=self.service,
+                )
+            except Unpipelined:
+                del self._claim_authorities[key]
+
+        def work(s: Session) -> tuple[Claim | None, ClaimAuthority | None]:
             open_claim_transaction(s)  # the claim statement reads the chain's head itself
             now = self.clock()
             chosen = self._claimable(s, reviewer, queues, now)
@@ -250,7 +287,7 @@ class ReviewQueue:
             hold = exposure.claim_hold(
                 reviewer=reviewer, now=now, config=self.exposure, guidelines=self.guidelines
             )
-            return leases.claim_next(
+            claim = leases.claim_next(
                 s,
                 reviewer=reviewer,
                 queues=chosen,
@@ -259,8 +296,18 @@ class ReviewQueue:
                 hold=hold,
                 seen=exposure.claim_seen(self.exposure, self.guidelines),
             )
+            looked: tuple[str, Any] | None = s.info.get(REVIEWER_ROWS_KEY)
+            allowed = None
+            if looked is not None and looked[0] == reviewer:
+                allowed = ClaimAuthority(looked[1], tuple(chosen) if chosen else None)
+            return claim, allowed
 
-        return self.run(work)
+        claim, allowed = self.run(work)
+        if allowed is not None and pipelines(self.engine):
+            if len(self._claim_authorities) >= _CLAIM_AUTHORITIES:
+                self._claim_authorities.clear()
+            self._claim_authorities[key] = allowed
+        return claim
 
     # -- exposure budgets -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ and the audit trail nothing of reviewers; this module composes them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, String, column, text
@@ -28,7 +29,18 @@ from modqueue.queue._access.rules import (
 from modqueue.queue._audit.chain import chain_prologue, note_prologue, try_chain_params
 from modqueue.queue._core.prepared import Prepared
 
-__all__ = ["open_claim_transaction", "open_transaction"]
+__all__ = [
+    "REVIEWER_ROWS_KEY",
+    "claim_lookup",
+    "open_claim_transaction",
+    "open_transaction",
+    "reviewer_rows",
+]
+
+REVIEWER_ROWS_KEY = "modqueue_reviewer_rows"
+"""`Session.info`: `(name, reviewer_rows(...))` of the transaction's last reviewer
+lookup, what authorization decided on (`_claims.pipelined` keeps it to check later
+claims against)."""
 
 
 def _statement(dialect: str, head: bool) -> TextualSelect:
@@ -64,6 +76,19 @@ class _Row(NamedTuple):
     disabled: bool | None
 
 
+def reviewer_rows(rows: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], ...]:
+    """The reviewer columns (name, role, policies, disabled) of a lookup's rows (from the
+    prologue's or `claim_lookup`'s statement): all authorization looks at."""
+    return tuple(tuple(r[4:]) for r in rows)
+
+
+def claim_lookup(name: str) -> tuple[Prepared, dict[str, Any]]:
+    """The PostgreSQL statement `open_claim_transaction` looks `name` up with (the
+    chain's lock, an id taken ahead, which it also leaves in `AUDIT_NEXT_SETTING`, and
+    the reviewer), and its parameters: for a caller that sends it itself."""
+    return _STATEMENTS["postgresql", False], {"name": name, **try_chain_params()}
+
+
 def _lookup_with_chain(session: Session, name: str) -> tuple[Principal | None, bool]:
     return _lookup(session, name, head=True)
 
@@ -79,6 +104,7 @@ def _lookup(session: Session, name: str, *, head: bool) -> tuple[Principal | Non
     statement = _STATEMENTS[conn.dialect.name, head]
     rows = statement.rows(conn, {"name": name, **try_chain_params()})
     found = [_Row(*r) for r in rows]
+    session.info[REVIEWER_ROWS_KEY] = (name, reviewer_rows(found))
     first = found[0]
     note_prologue(
         conn,

@@ -1,0 +1,186 @@
+"""`claim_next` on PostgreSQL in two round trips: one pipeline, then the commit.
+
+The claim of `leases.claim_next` inside `ReviewQueue.run` takes four round trips (BEGIN,
+the reviewer lookup that also takes the audit chain's lock, the claim statement,
+COMMIT) and an ORM session's Python around them. Only the first two statements depend on
+each other through Python: the claim statement needs the queues authorization allows
+and the chain and id the lookup took. Here both are known ahead:
+
+- The queues: from an earlier claim of the same reviewer (and queues) that went the
+  usual way, together with the reviewer rows authorization decided on
+  (`ClaimAuthority`). The lookup still runs in this transaction, and the claim commits
+  only if it read the same rows: then authorization decides now as it decided then.
+  Otherwise the transaction rolls back and the claim goes the usual way.
+- The chain and the id: the lookup leaves them in the transaction
+  (`AUDIT_NEXT_SETTING`) and the claim statement reads them there
+  (`inline_append_cte(..., ids_from_setting=True)`). The lookup took the chain's lock
+  in an earlier statement, so the claim statement's snapshot sees the chain's head
+  under the lock, as on the usual path.
+
+So BEGIN, the lookup and the claim go in one psycopg pipeline on the pool's driver
+connection, with no ORM session; Python checks what came back (the rows, the audit
+event's hash against its own, the lease) and commits, or rolls back. Whatever this path
+cannot do (no chain free, an id behind the head, personal values in the event, a
+database error, a reviewer changed) ends in `Unpipelined` with nothing written, and the
+caller claims the usual way, with its retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from modqueue.queue._audit.inline import expected_hash, inline_params
+from modqueue.queue._claims.exposure import ClaimHold, ClaimSeen
+from modqueue.queue._claims.leases import (
+    Claim,
+    _claim_from_mapping,
+    _claim_statement,
+    _with_second_reviews,
+    claim_event,
+    claim_params,
+    claimed_row,
+)
+from modqueue.queue._transaction import claim_lookup, reviewer_rows
+
+__all__ = ["ClaimAuthority", "Unpipelined", "claim_pipelined", "pipelines"]
+
+
+class Unpipelined(Exception):
+    """The pipelined claim did not happen (nothing written): claim the usual way."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAuthority:
+    """What authorization allowed a reviewer's claim on: the reviewer rows it read
+    (`reviewer_rows`) and the queues it chose (None: every queue but the senior ones)."""
+
+    rows: tuple[tuple[Any, ...], ...]
+    queues: tuple[str, ...] | None
+
+
+def pipelines(engine: Engine) -> bool:
+    """Whether claims on `engine` may be pipelined: PostgreSQL through psycopg, and no
+    `before_cursor_execute` listener (which sees every statement of the usual path and
+    would miss these)."""
+    dialect = engine.dialect
+    return (
+        dialect.name == "postgresql"
+        and dialect.driver == "psycopg"
+        and not engine.dispatch.before_cursor_execute
+    )
+
+
+def claim_pipelined(
+    engine: Engine,
+    authority: ClaimAuthority,
+    *,
+    reviewer: str,
+    lease_seconds: int,
+    now: datetime,
+    hold: ClaimHold | None,
+    seen: ClaimSeen | None,
+    service: str | None,
+) -> Claim | None:
+    """`leases.claim_next` for `reviewer` on the queues of `authority`, in one pipeline
+    (BEGIN, reviewer lookup, claim) and a commit; None when nothing is claimable.
+    Raises `Unpipelined` (nothing written) when the usual path must claim instead."""
+    import psycopg  # loaded by the psycopg dialect already
+
+    wanted = _with_second_reviews(authority.queues) if authority.queues else []
+    params = claim_params(
+        reviewer=reviewer,
+        wanted=wanted,
+        lease_seconds=lease_seconds,
+        now=now,
+        hold=hold,
+        seen=seen,
+    )
+    event, expires_text = claim_event(reviewer, now, params["expires"])
+    inline = inline_params(event, service)
+    if inline is None:
+        raise Unpipelined("the event has personal values to split off")
+    record, audit_params = inline
+    params |= audit_params
+    graphic = len(hold.graphic) if hold else 0
+    claim = _claim_statement(
+        "postgresql", len(wanted), graphic, seen is not None, False, True, True
+    )
+    lookup, lookup_params = claim_lookup(reviewer)
+    dialect = engine.dialect
+    lookup_sql, lookup_values = lookup.driver_call(dialect, lookup_params)
+    claim_sql, claim_values = claim.driver_call(dialect, params)
+    pooled = engine.raw_connection()
+    try:
+        driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        try:
+            looked, found = _send(driver, lookup_sql, lookup_values, claim_sql, claim_values)
+            rows = lookup.processed(dialect, looked[0], looked[1])
+            chain, next_id = rows[0][0], rows[0][3]
+            if chain is None or reviewer_rows(rows) != authority.rows:
+                driver.rollback()
+                raise Unpipelined("no chain free, or the reviewer changed")
+            claimed = claim.processed(dialect, found[0], found[1])
+            if not claimed:
+                driver.rollback()
+                return None
+            row = claimed_row(claimed[0], expires_text)
+            event_id, event_hash, prev_hash, event_chain = claimed[0][-4:]
+            if event_id is None:  # the id taken ahead was behind the head
+                driver.rollback()
+                raise Unpipelined("the audit id taken ahead was behind the chain's head")
+            expected = expected_hash(
+                record, event_id=event_id, chain=chain, item_id=row["id"], prev_hash=prev_hash
+            )
+            if (event_id, event_chain) != (next_id, chain) or event_hash != expected:
+                driver.rollback()
+                raise AssertionError(
+                    f"audit event {event_id}: the database hashed {event_hash} on chain "
+                    f"{event_chain}, Python {expected} on chain {chain}"
+                )
+            driver.commit()
+        except psycopg.Error as exc:
+            _abandon(pooled, driver)
+            raise Unpipelined(f"database error: {exc.sqlstate or exc}") from exc
+    finally:
+        pooled.close()
+    return _claim_from_mapping(row)
+
+
+_Result = tuple[list[Any], Any]
+
+
+def _send(
+    driver: Any,
+    lookup_sql: str,
+    lookup_values: Sequence[Any] | Any,
+    claim_sql: str,
+    claim_values: Sequence[Any] | Any,
+) -> tuple[_Result, _Result]:
+    """BEGIN, the lookup and the claim in one pipeline: `(rows, description)` of each."""
+    import psycopg
+
+    first, second = psycopg.RawCursor(driver), psycopg.RawCursor(driver)
+    try:
+        with driver.pipeline():
+            first.execute(lookup_sql, lookup_values)
+            second.execute(claim_sql, claim_values)
+        return (first.fetchall(), first.description), (second.fetchall(), second.description)
+    finally:
+        first.close()
+        second.close()
+
+
+def _abandon(pooled: Any, driver: Any) -> None:
+    """Roll back after a database error; a connection that broke leaves the pool."""
+    if driver.closed or driver.broken:
+        pooled.invalidate()
+        return
+    try:
+        driver.rollback()
+    except Exception:
+        pooled.invalidate()
