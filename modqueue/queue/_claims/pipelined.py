@@ -112,19 +112,20 @@ def claim_pipelined(
     )
     lookup, lookup_params = claim_lookup(reviewer)
     dialect = engine.dialect
-    lookup_sql, lookup_values = lookup.driver_call(dialect, lookup_params)
-    claim_sql, claim_values = claim.driver_call(dialect, params)
+    lookup_call = lookup.driver_call(dialect, lookup_params)
+    claim_call = claim.driver_call(dialect, params)
     pooled = engine.raw_connection()
     try:
         driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        cursors = psycopg.RawCursor(driver), psycopg.RawCursor(driver)
         try:
-            looked, found = _send(driver, lookup_sql, lookup_values, claim_sql, claim_values)
-            rows = lookup.processed(dialect, looked[0], looked[1])
+            looked, found = _send(driver, cursors, lookup_call, claim_call)
+            rows = lookup.processed(dialect, looked, cursors[0])
             chain, next_id = rows[0][0], rows[0][3]
             if chain is None or reviewer_rows(rows) != authority.rows:
                 driver.rollback()
                 raise Unpipelined("no chain free, or the reviewer changed")
-            claimed = claim.processed(dialect, found[0], found[1])
+            claimed = claim.processed(dialect, found, cursors[1])
             if not claimed:
                 driver.rollback()
                 return None
@@ -146,33 +147,26 @@ def claim_pipelined(
         except psycopg.Error as exc:
             _abandon(pooled, driver)
             raise Unpipelined(f"database error: {exc.sqlstate or exc}") from exc
+        finally:
+            for cursor in cursors:
+                cursor.close()
     finally:
         pooled.close()
     return _claim_from_mapping(row)
 
 
-_Result = tuple[list[Any], Any]
-
-
 def _send(
     driver: Any,
-    lookup_sql: str,
-    lookup_values: Sequence[Any] | Any,
-    claim_sql: str,
-    claim_values: Sequence[Any] | Any,
-) -> tuple[_Result, _Result]:
-    """BEGIN, the lookup and the claim in one pipeline: `(rows, description)` of each."""
-    import psycopg
-
-    first, second = psycopg.RawCursor(driver), psycopg.RawCursor(driver)
-    try:
-        with driver.pipeline():
-            first.execute(lookup_sql, lookup_values)
-            second.execute(claim_sql, claim_values)
-        return (first.fetchall(), first.description), (second.fetchall(), second.description)
-    finally:
-        first.close()
-        second.close()
+    cursors: tuple[Any, Any],
+    lookup: tuple[str, Sequence[Any] | Any],
+    claim: tuple[str, Sequence[Any] | Any],
+) -> tuple[list[Any], list[Any]]:
+    """BEGIN, the lookup and the claim in one pipeline, on `cursors`: their rows."""
+    first, second = cursors
+    with driver.pipeline():
+        first.execute(*lookup)
+        second.execute(*claim)
+    return first.fetchall(), second.fetchall()
 
 
 def _abandon(pooled: Any, driver: Any) -> None:

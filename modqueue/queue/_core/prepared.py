@@ -161,13 +161,14 @@ class Prepared:
         return self._compiled(dialect).raw
 
     def processed(
-        self, dialect: Dialect, raw: Sequence[Sequence[Any]], description: Any
+        self, dialect: Dialect, raw: Sequence[Sequence[Any]], cursor: Any
     ) -> list[tuple[Any, ...]]:
-        """The rows a driver cursor fetched for `driver_call`'s SQL (`description`: that
-        cursor's), values processed as `rows` processes them."""
+        """The rows `cursor` (a driver cursor) fetched for `driver_call`'s SQL, values
+        processed as `rows` processes them (its `description`, which builds an object per
+        column, is read on the first call only)."""
         c = self._compiled(dialect)
         if c.results is None:
-            codes = [d[1] for d in description or ()]
+            codes = [d[1] for d in cursor.description or ()]
             codes += [None] * (len(c.types) - len(codes))
             c.results = [
                 t._cached_result_processor(dialect, code)
@@ -259,10 +260,9 @@ class Prepared:
             if c.returns is None:
                 c.returns = cursor.description is not None
             raw = cursor.fetchall() if c.returns else []
-            description = cursor.description if c.results is None else None
+            return self.processed(conn.dialect, raw, cursor)
         finally:
             cursor.close()
-        return self.processed(conn.dialect, raw, description)
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row (`rows`), or None."""
