@@ -127,7 +127,9 @@ def claim_pipelined(
                 raise Unpipelined("no chain free, or the reviewer changed")
             claimed = claim.processed(dialect, found, cursors[1])
             if not claimed:
-                driver.rollback()
+                # Nothing written: COMMIT ends it as ROLLBACK would, but a ROLLBACK
+                # also makes psycopg deallocate the connection's prepared statements.
+                driver.commit()
                 return None
             row = claimed_row(claimed[0], expires_text)
             event_id, event_hash, prev_hash, event_chain = claimed[0][-4:]
