@@ -28,12 +28,7 @@ from modqueue.queue._audit.chain import SERVICE_KEY, record_event
 from modqueue.queue._claims import exposure, leases
 from modqueue.queue._claims.exposure import ExposureStatus, ReviewerExposure
 from modqueue.queue._claims.leases import Claim
-from modqueue.queue._claims.pipelined import (
-    ClaimAuthority,
-    Unpipelined,
-    claim_pipelined,
-    pipelines,
-)
+from modqueue.queue._claims.pipelined import Unpipelined, claim_pipelined, pipelines
 from modqueue.queue._core.cluster_models import (
     ClusterDecision,
     ClusterDecisionPublic,
@@ -58,11 +53,7 @@ from modqueue.queue._read import incidents as incident_reads
 from modqueue.queue._read.dashboard import DashboardMetrics, dashboard_metrics
 from modqueue.queue._read.desk import RevealedMedia, record_media_reveal, record_reveal
 from modqueue.queue._read.stats import queue_stats
-from modqueue.queue._transaction import (
-    REVIEWER_ROWS_KEY,
-    open_claim_transaction,
-    open_transaction,
-)
+from modqueue.queue._transaction import open_claim_transaction, open_transaction
 from modqueue.settings import Settings, load_settings
 
 __all__ = ["ReviewQueue"]
@@ -70,7 +61,7 @@ __all__ = ["ReviewQueue"]
 T = TypeVar("T")
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
 DEFAULT_UNDO_GRACE_SECONDS = 30.0
-_CLAIM_AUTHORITIES = 1024  # reviewers (and queue lists) whose claims can be pipelined
+_CLAIM_QUEUES = 1024  # reviewers (and queue lists) whose chosen queues `claim_next` keeps
 
 
 def _is_retryable(exc: OperationalError) -> bool:
@@ -142,9 +133,9 @@ class ReviewQueue:
         self.flaggers: dict[str, TrustedFlagger] = {}
         """Sources declared trusted flaggers (`[sources.NAME] trusted_flagger`), by name."""
         self.floods = floods or FloodsConfig()
-        self._claim_authorities: dict[tuple[str, tuple[str, ...] | None], ClaimAuthority] = {}
-        """What authorization allowed each reviewer's (and queues') last claim on
-        (`claim_next`: the pipelined claims check it)."""
+        self._claim_queues: dict[tuple[str, tuple[str, ...] | None], tuple[str, ...] | None] = {}
+        """The queues authorization chose for a reviewer's claims (by reviewer and the
+        queues asked), where they are not the queues asked (`claim_next`)."""
         self.service: str | None = None
         """The verified service identity of a service process: named in every audit event
         it writes (`detail.service`)."""
@@ -255,19 +246,19 @@ class ReviewQueue:
         them (by default: all of those), and only seniors from senior queues; otherwise
         `PermissionDenied`.
 
-        On PostgreSQL a reviewer's claims after the first are pipelined
-        (`_claims.pipelined`: two round trips, no ORM session) for as long as the
-        reviewer's record reads as it did when authorization allowed the first.
+        On PostgreSQL the claim is pipelined (`_claims.pipelined`: two round trips, no
+        ORM session); what that path cannot do (a refusal, among others) runs the usual
+        way.
         """
-        key = (reviewer, tuple(queues) if queues else None)
-        authority = self._claim_authorities.get(key)
-        if authority is not None and pipelines(self.engine):
+        if pipelines(self.engine):
+            asked = tuple(queues) if queues else None
             now = self.clock()
             try:
                 return claim_pipelined(
                     self.engine,
-                    authority,
                     reviewer=reviewer,
+                    queues=asked,
+                    chosen=self._claim_queues.get((reviewer, asked), asked),
                     lease_seconds=self.lease_seconds,
                     now=now,
                     hold=exposure.claim_hold(
@@ -276,10 +267,13 @@ class ReviewQueue:
                     seen=exposure.claim_seen(self.exposure, self.guidelines),
                     service=self.service,
                 )
-            except Unpipelined:
-                del self._claim_authorities[key]
+            except Unpipelined as exc:
+                if exc.chosen is not None:
+                    if len(self._claim_queues) >= _CLAIM_QUEUES:
+                        self._claim_queues.clear()
+                    self._claim_queues[reviewer, asked] = exc.chosen.queues
 
-        def work(s: Session) -> tuple[Claim | None, ClaimAuthority | None]:
+        def work(s: Session) -> Claim | None:
             open_claim_transaction(s)  # the claim statement reads the chain's head itself
             now = self.clock()
             chosen = self._claimable(s, reviewer, queues, now)
@@ -287,7 +281,7 @@ class ReviewQueue:
             hold = exposure.claim_hold(
                 reviewer=reviewer, now=now, config=self.exposure, guidelines=self.guidelines
             )
-            claim = leases.claim_next(
+            return leases.claim_next(
                 s,
                 reviewer=reviewer,
                 queues=chosen,
@@ -296,18 +290,8 @@ class ReviewQueue:
                 hold=hold,
                 seen=exposure.claim_seen(self.exposure, self.guidelines),
             )
-            looked: tuple[str, Any] | None = s.info.get(REVIEWER_ROWS_KEY)
-            allowed = None
-            if looked is not None and looked[0] == reviewer:
-                allowed = ClaimAuthority(looked[1], tuple(chosen) if chosen else None)
-            return claim, allowed
 
-        claim, allowed = self.run(work)
-        if allowed is not None and pipelines(self.engine):
-            if len(self._claim_authorities) >= _CLAIM_AUTHORITIES:
-                self._claim_authorities.clear()
-            self._claim_authorities[key] = allowed
-        return claim
+        return self.run(work)
 
     # -- exposure budgets -----------------------------------------------------------------
 

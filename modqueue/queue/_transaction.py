@@ -30,17 +30,12 @@ from modqueue.queue._audit.chain import chain_prologue, note_prologue, try_chain
 from modqueue.queue._core.prepared import Prepared
 
 __all__ = [
-    "REVIEWER_ROWS_KEY",
+    "ClaimLookup",
     "claim_lookup",
     "open_claim_transaction",
     "open_transaction",
-    "reviewer_rows",
+    "read_claim_lookup",
 ]
-
-REVIEWER_ROWS_KEY = "modqueue_reviewer_rows"
-"""`Session.info`: `(name, reviewer_rows(...))` of the transaction's last reviewer
-lookup, what authorization decided on (`_claims.pipelined` keeps it to check later
-claims against)."""
 
 
 def _statement(dialect: str, head: bool) -> TextualSelect:
@@ -76,17 +71,29 @@ class _Row(NamedTuple):
     disabled: bool | None
 
 
-def reviewer_rows(rows: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], ...]:
-    """The reviewer columns (name, role, policies, disabled) of a lookup's rows (from the
-    prologue's or `claim_lookup`'s statement): all authorization looks at."""
-    return tuple(tuple(r[4:]) for r in rows)
-
-
 def claim_lookup(name: str) -> tuple[Prepared, dict[str, Any]]:
     """The PostgreSQL statement `open_claim_transaction` looks `name` up with (the
     chain's lock, an id taken ahead, which it also leaves in `AUDIT_NEXT_SETTING`, and
-    the reviewer), and its parameters: for a caller that sends it itself."""
+    the reviewer), and its parameters: for a caller that sends it itself
+    (`read_claim_lookup` reads its rows)."""
     return _STATEMENTS["postgresql", False], {"name": name, **try_chain_params()}
+
+
+class ClaimLookup(NamedTuple):
+    """What `claim_lookup`'s statement found: the chain locked and the id taken ahead
+    (None: no chain was free), and the reviewer (`principal_from_rows`)."""
+
+    chain: int | None
+    next_id: int | None
+    principal: Principal | None
+    open_mode: bool
+
+
+def read_claim_lookup(rows: Sequence[Sequence[Any]], name: str) -> ClaimLookup:
+    """The rows of `claim_lookup`'s statement (processed: `Prepared.processed`), read."""
+    found = [_Row(*r) for r in rows]
+    principal, open_mode = principal_from_rows(found, name)
+    return ClaimLookup(found[0].audit_chain, found[0].audit_next_id, principal, open_mode)
 
 
 def _lookup_with_chain(session: Session, name: str) -> tuple[Principal | None, bool]:
@@ -104,7 +111,6 @@ def _lookup(session: Session, name: str, *, head: bool) -> tuple[Principal | Non
     statement = _STATEMENTS[conn.dialect.name, head]
     rows = statement.rows(conn, {"name": name, **try_chain_params()})
     found = [_Row(*r) for r in rows]
-    session.info[REVIEWER_ROWS_KEY] = (name, reviewer_rows(found))
     first = found[0]
     note_prologue(
         conn,

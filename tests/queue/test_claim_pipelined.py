@@ -1,8 +1,8 @@
-"""The pipelined claim (issue 17, `_claims.pipelined`): on PostgreSQL a reviewer's claims
-after the first go in one pipeline and a commit, with every guarantee of the usual path
-(one chained audit event in the same transaction, the exposure row, authorization as it
-stands now); whatever it cannot do falls back to the usual path with nothing written.
-SQLite keeps the usual path."""
+"""The pipelined claim (issue 17, `_claims.pipelined`): on PostgreSQL a claim goes in one
+pipeline and a commit, with every guarantee of the usual path (one chained audit event
+in the same transaction, the exposure row, authorization decided on the reviewer as the
+transaction reads them); whatever it cannot do falls back to the usual path with nothing
+written. SQLite keeps the usual path."""
 
 from __future__ import annotations
 
@@ -112,16 +112,14 @@ def _check_trail(q: ReviewQueue) -> None:
     assert report.ok, report
 
 
-def test_later_claims_are_pipelined_on_postgresql_and_each_writes_one_chained_event(
+def test_claims_are_pipelined_on_postgresql_and_each_writes_one_chained_event(
     review_queue: ReviewQueue, spy: Spy
 ) -> None:
     q = review_queue
     assert q.enqueue([item(n) for n in range(6)]).new == 6
     claims = [q.claim_next("ana") for _ in range(4)]
     assert all(c is not None for c in claims)
-    # The first claim goes the usual way (authorization learnt); on PostgreSQL the
-    # next three are pipelined, on SQLite none is.
-    assert spy.pipelined == (3 if _is_pg(q) else 0), spy.fell_back
+    assert spy.pipelined == (4 if _is_pg(q) else 0), spy.fell_back
     assert not spy.fell_back
     events = _claimed_events(q)
     assert [(e.actor, e.item_id) for e in events] == [
@@ -156,7 +154,7 @@ def test_the_pipelined_event_hashes_on_chain_zero_and_on_others(
     assert q.enqueue([item(n) for n in range(3)]).new == 3
     for _ in range(3):
         assert q.claim_next("zoë") is not None
-    assert spy.pipelined == (2 if _is_pg(q) else 0), spy.fell_back
+    assert spy.pipelined == (3 if _is_pg(q) else 0), spy.fell_back
     if _is_pg(q):
         assert {e.chain for e in _claimed_events(q)} == {start}
     _check_trail(q)
@@ -170,7 +168,7 @@ def test_a_service_identity_is_named_in_a_pipelined_claims_event(
     q.service = "desk-service"
     assert q.claim_next("ana") is not None
     assert q.claim_next("ana") is not None
-    assert spy.pipelined == (1 if _is_pg(q) else 0), spy.fell_back
+    assert spy.pipelined == (2 if _is_pg(q) else 0), spy.fell_back
     assert [e.detail for e in _claimed_events(q)] == [{"service": "desk-service"}] * 2
     _check_trail(q)
 
@@ -181,7 +179,7 @@ def test_nothing_to_claim_writes_nothing(review_queue: ReviewQueue, spy: Spy) ->
     assert q.claim_next("ana") is not None
     before = _counts(q)
     assert q.claim_next("ana") is None
-    assert spy.pipelined == (1 if _is_pg(q) else 0), spy.fell_back
+    assert spy.pipelined == (2 if _is_pg(q) else 0), spy.fell_back
     assert _counts(q) == before
     _check_trail(q)
 
@@ -201,7 +199,9 @@ def test_a_reviewer_disabled_after_a_claim_is_refused_the_next(
     # On PostgreSQL the pipelined claim saw the changed record and fell back, writing
     # nothing; the usual path refused (and audited the refusal).
     if _is_pg(q):
-        assert spy.tried == 1 and len(spy.fell_back) == 1
+        assert spy.tried == 2 and spy.fell_back == [
+            "refused: the usual path refuses, and audits it"
+        ]
     with q.session() as s:
         claimed = s.scalar(select(func.count()).where(col(Item.status) == ItemStatus.CLAIMED.value))
         denied = s.scalar(select(func.count()).where(col(AuditEvent.event) == "access_denied"))
@@ -224,8 +224,30 @@ def test_a_policy_taken_away_is_no_longer_claimed_from(review_queue: ReviewQueue
     third = q.claim_next("ana")
     assert third is not None and third.item.policy == "hate"
     if _is_pg(q):
-        # The second fell back (the grants changed) and learnt them; the third is pipelined.
-        assert spy.tried == 2 and len(spy.fell_back) == 1
+        # The first was sent for every queue and fell back (authorization chose the
+        # granted ones), the second for both granted ones and fell back (one taken
+        # away); each time the claim went the usual way and the queues chosen were kept
+        # for the next. The third is pipelined.
+        assert spy.tried == 3 and spy.pipelined == 1, spy.fell_back
+        assert spy.fell_back == ["authorization chose other queues"] * 2
+    _check_trail(q)
+
+
+def test_a_senior_queue_is_refused_to_a_reviewer(review_queue: ReviewQueue, spy: Spy) -> None:
+    q = review_queue
+    _add(q, "root", "admin", [])
+    _add(q, "ana", "reviewer", ["*"])
+    assert q.enqueue([item(n) for n in range(2)]).new == 2
+    first = q.claim_next("ana")
+    assert first is not None
+    q.escalate(first, "for a senior")
+    before = _counts(q)
+    with pytest.raises(PermissionDenied, match="senior"):
+        q.claim_next("ana", [f"{first.queue}:senior"])
+    with q.session() as s:
+        denied = s.scalar(select(func.count()).where(col(AuditEvent.event) == "access_denied"))
+    assert denied == 1
+    assert _counts(q)[1:] == before[1:]  # no exposure row, no item claimed
     _check_trail(q)
 
 
@@ -265,13 +287,13 @@ def test_a_pipelined_claim_falls_back_when_the_id_sequence_is_behind(
         conn.commit()
     claim = q.claim_next("ana")
     assert claim is not None
-    assert spy.tried == 1 and len(spy.fell_back) == 1, spy.fell_back
+    assert spy.tried == 2 and len(spy.fell_back) == 1, spy.fell_back
     events = _claimed_events(q)
     assert [(e.actor, e.item_id) for e in events][-1] == ("ana", claim.item_id)
     assert len(events) == 2
     _check_trail(q)
     assert q.claim_next("ana") is not None  # pipelined again
-    assert spy.pipelined == 1
+    assert spy.pipelined == 2
     _check_trail(q)
 
 
@@ -292,6 +314,6 @@ def test_a_connection_lost_before_a_pipelined_claim_is_replaced(
         admin.dispose()
     claim = q.claim_next("ana")  # the pipeline fails; the usual path claims on a new one
     assert claim is not None
-    assert spy.tried == 1 and len(spy.fell_back) == 1
+    assert spy.tried == 2 and len(spy.fell_back) == 1
     q.decide(claim, "no-violation")
     _check_trail(q)

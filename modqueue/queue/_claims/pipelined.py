@@ -4,13 +4,15 @@ The claim of `leases.claim_next` inside `ReviewQueue.run` takes four round trips
 the reviewer lookup that also takes the audit chain's lock, the claim statement,
 COMMIT) and an ORM session's Python around them. Only the first two statements depend on
 each other through Python: the claim statement needs the queues authorization allows
-and the chain and id the lookup took. Here both are known ahead:
+and the chain and id the lookup took. Here neither waits for the lookup's answer:
 
-- The queues: from an earlier claim of the same reviewer (and queues) that went the
-  usual way, together with the reviewer rows authorization decided on
-  (`ClaimAuthority`). The lookup still runs in this transaction, and the claim commits
-  only if it read the same rows: then authorization decides now as it decided then.
-  Otherwise the transaction rolls back and the claim goes the usual way.
+- The queues are those asked for, or by default the queues authorization chose for the
+  reviewer's last claim (`claimable_queues`: None, every queue but the senior ones,
+  unless the reviewer's grants are limited). The lookup runs in the same transaction
+  and authorization decides on what it read (`claim_allowed`, the decision `authorize`
+  makes): the claim commits only if it allows the claim and chooses the queues the
+  statement took from. Otherwise the transaction rolls back and the claim goes the usual
+  way, which refuses and audits a refusal itself.
 - The chain and the id: the lookup leaves them in the transaction
   (`AUDIT_NEXT_SETTING`) and the claim statement reads them there
   (`inline_append_cte(..., ids_from_setting=True)`). The lookup took the chain's lock
@@ -18,22 +20,22 @@ and the chain and id the lookup took. Here both are known ahead:
   under the lock, as on the usual path.
 
 So BEGIN, the lookup and the claim go in one psycopg pipeline on the pool's driver
-connection, with no ORM session; Python checks what came back (the rows, the audit
-event's hash against its own, the lease) and commits, or rolls back. Whatever this path
-cannot do (no chain free, an id behind the head, personal values in the event, a
-database error, a reviewer changed) ends in `Unpipelined` with nothing written, and the
-caller claims the usual way, with its retries.
+connection, with no ORM session; Python checks what came back (authorization, the
+audit event's hash against its own, the lease) and commits, or rolls back. Whatever
+this path cannot do (no chain free, an id behind the head, personal values in the
+event, a database error, a refusal, other queues) ends in `Unpipelined` with nothing
+written, and the caller claims the usual way, with its retries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
 
+from modqueue.queue._access.rules import claim_allowed
 from modqueue.queue._audit.inline import expected_hash, inline_params
 from modqueue.queue._claims.exposure import ClaimHold, ClaimSeen
 from modqueue.queue._claims.leases import (
@@ -45,22 +47,25 @@ from modqueue.queue._claims.leases import (
     claim_params,
     claimed_row,
 )
-from modqueue.queue._transaction import claim_lookup, reviewer_rows
+from modqueue.queue._transaction import claim_lookup, read_claim_lookup
 
-__all__ = ["ClaimAuthority", "Unpipelined", "claim_pipelined", "pipelines"]
+__all__ = ["Chosen", "Unpipelined", "claim_pipelined", "pipelines"]
+
+
+class Chosen(NamedTuple):
+    """The queues authorization chose for a claim (None: every queue but the senior
+    ones)."""
+
+    queues: tuple[str, ...] | None
 
 
 class Unpipelined(Exception):
-    """The pipelined claim did not happen (nothing written): claim the usual way."""
+    """The pipelined claim did not happen (nothing written): claim the usual way.
+    `chosen`: authorization allowed the claim but on other queues than those sent."""
 
-
-@dataclass(frozen=True, slots=True)
-class ClaimAuthority:
-    """What authorization allowed a reviewer's claim on: the reviewer rows it read
-    (`reviewer_rows`) and the queues it chose (None: every queue but the senior ones)."""
-
-    rows: tuple[tuple[Any, ...], ...]
-    queues: tuple[str, ...] | None
+    def __init__(self, why: str, chosen: Chosen | None = None) -> None:
+        super().__init__(why)
+        self.chosen = chosen
 
 
 def pipelines(engine: Engine) -> bool:
@@ -77,21 +82,23 @@ def pipelines(engine: Engine) -> bool:
 
 def claim_pipelined(
     engine: Engine,
-    authority: ClaimAuthority,
     *,
     reviewer: str,
+    queues: tuple[str, ...] | None,
+    chosen: tuple[str, ...] | None,
     lease_seconds: int,
     now: datetime,
     hold: ClaimHold | None,
     seen: ClaimSeen | None,
     service: str | None,
 ) -> Claim | None:
-    """`leases.claim_next` for `reviewer` on the queues of `authority`, in one pipeline
-    (BEGIN, reviewer lookup, claim) and a commit; None when nothing is claimable.
-    Raises `Unpipelined` (nothing written) when the usual path must claim instead."""
+    """`leases.claim_next` for `reviewer` asking for `queues` (None: by default), taking
+    from `chosen` (what authorization is expected to choose), in one pipeline (BEGIN,
+    reviewer lookup, claim) and a commit; None when nothing is claimable. Raises
+    `Unpipelined` (nothing written) when the usual path must claim instead."""
     import psycopg  # loaded by the psycopg dialect already
 
-    wanted = _with_second_reviews(authority.queues) if authority.queues else []
+    wanted = _with_second_reviews(chosen) if chosen else []
     params = claim_params(
         reviewer=reviewer,
         wanted=wanted,
@@ -120,11 +127,21 @@ def claim_pipelined(
         cursors = psycopg.RawCursor(driver), psycopg.RawCursor(driver)
         try:
             looked, found = _send(driver, cursors, lookup_call, claim_call)
-            rows = lookup.processed(dialect, looked, cursors[0])
-            chain, next_id = rows[0][0], rows[0][3]
-            if chain is None or reviewer_rows(rows) != authority.rows:
+            found_by = read_claim_lookup(lookup.processed(dialect, looked, cursors[0]), reviewer)
+            chain, next_id = found_by.chain, found_by.next_id
+            allowed, queues_now = claim_allowed(
+                found_by.principal, found_by.open_mode, reviewer=reviewer, queues=queues
+            )
+            now_chosen = tuple(queues_now) if queues_now is not None else None
+            if not allowed:
                 driver.rollback()
-                raise Unpipelined("no chain free, or the reviewer changed")
+                raise Unpipelined("refused: the usual path refuses, and audits it")
+            if now_chosen != chosen:
+                driver.rollback()
+                raise Unpipelined("authorization chose other queues", Chosen(now_chosen))
+            if chain is None:
+                driver.rollback()
+                raise Unpipelined("no audit chain was free")
             claimed = claim.processed(dialect, found, cursors[1])
             if not claimed:
                 # Nothing written: COMMIT ends it as ROLLBACK would, but a ROLLBACK
