@@ -22,7 +22,6 @@ from modqueue.queue import (
     add_reviewer,
     disable_reviewer,
     grant_reviewer,
-    verify_chain,
 )
 from modqueue.queue._audit.chain import (
     GENESIS_HASH,
@@ -33,7 +32,8 @@ from modqueue.queue._audit.chain import (
 from modqueue.queue._claims import pipelined
 from modqueue.queue._core import db as core_db
 from modqueue.queue._core.types import ItemStatus
-from tests.conftest import Clock, fresh_pg_database, make_item, release_pg_database
+from tests.conftest import Clock, make_item
+from tests.support.claims import check_trail, claimed_events, pg_review_queue
 
 WORDS = ["alder", "basalt", "cinder", "dune", "egret", "fennel", "gorse", "holly"]
 WORDS += ["iris", "juniper", "kelp", "loam", "moss", "nettle", "osier", "peat"]
@@ -77,17 +77,6 @@ def _is_pg(q: ReviewQueue) -> bool:
     return q.engine.dialect.name == "postgresql"
 
 
-def _claimed_events(q: ReviewQueue) -> list[AuditEvent]:
-    with q.session() as s:
-        return list(
-            s.scalars(
-                select(AuditEvent)
-                .where(col(AuditEvent.event) == "claimed")
-                .order_by(col(AuditEvent.id))
-            )
-        )
-
-
 def _counts(q: ReviewQueue) -> tuple[int, int, int]:
     """(audit events, exposure rows, claimed items)."""
     with q.session() as s:
@@ -107,11 +96,6 @@ def _add(q: ReviewQueue, name: str, role: str, policies: list[str]) -> None:
     )
 
 
-def _check_trail(q: ReviewQueue) -> None:
-    report = q.read(verify_chain)
-    assert report.ok, report
-
-
 def test_claims_are_pipelined_on_postgresql_and_each_writes_one_chained_event(
     review_queue: ReviewQueue, spy: Spy
 ) -> None:
@@ -121,7 +105,7 @@ def test_claims_are_pipelined_on_postgresql_and_each_writes_one_chained_event(
     assert all(c is not None for c in claims)
     assert spy.pipelined == (4 if _is_pg(q) else 0), spy.fell_back
     assert not spy.fell_back
-    events = _claimed_events(q)
+    events = claimed_events(q)
     assert [(e.actor, e.item_id) for e in events] == [
         ("ana", c.item_id) for c in claims if c is not None
     ]
@@ -134,13 +118,13 @@ def test_claims_are_pipelined_on_postgresql_and_each_writes_one_chained_event(
     with q.session() as s:
         shown = sorted(i or 0 for i in s.scalars(select(col(ExposureEvent.item_id))))
     assert shown == sorted(c.item_id for c in claims if c is not None)
-    _check_trail(q)
+    check_trail(q)
     # A pipelined claim is a claim like any other: decided, released, renewed.
     assert claims[1] is not None and claims[2] is not None and claims[3] is not None
     q.decide(claims[1], "no-violation")
     q.release(claims[2], note="later")
     q.renew(claims[3])
-    _check_trail(q)
+    check_trail(q)
 
 
 @pytest.mark.parametrize("start", [0, 5])
@@ -156,8 +140,8 @@ def test_the_pipelined_event_hashes_on_chain_zero_and_on_others(
         assert q.claim_next("zoë") is not None
     assert spy.pipelined == (3 if _is_pg(q) else 0), spy.fell_back
     if _is_pg(q):
-        assert {e.chain for e in _claimed_events(q)} == {start}
-    _check_trail(q)
+        assert {e.chain for e in claimed_events(q)} == {start}
+    check_trail(q)
 
 
 def test_a_service_identity_is_named_in_a_pipelined_claims_event(
@@ -169,8 +153,8 @@ def test_a_service_identity_is_named_in_a_pipelined_claims_event(
     assert q.claim_next("ana") is not None
     assert q.claim_next("ana") is not None
     assert spy.pipelined == (2 if _is_pg(q) else 0), spy.fell_back
-    assert [e.detail for e in _claimed_events(q)] == [{"service": "desk-service"}] * 2
-    _check_trail(q)
+    assert [e.detail for e in claimed_events(q)] == [{"service": "desk-service"}] * 2
+    check_trail(q)
 
 
 def test_nothing_to_claim_writes_nothing(review_queue: ReviewQueue, spy: Spy) -> None:
@@ -181,7 +165,7 @@ def test_nothing_to_claim_writes_nothing(review_queue: ReviewQueue, spy: Spy) ->
     assert q.claim_next("ana") is None
     assert spy.pipelined == (2 if _is_pg(q) else 0), spy.fell_back
     assert _counts(q) == before
-    _check_trail(q)
+    check_trail(q)
 
 
 def test_a_reviewer_disabled_after_a_claim_is_refused_the_next(
@@ -206,7 +190,7 @@ def test_a_reviewer_disabled_after_a_claim_is_refused_the_next(
         claimed = s.scalar(select(func.count()).where(col(Item.status) == ItemStatus.CLAIMED.value))
         denied = s.scalar(select(func.count()).where(col(AuditEvent.event) == "access_denied"))
     assert claimed == before[2] and denied == 1
-    _check_trail(q)
+    check_trail(q)
 
 
 def test_a_policy_taken_away_is_no_longer_claimed_from(review_queue: ReviewQueue, spy: Spy) -> None:
@@ -230,7 +214,7 @@ def test_a_policy_taken_away_is_no_longer_claimed_from(review_queue: ReviewQueue
         # for the next. The third is pipelined.
         assert spy.tried == 3 and spy.pipelined == 1, spy.fell_back
         assert spy.fell_back == ["authorization chose other queues"] * 2
-    _check_trail(q)
+    check_trail(q)
 
 
 def test_a_senior_queue_is_refused_to_a_reviewer(review_queue: ReviewQueue, spy: Spy) -> None:
@@ -248,7 +232,7 @@ def test_a_senior_queue_is_refused_to_a_reviewer(review_queue: ReviewQueue, spy:
         denied = s.scalar(select(func.count()).where(col(AuditEvent.event) == "access_denied"))
     assert denied == 1
     assert _counts(q)[1:] == before[1:]  # no exposure row, no item claimed
-    _check_trail(q)
+    check_trail(q)
 
 
 def test_a_failed_pipelined_claim_leaves_nothing(
@@ -263,17 +247,14 @@ def test_a_failed_pipelined_claim_leaves_nothing(
     with pytest.raises(AssertionError, match="the database hashed"):
         q.claim_next("ana")
     assert _counts(q) == before
-    _check_trail(q)
+    check_trail(q)
 
 
 @pytest.fixture
 def pg_queue(request: pytest.FixtureRequest, clock: Clock) -> Iterator[ReviewQueue]:
     """A queue on a fresh PostgreSQL database (only there are claims pipelined)."""
-    url, name = fresh_pg_database(request.getfixturevalue("pg_template"))
-    q = ReviewQueue(url, clock=clock)
-    yield q
-    q.close()
-    release_pg_database(name)
+    with pg_review_queue(request, clock) as q:
+        yield q
 
 
 def test_a_pipelined_claim_falls_back_when_the_id_sequence_is_behind(
@@ -288,13 +269,13 @@ def test_a_pipelined_claim_falls_back_when_the_id_sequence_is_behind(
     claim = q.claim_next("ana")
     assert claim is not None
     assert spy.tried == 2 and len(spy.fell_back) == 1, spy.fell_back
-    events = _claimed_events(q)
+    events = claimed_events(q)
     assert [(e.actor, e.item_id) for e in events][-1] == ("ana", claim.item_id)
     assert len(events) == 2
-    _check_trail(q)
+    check_trail(q)
     assert q.claim_next("ana") is not None  # pipelined again
     assert spy.pipelined == 2
-    _check_trail(q)
+    check_trail(q)
 
 
 def test_a_connection_lost_before_a_pipelined_claim_is_replaced(
@@ -316,4 +297,4 @@ def test_a_connection_lost_before_a_pipelined_claim_is_replaced(
     assert claim is not None
     assert spy.tried == 2 and len(spy.fell_back) == 1
     q.decide(claim, "no-violation")
-    _check_trail(q)
+    check_trail(q)
