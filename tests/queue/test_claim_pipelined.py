@@ -298,3 +298,20 @@ def test_a_connection_lost_before_a_pipelined_claim_is_replaced(
     assert spy.tried == 2 and len(spy.fell_back) == 1
     q.decide(claim, "no-violation")
     check_trail(q)
+
+
+def test_the_claims_transaction_settings_do_not_outlive_it(pg_queue: ReviewQueue, spy: Spy) -> None:
+    # The pipelined claim commits without waiting for the WAL flush and uses the generic
+    # plan; both are set for its own transaction only: a decision on the same pooled
+    # connection commits synchronously.
+    q = pg_queue
+    assert q.enqueue([item(n) for n in range(2)]).new == 2
+    claim = q.claim_next("ana")
+    assert claim is not None and spy.pipelined == 1
+    with q.engine.connect() as conn:
+        settings = conn.exec_driver_sql(
+            "SELECT current_setting('synchronous_commit'), current_setting('plan_cache_mode')"
+        ).one()
+    assert tuple(settings) == ("on", "auto")
+    q.decide(claim, "no-violation")
+    check_trail(q)
