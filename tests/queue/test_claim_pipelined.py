@@ -302,16 +302,26 @@ def test_a_connection_lost_before_a_pipelined_claim_is_replaced(
 
 def test_the_claims_transaction_settings_do_not_outlive_it(pg_queue: ReviewQueue, spy: Spy) -> None:
     # The pipelined claim commits without waiting for the WAL flush and uses the generic
-    # plan; both are set for its own transaction only: a decision on the same pooled
-    # connection commits synchronously.
+    # plan; both are set for its own transaction only: the next transaction on the same
+    # pooled connection runs with the session's settings again.
     q = pg_queue
     assert q.enqueue([item(n) for n in range(2)]).new == 2
+    sql = "SELECT current_setting('synchronous_commit'), current_setting('plan_cache_mode')"
+    # Every connection the pool keeps (5) gets the session setting `on` (the test
+    # cluster runs without synchronous commits), so the claim runs on one of them.
+    pooled = [q.engine.connect() for _ in range(5)]
+    for conn in pooled:
+        conn.exec_driver_sql("SET synchronous_commit = on")
+        conn.commit()
+    for conn in pooled:
+        conn.close()
     claim = q.claim_next("ana")
     assert claim is not None and spy.pipelined == 1
-    with q.engine.connect() as conn:
-        settings = conn.exec_driver_sql(
-            "SELECT current_setting('synchronous_commit'), current_setting('plan_cache_mode')"
-        ).one()
-    assert tuple(settings) == ("on", "auto")
+    pooled = [q.engine.connect() for _ in range(5)]
+    try:
+        assert {tuple(c.exec_driver_sql(sql).one()) for c in pooled} == {("on", "auto")}
+    finally:
+        for conn in pooled:
+            conn.close()
     q.decide(claim, "no-violation")
     check_trail(q)
