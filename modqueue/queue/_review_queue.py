@@ -28,6 +28,7 @@ from modqueue.queue._audit.chain import SERVICE_KEY, record_event
 from modqueue.queue._claims import exposure, leases
 from modqueue.queue._claims.exposure import ExposureStatus, ReviewerExposure
 from modqueue.queue._claims.leases import Claim
+from modqueue.queue._claims.pipelined import Unpipelined, claim_pipelined, pipelines
 from modqueue.queue._core.cluster_models import (
     ClusterDecision,
     ClusterDecisionPublic,
@@ -60,6 +61,7 @@ __all__ = ["ReviewQueue"]
 T = TypeVar("T")
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
 DEFAULT_UNDO_GRACE_SECONDS = 30.0
+_CLAIM_QUEUES = 1024  # reviewers (and queue lists) whose chosen queues `claim_next` keeps
 
 
 def _is_retryable(exc: OperationalError) -> bool:
@@ -131,6 +133,9 @@ class ReviewQueue:
         self.flaggers: dict[str, TrustedFlagger] = {}
         """Sources declared trusted flaggers (`[sources.NAME] trusted_flagger`), by name."""
         self.floods = floods or FloodsConfig()
+        self._claim_queues: dict[tuple[str, tuple[str, ...] | None], tuple[str, ...] | None] = {}
+        """The queues authorization chose for a reviewer's claims (by reviewer and the
+        queues asked), where they are not the queues asked (`claim_next`)."""
         self.service: str | None = None
         """The verified service identity of a service process: named in every audit event
         it writes (`detail.service`)."""
@@ -240,7 +245,33 @@ class ReviewQueue:
         Once reviewers are registered, `reviewer` may only claim from policies granted to
         them (by default: all of those), and only seniors from senior queues; otherwise
         `PermissionDenied`.
+
+        On PostgreSQL the claim is pipelined (`_claims.pipelined`: two round trips, no
+        ORM session); what that path cannot do (a refusal, among others) runs the usual
+        way.
         """
+        if pipelines(self.engine):
+            asked = tuple(queues) if queues else None
+            now = self.clock()
+            try:
+                return claim_pipelined(
+                    self.engine,
+                    reviewer=reviewer,
+                    queues=asked,
+                    chosen=self._claim_queues.get((reviewer, asked), asked),
+                    lease_seconds=self.lease_seconds,
+                    now=now,
+                    hold=exposure.claim_hold(
+                        reviewer=reviewer, now=now, config=self.exposure, guidelines=self.guidelines
+                    ),
+                    seen=exposure.claim_seen(self.exposure, self.guidelines),
+                    service=self.service,
+                )
+            except Unpipelined as exc:
+                if exc.chosen is not None:
+                    if len(self._claim_queues) >= _CLAIM_QUEUES:
+                        self._claim_queues.clear()
+                    self._claim_queues[reviewer, asked] = exc.chosen.queues
 
         def work(s: Session) -> Claim | None:
             open_claim_transaction(s)  # the claim statement reads the chain's head itself

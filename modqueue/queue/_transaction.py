@@ -11,6 +11,7 @@ and the audit trail nothing of reviewers; this module composes them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, String, column, text
@@ -28,7 +29,13 @@ from modqueue.queue._access.rules import (
 from modqueue.queue._audit.chain import chain_prologue, note_prologue, try_chain_params
 from modqueue.queue._core.prepared import Prepared
 
-__all__ = ["open_claim_transaction", "open_transaction"]
+__all__ = [
+    "ClaimLookup",
+    "claim_lookup",
+    "open_claim_transaction",
+    "open_transaction",
+    "read_claim_lookup",
+]
 
 
 def _statement(dialect: str, head: bool) -> TextualSelect:
@@ -62,6 +69,31 @@ class _Row(NamedTuple):
     role: str | None
     policies: Any
     disabled: bool | None
+
+
+def claim_lookup(name: str) -> tuple[Prepared, dict[str, Any]]:
+    """The PostgreSQL statement `open_claim_transaction` looks `name` up with (the
+    chain's lock, an id taken ahead, which it also leaves in `AUDIT_NEXT_SETTING`, and
+    the reviewer), and its parameters: for a caller that sends it itself
+    (`read_claim_lookup` reads its rows)."""
+    return _STATEMENTS["postgresql", False], {"name": name, **try_chain_params()}
+
+
+class ClaimLookup(NamedTuple):
+    """What `claim_lookup`'s statement found: the chain locked and the id taken ahead
+    (None: no chain was free), and the reviewer (`principal_from_rows`)."""
+
+    chain: int | None
+    next_id: int | None
+    principal: Principal | None
+    open_mode: bool
+
+
+def read_claim_lookup(rows: Sequence[Sequence[Any]], name: str) -> ClaimLookup:
+    """The rows of `claim_lookup`'s statement (processed: `Prepared.processed`), read."""
+    found = [_Row(*r) for r in rows]
+    principal, open_mode = principal_from_rows(found, name)
+    return ClaimLookup(found[0].audit_chain, found[0].audit_next_id, principal, open_mode)
 
 
 def _lookup_with_chain(session: Session, name: str) -> tuple[Principal | None, bool]:

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
-from sqlmodel import col
+from sqlalchemy import text
 
-from modqueue.queue import AuditEvent, ReviewQueue, verify_chain
+from modqueue.queue import ReviewQueue
 from modqueue.queue._audit.chain import GENESIS_HASH, event_hash
-from tests.conftest import Clock, fresh_pg_database, make_item, release_pg_database
+from tests.conftest import Clock, make_item
+from tests.support.claims import check_trail, claimed_events, pg_review_queue
 
 WORDS = ["azure", "bramble", "cobalt", "dapple", "ember", "flint", "garnet", "hazel"]
 WORDS += ["indigo", "jasper", "kestrel", "lichen", "mica", "nimbus", "ochre", "pewter"]
@@ -25,22 +25,6 @@ def item(n: int) -> dict[str, Any]:
     """Item n, with a text of its own (texts differing only in digits would fold)."""
     words = " ".join(WORDS[(n // len(WORDS) ** k) % len(WORDS)] for k in range(3))
     return make_item(n, text=f"{words} listing seen near {WORDS[n % len(WORDS)]}")
-
-
-def _claimed_events(q: ReviewQueue) -> list[AuditEvent]:
-    with q.session() as s:
-        return list(
-            s.scalars(
-                select(AuditEvent)
-                .where(col(AuditEvent.event) == "claimed")
-                .order_by(col(AuditEvent.id))
-            )
-        )
-
-
-def _check_trail(q: ReviewQueue) -> None:
-    report = q.read(verify_chain)
-    assert report.ok, report
 
 
 def test_claims_leave_a_trail_that_verifies(review_queue: ReviewQueue) -> None:
@@ -54,8 +38,8 @@ def test_claims_leave_a_trail_that_verifies(review_queue: ReviewQueue) -> None:
     q.release(claims[0], note="back to the queue")
     again = q.claim_next("ben")
     assert again is not None
-    _check_trail(q)
-    events = _claimed_events(q)
+    check_trail(q)
+    events = claimed_events(q)
     assert [(e.actor, e.item_id) for e in events] == [
         (c.reviewer, c.item_id) for c in [*claims, again]
     ]
@@ -71,20 +55,17 @@ def test_a_service_identity_is_named_in_the_claims_event(review_queue: ReviewQue
     q.service = "desk-service"
     claim = q.claim_next("ana")
     assert claim is not None
-    [claimed] = _claimed_events(q)
+    [claimed] = claimed_events(q)
     assert claimed.detail == {"service": "desk-service"}
-    _check_trail(q)
+    check_trail(q)
 
 
 @pytest.fixture
 def pg_queue(request: pytest.FixtureRequest, clock: Clock) -> Iterator[ReviewQueue]:
     """A queue on a fresh PostgreSQL database (the claim statement appends the event
     only there; SQLite appends it as every other event)."""
-    url, name = fresh_pg_database(request.getfixturevalue("pg_template"))
-    q = ReviewQueue(url, clock=clock)
-    yield q
-    q.close()
-    release_pg_database(name)
+    with pg_review_queue(request, clock) as q:
+        yield q
 
 
 def test_postgresql_appends_as_before_when_the_id_sequence_is_behind(
@@ -101,9 +82,9 @@ def test_postgresql_appends_as_before_when_the_id_sequence_is_behind(
         conn.commit()
     claim = q.claim_next("ben")
     assert claim is not None
-    events = _claimed_events(q)
+    events = claimed_events(q)
     assert [e.actor for e in events] == ["ana", "ben"]
     assert events[-1].item_id == claim.item_id
-    _check_trail(q)
+    check_trail(q)
     assert q.claim_next("cleo") is not None
-    _check_trail(q)
+    check_trail(q)

@@ -8,6 +8,7 @@ from sqlmodel import col, select
 from modqueue import ClaimLost, InvalidState, LeaseExpired, UnknownLabel
 from modqueue.queue import AuditEvent, Decision, OutboundAction, ReviewQueue
 from tests.conftest import Clock, make_item
+from tests.support.claims import claim_one
 
 
 def test_claim_order_follows_priority(review_queue: ReviewQueue) -> None:
@@ -48,9 +49,7 @@ def test_claim_filters_queues_and_skips_senior(review_queue: ReviewQueue) -> Non
 
 
 def test_decide_writes_decision_audit_and_action(review_queue: ReviewQueue, clock: Clock) -> None:
-    review_queue.enqueue([make_item(1)])
-    claim = review_queue.claim_next("alice")
-    assert claim is not None
+    claim = claim_one(review_queue)
     clock.advance(seconds=42)
     decision = review_queue.decide(claim, "remove-ban-refer", "clear ad, pay on arrival")
     guideline = review_queue.guidelines.get("people-smuggling")
@@ -70,27 +69,21 @@ def test_decide_writes_decision_audit_and_action(review_queue: ReviewQueue, cloc
 
 
 def test_no_action_for_none_label(review_queue: ReviewQueue) -> None:
-    review_queue.enqueue([make_item(1)])
-    claim = review_queue.claim_next("alice")
-    assert claim is not None
+    claim = claim_one(review_queue)
     review_queue.decide(claim, "no-violation")
     with review_queue.session() as s:
         assert s.exec(select(OutboundAction)).all() == []
 
 
 def test_unknown_label_is_refused_and_claim_kept(review_queue: ReviewQueue) -> None:
-    review_queue.enqueue([make_item(1)])
-    claim = review_queue.claim_next("alice")
-    assert claim is not None
+    claim = claim_one(review_queue)
     with pytest.raises(UnknownLabel, match="not-a-label"):
         review_queue.decide(claim, "not-a-label")
     review_queue.decide(claim, "no-violation")
 
 
 def test_expired_lease_is_refused(review_queue: ReviewQueue, clock: Clock) -> None:
-    review_queue.enqueue([make_item(1)])
-    claim = review_queue.claim_next("alice")
-    assert claim is not None
+    claim = claim_one(review_queue)
     clock.advance(seconds=review_queue.lease_seconds + 1)
     with pytest.raises(LeaseExpired):
         review_queue.decide(claim, "no-violation")
@@ -104,9 +97,7 @@ def test_expired_lease_is_refused(review_queue: ReviewQueue, clock: Clock) -> No
 
 
 def test_renew_and_release(review_queue: ReviewQueue, clock: Clock) -> None:
-    review_queue.enqueue([make_item(1)])
-    claim = review_queue.claim_next("alice")
-    assert claim is not None
+    claim = claim_one(review_queue)
     clock.advance(seconds=200)
     renewed = review_queue.renew(claim)
     assert renewed.lease_expires_at > claim.lease_expires_at
@@ -117,18 +108,14 @@ def test_renew_and_release(review_queue: ReviewQueue, clock: Clock) -> None:
 
 
 def test_escalation_needs_note(review_queue: ReviewQueue) -> None:
-    review_queue.enqueue([make_item(1)])
-    claim = review_queue.claim_next("alice")
-    assert claim is not None
+    claim = claim_one(review_queue)
     with pytest.raises(InvalidState, match="note"):
         review_queue.escalate(claim, "  ")
     assert review_queue.escalate(claim, "possible child on board") == "people-smuggling:senior"
 
 
 def test_escalate_label_moves_to_senior_queue(review_queue: ReviewQueue) -> None:
-    review_queue.enqueue([make_item(1)])
-    claim = review_queue.claim_next("alice")
-    assert claim is not None
+    claim = claim_one(review_queue)
     review_queue.decide(claim, "escalate")
     item = review_queue.get_item(1)
     assert (item.queue, item.status, item.escalated) == ("people-smuggling:senior", "pending", True)
@@ -139,9 +126,7 @@ def test_escalate_label_moves_to_senior_queue(review_queue: ReviewQueue) -> None
 
 
 def test_undo_cancels_pending_action(review_queue: ReviewQueue, clock: Clock) -> None:
-    review_queue.enqueue([make_item(1)])
-    claim = review_queue.claim_next("alice")
-    assert claim is not None
+    claim = claim_one(review_queue)
     decision = review_queue.decide(claim, "remove-ban-refer")
     with pytest.raises(Exception, match="another reviewer"):
         review_queue.undo(decision.id, "bob")

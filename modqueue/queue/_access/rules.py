@@ -56,6 +56,7 @@ __all__ = [
     "access_summary",
     "authorize",
     "authorize_actor",
+    "claim_allowed",
     "claimable_queues",
     "defer_audit",
     "find_reviewer",
@@ -63,6 +64,7 @@ __all__ = [
     "policy_granted",
     "principal_from_rows",
     "queue_filter",
+    "refusal",
     "refuse",
     "role_allows",
     "roles_with",
@@ -371,25 +373,40 @@ def authorize(
         return None
     if queue is not None and policy is None:
         policy = policy_of_queue(queue)
+    message = refusal(record, reviewer=reviewer, permission=permission, policy=policy, queue=queue)
+    if message is None:
+        return record
     context: dict[str, Any] = {**(detail or {}), "permission": permission.value}
     if policy is not None:
         context["policy"] = policy
     if queue is not None:
         context["queue"] = queue
+    message = f"{message}; {hint}" if hint else message
+    if not audit:
+        raise PermissionDenied(message)
+    raise refuse(session, message, actor=reviewer, item_id=item_id, detail=context, now=now)
 
-    def deny(message: str) -> PermissionDenied:
-        message = f"{message}; {hint}" if hint else message
-        if not audit:
-            return PermissionDenied(message)
-        return refuse(session, message, actor=reviewer, item_id=item_id, detail=context, now=now)
 
+def refusal(
+    record: Principal | None,
+    *,
+    reviewer: str,
+    permission: Permission,
+    policy: str | None = None,
+    queue: str | None = None,
+) -> str | None:
+    """Why `authorize` refuses `reviewer` (whose record is `record`, outside open mode)
+    `permission` on `policy` (given, or the policy of `queue`), or None: it is allowed.
+    Reads nothing and audits nothing."""
+    if queue is not None and policy is None:
+        policy = policy_of_queue(queue)
     if record is None:
-        raise deny(
+        return (
             f"reviewer {reviewer!r} is not registered: an admin adds them with "
             f"`modqueue reviewers add {reviewer}`"
         )
     if record.disabled:
-        raise deny(f"reviewer {reviewer!r} is disabled")
+        return f"reviewer {reviewer!r} is disabled"
     role = Role(record.role)
     senior = queue is not None and is_senior_queue(queue)
     needs = roles_with(permission)
@@ -399,17 +416,37 @@ def authorize(
         allowed = role.rank >= Role.SENIOR.rank
     if not allowed:
         where = f" in the senior queue {queue!r}" if senior else ""
-        raise deny(
+        return (
             f"reviewer {reviewer!r} (role {role}) may not {_WHAT[permission]}{where}: "
             f"that needs role {needs}"
         )
     if permission in _QUEUE_WORK and policy is not None and not policy_granted(record, policy):
-        raise deny(
+        return (
             f"reviewer {reviewer!r} is not granted policy {policy!r} "
             f"(granted: {_queues_text(record.policies)}); an admin can run "
             f"`modqueue reviewers grant {reviewer} --policy {policy}`"
         )
-    return record
+    return None
+
+
+def claim_allowed(
+    record: Principal | None, open_mode: bool, *, reviewer: str, queues: Sequence[str] | None
+) -> tuple[bool, list[str] | None]:
+    """`(allowed, queues)`: whether `claim_next` lets `reviewer` (`record`, from a lookup
+    with `open_mode`) claim from `queues` (None: by default), and the queues it then
+    takes from (`claimable_queues`), as `authorize` decides it; reads and audits
+    nothing (a refused claim is refused, and audited, by `authorize` itself)."""
+    if open_mode:
+        return True, list(queues) if queues else None
+    if queues:
+        for name in queues:
+            if refusal(record, reviewer=reviewer, permission=Permission.CLAIM, queue=name):
+                return False, None
+        return True, list(queues)
+    if refusal(record, reviewer=reviewer, permission=Permission.CLAIM):
+        return False, None
+    chosen = claimable_queues(record)
+    return (chosen is None or bool(chosen)), chosen
 
 
 def claimable_queues(reviewer: Principal | None) -> list[str] | None:

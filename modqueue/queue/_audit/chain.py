@@ -32,6 +32,7 @@ from modqueue.queue._core.prepared import Prepared
 from modqueue.queue._core.privacy_models import AuditPersonal
 
 __all__ = [
+    "AUDIT_NEXT_SETTING",
     "COPY_FROM",
     "GENESIS_HASH",
     "PG_AUDIT_CHAINS",
@@ -263,10 +264,17 @@ _PG_PROLOGUE_COLUMNS = (
     "c.chain AS audit_chain, h.id AS audit_head_id, h.hash AS audit_head_hash, "
     "c.next_id AS audit_next_id"
 )
+AUDIT_NEXT_SETTING = "modqueue.audit_next"
+"""The transaction-local setting (`set_config(..., true)`) in which a PostgreSQL
+prologue leaves `chain:id`, the chain it locked and the id it took ahead ('' when no
+chain was free), for a later statement of the transaction that appends without being
+told them (`_audit.inline`, `ids_from_setting`)."""
 _PG_CHAIN_FROM = (
-    "(SELECT chain, CASE WHEN chain IS NULL THEN NULL ELSE "
-    "nextval(pg_get_serial_sequence('audit_event', 'id')) END AS next_id "
-    f"FROM (SELECT ({TRY_CHAIN_SQL}) AS chain) AS t) AS c"
+    "(SELECT chain, CASE WHEN chain IS NULL THEN "
+    f"CAST(NULLIF(set_config('{AUDIT_NEXT_SETTING}', '', true), '') AS bigint) ELSE "
+    f"CAST(split_part(set_config('{AUDIT_NEXT_SETTING}', chain || ':' || "
+    "nextval(pg_get_serial_sequence('audit_event', 'id')), true), ':', 2) AS bigint) "
+    f"END AS next_id FROM (SELECT ({TRY_CHAIN_SQL}) AS chain) AS t) AS c"
 )
 _PG_PROLOGUE_FROM = (
     f"{_PG_CHAIN_FROM} LEFT JOIN LATERAL (SELECT id, hash FROM audit_event "

@@ -171,13 +171,15 @@ def _claim_statement(
     seen: bool,
     indexed: bool = False,
     audited: bool = False,
+    ids_from_setting: bool = False,
 ) -> Prepared:
     """The claim UPDATE, built and compiled once per dialect, number of queues (0: every
     queue but the senior ones), number of graphic policies an exposure hold may keep
     back (0: no hold) and, on PostgreSQL, whether it also writes the exposure of the
     item shown (`seen`: `ClaimSeen.insert_cte`, in the same statement) and the audit
-    event of the claim (`audited`: `inline_append_cte`; the event's id, hash and
-    previous hash follow the item's columns); it is the hottest path. Lists are bound
+    event of the claim (`audited`: `inline_append_cte`; the event's id, hash, previous
+    hash and chain follow the item's columns, its chain and id taken from the
+    transaction's prologue with `ids_from_setting`); it is the hottest path. Lists are bound
     one parameter per element (`q_0`, `h_graphic_0`, ...), so the statement's SQL is
     fixed and the driver can keep it prepared."""
     if dialect == "postgresql" and graphic and not queues:
@@ -215,10 +217,10 @@ def _claim_statement(
         return Prepared(claim, sql_for=_indexed_by if indexed and not queues else None)
     claimed = claim.cte("claimed")
     if audited:
-        logged = inline_append_cte(claimed, claimed.c.id)
-        query = select(*claimed.c, logged.c.id, logged.c.hash, logged.c.prev_hash).select_from(
-            claimed.outerjoin(logged, true())
-        )
+        logged = inline_append_cte(claimed, claimed.c.id, ids_from_setting=ids_from_setting)
+        query = select(
+            *claimed.c, logged.c.id, logged.c.hash, logged.c.prev_hash, logged.c.chain
+        ).select_from(claimed.outerjoin(logged, true()))
     else:
         query = select(*claimed.c)
     if seen:
@@ -244,6 +246,49 @@ def _claim_from_mapping(row: dict[str, Any]) -> Claim:
     )
 
 
+def claim_params(
+    *,
+    reviewer: str,
+    wanted: Sequence[str],
+    lease_seconds: int,
+    now: datetime,
+    hold: ClaimHold | None,
+    seen: ClaimSeen | None,
+) -> dict[str, Any]:
+    """The claim statement's parameters but the audit event's: a new token, the lease,
+    the queues `wanted` (`_with_second_reviews`), the exposure hold's and, with `seen`
+    (PostgreSQL, in the statement), the exposure record's."""
+    params: dict[str, Any] = {
+        "reviewer": reviewer,
+        "token": secrets.token_hex(16),
+        "now": now,
+        "expires": now + timedelta(seconds=lease_seconds),
+    }
+    params |= {f"q_{i}": q for i, q in enumerate(wanted)}
+    if hold is not None:
+        params |= hold.params
+    if seen is not None:
+        params |= seen.params()
+    return params
+
+
+def claim_event(reviewer: str, now: datetime, expires: datetime) -> tuple[AuditRecord, str]:
+    """The `claimed` event of a claim (its `item_id` to be filled in), and the lease's
+    end as it reads back (aware UTC, ISO), which its `after` holds."""
+    expires_text = expires.astimezone(UTC).isoformat()
+    after = {"status": "claimed", "lease_expires_at": expires_text}
+    return AuditRecord(reviewer, "claimed", now, None, {"status": "pending"}, after), expires_text
+
+
+def claimed_row(found: Sequence[Any], expires_text: str) -> dict[str, Any]:
+    """The item columns, by name, of a row the claim statement returned (its lease
+    checked against `expires_text`, what it was given)."""
+    row = dict(zip(_ITEM_COLUMNS, found[: len(_ITEM_COLUMNS)], strict=True))
+    if row["lease_expires_at"].isoformat() != expires_text:
+        raise AssertionError(f"item {row['id']}: lease_expires_at read back otherwise")
+    return row
+
+
 def claim_next(
     session: Session,
     *,
@@ -265,30 +310,24 @@ def claim_next(
     second-review queue (`<policy>:second`). Items the reviewer already decided (a
     second review, a disagreement, an appeal) are skipped. On PostgreSQL the candidate row
     is locked with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on or
-    share a row; on SQLite the transaction is `BEGIN IMMEDIATE`.
+    share a row; on SQLite the transaction is `BEGIN IMMEDIATE`. (`_claims.pipelined`
+    runs the same statement on PostgreSQL without a session, in one pipeline.)
     """
     conn = session.connection()
-    params: dict[str, Any] = {
-        "reviewer": reviewer,
-        "token": secrets.token_hex(16),
-        "now": now,
-        "expires": now + timedelta(seconds=lease_seconds),
-    }
     wanted = _with_second_reviews(queues) if queues else []
-    params |= {f"q_{i}": q for i, q in enumerate(wanted)}
-    if hold is not None:
-        params |= hold.params
     dialect = conn.dialect.name
     in_statement = seen is not None and dialect == "postgresql"
-    if in_statement:
-        assert seen is not None
-        params |= seen.params()
+    params = claim_params(
+        reviewer=reviewer,
+        wanted=wanted,
+        lease_seconds=lease_seconds,
+        now=now,
+        hold=hold,
+        seen=seen if in_statement else None,
+    )
     graphic = len(hold.graphic) if hold else 0
     indexed = dialect == "sqlite" and not wanted and _sqlite_has_claimable_index(conn)
-    # What `lease_expires_at` reads back as (aware UTC), for the audit event's `after`.
-    expires_text = params["expires"].astimezone(UTC).isoformat()
-    after = {"status": "claimed", "lease_expires_at": expires_text}
-    event = AuditRecord(reviewer, "claimed", now, None, {"status": "pending"}, after)
+    event, expires_text = claim_event(reviewer, now, params["expires"])
     inline = inline_append(session, event)
     if inline is not None:
         params |= inline.params
@@ -298,9 +337,7 @@ def claim_next(
     found = statement.first(conn, params)
     if found is None:
         return None
-    row = dict(zip(_ITEM_COLUMNS, found[: len(_ITEM_COLUMNS)], strict=True))
-    if row["lease_expires_at"].isoformat() != expires_text:
-        raise AssertionError(f"item {row['id']}: lease_expires_at read back otherwise")
+    row = claimed_row(found, expires_text)
     if seen is not None and not in_statement:
         seen.record(
             session,
@@ -313,9 +350,9 @@ def claim_next(
     appended = inline is not None and inline.appended(
         session,
         item_id=row["id"],
-        event_id=found[-3],
-        event_hash=found[-2],
-        prev_hash=found[-1],
+        event_id=found[-4],
+        event_hash=found[-3],
+        prev_hash=found[-2],
     )
     if not appended:
         record_events(session, [replace(event, item_id=row["id"])])

@@ -137,15 +137,54 @@ class Prepared:
         self._by_dialect[dialect.name] = found
         return found
 
-    def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, _Compiled]:
-        c = self._compiled(conn.dialect)
+    @staticmethod
+    def _driver_params(
+        c: _Compiled, params: Mapping[str, Any]
+    ) -> Sequence[Any] | Mapping[str, Any]:
         values = {**c.defaults, **params}
         for name, process in c.binds.items():
             if name in values:
                 values[name] = process(values[name])
-        driver_params: Sequence[Any] | Mapping[str, Any] = (
-            [values[n] for n in c.names] if c.positional else values
-        )
+        return [values[n] for n in c.names] if c.positional else values
+
+    def driver_call(
+        self, dialect: Dialect, params: Mapping[str, Any]
+    ) -> tuple[str, Sequence[Any] | Mapping[str, Any]]:
+        """`(sql, driver parameters)` to run the statement on a driver cursor of
+        `dialect` yourself (`$n` placeholders and a `psycopg.RawCursor` on psycopg, see
+        `raw_cursor`), e.g. in a psycopg pipeline; `processed` reads its rows."""
+        c = self._compiled(dialect)
+        return c.sql, self._driver_params(c, params)
+
+    def raw_cursor(self, dialect: Dialect) -> bool:
+        """Whether `driver_call`'s SQL runs on a `psycopg.RawCursor` (`$n` placeholders)."""
+        return self._compiled(dialect).raw
+
+    def processed(
+        self, dialect: Dialect, raw: Sequence[Sequence[Any]], cursor: Any
+    ) -> list[tuple[Any, ...]]:
+        """The rows `cursor` (a driver cursor) fetched for `driver_call`'s SQL, values
+        processed as `rows` processes them (its `description`, which builds an object per
+        column, is read on the first call only)."""
+        c = self._compiled(dialect)
+        if c.results is None:
+            codes = [d[1] for d in cursor.description or ()]
+            codes += [None] * (len(c.types) - len(codes))
+            c.results = [
+                t._cached_result_processor(dialect, code)
+                for t, code in zip(c.types, codes, strict=False)
+            ]
+        procs = c.results
+        if not any(procs):
+            return [tuple(r) for r in raw]
+        return [
+            tuple(v if p is None or v is None else p(v) for p, v in zip(procs, r, strict=False))
+            for r in raw
+        ]
+
+    def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, _Compiled]:
+        c = self._compiled(conn.dialect)
+        driver_params = self._driver_params(c, params)
         cursor = _raw_cursor(conn) if c.raw else conn.connection.cursor()
         if conn.dispatch.before_cursor_execute:
             conn.dispatch.before_cursor_execute(conn, cursor, c.sql, driver_params, None, False)
@@ -221,22 +260,9 @@ class Prepared:
             if c.returns is None:
                 c.returns = cursor.description is not None
             raw = cursor.fetchall() if c.returns else []
-            if c.results is None:
-                codes = [d[1] for d in cursor.description or ()]
-                codes += [None] * (len(c.types) - len(codes))
-                c.results = [
-                    t._cached_result_processor(conn.dialect, code)
-                    for t, code in zip(c.types, codes, strict=False)
-                ]
-            procs = c.results
+            return self.processed(conn.dialect, raw, cursor)
         finally:
             cursor.close()
-        if not any(procs):
-            return [tuple(r) for r in raw]
-        return [
-            tuple(v if p is None or v is None else p(v) for p, v in zip(procs, r, strict=False))
-            for r in raw
-        ]
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row (`rows`), or None."""
