@@ -211,6 +211,17 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError("connection lost while idle in the pool") from exc
 
 
+def _read_options(engine: Engine) -> dict[str, Any]:
+    """Execution options of a read-only transaction on `engine` (see `read_session`)."""
+    if engine.dialect.name == "postgresql":
+        return {
+            READ_ONLY: True,
+            "isolation_level": "REPEATABLE READ",
+            "postgresql_readonly": True,
+        }
+    return {READ_ONLY: True}
+
+
 @contextmanager
 def read_session(engine: Engine, *, write_engine: Engine | None = None) -> Iterator[Session]:
     """A session in one read-only transaction, for work that only reads (stats,
@@ -218,10 +229,12 @@ def read_session(engine: Engine, *, write_engine: Engine | None = None) -> Itera
 
     On SQLite it opens with a plain `BEGIN` and takes no writers' lock, so it runs beside
     a writer under WAL and sees one consistent snapshot; a write in it fails
-    (`PRAGMA query_only`). Refusals that `authorize` audits are written after it ends, in
-    a write transaction of their own, on `write_engine` when given (the primary, when
-    `engine` is a read replica), else on `engine`. On PostgreSQL it is an ordinary
-    transaction.
+    (`PRAGMA query_only`). On PostgreSQL it is `REPEATABLE READ READ ONLY`: every
+    statement sees the snapshot of the first (a dashboard's or a report's figures agree
+    with each other while decisions commit), a write fails, and a read-only transaction
+    at that level never fails for serialization. Refusals that `authorize` audits are
+    written after it ends, in a write transaction of their own, on `write_engine` when
+    given (the primary, when `engine` is a read replica), else on `engine`.
 
     ```python
     with read_session(queue.engine) as s:
@@ -231,7 +244,7 @@ def read_session(engine: Engine, *, write_engine: Engine | None = None) -> Itera
     with Session(engine, expire_on_commit=False) as session, session.begin():
         if write_engine is not None:
             session.info[WRITE_ENGINE] = write_engine
-        session.connection(execution_options={READ_ONLY: True})
+        session.connection(execution_options=_read_options(engine))
         yield session
 
 
@@ -239,7 +252,7 @@ def read_session(engine: Engine, *, write_engine: Engine | None = None) -> Itera
 def read_connection(engine: Engine) -> Iterator[Connection]:
     """A Core connection whose transactions are read-only, like `read_session`'s."""
     with engine.connect() as conn:
-        conn.execution_options(**{READ_ONLY: True})
+        conn.execution_options(**_read_options(engine))
         try:
             yield conn
         finally:

@@ -317,8 +317,9 @@ def dashboard_metrics(
         entry.decided_series[slot] += count
         total_series[slot] += count
         entry.deadline_breaches += breaches
-    # A second statement: on PostgreSQL (read committed) it may see a decision committed
-    # since the first, possibly of a queue that had none before, hence `get`.
+    # A second statement: outside a read session's snapshot (read committed on
+    # PostgreSQL) it may see a decision committed since the first, possibly of a queue
+    # that had none before, hence `get`.
     for queue, median in median_handling_by_queue(session, since=since).items():
         get(queue).median_handling_seconds = round(median, 1)
 

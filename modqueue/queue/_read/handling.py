@@ -12,9 +12,10 @@ below it; the decisions of those buckets after `since` are then read one by one 
 `ix_decision_handling` (guideline, bucket, `decided_at`) and sorted. What is read grows
 with a bucket's share of the window, not with the window.
 
-On PostgreSQL (read committed) the statements may see decisions committed between them;
-the rank is then kept within the values read, so the figure is the median of the window
-as one statement or the other saw it, give or take those decisions.
+In a read session (`read_session`: one snapshot on both backends) the statements agree.
+Called in a read-committed transaction on PostgreSQL they may see decisions committed
+between them; the rank is then kept within the values read, so the figure is the median
+of the window as one statement or the other saw it, give or take those decisions.
 """
 
 from __future__ import annotations
