@@ -49,7 +49,15 @@ from modqueue.queue import (
     split_for,
 )
 
-__all__ = ["PG_SETTINGS", "Tally", "copy_rows", "encode_copy", "finish_copy_stats", "pg_sql"]
+__all__ = [
+    "PG_SETTINGS",
+    "Fragments",
+    "Tally",
+    "copy_rows",
+    "encode_copy",
+    "finish_copy_stats",
+    "pg_sql",
+]
 
 PG_SETTINGS = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL extra_float_digits = 1")
 """What the export expects of the transaction: ISO dates (timestamps as text read
@@ -185,8 +193,9 @@ def _clustered(cluster_id: int) -> ItemContent:
     )
 
 
-class _Encoder:
-    """What one export (or one worker's chunk) encodes once per distinct value."""
+class Fragments:
+    """What one export (or one worker's chunk) encodes once per distinct value; the
+    SQLAlchemy path (`_lines.encode_records`) uses the same fragments."""
 
     def __init__(self, names: Pseudonymiser) -> None:
         self.names = names
@@ -194,9 +203,9 @@ class _Encoder:
         self.kinds: dict[str, str] = {}
         self.abouts: dict[tuple[str, str, str], str] = {}
         self.guidelines: dict[tuple[str, str], str] = {}
-        self.seconds: dict[str, str] = {}
+        self.seconds: dict[str | float, str] = {}
         self.automated: dict[str, str] = {}
-        self.cluster_splits: dict[str, str] = {}
+        self.cluster_splits: dict[str | int, str] = {}
         self.authors: dict[tuple[str, str | None], str] = {}
         self.sources: dict[str, str] = {}
         self.tallied: dict[tuple[str, str], tuple[str, str]] = {}
@@ -220,7 +229,7 @@ class _Encoder:
         )
         return found
 
-    def second(self, raw: str) -> str:
+    def second(self, raw: str | float) -> str:
         if len(self.seconds) >= _CACHE:
             self.seconds.clear()  # bounded: real seconds are mostly distinct
         found = self.seconds[raw] = _float(float(raw))
@@ -267,7 +276,7 @@ class _Encoder:
         found = self.automated[origin] = "true" if is_automated(origin) else "false"
         return found
 
-    def cluster_split(self, cluster_id: str) -> str:
+    def cluster_split(self, cluster_id: str | int) -> str:
         found = self.cluster_splits.get(cluster_id)
         if found is None:
             if len(self.cluster_splits) >= 16 * _CACHE:
@@ -291,7 +300,7 @@ def encode_copy(
     """Encode the records of `rows` (`copy_rows` of `pg_sql`) into `sink`, calling
     `add_labels` for every item with two or more labels, in order: the records' tally
     and their first and last `decided_at` (ISO text; None when none)."""
-    enc = _Encoder(names)
+    enc = Fragments(names)
     heads, kinds, seconds, abouts, guidelines, automated = (
         enc.heads,
         enc.kinds,

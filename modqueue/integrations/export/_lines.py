@@ -1,8 +1,8 @@
 """The JSON Lines fast path: the same bytes as `iter_records` + `JsonlWriter.write`,
 at a fraction of the cost per record.
 
-On PostgreSQL through psycopg (modqueue's PostgreSQL URLs select it) the server writes
-most of each record and `_copy` reads it as `COPY` text (see there). Elsewhere (SQLite;
+On PostgreSQL through psycopg (modqueue's PostgreSQL URLs select it) `_copy` reads the
+rows as `COPY` text and encodes them (see there). Elsewhere (SQLite;
 PostgreSQL through another driver) rows come through SQLAlchemy in `_records._query`'s
 column order, as for the general path, and are encoded here. Either way the query runs
 in the caller's read-only transaction and nothing is written or stored, so the export
@@ -21,7 +21,6 @@ since), and the card's counts are tallied per distinct key and added at the end.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -34,8 +33,8 @@ from modqueue.guidelines import Action
 from modqueue.integrations.export._card import CardStats
 from modqueue.integrations.export._copy import (
     PG_SETTINGS,
+    Fragments,
     Tally,
-    _clustered,
     _float,
     copy_rows,
     encode_copy,
@@ -48,9 +47,7 @@ from modqueue.integrations.export._writers import JsonlWriter
 from modqueue.quality import item_agreement
 from modqueue.queue import (
     TRIAGE,
-    DecisionKind,
     DecisionStatus,
-    is_automated,
     mask_pii,
     split_for,
 )
@@ -58,9 +55,7 @@ from modqueue.queue import (
 __all__ = ["write_jsonl"]
 
 _ESCALATE = Action.ESCALATE.value
-_SECOND = DecisionKind.SECOND_REVIEW
 _ACTIVE = DecisionStatus.ACTIVE.value
-_CACHE = 4096
 
 
 def _sqlalchemy_rows(
@@ -134,19 +129,17 @@ def encode_records(
     tally and their first and last `decided_at` (None when none)."""
     iso = _aware_iso
     s = encode_basestring
-    encode_media = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    annotator_of = names.annotator
     author_of = names.author
-    # Encoded fragments, once per distinct value: an annotation's start per (reviewer,
-    # label, origin), its middle per kind, the record's policy/label/action and
-    # guideline parts.
-    heads: dict[tuple[str, str, str], str] = {}
-    kinds: dict[str, str] = {}
-    abouts: dict[tuple[str, str, str], str] = {}
-    guidelines: dict[tuple[str, str], str] = {}
-    secs: dict[Any, str] = {}
-    automation: dict[str, str] = {}
-    cluster_splits: dict[Any, str] = {}
+    # Encoded fragments, once per distinct value, as the COPY path encodes them.
+    enc = Fragments(names)
+    heads, kinds, seconds_of, abouts, guidelines, automated_of = (
+        enc.heads,
+        enc.kinds,
+        enc.seconds,
+        enc.abouts,
+        enc.guidelines,
+        enc.automated,
+    )
     tally: Tally = Counter()
     first: Any = None
     last: Any = None
@@ -161,21 +154,9 @@ def encode_records(
         for r in group:
             label, kind = r[11], r[15]
             key = (r[10], label, r[13])
-            head = heads.get(key)
-            if head is None:
-                annotator = s(annotator_of(r[10]))
-                head = heads[key] = (
-                    f'{{"annotator":{annotator},"label":{s(label)},"source":{s(r[13])},"seconds":'
-                )
-            middle = kinds.get(kind)
-            if middle is None:
-                second = "true" if kind == _SECOND else "false"
-                middle = kinds[kind] = f',"second_review":{second},"kind":{s(kind)},"decided_at":'
-            seconds = secs.get(r[14])
-            if seconds is None:
-                if len(secs) >= _CACHE:
-                    secs.clear()  # bounded: real seconds are mostly distinct
-                seconds = secs[r[14]] = _float(float(r[14]))
+            head = heads.get(key) or enc.head(*key)
+            middle = kinds.get(kind) or enc.kind(kind)
+            seconds = seconds_of.get(r[14]) or enc.second(r[14])
             parts.append(f"{head}{seconds}{middle}{iso(r[19])}}}")
             if r[12] != _ESCALATE:
                 labels[r[10]] = label
@@ -195,13 +176,7 @@ def encode_records(
                     masked=True,
                 )
         else:
-            known = cluster_splits.get(cluster_id)
-            if known is None:
-                if len(cluster_splits) >= 16 * _CACHE:
-                    cluster_splits.clear()  # bounded memory; recomputing is only slower
-                known = split_for(**_clustered(int(cluster_id)))
-                cluster_splits[cluster_id] = known
-            split = known
+            split = enc.cluster_split(cluster_id)
         item_policy = row[7] or TRIAGE
         agreement = None
         if len(labels) > 1:
@@ -210,29 +185,18 @@ def encode_records(
             add_labels(item_policy, values)
         agreement_json = "null" if agreement is None else _float(agreement)
         media_out = (
-            encode_media([{"kind": m.get("kind"), "url": m.get("url")} for m in media])
+            enc.encode_media([{"kind": m.get("kind"), "url": m.get("url")} for m in media])
             if media
             else "[]"
         )
         appeal = row[20] or "none"
         decided_json = iso(decided_at)
         what = (item_policy, final_label, final[12])
-        about = abouts.get(what)
-        if about is None:
-            about = abouts[what] = (
-                f',"policy":{s(item_policy)},"label":{s(final_label)},"action":{s(final[12])}'
-                ',"annotations":['
-            )
+        about = abouts.get(what) or enc.about(*what)
         guideline = (final[17], final[18])
-        under = guidelines.get(guideline)
-        if under is None:
-            under = guidelines[guideline] = (
-                f',"guideline_id":{s(final[17])},"guideline_version":{s(final[18])},"decided_at":'
-            )
+        under = guidelines.get(guideline) or enc.guideline(*guideline)
         author = author_of(source, author_id) or ""
-        automated = automation.get(final[13])
-        if automated is None:
-            automated = automation[final[13]] = "true" if is_automated(final[13]) else "false"
+        automated = automated_of.get(final[13]) or enc.automation(final[13])
         write_line(
             split,
             f'{{"id":{s(f"{source}:{external_id}")},"source":{s(source)},"text":{s(text)}'
