@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import sqlite3
 import time
@@ -267,12 +268,21 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+@functools.cache
+def _migration_heads() -> frozenset[str]:
+    """The heads of the migrations shipped with this code. Reading them parses every
+    migration file (tens of milliseconds), and every queue that opens asks: once per
+    process is enough, since the files are the installed code's own."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
 def schema_is_current(engine: Engine) -> bool:
     """True when the database is at every migration head."""
-    script = ScriptDirectory.from_config(alembic_config(engine))
     with read_connection(engine) as conn:  # every command asks: never wait for writers
         current = set(MigrationContext.configure(conn).get_current_heads())
-    return current == set(script.get_heads())
+    return current == _migration_heads()
 
 
 def migrate(engine: Engine) -> None:
