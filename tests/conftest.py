@@ -40,13 +40,16 @@ BACKENDS = [
 _counter = itertools.count()
 
 
-def _command_of(app: typer.Typer, _built: dict[int, tuple[typer.Typer, Any]] = {}) -> Any:  # noqa: B006
+_COMMANDS: dict[int, tuple[typer.Typer, Any]] = {}
+
+
+def _command_of(app: typer.Typer) -> Any:
     """`typer.main.get_command(app)`, built once per app. `CliRunner.invoke` builds the
     whole command tree of the app again on every call (about 0.1 s for modqueue's); a
     process running the real CLI builds it once, as the tests now do too."""
-    known = _built.get(id(app))
+    known = _COMMANDS.get(id(app))
     if known is None or known[0] is not app:
-        known = _built[id(app)] = (app, typer.main.get_command(app))
+        known = _COMMANDS[id(app)] = (app, typer.main.get_command(app))
     return known[1]
 
 
