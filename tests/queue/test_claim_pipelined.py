@@ -325,3 +325,31 @@ def test_the_claims_transaction_settings_do_not_outlive_it(pg_queue: ReviewQueue
             conn.close()
     q.decide(claim, "no-violation")
     check_trail(q)
+
+
+def _kept_cursors(q: ReviewQueue) -> Any:
+    """The claim cursors kept on the pool's connection (one: this test claims alone)."""
+    with q.engine.connect() as conn:
+        return conn.connection.info.get(pipelined._CURSORS)
+
+
+def test_a_connections_claim_cursors_are_kept_through_a_rolled_back_claim(
+    pg_queue: ReviewQueue, spy: Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pipelined claim keeps its three cursors on the pooled connection (psycopg then
+    # keeps their adaptation); a claim rolled back on that connection leaves them usable.
+    q = pg_queue
+    assert q.enqueue([item(n) for n in range(4)]).new == 4
+    first = q.claim_next("ana")
+    kept = _kept_cursors(q)
+    assert first is not None and kept is not None and len(kept) == 3
+    with monkeypatch.context() as patched:
+        patched.setattr(pipelined, "expected_hash", lambda *_, **__: "0" * 64)
+        with pytest.raises(AssertionError, match="the database hashed"):
+            q.claim_next("bea")
+    second = q.claim_next("bea")
+    assert second is not None and second.item_id != first.item_id
+    assert _kept_cursors(q) is kept and not any(cursor.closed for cursor in kept)
+    assert spy.tried == 3 and spy.fell_back == []
+    q.decide(second, "no-violation")
+    check_trail(q)

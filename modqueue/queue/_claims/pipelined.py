@@ -124,10 +124,10 @@ def claim_pipelined(
     pooled = engine.raw_connection()
     try:
         driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
-        cursors = psycopg.RawCursor(driver), psycopg.RawCursor(driver)
+        cursors = _kept_cursors(pooled.info, driver)
         try:
             looked, found = _send(driver, cursors, lookup_call, claim_call)
-            found_by = read_claim_lookup(lookup.processed(dialect, looked, cursors[0]), reviewer)
+            found_by = read_claim_lookup(lookup.processed(dialect, looked, cursors[1]), reviewer)
             chain, next_id = found_by.chain, found_by.next_id
             allowed, queues_now = claim_allowed(
                 found_by.principal, found_by.open_mode, reviewer=reviewer, queues=queues
@@ -142,7 +142,7 @@ def claim_pipelined(
             if chain is None:
                 driver.rollback()
                 raise Unpipelined("no audit chain was free")
-            claimed = claim.processed(dialect, found, cursors[1])
+            claimed = claim.processed(dialect, found, cursors[2])
             if not claimed:
                 # Nothing written: COMMIT ends it as ROLLBACK would, but a ROLLBACK
                 # also makes psycopg deallocate the connection's prepared statements.
@@ -166,9 +166,6 @@ def claim_pipelined(
         except psycopg.Error as exc:
             _abandon(pooled, driver)
             raise Unpipelined(f"database error: {exc.sqlstate or exc}") from exc
-        finally:
-            for cursor in cursors:
-                cursor.close()
     finally:
         pooled.close()
     return _claim_from_mapping(row)
@@ -199,19 +196,38 @@ _SETTINGS = (
 )
 
 
+_CURSORS = "modqueue.claim_cursors"
+
+
+def _kept_cursors(info: dict[Any, Any], driver: Any) -> tuple[Any, Any, Any]:
+    """The claim's three cursors on `driver` (settings, lookup, claim), kept in the pool's
+    record of the connection (`info`) from one claim to the next: a psycopg cursor that
+    runs the same query object again keeps its adaptation (the dumper of each
+    parameter's type, the loader of each column), which a new cursor looks up anew for
+    the claim's 35 parameters and 40 columns. A kept cursor holds nothing between claims
+    but the rows of the last one; a connection that breaks leaves the pool with them."""
+    kept: tuple[Any, Any, Any] | None = info.get(_CURSORS)
+    if kept is None or kept[0].connection is not driver or any(c.closed for c in kept):
+        import psycopg
+
+        kept = psycopg.RawCursor(driver), psycopg.RawCursor(driver), psycopg.RawCursor(driver)
+        info[_CURSORS] = kept
+    return kept
+
+
 def _send(
     driver: Any,
-    cursors: tuple[Any, Any],
+    cursors: tuple[Any, Any, Any],
     lookup: tuple[str, Sequence[Any] | Any],
     claim: tuple[str, Sequence[Any] | Any],
 ) -> tuple[list[Any], list[Any]]:
     """BEGIN, the lookup and the claim in one pipeline, on `cursors`: their rows."""
-    first, second = cursors
+    settings, looked, claimed = cursors
     with driver.pipeline():
-        second.execute(_SETTINGS)
-        first.execute(*lookup, prepare=True)
-        second.execute(*claim, prepare=True)
-    return first.fetchall(), second.fetchall()
+        settings.execute(_SETTINGS)
+        looked.execute(*lookup, prepare=True)
+        claimed.execute(*claim, prepare=True)
+    return looked.fetchall(), claimed.fetchall()
 
 
 def _abandon(pooled: Any, driver: Any) -> None:

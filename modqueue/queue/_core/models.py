@@ -38,6 +38,7 @@ DECISION_WINDOW_COLUMNS = (
 """What the dashboard reads of a window's decisions: `ix_decision_decided_window` holds
 them all, in `decided_at` order (an index-only scan on PostgreSQL, a covering index on
 SQLite)."""
+IN_A_CLUSTER = text("cluster_id IS NOT NULL")
 CLAIMABLE_ONLY = text(r"status = 'pending' AND queue NOT LIKE '%\:senior'")  # `\:`: a colon
 """The pending items outside the senior queues: what `claim_next` takes by default (the
 claim statement repeats this condition literally, see migration 0023)."""
@@ -115,7 +116,14 @@ class Item(ItemBase, table=True):
         ),
         Index("ix_item_status_lease", "status", "lease_expires_at"),
         Index("ix_item_queue_status", "queue", "status"),
-        Index("ix_item_notice_source", "notice_type", "source"),
+        # Migration 0031: only the items in a cluster (every query of it asks for a
+        # cluster id); the items outside one no longer cost an entry on every update.
+        Index(
+            "ix_item_cluster_id",
+            "cluster_id",
+            postgresql_where=IN_A_CLUSTER,
+            sqlite_where=IN_A_CLUSTER,
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -136,7 +144,7 @@ class Item(ItemBase, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     final_label: str | None = Field(default=None, max_length=100)
     suggestion: dict[str, Any] | None = Field(default=None, sa_type=JSON)
-    cluster_id: int | None = Field(default=None, foreign_key="content_cluster.id", index=True)
+    cluster_id: int | None = Field(default=None, foreign_key="content_cluster.id")
     notice_type: str = Field(default="own_initiative", max_length=20)
     trusted_flagger: str | None = Field(default=None, max_length=200)
     reporter_purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
