@@ -155,14 +155,10 @@ def _fetch(session: Session, query: str, values: Collection[int]) -> Sequence[An
         cursor.close()
 
 
-def _postings(session: Session, keys: Collection[int]) -> list[tuple[int, int]]:
-    """The `(key, item id)` rows of `fingerprint_band` under `keys`."""
-    return [
-        (key, item_id)
-        for key, item_id in _fetch(
-            session, "SELECT key, item_id FROM fingerprint_band WHERE key {}", keys
-        )
-    ]
+def _postings(session: Session, keys: Collection[int]) -> Sequence[tuple[int, int]]:
+    """The `(key, item id)` rows of `fingerprint_band` under `keys` (the driver's rows,
+    as they come)."""
+    return _fetch(session, "SELECT key, item_id FROM fingerprint_band WHERE key {}", keys)
 
 
 def _load_prints(session: Session, ids: Collection[int]) -> dict[int, Fingerprints]:
@@ -421,7 +417,7 @@ def _assign_clusters(
     stored_keys = [prints[i].stored_keys(bands[i]) for i in order]
     rows = _postings(session, set(chain.from_iterable(query_keys)))
     keys = batch_keys(query_keys, stored_keys, rows)
-    stored = {item_id for _, item_id in rows}
+    stored = set(keys.posting_items)
     # PDQ: the stored hashes within distance 31 ({item: {stored item: its hash}}), and
     # the pairs within the batch (an item finds the earlier ones, as by their keys).
     pdq_near = pdq_neighbours(session, {k: p.pdq for k, p in prints.items() if p.pdq})
