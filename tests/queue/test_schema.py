@@ -55,3 +55,15 @@ def test_migrate_is_idempotent(database_url: str) -> None:
         assert schema_is_current(engine)
     finally:
         engine.dispose()
+
+
+def test_sqlite_connections_keep_a_64_mib_page_cache(tmp_path: Any) -> None:
+    # Ingest's indexes outgrow SQLite's default 2 MB cache within a few tens of
+    # thousands of items (bench/RESULTS_clusters.md); every connection asks for 64 MiB.
+    for url in (f"sqlite:///{tmp_path / 'cache.db'}", "sqlite://"):
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -65_536
+        finally:
+            engine.dispose()

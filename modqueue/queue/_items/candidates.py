@@ -41,9 +41,11 @@ class BatchKeys:
     """Each item's stored items: `{stored item: keys shared}`, in the order first met
     (the item's query keys with stored rows in the order of a Python set of them, each
     key's rows in the order read)."""
-    posting_keys: list[int]
+    width: int
+    """How many keys the batch has: every small number is below it."""
+    posting_keys: _Ints
     """The small number of the key of every stored row read, in the order read."""
-    posting_items: list[int]
+    posting_items: _Ints
     """The item of every stored row read, as `posting_keys`."""
 
 
@@ -141,6 +143,7 @@ def batch_keys(
         query_keys=query_keys,
         stored=_split(kept_small.tolist(), kept_lengths),
         stored_hits=hits,
-        posting_keys=posting_small.tolist(),
-        posting_items=read[:, 1].tolist(),
+        width=len(universe),
+        posting_keys=posting_small,
+        posting_items=read[:, 1],
     )

@@ -155,14 +155,10 @@ def _fetch(session: Session, query: str, values: Collection[int]) -> Sequence[An
         cursor.close()
 
 
-def _postings(session: Session, keys: Collection[int]) -> list[tuple[int, int]]:
-    """The `(key, item id)` rows of `fingerprint_band` under `keys`."""
-    return [
-        (key, item_id)
-        for key, item_id in _fetch(
-            session, "SELECT key, item_id FROM fingerprint_band WHERE key {}", keys
-        )
-    ]
+def _postings(session: Session, keys: Collection[int]) -> Sequence[tuple[int, int]]:
+    """The `(key, item id)` rows of `fingerprint_band` under `keys` (the driver's rows,
+    as they come)."""
+    return _fetch(session, "SELECT key, item_id FROM fingerprint_band WHERE key {}", keys)
 
 
 def _load_prints(session: Session, ids: Collection[int]) -> dict[int, Fingerprints]:
@@ -299,6 +295,26 @@ def _representatives(session: Session, ids: Collection[int]) -> dict[int, int | 
     }
 
 
+def _anchor_keys(
+    seat: Mapping[int, tuple[str | None, _Anchor]],
+    items: np.ndarray[Any, np.dtype[np.int64]],
+    small_keys: np.ndarray[Any, np.dtype[np.int64]],
+    width: int,
+) -> set[int]:
+    """`anchor * width + key` for every stored row read (`items[i]` under the key
+    numbered `small_keys[i]`, below `width`) whose item has a seat (its anchor)."""
+    if not len(items) or not seat:
+        return set()
+    ids = np.fromiter(seat.keys(), dtype=np.int64, count=len(seat))
+    anchors = np.fromiter((a for _, a in seat.values()), dtype=np.int64, count=len(seat))
+    order = np.argsort(ids)
+    ids, anchors = ids[order], anchors[order]
+    at = np.minimum(np.searchsorted(ids, items), len(ids) - 1)
+    seated = ids[at] == items
+    codes: list[int] = np.unique(anchors[at[seated]] * width + small_keys[seated]).tolist()
+    return set(codes)
+
+
 NewContent = tuple[str | None, list[dict[str, Any]], str | None, str, list[str] | None]
 """What ingest stored of a new item: `(text, media, policy, queue, words)`, `words` the
 text's `normalise_text` when ingest computed it (None when not)."""
@@ -421,7 +437,7 @@ def _assign_clusters(
     stored_keys = [prints[i].stored_keys(bands[i]) for i in order]
     rows = _postings(session, set(chain.from_iterable(query_keys)))
     keys = batch_keys(query_keys, stored_keys, rows)
-    stored = {item_id for _, item_id in rows}
+    stored = set(np.unique(keys.posting_items).tolist())
     # PDQ: the stored hashes within distance 31 ({item: {stored item: its hash}}), and
     # the pairs within the batch (an item finds the earlier ones, as by their keys).
     pdq_near = pdq_neighbours(session, {k: p.pdq for k, p in prints.items() if p.pdq})
@@ -456,12 +472,10 @@ def _assign_clusters(
 
     # The keys each anchor (a cluster, or an item in none) already has: those of its
     # stored members (stored items never change anchor during the batch) and those its
-    # members in the batch brought.
-    anchor_keys: dict[_Anchor, set[int]] = defaultdict(set)
-    for key, other in zip(keys.posting_keys, keys.posting_items, strict=True):
-        placed = seat.get(other)
-        if placed is not None:
-            anchor_keys[placed[1]].add(key)
+    # members in the batch brought, as one set of `anchor * width + key` (keys as
+    # `keys`' small numbers, below `width`), built from the rows read in numpy.
+    width = keys.width
+    anchor_keys = _anchor_keys(seat, keys.posting_items, keys.posting_keys, width)
     # Likewise the PDQ hashes each anchor has stored (those near the batch's).
     anchor_pdq: dict[_Anchor, set[str]] = defaultdict(set)
     for near in pdq_near.values():
@@ -547,10 +561,10 @@ def _assign_clusters(
             seat[item_id] = (item.policy, chosen)
         home = seat[item_id][1]
         # Store only the keys the item's cluster does not have yet.
-        home_keys = anchor_keys[home]
+        base = home * width
         clustered = chosen is not None or item.cluster_id is not None
         for original, key in zip(stored_keys[position], keys.stored[position], strict=True):
-            if clustered and key in home_keys:
+            if clustered and base + key in anchor_keys:
                 continue  # a member of the item's cluster already brought this key
             band_rows.append((original, item_id))
             carriers = batch_keys_of.get(key)
@@ -558,7 +572,7 @@ def _assign_clusters(
                 batch_keys_of[key] = [item_id]
             else:
                 carriers.append(item_id)
-            home_keys.add(key)
+            anchor_keys.add(base + key)
         home_pdq = anchor_pdq[home]
         for pdq in mine.pdq:
             if clustered and pdq in home_pdq:
