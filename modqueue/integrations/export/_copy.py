@@ -109,6 +109,8 @@ _FIELDS = 10
 Only `author_id` and the item's `decided_at` can be null (`\\N`, or None once
 unescaped)."""
 _SHAPE_COLUMNS = 13
+_SHAPES = 16 * CACHE
+"""Shapes kept at most (then forgotten: making them again is only slower)."""
 _ESCALATE = Action.ESCALATE.value
 _ACTIVE = DecisionStatus.ACTIVE.value
 _END = [None]
@@ -276,8 +278,8 @@ class Shapes(Fragments):
 
     def shape(self, text: str) -> Shape:
         """The shape of `text` (the row's last columns as `COPY` text), made and kept."""
-        if len(self.shapes) >= 16 * CACHE:
-            self.fold()  # bounded memory; making them again is only slower
+        if len(self.shapes) >= _SHAPES:
+            self.fold()
         fields = [_copy_field(f) or "" for f in text.split("\t")]
         if len(fields) != _SHAPE_COLUMNS:
             raise ValueError(f"COPY text: {len(fields)} columns, not {_SHAPE_COLUMNS}")
