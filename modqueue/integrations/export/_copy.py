@@ -198,12 +198,19 @@ def _copy_blocks(raw: Any, sql: str, params: dict[str, Any]) -> Iterator[list[li
             if lines:
                 yield _rows_of(lines)
                 lines = []
-            if size == 0:  # nothing received yet: psycopg waits (the GIL released)
-                line = copy.read()
-                if not line:  # the end, and psycopg took the final result
-                    return
-                lines.append(line)
-            elif size < 0:  # the end (-1; -2 an error): the final result is ours
+            if size == 0:
+                # What the kernel has received, without waiting; else psycopg waits
+                # (the GIL released) and reads.
+                pgconn.consume_input()
+                size, line = get(1)
+                if size == 0:
+                    line = copy.read()
+                    if not line:  # the end, and psycopg took the final result
+                        return
+                    size = len(line)
+                if size > 0:
+                    lines.append(line)
+            if size < 0:  # the end (-1; -2 an error): the final result is ours
                 if size < -1:
                     raise errors.OperationalError(pgconn.get_error_message())
                 for result in raw.wait(generators.fetch_many(pgconn)):
@@ -365,7 +372,7 @@ def encode_copy(
     `add_labels` for every item with two or more labels, in order: the records' tally
     and their first and last `decided_at` (ISO text; None when none)."""
     enc = Shapes(names)
-    shapes, seconds = enc.shapes, enc.seconds_json
+    shapes, seconds, seconds_of = enc.shapes, enc.seconds_json, enc.seconds
     s = encode_basestring
     free: dict[str, list[str]] = {}
     other = enc.tally
@@ -455,9 +462,12 @@ def encode_copy(
             else:
                 ending = k.appeal_split + split + k.automated
                 other[enc.key(k, split)] += 1
+            second = row[8]
+            if "." not in second or "e" in second:  # as `Shapes.seconds_json`
+                second = seconds_of.get(second) or enc.second(second)
             record = (
                 f'{{"id":{s(k.id_prefix + row[1])}{k.source}{s(masked)},"url":{s(row[3])}'
-                f',"media":{media_out},"author":{author}{k.single}{seconds(row[8])}'
+                f',"media":{media_out},"author":{author}{k.single}{second}'
                 f"{k.middle}{at}{k.closing}{decided_json}{ending}"
             )
         batch = free.get(split)
