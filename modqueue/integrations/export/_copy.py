@@ -242,7 +242,7 @@ class Shape(NamedTuple):
 
     id_prefix: str
     """`source:`, the start of the record's id."""
-    source: str
+    source_json: str
     """`,"source":...,"text":`."""
     single: str
     """The record of an item decided once, from its action to its annotation's seconds."""
@@ -308,7 +308,7 @@ class Shapes(Fragments):
             authors = self.by_source[source] = {}
         found = self.shapes[text] = Shape(
             id_prefix=source + ":",
-            source=f',"source":{s(source)},"text":',
+            source_json=f',"source":{s(source)},"text":',
             single=about + head,
             about=about,
             head=head,
@@ -448,7 +448,7 @@ def encode_copy(
             f = ks[final]
             ending = f.ending if own else f.appeal_split + split + f.automated
             record = (
-                f'{{"id":{s(k.id_prefix + row[1])}{k.source}{s(masked)},"url":{s(row[3])}'
+                f'{{"id":{s(k.id_prefix + row[1])}{k.source_json}{s(masked)},"url":{s(row[3])}'
                 f',"media":{media_out},"author":{author}{f.about}{parts}],"agreement":'
                 f"{agreement}{f.guideline}{decided_json}{ending}"
             )
@@ -466,7 +466,7 @@ def encode_copy(
             if "." not in second or "e" in second:  # as `Shapes.seconds_json`
                 second = seconds_of.get(second) or enc.second(second)
             record = (
-                f'{{"id":{s(k.id_prefix + row[1])}{k.source}{s(masked)},"url":{s(row[3])}'
+                f'{{"id":{s(k.id_prefix + row[1])}{k.source_json}{s(masked)},"url":{s(row[3])}'
                 f',"media":{media_out},"author":{author}{k.single}{second}'
                 f"{k.middle}{at}{k.closing}{decided_json}{ending}"
             )
