@@ -12,15 +12,12 @@ Encoding on the server (`to_json` of every field, record fragments, `to_char`, a
 `count(*) OVER` per item) was measured to cost it two to four times the plain `COPY`,
 more than it saved here (bench/RESULTS_export.md).
 
-Reading (`copy_rows`): the rows the driver holds are taken straight from libpq
-(`PGconn.get_copy_data`, one call per row, no generator round trip; psycopg's own
-`Copy.read` only where it has to wait for the server), then decoded and cut into lines
-one block at a time, and each line cut into its first ten fields and the rest: the
-thirteen columns that take few distinct values (source, policy, labels, reviewer,
-action, origin, kind, status, guideline, appeal, stored split) stay one string, the
-row's *shape*. A line with a backslash other than a null's `\\N` (`COPY` escapes only
-backslashes and control characters) has its ten fields unescaped; a shape is unescaped
-when it is first seen.
+Reading (`copy_rows`, `_copy_text`): the rows straight from libpq, a block at a time,
+each line cut into its first ten fields and the rest: the thirteen columns that take
+few distinct values (source, policy, labels, reviewer, action, origin, kind, status,
+guideline, appeal, stored split) stay one string, the row's *shape*. A line with a
+backslash other than a null's `\\N` (`COPY` escapes only backslashes and control
+characters) has its ten fields unescaped; a shape is unescaped when it is first seen.
 
 Encoding (`encode_copy`): each distinct shape is parsed and encoded once (`Shape`:
 the record's fragments for it, the author pseudonyms of its source, the count of
@@ -36,7 +33,6 @@ nothing back (`JsonlWriter.holding`).
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -46,6 +42,8 @@ from typing import Any, NamedTuple, Protocol
 
 from modqueue.guidelines import Action
 from modqueue.integrations.export._card import CardStats
+from modqueue.integrations.export._copy_text import copy_field
+from modqueue.integrations.export._copy_text import copy_rows as copy_text_rows
 from modqueue.integrations.export._fragments import (
     CACHE,
     NULL,
@@ -79,8 +77,6 @@ PG_SETTINGS = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL extra_float_digits
 
 _BATCH = 1000
 """Records per split joined into one write once the writer holds nothing back."""
-_BLOCK = 2000
-"""Rows decoded and cut into lines at a time (at most)."""
 
 
 def _iso_text(column: str) -> str:
@@ -143,88 +139,11 @@ def pg_sql(
     return sql + " ORDER BY i.id, d.id", params
 
 
-_COPY_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v"}
-_COPY_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
-
-
-def _unescape(match: re.Match[str]) -> str:
-    return _COPY_ESCAPES.get(match[1], match[1])
-
-
-def _copy_field(field: str) -> str | None:
-    """One field of `COPY ... TO` text format: `\\N` is null, backslash escapes undone."""
-    if field == NULL:
-        return None
-    return _COPY_ESCAPED.sub(_unescape, field) if "\\" in field else field
-
-
-def _escaped_row(line: str) -> list[Any]:
-    """A line with escapes: its first fields unescaped, the shape as it is (unescaped by
-    `Shapes.shape`)."""
-    row: list[Any] = line.split("\t", _FIELDS)
-    for k in range(_FIELDS):
-        row[k] = _copy_field(row[k])
-    return row
-
-
-def _rows_of(lines: list[Any]) -> list[list[Any]]:
-    """Rows from `COPY` lines (memoryviews, each ending in a newline): the first
-    `_FIELDS` fields and the shape; a null is `\\N` in a row without other escapes,
-    else None."""
-    text = str(b"".join(lines), "utf-8")
-    cut = text.split("\n")
-    cut.pop()  # after the last newline
-    if len(cut) != len(lines):
-        raise ValueError("COPY text: a row is not one line")
-    if "\\" in text and "\\" in text.replace("\t\\N", ""):  # escapes: rare
-        return [_escaped_row(s) if "\\" in s else s.split("\t", _FIELDS) for s in cut]
-    return [s.split("\t", _FIELDS) for s in cut]
-
-
-def _copy_blocks(raw: Any, sql: str, params: dict[str, Any]) -> Iterator[list[list[Any]]]:
-    from psycopg import errors, generators, pq
-
-    with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT", params or None) as copy:
-        pgconn = raw.pgconn
-        get = pgconn.get_copy_data
-        lines: list[Any] = []
-        while True:
-            # Every row libpq has already received, without waiting (`async_=1`).
-            size, line = get(1)
-            if size > 0:
-                lines.append(line)
-                if len(lines) < _BLOCK:
-                    continue
-            if lines:
-                yield _rows_of(lines)
-                lines = []
-            if size == 0:
-                # What the kernel has received, without waiting; else psycopg waits
-                # (the GIL released) and reads.
-                pgconn.consume_input()
-                size, line = get(1)
-                if size == 0:
-                    line = copy.read()
-                    if not line:  # the end, and psycopg took the final result
-                        return
-                    size = len(line)
-                if size > 0:
-                    lines.append(line)
-            if size < 0:  # the end (-1; -2 an error): the final result is ours
-                if size < -1:
-                    raise errors.OperationalError(pgconn.get_error_message())
-                for result in raw.wait(generators.fetch_many(pgconn)):
-                    if result.status != pq.ExecStatus.COMMAND_OK:
-                        raise errors.error_from_result(result)
-                return
-
-
 def copy_rows(raw: Any, sql: str, params: dict[str, Any]) -> Iterator[list[Any]]:
-    """The rows of `sql` (`pg_sql`) as `COPY (sql) TO STDOUT` text, on psycopg
-    connection `raw` (in a transaction with `PG_SETTINGS`), streamed: per row its first
-    `_FIELDS` fields (a null is `\\N` in a row without other escapes, else None) and its
-    shape, the text of the other columns."""
-    return chain.from_iterable(_copy_blocks(raw, sql, params))
+    """The rows of `sql` (`pg_sql`) on psycopg connection `raw` (in a transaction with
+    `PG_SETTINGS`), streamed: per row its first `_FIELDS` fields (a null is `\\N` in a
+    row without other escapes, else None) and its shape, the text of the other columns."""
+    return copy_text_rows(raw, sql, params, leading=_FIELDS)
 
 
 class LineSink(Protocol):
@@ -287,7 +206,7 @@ class Shapes(Fragments):
         """The shape of `text` (the row's last columns as `COPY` text), made and kept."""
         if len(self.shapes) >= _SHAPES:
             self.fold()
-        fields = [_copy_field(f) or "" for f in text.split("\t")]
+        fields = [copy_field(f) or "" for f in text.split("\t")]
         if len(fields) != _SHAPE_COLUMNS:
             raise ValueError(f"COPY text: {len(fields)} columns, not {_SHAPE_COLUMNS}")
         source, policy, final_label, reviewer, label, action, origin, kind = fields[:8]

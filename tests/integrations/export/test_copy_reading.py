@@ -1,4 +1,4 @@
-"""The PostgreSQL fast path's reading of `COPY` text (`_copy.copy_rows`) and its shapes:
+"""The PostgreSQL fast path's reading of `COPY` text (`_copy_text`) and its shapes:
 rows across blocks and waits, escapes and nulls, an error in the middle of the stream,
 seconds written as the server's text, and a shape cache that overflows.
 
@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from modqueue.integrations.export import _copy, export_dataset
+from modqueue.integrations.export import _copy, _copy_text, export_dataset
 from modqueue.integrations.export._fragments import float_json
 from modqueue.integrations.export._privacy import Pseudonymiser
 from modqueue.queue import ReviewQueue
@@ -54,7 +54,7 @@ def test_rows_across_blocks_and_waits_with_escapes_and_nulls(
         return read(self)
 
     monkeypatch.setattr(psycopg.Copy, "read", counted)
-    monkeypatch.setattr(_copy, "_BLOCK", 3)
+    monkeypatch.setattr(_copy_text, "_BLOCK", 3)
     sql = (
         "SELECT x, CASE WHEN x % 7 = 0 THEN NULL ELSE 'v' || x END,"
         " CASE WHEN x = 5 THEN E'tab\\there \\\\ back' ELSE repeat('a', 1000) END,"
