@@ -1,57 +1,69 @@
 """The JSON Lines fast path on PostgreSQL: rows as `COPY` text, records as strings.
 
-`_SELECT` is `_records._query` (the same rows, joins, filters and order) written out.
-Rows are read as the text of `COPY (query) TO STDOUT` (streamed, so the server produces
-rows while this process writes them; no per-value conversion in the driver, no
-SQLAlchemy result processing). The server does only what costs it next to nothing: a
-null written as the empty value where that is what the record writes (text, URL, media,
-policy, appeal, cluster, split), and timestamps as ISO text with a `T`
-(`2026-11-24T09:00:00.5`: the aware UTC datetime's `isoformat()` is that with the
-fraction padded to six digits and `+00:00`). Encoding on the server (`to_json` of every
-field, record fragments, `to_char`, a `count(*) OVER` per item) was measured to cost it
-two to four times the plain `COPY`, more than it saved here (bench/RESULTS_export.md).
+`_SELECT` is `_records._query` (the same rows, joins, filters and order) written out,
+its columns in the order this module reads them. Rows are read as the text of
+`COPY (query) TO STDOUT` (streamed, so the server produces rows while this process
+writes them; no per-value conversion in the driver, no SQLAlchemy result processing).
+The server does only what costs it next to nothing: a null written as the empty value
+where that is what the record writes (text, URL, media, policy, appeal, cluster, split),
+and timestamps as ISO text with a `T` (`2026-11-24T09:00:00.5`: the aware UTC
+datetime's `isoformat()` is that with the fraction padded to six digits and `+00:00`).
+Encoding on the server (`to_json` of every field, record fragments, `to_char`, a
+`count(*) OVER` per item) was measured to cost it two to four times the plain `COPY`,
+more than it saved here (bench/RESULTS_export.md).
 
-A line without a backslash (nearly all: `COPY` escapes only backslashes and control
-characters) is split on tabs as it is; any other is unescaped field by field. Rows are
-grouped by item as they come (one row behind); an item with one decision (the common
-case) skips the final-decision and agreement work. Each record is one f-string of
-encoded fields in `FIELDS` order (`json.encoder`'s C string encoder, `json`'s float
-spelling), fragments encoded once per distinct value (an annotation's start per
-reviewer, label and origin; its middle per kind; the record's policy, label and action;
-its guideline); pseudonyms once per distinct reviewer and author (the key never leaves
-this process). Records go to the writer in batches per split once it holds nothing back
-(`JsonlWriter.holding`).
+Reading (`copy_rows`, `_copy_text`): the rows straight from libpq, a block at a time,
+each line cut into its first ten fields and the rest: the thirteen columns that take
+few distinct values (source, policy, labels, reviewer, action, origin, kind, status,
+guideline, appeal, stored split) stay one string, the row's *shape*. A line with a
+backslash other than a null's `\\N` (`COPY` escapes only backslashes and control
+characters) has its ten fields unescaped; a shape is unescaped when it is first seen.
+
+Encoding (`encode_copy`): each distinct shape is parsed and encoded once (`Shape`:
+the record's fragments for it, the author pseudonyms of its source, the count of
+records it tallies), so a record with one decision (nearly all) is one dictionary
+look-up, the per-item fields (id, text masked, URL, media, author, seconds, times) and
+one f-string in `FIELDS` order. Rows are grouped by item as they come (one row behind);
+an item with several decisions picks its final one and its agreement as the general
+path does. Pseudonyms are computed once per distinct reviewer and author (the key never
+leaves this process). Records go to the writer in batches per split once it holds
+nothing back (`JsonlWriter.holding`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import chain
 from json.encoder import encode_basestring
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from modqueue.guidelines import Action
 from modqueue.integrations.export._card import CardStats
+from modqueue.integrations.export._copy_text import copy_field
+from modqueue.integrations.export._copy_text import copy_rows as copy_text_rows
+from modqueue.integrations.export._fragments import (
+    CACHE,
+    NULL,
+    Fragments,
+    Tally,
+    float_json,
+    iso_json,
+)
 from modqueue.integrations.export._privacy import Pseudonymiser
 from modqueue.quality import item_agreement
 from modqueue.queue import (
     TRIAGE,
     AppealStatus,
-    DecisionKind,
     DecisionStatus,
-    ItemContent,
-    is_automated,
     mask_pii,
     split_for,
 )
 
 __all__ = [
     "PG_SETTINGS",
-    "Fragments",
     "Tally",
     "copy_rows",
     "encode_copy",
@@ -63,7 +75,6 @@ PG_SETTINGS = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL extra_float_digits
 """What the export expects of the transaction: ISO dates (timestamps as text read
 `YYYY-MM-DD HH:MM:SS[.ffffff]`) and floats in their shortest exact text."""
 
-_CACHE = 4096
 _BATCH = 1000
 """Records per split joined into one write once the writer holds nothing back."""
 
@@ -74,12 +85,12 @@ def _iso_text(column: str) -> str:
 
 
 _SELECT = f"""
-SELECT i.id, i.source, i.external_id, coalesce(i.text, ''), coalesce(i.url, ''),
-       coalesce(i.media::text, '[]'), i.author_id, coalesce(i.policy, ''),
-       i.final_label, {_iso_text("i.decided_at")},
-       d.reviewer, d.label, d.action, d.origin, d.seconds_spent, d.kind, d.status,
-       d.guideline_id, d.guideline_version, {_iso_text("d.decided_at")},
-       coalesce(a.status, ''), coalesce(i.cluster_id::text, ''), coalesce(i.content_split, '')
+SELECT i.id, i.external_id, coalesce(i.text, ''), coalesce(i.url, ''),
+       coalesce(i.media::text, '[]'), i.author_id, {_iso_text("i.decided_at")},
+       {_iso_text("d.decided_at")}, d.seconds_spent, coalesce(i.cluster_id::text, ''),
+       i.source, coalesce(i.policy, ''), i.final_label, d.reviewer, d.label, d.action,
+       d.origin, d.kind, d.status, d.guideline_id, d.guideline_version,
+       coalesce(a.status, ''), coalesce(i.content_split, '')
 FROM item i
 JOIN decision d ON d.item_id = i.id
 LEFT OUTER JOIN (
@@ -89,14 +100,19 @@ LEFT OUTER JOIN (
 LEFT OUTER JOIN appeal a ON a.id = latest.appeal_id
 WHERE i.final_label IS NOT NULL AND d.status != '{DecisionStatus.UNDONE.value}'
 """
-# Only `author_id` and the item's `decided_at` can be null (`\\N`, or None once unescaped).
+_FIELDS = 10
+"""Columns read one by one (`_SELECT`'s first ten); the other 13 are the row's shape.
+Only `author_id` and the item's `decided_at` can be null (`\\N`, or None once
+unescaped)."""
+_SHAPE_COLUMNS = 13
+_SHAPES = 16 * CACHE
+"""Shapes kept at most (then forgotten: making them again is only slower)."""
 _ESCALATE = Action.ESCALATE.value
-_SECOND = DecisionKind.SECOND_REVIEW
 _ACTIVE = DecisionStatus.ACTIVE.value
-_INF = float("inf")
-_NULL = "\\N"
 _END = [None]
 """Ends the rows: no item has this id."""
+_FIRST = "\U0010ffff"
+"""Sorts after any ISO time (so the first one seen is below it)."""
 
 
 def pg_sql(
@@ -123,32 +139,11 @@ def pg_sql(
     return sql + " ORDER BY i.id, d.id", params
 
 
-_COPY_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v"}
-_COPY_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
-
-
-def _unescape(match: re.Match[str]) -> str:
-    return _COPY_ESCAPES.get(match[1], match[1])
-
-
-def _copy_field(field: str) -> str | None:
-    """One field of `COPY ... TO` text format: `\\N` is null, backslash escapes undone."""
-    if field == _NULL:
-        return None
-    return _COPY_ESCAPED.sub(_unescape, field) if "\\" in field else field
-
-
 def copy_rows(raw: Any, sql: str, params: dict[str, Any]) -> Iterator[list[Any]]:
-    """The rows of `sql` as `COPY (sql) TO STDOUT` text fields, on psycopg connection
-    `raw` (in a transaction with `PG_SETTINGS`), streamed: a null is `\\N` in a row
-    without other escapes, else None."""
-    with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT", params or None) as copy:
-        for block in copy:
-            line = str(block, "utf-8")[:-1]
-            if "\\" in line and "\\" in line.replace("\t\\N", ""):
-                yield [_copy_field(f) for f in line.split("\t")]  # escapes: rare
-            else:
-                yield line.split("\t")
+    """The rows of `sql` (`pg_sql`) on psycopg connection `raw` (in a transaction with
+    `PG_SETTINGS`), streamed: per row its first `_FIELDS` fields (a null is `\\N` in a
+    row without other escapes, else None) and its shape, the text of the other columns."""
+    return copy_text_rows(raw, sql, params, leading=_FIELDS)
 
 
 class LineSink(Protocol):
@@ -161,134 +156,129 @@ class LineSink(Protocol):
     def write_text(self, split: str, lines: str) -> None: ...
 
 
-Tally = Counter[tuple[str, str, str, str, str, str]]
-"""Records per `(split, policy, label, guideline_id, guideline_version, appeal)`."""
+class Shape(NamedTuple):
+    """One distinct shape of row (`_SELECT`'s last 13 columns) and its fragments."""
+
+    id_prefix: str
+    """`source:`, the start of the record's id."""
+    source_json: str
+    """`,"source":...,"text":`."""
+    single: str
+    """The record of an item decided once, from its action to its annotation's seconds."""
+    about: str
+    head: str
+    middle: str
+    closing: str
+    """The item decided once: its annotation's end, no agreement, the guideline."""
+    guideline: str
+    appeal_split: str
+    """`,"appeal":...,"split":"`: the split follows."""
+    automated: str
+    """After the split: `","automated":...}` and the newline."""
+    ending: str
+    """`appeal_split`, the stored split, `automated` (empty when no split is stored)."""
+    stored: str
+    authors: dict[str | None, str]
+    """The encoded author pseudonyms of this source."""
+    counted: list[int]
+    """Records counted for this shape's tally key with its stored split."""
+    policy: str
+    final_label: str
+    reviewer: str
+    label: str
+    action: str
+    status: str
+    guideline_id: str
+    guideline_version: str
+    appeal: str
 
 
-def _float(value: float) -> str:
-    """A float as `json` writes it (`NaN`, `Infinity` included)."""
-    if value != value:
-        return "NaN"
-    if value == _INF:
-        return "Infinity"
-    if value == -_INF:
-        return "-Infinity"
-    return float.__repr__(value)
-
-
-def _iso(at: str | None) -> str:
-    """ISO text with a `T` (`2026-11-24T09:00:00.5`) as the aware UTC datetime's JSON
-    (`"2026-11-24T09:00:00.500000+00:00"`); null as `null`."""
-    if at is None or at == _NULL:
-        return "null"
-    if len(at) == 19:
-        return '"' + at + '+00:00"'
-    return '"' + at.ljust(26, "0") + '+00:00"'
-
-
-def _clustered(cluster_id: int) -> ItemContent:
-    # Only the cluster counts for an item in one (`content_key`).
-    return ItemContent(
-        text=None, url=None, media=None, source="", external_id="", cluster_id=cluster_id
-    )
-
-
-class Fragments:
-    """What one export (or one worker's chunk) encodes once per distinct value; the
-    SQLAlchemy path (`_lines.encode_records`) uses the same fragments."""
+class Shapes(Fragments):
+    """`Fragments` and the shapes of one export (or one worker's chunk)."""
 
     def __init__(self, names: Pseudonymiser) -> None:
-        self.names = names
-        self.heads: dict[tuple[str, str, str], str] = {}
-        self.kinds: dict[str, str] = {}
-        self.abouts: dict[tuple[str, str, str], str] = {}
-        self.guidelines: dict[tuple[str, str], str] = {}
-        self.seconds: dict[str | float, str] = {}
-        self.automated: dict[str, str] = {}
-        self.cluster_splits: dict[str | int, str] = {}
-        self.authors: dict[tuple[str, str | None], str] = {}
-        self.sources: dict[str, str] = {}
-        self.tallied: dict[tuple[str, str], tuple[str, str]] = {}
-        """`about` and `guideline` fragment -> its policy and label, or id and version."""
-        self.encode_media = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        super().__init__(names)
+        self.shapes: dict[str, Shape] = {}
+        self.by_source: dict[str, dict[str | None, str]] = {}
+        self.tally: Tally = Counter()
 
-    def head(self, reviewer: str, label: str, origin: str) -> str:
-        """An annotation up to its seconds."""
+    def shape(self, text: str) -> Shape:
+        """The shape of `text` (the row's last columns as `COPY` text), made and kept."""
+        if len(self.shapes) >= _SHAPES:
+            self.fold()
+        fields = [copy_field(f) or "" for f in text.split("\t")]
+        if len(fields) != _SHAPE_COLUMNS:
+            raise ValueError(f"COPY text: {len(fields)} columns, not {_SHAPE_COLUMNS}")
+        source, policy, final_label, reviewer, label, action, origin, kind = fields[:8]
+        status, guideline_id, version, appeal, stored = fields[8:]
+        policy, appeal = policy or TRIAGE, appeal or "none"
         s = encode_basestring
-        found = self.heads[(reviewer, label, origin)] = (
-            f'{{"annotator":{s(self.names.annotator(reviewer))},"label":{s(label)}'
-            f',"source":{s(origin)},"seconds":'
+        about = self.abouts.get((policy, final_label, action)) or self.about(
+            policy, final_label, action
+        )
+        head = self.heads.get((reviewer, label, origin)) or self.head(reviewer, label, origin)
+        guideline = self.guidelines.get((guideline_id, version)) or self.guideline(
+            guideline_id, version
+        )
+        appeal_split = f',"appeal":{s(appeal)},"split":"'
+        automated = f'","automated":{self.automation(origin)}}}\n'
+        authors = self.by_source.get(source)
+        if authors is None:
+            authors = self.by_source[source] = {}
+        found = self.shapes[text] = Shape(
+            id_prefix=source + ":",
+            source_json=f',"source":{s(source)},"text":',
+            single=about + head,
+            about=about,
+            head=head,
+            middle=self.kinds.get(kind) or self.kind(kind),
+            closing='}],"agreement":null' + guideline,
+            guideline=guideline,
+            appeal_split=appeal_split,
+            automated=automated,
+            ending=appeal_split + stored + automated if stored else "",
+            stored=stored,
+            authors=authors,
+            counted=[0],
+            policy=policy,
+            final_label=final_label,
+            reviewer=reviewer,
+            label=label,
+            action=action,
+            status=status,
+            guideline_id=guideline_id,
+            guideline_version=version,
+            appeal=appeal,
         )
         return found
 
-    def kind(self, kind: str) -> str:
-        """An annotation from after its seconds up to its time."""
-        second = "true" if kind == _SECOND else "false"
-        found = self.kinds[kind] = (
-            f',"second_review":{second},"kind":{encode_basestring(kind)},"decided_at":'
-        )
+    def fold(self) -> None:
+        """Add the shapes' counts to `tally` and forget the shapes."""
+        for k in self.shapes.values():
+            if k.counted[0]:
+                self.tally[self.key(k, k.stored)] += k.counted[0]
+        self.shapes.clear()
+
+    @staticmethod
+    def key(k: Shape, split: str) -> tuple[str, str, str, str, str, str]:
+        """The tally key of a record of shape `k` (its final decision's) in `split`."""
+        return (split, k.policy, k.final_label, k.guideline_id, k.guideline_version, k.appeal)
+
+    def author(self, source: str, author_id: str | None, into: dict[str | None, str]) -> str:
+        """The author's encoded pseudonym (`""` for none), kept in `into`."""
+        if len(into) >= Pseudonymiser.AUTHOR_CACHE:
+            into.clear()  # bounded memory; recomputing is only slower
+        pseudonym = self.names.author(source, None if author_id == NULL else author_id)
+        found = into[author_id] = encode_basestring(pseudonym or "")
         return found
 
-    def second(self, raw: str | float) -> str:
-        if len(self.seconds) >= _CACHE:
-            self.seconds.clear()  # bounded: real seconds are mostly distinct
-        found = self.seconds[raw] = _float(float(raw))
-        return found
-
-    def about(self, policy: str, label: str, action: str) -> str:
-        s = encode_basestring
-        found = self.abouts[(policy, label, action)] = (
-            f',"policy":{s(policy)},"label":{s(label)},"action":{s(action)},"annotations":['
-        )
-        self.tallied[("about", found)] = (policy, label)
-        return found
-
-    def guideline(self, guideline_id: str, version: str) -> str:
-        s = encode_basestring
-        found = self.guidelines[(guideline_id, version)] = (
-            f',"guideline_id":{s(guideline_id)},"guideline_version":{s(version)},"decided_at":'
-        )
-        self.tallied[("guideline", found)] = (guideline_id, version)
-        return found
-
-    def author(self, source: str, author_id: str | None) -> str:
-        """The author's encoded pseudonym (`""` for none)."""
-        if len(self.authors) >= Pseudonymiser.AUTHOR_CACHE:
-            self.authors.clear()  # bounded memory; recomputing is only slower
-        pseudonym = self.names.author(source, None if author_id == _NULL else author_id)
-        found = self.authors[(source, author_id)] = encode_basestring(pseudonym or "")
-        return found
-
-    def source(self, source: str) -> str:
-        found = self.sources[source] = encode_basestring(source)
-        return found
-
-    def tally(self, counted: Counter[tuple[str, str, str, str]]) -> Tally:
-        """`counted`, by `(split, about, guideline, appeal)` fragments, as `Tally`."""
-        tally: Tally = Counter()
-        for (split, about, guideline, appeal), n in counted.items():
-            policy, label = self.tallied[("about", about)]
-            guideline_id, version = self.tallied[("guideline", guideline)]
-            tally[(split, policy, label, guideline_id, version, appeal)] += n
-        return tally
-
-    def automation(self, origin: str) -> str:
-        found = self.automated[origin] = "true" if is_automated(origin) else "false"
-        return found
-
-    def cluster_split(self, cluster_id: str | int) -> str:
-        found = self.cluster_splits.get(cluster_id)
-        if found is None:
-            if len(self.cluster_splits) >= 16 * _CACHE:
-                self.cluster_splits.clear()  # bounded memory; recomputing is only slower
-            found = self.cluster_splits[cluster_id] = split_for(**_clustered(int(cluster_id)))
-        return found
-
-    def annotation(self, r: list[Any]) -> str:
-        head = self.heads.get((r[10], r[11], r[13])) or self.head(r[10], r[11], r[13])
-        second = self.seconds.get(r[14]) or self.second(r[14])
-        middle = self.kinds.get(r[15]) or self.kind(r[15])
-        return f"{head}{second}{middle}{_iso(r[19])}}}"
+    def seconds_json(self, raw: str) -> str:
+        """`seconds_spent` as `COPY` wrote it, as JSON: the server's shortest exact
+        digits are `repr`'s when written with a point and no exponent (the server uses
+        exponents from 1e15 on, Python from 1e16; both below 1e-4)."""
+        if "." in raw and "e" not in raw:
+            return raw
+        return self.seconds.get(raw) or self.second(raw)
 
 
 def encode_copy(
@@ -300,63 +290,25 @@ def encode_copy(
     """Encode the records of `rows` (`copy_rows` of `pg_sql`) into `sink`, calling
     `add_labels` for every item with two or more labels, in order: the records' tally
     and their first and last `decided_at` (ISO text; None when none)."""
-    enc = Fragments(names)
-    heads, kinds, seconds, abouts, guidelines, automated = (
-        enc.heads,
-        enc.kinds,
-        enc.seconds,
-        enc.abouts,
-        enc.guidelines,
-        enc.automated,
-    )
+    enc = Shapes(names)
+    shapes, seconds, seconds_of = enc.shapes, enc.seconds_json, enc.seconds
     s = encode_basestring
-    authors, sources = enc.authors, enc.sources
     free: dict[str, list[str]] = {}
-    counted: Counter[tuple[str, str, str, str]] = Counter()
-    tally: Tally = Counter()
-    first: str | None = None
-    last: str | None = None
+    other = enc.tally
+    first = _FIRST
+    last = ""
     rest = iter(rows)
     row = next(rest, None)
     if row is None:
-        return tally, first, last
+        return other, None, None
     more: list[list[Any]] = []
     for following in chain(rest, (_END,)):
         if following[0] == row[0]:
             more.append(following)
             continue
         # `row` and `more`: the rows of one item; `following` starts the next.
-        final_label = row[8]
-        if more:
-            group = [row, *more]
-            final = group[-1]
-            labels: dict[str, str] = {}
-            for r in group:
-                if r[12] != _ESCALATE:
-                    labels[r[10]] = r[11]
-                    if r[11] == final_label and r[16] == _ACTIVE:
-                        final = r
-            parts = ",".join([enc.annotation(r) for r in group])
-            at = _iso(row[19])
-            agreement = "null"
-            item_policy = row[7] or TRIAGE
-            if len(labels) > 1:
-                values = list(labels.values())
-                value = item_agreement(values)
-                agreement = "null" if value is None else _float(value)
-                add_labels(item_policy, values)
-            more = []
-        else:
-            final = row
-            head = heads.get((row[10], row[11], row[13])) or enc.head(row[10], row[11], row[13])
-            second = seconds.get(row[14]) or enc.second(row[14])
-            middle = kinds.get(row[15]) or enc.kind(row[15])
-            at = row[19]
-            at = '"' + at + '+00:00"' if len(at) == 19 else '"' + at.ljust(26, "0") + '+00:00"'
-            parts = f"{head}{second}{middle}{at}}}"
-            agreement = "null"
-            item_policy = row[7] or TRIAGE
-        source, raw_text, url, media_text = row[1], row[3], row[4], row[5]
+        k = shapes.get(row[10]) or enc.shape(row[10])
+        raw_text, media_text, cluster = row[2], row[4], row[9]
         masked = mask_pii(raw_text) if raw_text else ""
         if media_text == "[]":
             media = None
@@ -368,35 +320,75 @@ def encode_copy(
                 if media
                 else "[]"
             )
-        if row[21]:
-            split = enc.cluster_split(row[21])
+        own = False
+        if cluster:
+            split = enc.cluster_split(cluster)
+        elif k.stored:
+            split = k.stored
+            own = True
+        else:  # not stored yet, or the content changed since
+            split = split_for(
+                text=masked,
+                url=row[3],
+                media=media,
+                source=k.id_prefix[:-1],
+                external_id=row[1],
+                masked=True,
+            )
+        author = k.authors.get(row[5]) or enc.author(k.id_prefix[:-1], row[5], k.authors)
+        at = row[7]
+        if len(at) != 26 and len(at) != 19:
+            at = at.ljust(26, "0")
+        at = f'"{at}+00:00"'
+        decided = row[6]
+        decided_json = at if decided == row[7] else iso_json(decided)
+        if more:
+            group = [row, *more]
+            ks = [k, *[shapes.get(r[10]) or enc.shape(r[10]) for r in more]]
+            final = len(group) - 1
+            labels: dict[str, str] = {}
+            for n, g in enumerate(ks):
+                if g.action != _ESCALATE:
+                    labels[g.reviewer] = g.label
+                    if g.label == k.final_label and g.status == _ACTIVE:
+                        final = n
+            parts = ",".join(
+                [
+                    f"{g.head}{seconds(r[8])}{g.middle}{iso_json(r[7])}}}"
+                    for r, g in zip(group, ks, strict=True)
+                ]
+            )
+            agreement = "null"
+            if len(labels) > 1:
+                values = list(labels.values())
+                value = item_agreement(values)
+                agreement = "null" if value is None else float_json(value)
+                add_labels(k.policy, values)
+            f = ks[final]
+            ending = f.ending if own else f.appeal_split + split + f.automated
+            record = (
+                f'{{"id":{s(k.id_prefix + row[1])}{k.source_json}{s(masked)},"url":{s(row[3])}'
+                f',"media":{media_out},"author":{author}{f.about}{parts}],"agreement":'
+                f"{agreement}{f.guideline}{decided_json}{ending}"
+            )
+            other[enc.key(f, split)] += 1
+            more = []
         else:
-            split = row[22]
-            if not split:  # not stored yet, or the content changed since
-                split = split_for(
-                    text=masked,
-                    url=url,
-                    media=media,
-                    source=source,
-                    external_id=row[2],
-                    masked=True,
-                )
-        author = authors.get((source, row[6])) or enc.author(source, row[6])
-        what = (item_policy, final_label, final[12])
-        about = abouts.get(what) or enc.about(*what)
-        guideline = guidelines.get((final[17], final[18])) or enc.guideline(final[17], final[18])
-        auto = automated.get(final[13]) or enc.automation(final[13])
-        appeal = row[20] or "none"
-        decided = row[9]
-        # An item's time is nearly always its (only) decision's: encoded once.
-        decided_json = at if decided == row[19] else _iso(decided)
-        source_json = sources.get(source) or enc.source(source)
-        record = (
-            f'{{"id":{s(f"{source}:{row[2]}")},"source":{source_json},"text":{s(masked)}'
-            f',"url":{s(url)},"media":{media_out},"author":{author}{about}{parts}]'
-            f',"agreement":{agreement}{guideline}{decided_json},"appeal":{s(appeal)}'
-            f',"split":"{split}","automated":{auto}}}\n'
-        )
+            agreement = "null"
+            if own:
+                ending = k.ending
+                k.counted[0] += 1
+            else:
+                ending = k.appeal_split + split + k.automated
+                other[enc.key(k, split)] += 1
+            second = row[8]
+            if "." not in second or "e" in second:  # as `Shapes.seconds_json`
+                second = seconds_of.get(second) or enc.second(second)
+            record = (
+                f'{{"id":{s(k.id_prefix + row[1])}{k.source_json}{s(masked)},"url":{s(row[3])}'
+                f',"media":{media_out},"author":{author}{k.single}{second}'
+                f"{k.middle}{at}{k.closing}{decided_json}{ending}"
+            )
         batch = free.get(split)
         if batch is None:
             sink.write_line(split, record, media=bool(media), agreement=agreement != "null")
@@ -407,16 +399,19 @@ def encode_copy(
             if len(batch) >= _BATCH:
                 sink.write_text(split, "".join(batch))
                 batch.clear()
-        counted[(split, about, guideline, appeal)] += 1
-        if decided is not None and decided != _NULL:
-            if first is None or decided < first:
+        if decided_json is at:
+            if decided < first:
                 first = decided
-            if last is None or decided > last:
+            if decided > last:
                 last = decided
+        elif decided is not None and decided != NULL:
+            first = min(first, decided)
+            last = max(last, decided)
         row = following
     for split, batch in free.items():
         sink.write_text(split, "".join(batch))
-    return enc.tally(counted), first, last
+    enc.fold()
+    return enc.tally, None if first == _FIRST else first, last or None
 
 
 def finish_copy_stats(stats: CardStats, tally: Tally, first: str | None, last: str | None) -> None:

@@ -33,14 +33,12 @@ from modqueue.guidelines import Action
 from modqueue.integrations.export._card import CardStats
 from modqueue.integrations.export._copy import (
     PG_SETTINGS,
-    Fragments,
-    Tally,
-    _float,
     copy_rows,
     encode_copy,
     finish_copy_stats,
     pg_sql,
 )
+from modqueue.integrations.export._fragments import Fragments, Tally, float_json
 from modqueue.integrations.export._privacy import Pseudonymiser
 from modqueue.integrations.export._records import _query
 from modqueue.integrations.export._writers import JsonlWriter
@@ -183,7 +181,7 @@ def encode_records(
             values = list(labels.values())
             agreement = item_agreement(values)
             add_labels(item_policy, values)
-        agreement_json = "null" if agreement is None else _float(agreement)
+        agreement_json = "null" if agreement is None else float_json(agreement)
         media_out = (
             enc.encode_media([{"kind": m.get("kind"), "url": m.get("url")} for m in media])
             if media
