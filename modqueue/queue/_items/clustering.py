@@ -315,47 +315,6 @@ def _anchor_keys(
     return set(codes)
 
 
-def _triable(
-    order: Sequence[int],
-    members: Mapping[int, _Member],
-    stored_hits: Sequence[Mapping[int, int]],
-    pdq_near: Mapping[int, Mapping[int, tuple[str, int]]],
-    batch: Collection[int],
-) -> set[int]:
-    """The stored items (not in `batch`) that `_assign_clusters` can try for some batch
-    item: per item and cluster (or unclustered item), the first `_TRIES_PER_ANCHOR` of
-    its stored candidates of its policy, most shared keys first, ties in the order met.
-
-    A stored item's shared keys and anchor do not change during the batch; the batch
-    items met later only join these lists, pushing stored ones down, so whatever the
-    loop tries is among these."""
-    triable: set[int] = set()
-    for position, item_id in enumerate(order):
-        item = members[item_id]
-        if item.cluster_id is not None:
-            continue
-        counts: Mapping[int, int] = stored_hits[position]
-        near = pdq_near.get(item_id)
-        if near:
-            merged = dict(counts)
-            for other, (_value, shared) in near.items():
-                merged[other] = merged.get(other, 0) + shared
-            counts = merged
-        taken: dict[_Anchor, int] = {}
-        for other, _count in sorted(counts.items(), key=_COUNT, reverse=True):
-            if other in batch:
-                continue
-            member = members.get(other)
-            if member is None or member.policy != item.policy:
-                continue
-            anchor = -other if member.cluster_id is None else member.cluster_id
-            tried = taken.get(anchor, 0)
-            if tried < _TRIES_PER_ANCHOR:
-                taken[anchor] = tried + 1
-                triable.add(other)
-    return triable
-
-
 NewContent = tuple[str | None, list[dict[str, Any]], str | None, str, list[str] | None]
 """What ingest stored of a new item: `(text, media, policy, queue, words)`, `words` the
 text's `normalise_text` when ingest computed it (None when not)."""
@@ -489,10 +448,8 @@ def _assign_clusters(
     representatives = _representatives(
         session, {m.cluster_id for m in members.values() if m.cluster_id is not None}
     )
-    # Fingerprints of the stored representatives and of the stored candidates that can
-    # be tried, in one query.
-    needed = {i for i in representatives.values() if i is not None}
-    needed |= _triable(order, members, keys.stored_hits, pdq_near, prints.keys())
+    # Fingerprints of the stored representatives and candidates, in one query.
+    needed = {i for i in representatives.values() if i is not None} | stored
     for item_id, found in _load_prints(session, needed - prints.keys()).items():
         if item_id in members:
             members[item_id].prints = found
