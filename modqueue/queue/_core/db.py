@@ -271,10 +271,16 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
             conn.rollback()
 
 
-def alembic_config(engine: Engine) -> Config:
-    """An Alembic configuration that migrates `engine`."""
+def _migrations_config() -> Config:
+    """An Alembic configuration of the migrations shipped with this code."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic configuration that migrates `engine`."""
+    cfg = _migrations_config()
     cfg.attributes["engine"] = engine
     return cfg
 
@@ -284,9 +290,7 @@ def _migration_heads() -> frozenset[str]:
     """The heads of the migrations shipped with this code. Reading them parses every
     migration file (tens of milliseconds), and every queue that opens asks: once per
     process is enough, since the files are the installed code's own."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return frozenset(ScriptDirectory.from_config(config).get_heads())
+    return frozenset(ScriptDirectory.from_config(_migrations_config()).get_heads())
 
 
 def schema_is_current(engine: Engine) -> bool:
