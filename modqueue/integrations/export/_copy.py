@@ -84,9 +84,14 @@ def _iso_text(column: str) -> str:
     return f"replace({column}::text, ' ', 'T')"
 
 
+_AUTHOR = "CASE WHEN i.author_id IS NULL THEN '' ELSE 'a' || i.author_id END"
+"""SQL: the author column, never null: `''` for none, else the id behind an `a`. A null
+field is `\\N` in a row without escapes but None in one with them, where a real id
+spelled `\\N` is `\\N` too: this keeps the two apart."""
+
 _SELECT = f"""
 SELECT i.id, i.external_id, coalesce(i.text, ''), coalesce(i.url, ''),
-       coalesce(i.media::text, '[]'), i.author_id, {_iso_text("i.decided_at")},
+       coalesce(i.media::text, '[]'), {_AUTHOR}, {_iso_text("i.decided_at")},
        {_iso_text("d.decided_at")}, d.seconds_spent, coalesce(i.cluster_id::text, ''),
        i.source, coalesce(i.policy, ''), i.final_label, d.reviewer, d.label, d.action,
        d.origin, d.kind, d.status, d.guideline_id, d.guideline_version,
@@ -102,8 +107,8 @@ WHERE i.final_label IS NOT NULL AND d.status != '{DecisionStatus.UNDONE.value}'
 """
 _FIELDS = 10
 """Columns read one by one (`_SELECT`'s first ten); the other 13 are the row's shape.
-Only `author_id` and the item's `decided_at` can be null (`\\N`, or None once
-unescaped)."""
+Only the item's `decided_at` can be null (`\\N`, or None once unescaped); the author
+is `_AUTHOR`."""
 _SHAPE_COLUMNS = 13
 _SHAPES = 16 * CACHE
 """Shapes kept at most (then forgotten: making them again is only slower)."""
@@ -264,12 +269,13 @@ class Shapes(Fragments):
         """The tally key of a record of shape `k` (its final decision's) in `split`."""
         return (split, k.policy, k.final_label, k.guideline_id, k.guideline_version, k.appeal)
 
-    def author(self, source: str, author_id: str | None, into: dict[str | None, str]) -> str:
-        """The author's encoded pseudonym (`""` for none), kept in `into`."""
+    def author(self, source: str, field: str, into: dict[str | None, str]) -> str:
+        """The encoded pseudonym of the author in `field` (`_AUTHOR`; `""` for none),
+        kept in `into`."""
         if len(into) >= Pseudonymiser.AUTHOR_CACHE:
             into.clear()  # bounded memory; recomputing is only slower
-        pseudonym = self.names.author(source, None if author_id == NULL else author_id)
-        found = into[author_id] = encode_basestring(pseudonym or "")
+        pseudonym = self.names.author(source, field[1:] if field else None)
+        found = into[field] = encode_basestring(pseudonym or "")
         return found
 
     def seconds_json(self, raw: str) -> str:
